@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import { constants as zlib } from 'node:zlib';
+import compress from '@fastify/compress';
+import cors from '@fastify/cors';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Config } from './config.js';
+import { type Clock, systemClock } from './infra/clock.js';
+import type { Database, Db } from './infra/db/client.js';
+import { type IdGenerator, uuidv7 } from './infra/ids.js';
+import type { KeyValueStore } from './infra/kv/kv.js';
+import type { Logger } from './infra/logger.js';
+import type { Metrics } from './infra/metrics.js';
+import { createOutbox, type Outbox } from './infra/outbox/outbox.js';
+import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dispatcher.js';
+import { createTracker, type Track } from './modules/analytics/index.js';
+import { createHealthService, healthRoutes } from './modules/health/index.js';
+import { docsPlugin } from './plugins/docs.js';
+import { errorHandlerPlugin } from './plugins/error-handler.js';
+import { etagPlugin } from './plugins/etag.js';
+import { metricsRoute } from './plugins/metrics-route.js';
+import { overloadPlugin } from './plugins/overload.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { correlationIdFor, requestContextPlugin } from './plugins/request-context.js';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  kv: KeyValueStore;
+  logger: Logger;
+  metrics: Metrics;
+  clock?: Clock;
+  ids?: IdGenerator;
+  random?: () => number;
+}
+
+/** What the composition root hands to modules and workers; one per app instance. */
+export interface Platform {
+  config: Config;
+  db: Db;
+  database: Database;
+  kv: KeyValueStore;
+  metrics: Metrics;
+  clock: Clock;
+  ids: IdGenerator;
+  outbox: Outbox;
+  dispatcher: OutboxDispatcher;
+  track: Track;
+  lifecycle: { draining: boolean };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    platform: Platform;
+  }
+}
+
+/**
+ * Builds the whole app from its dependencies. Nothing happens at import; nothing listens
+ * here (src/server.ts does). Closing the app stops workers and closes the database and store.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, database, kv, logger, metrics } = deps;
+  const clock = deps.clock ?? systemClock;
+  const ids = deps.ids ?? uuidv7;
+
+  const app = Fastify({
+    loggerInstance: logger,
+    // One line per finished request is written by the request-context plugin instead.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlation_id' }),
+    genReqId: correlationIdFor,
+    requestIdHeader: false,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: {
+      // Reject unknown fields instead of silently dropping them: no mass assignment.
+      customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // JSON only: anything else is 415 UNSUPPORTED_MEDIA_TYPE.
+  app.removeContentTypeParser('text/plain');
+
+  const outbox = createOutbox({ clock, ids, metrics, defaultMaxAttempts: config.outbox.maxAttempts });
+  const dispatcher = createOutboxDispatcher({
+    db: database.db,
+    outbox,
+    clock,
+    logger: logger.child({ component: 'outbox' }),
+    metrics,
+    options: config.outbox,
+    random: deps.random,
+  });
+  const platform: Platform = {
+    config,
+    db: database.db,
+    database,
+    kv,
+    metrics,
+    clock,
+    ids,
+    outbox,
+    dispatcher,
+    track: createTracker({ clock, ids }),
+    lifecycle: { draining: false },
+  };
+  app.decorate('platform', platform);
+
+  // Order matters: hooks run in registration order.
+  await app.register(requestContextPlugin, { metrics });
+  await app.register(errorHandlerPlugin);
+  await app.register(overloadPlugin, { options: config.overload, metrics });
+  await app.register(rateLimitPlugin, { options: config.rateLimit, kv, metrics, logger });
+  await app.register(cors, {
+    origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins.length ? config.corsOrigins : false,
+    // Credentials only ever go to an explicit allow-list, never to "*".
+    credentials: !config.corsOrigins.includes('*') && config.corsOrigins.length > 0,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    exposedHeaders: [
+      'x-correlation-id',
+      'etag',
+      'ratelimit-limit',
+      'ratelimit-remaining',
+      'ratelimit-reset',
+      'retry-after',
+    ],
+    maxAge: 600,
+  });
+  await app.register(etagPlugin);
+  await app.register(compress, {
+    global: true,
+    threshold: config.compressionThresholdBytes,
+    encodings: ['br', 'gzip'],
+    // Brotli's default quality 11 costs more CPU than it saves on API-sized bodies.
+    brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
+  });
+  await app.register(docsPlugin, { version: VERSION });
+
+  const healthService = createHealthService({
+    clock,
+    version: VERSION,
+    isDraining: () => platform.lifecycle.draining,
+    isOverloaded: () => app.overload.isOverloaded(),
+    checks: [
+      { name: 'database', kind: database.kind, required: true, check: () => database.ping() },
+      { name: 'cache', kind: kv.kind, required: false, check: () => kv.ping() },
+    ],
+  });
+  await app.register(healthRoutes, { prefix: '/api', healthService });
+  await app.register(metricsRoute, { metrics, token: config.metricsToken });
+
+  app.addHook('onClose', async () => {
+    await dispatcher.stop();
+    await Promise.allSettled([database.close(), kv.close()]);
+  });
+
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,185 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/**
+ * Every environment variable the app reads, in one schema. Parsed once at boot
+ * (`loadConfig`); the rest of the code only ever sees the typed `Config`.
+ */
+const Int = (opts: { default: number; minimum?: number; maximum?: number; description: string }) =>
+  Type.Integer({ minimum: 0, ...opts });
+
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+    description: 'development | production | test',
+  }),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'interface to listen on' }),
+  PORT: Int({ default: 3000, maximum: 65535, description: 'TCP port to listen on' }),
+  TRUST_PROXY: Type.Boolean({
+    default: false,
+    description: 'trust X-Forwarded-* from a reverse proxy (client IP for rate limits)',
+  }),
+  DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'embedded database (PGlite) directory' }),
+  DATABASE_URL: Type.Optional(
+    Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset = embedded PGlite' }),
+  ),
+  DATABASE_POOL_MAX: Int({ default: 10, minimum: 1, maximum: 1000, description: 'node-postgres pool size' }),
+  REDIS_URL: Type.Optional(
+    Type.String({ pattern: '^rediss?://', description: 'Redis URL; unset = in-memory counters and cache' }),
+  ),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info', description: 'pino log level' },
+  ),
+  CORS_ORIGINS: Type.String({
+    default: '',
+    description: 'comma-separated allowed origins; empty = no cross-origin access; * = any origin without credentials',
+  }),
+  BODY_LIMIT_BYTES: Int({ default: 1_048_576, minimum: 1024, description: 'largest accepted request body' }),
+  RATE_LIMIT_ENABLED: Type.Boolean({ default: true, description: 'turn rate limiting on or off' }),
+  RATE_LIMIT_WINDOW_MS: Int({ default: 900_000, minimum: 1000, description: 'rate-limit window' }),
+  RATE_LIMIT_ANON_MAX: Int({ default: 100, minimum: 1, description: 'requests per window per IP (anonymous)' }),
+  RATE_LIMIT_USER_MAX: Int({ default: 1000, minimum: 1, description: 'requests per window per signed-in user' }),
+  RATE_LIMIT_SENSITIVE_MAX: Int({
+    default: 10,
+    minimum: 1,
+    description: 'requests per window per IP on sensitive routes (login, signup, reset)',
+  }),
+  COMPRESSION_THRESHOLD_BYTES: Int({ default: 1024, description: 'compress responses larger than this' }),
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Int({
+    default: 1000,
+    description: 'p99 event-loop delay over which requests get 503; 0 = off',
+  }),
+  OVERLOAD_MAX_HEAP_USED_BYTES: Int({ default: 0, description: 'heap used over which requests get 503; 0 = off' }),
+  SHUTDOWN_TIMEOUT_MS: Int({ default: 10_000, minimum: 100, description: 'time in-flight requests get on shutdown' }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'bearer token required by /metrics' })),
+  OUTBOX_POLL_INTERVAL_MS: Int({ default: 1000, minimum: 10, description: 'outbox dispatcher idle poll interval' }),
+  OUTBOX_BATCH_SIZE: Int({ default: 20, minimum: 1, maximum: 500, description: 'rows claimed per dispatcher pass' }),
+  OUTBOX_MAX_ATTEMPTS: Int({ default: 8, minimum: 1, maximum: 50, description: 'attempts before a row is dead' }),
+  OUTBOX_BACKOFF_BASE_MS: Int({ default: 60_000, minimum: 1, description: 'first retry delay (doubles, jittered)' }),
+  OUTBOX_BACKOFF_MAX_MS: Int({ default: 18_000_000, minimum: 1, description: 'longest retry delay' }),
+  OUTBOX_LEASE_MS: Int({ default: 60_000, minimum: 1000, description: 'how long a claimed row stays claimed' }),
+  WORKERS_ENABLED: Type.Boolean({ default: true, description: 'run background workers in this process' }),
+  SEED_DEMO_DATA: Type.Boolean({
+    default: true,
+    description: 'seed demo data on first start of an empty embedded database (never in production)',
+  }),
+});
+
+export type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  isProduction: boolean;
+  isTest: boolean;
+  host: string;
+  port: number;
+  trustProxy: boolean;
+  dataDir: string;
+  databaseUrl?: string;
+  databasePoolMax: number;
+  isPostgres: boolean;
+  redisUrl?: string;
+  isRedisConfigured: boolean;
+  logLevel: string;
+  corsOrigins: string[];
+  bodyLimitBytes: number;
+  rateLimit: { enabled: boolean; windowMs: number; anonMax: number; userMax: number; sensitiveMax: number };
+  compressionThresholdBytes: number;
+  overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
+  shutdownTimeoutMs: number;
+  metricsToken?: string;
+  outbox: {
+    pollIntervalMs: number;
+    batchSize: number;
+    maxAttempts: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    leaseMs: number;
+  };
+  workersEnabled: boolean;
+  seedDemoData: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses `env` (default `process.env`); throws ConfigError with one line naming the first bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.keys(EnvSchema.properties);
+  const input: Record<string, unknown> = {};
+  for (const key of known) {
+    const raw = env[key];
+    if (raw !== undefined && raw !== '') input[key] = raw.trim();
+  }
+  const withDefaults = Value.Default(EnvSchema, input);
+  const converted = Value.Convert(EnvSchema, withDefaults) as Record<string, unknown>;
+  const firstError = Value.Errors(EnvSchema, converted).First();
+  if (firstError) {
+    const name = firstError.path.replace(/^\//, '');
+    const schema = (EnvSchema.properties as Record<string, { description?: string; anyOf?: { const: string }[] }>)[
+      name
+    ];
+    const expected = schema?.anyOf
+      ? `must be one of ${schema.anyOf.map((option) => option.const).join(', ')}`
+      : firstError.message.toLowerCase();
+    // Secrets and URLs (which may hold passwords) are named, never echoed.
+    const shown = /TOKEN|SECRET|PASSWORD|_URL$/.test(name) ? '' : `=${JSON.stringify(input[name])}`;
+    throw new ConfigError(
+      `Invalid configuration: ${name}${shown} ${expected}${schema?.description ? ` (${schema.description})` : ''}`,
+    );
+  }
+  const e = converted as Env;
+  const corsOrigins = e.CORS_ORIGINS.split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(
+        `Invalid configuration: CORS_ORIGINS contains ${JSON.stringify(origin)}, expected scheme://host[:port] or *`,
+      );
+    }
+  }
+  return {
+    env: e.NODE_ENV,
+    isProduction: e.NODE_ENV === 'production',
+    isTest: e.NODE_ENV === 'test',
+    host: e.HOST,
+    port: e.PORT,
+    trustProxy: e.TRUST_PROXY,
+    dataDir: e.DATA_DIR,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    isPostgres: e.DATABASE_URL !== undefined,
+    redisUrl: e.REDIS_URL,
+    isRedisConfigured: e.REDIS_URL !== undefined,
+    logLevel: e.LOG_LEVEL,
+    corsOrigins,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    rateLimit: {
+      enabled: e.RATE_LIMIT_ENABLED,
+      windowMs: e.RATE_LIMIT_WINDOW_MS,
+      anonMax: e.RATE_LIMIT_ANON_MAX,
+      userMax: e.RATE_LIMIT_USER_MAX,
+      sensitiveMax: e.RATE_LIMIT_SENSITIVE_MAX,
+    },
+    compressionThresholdBytes: e.COMPRESSION_THRESHOLD_BYTES,
+    overload: {
+      maxEventLoopDelayMs: e.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
+    },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    metricsToken: e.METRICS_TOKEN,
+    outbox: {
+      pollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,
+      batchSize: e.OUTBOX_BATCH_SIZE,
+      maxAttempts: e.OUTBOX_MAX_ATTEMPTS,
+      backoffBaseMs: e.OUTBOX_BACKOFF_BASE_MS,
+      backoffMaxMs: e.OUTBOX_BACKOFF_MAX_MS,
+      leaseMs: e.OUTBOX_LEASE_MS,
+    },
+    workersEnabled: e.WORKERS_ENABLED,
+    seedDemoData: e.SEED_DEMO_DATA,
+  };
+}

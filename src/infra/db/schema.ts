@@ -1,0 +1,5 @@
+// Every table, for drizzle-kit and for Drizzle's typed client. Modules own their tables;
+// this file only gathers them.
+export * from '../../modules/analytics/analytics.tables.js';
+export * from '../outbox/outbox.tables.js';
+export * from './meta.tables.js';

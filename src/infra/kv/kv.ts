@@ -1,0 +1,17 @@
+/**
+ * Shared state that must be the same for every app instance: counters with a TTL
+ * (rate limits, lockouts), cached values, and pub/sub for cross-instance invalidation.
+ * In memory by default; Redis when REDIS_URL is set.
+ */
+export interface KeyValueStore {
+  readonly kind: 'memory' | 'redis';
+  /** Atomically adds 1 to `key`; the first increment starts a TTL of `ttlMs`. */
+  increment(key: string, ttlMs: number): Promise<{ count: number; ttlMs: number }>;
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  delete(key: string): Promise<void>;
+  publish(channel: string, message: string): Promise<void>;
+  subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

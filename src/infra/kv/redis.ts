@@ -1,0 +1,89 @@
+import { Redis } from 'ioredis';
+import type { KeyValueStore } from './kv.js';
+
+// INCR and the first PEXPIRE in one round trip, atomically.
+const INCREMENT_SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}`;
+
+export function createRedisStore(url: string, options: { keyPrefix?: string } = {}): KeyValueStore {
+  const connectionOptions = {
+    keyPrefix: options.keyPrefix ?? 'care:',
+    // Fail fast instead of queueing commands forever while Redis is down.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    lazyConnect: false,
+    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+  };
+  const client = new Redis(url, connectionOptions);
+  let subscriber: Redis | undefined;
+  const listeners = new Map<string, Set<(message: string) => void>>();
+  // ioredis emits 'error' on every failed reconnect; health reports the outage instead.
+  client.on('error', () => {});
+
+  const ready = () =>
+    client.status === 'ready'
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('redis not connected')), 2000);
+          client.once('ready', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+
+  return {
+    kind: 'redis',
+    async increment(key, ttlMs) {
+      const [count, ttl] = (await client.eval(INCREMENT_SCRIPT, 1, key, ttlMs)) as [number, number];
+      return { count, ttlMs: ttl > 0 ? ttl : ttlMs };
+    },
+    async get(key) {
+      return (await client.get(key)) ?? undefined;
+    },
+    async set(key, value, ttlMs) {
+      if (ttlMs) await client.set(key, value, 'PX', ttlMs);
+      else await client.set(key, value);
+    },
+    async delete(key) {
+      await client.del(key);
+    },
+    async publish(channel, message) {
+      await client.publish(`${connectionOptions.keyPrefix}${channel}`, message);
+    },
+    async subscribe(channel, listener) {
+      const fullChannel = `${connectionOptions.keyPrefix}${channel}`;
+      if (!subscriber) {
+        subscriber = new Redis(url, { ...connectionOptions, keyPrefix: undefined, enableOfflineQueue: true });
+        subscriber.on('error', () => {});
+        subscriber.on('message', (name: string, message: string) => {
+          for (const fn of listeners.get(name) ?? []) fn(message);
+        });
+      }
+      let set = listeners.get(fullChannel);
+      if (!set) {
+        set = new Set();
+        listeners.set(fullChannel, set);
+        await subscriber.subscribe(fullChannel);
+      }
+      set.add(listener);
+      return async () => {
+        set.delete(listener);
+        if (set.size === 0) {
+          listeners.delete(fullChannel);
+          await subscriber?.unsubscribe(fullChannel);
+        }
+      };
+    },
+    async ping() {
+      await ready();
+      await client.ping();
+    },
+    async close() {
+      subscriber?.disconnect();
+      client.disconnect();
+    },
+  };
+}

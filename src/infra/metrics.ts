@@ -1,0 +1,54 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** One registry per app instance, so several apps in one process (tests) never share counters. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by method, route pattern and status code',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    httpRequestsInFlight: new Gauge({
+      name: 'http_requests_in_flight',
+      help: 'HTTP requests being processed',
+      registers: [registry],
+    }),
+    dbQueryDuration: new Histogram({
+      name: 'db_query_duration_seconds',
+      help: 'Database query duration by operation',
+      labelNames: ['operation'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    rateLimitRejections: new Counter({
+      name: 'rate_limit_rejections_total',
+      help: 'Requests rejected by the rate limiter, by preset',
+      labelNames: ['preset'] as const,
+      registers: [registry],
+    }),
+    cacheRequests: new Counter({
+      name: 'cache_requests_total',
+      help: 'Cache look-ups by cache name and result (hit or miss)',
+      labelNames: ['cache', 'result'] as const,
+      registers: [registry],
+    }),
+    overloadRejections: new Counter({
+      name: 'overload_rejections_total',
+      help: 'Requests answered 503 because the process was overloaded',
+      registers: [registry],
+    }),
+    outboxMessages: new Counter({
+      name: 'outbox_messages_total',
+      help: 'Outbox messages by type and event (queued, delivered, retried, dead)',
+      labelNames: ['type', 'event'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

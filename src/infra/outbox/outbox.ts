@@ -1,0 +1,68 @@
+import type { Clock } from '../clock.js';
+import type { Db } from '../db/client.js';
+import type { IdGenerator } from '../ids.js';
+import type { Metrics } from '../metrics.js';
+import { outbox } from './outbox.tables.js';
+
+export interface OutboxMessage {
+  type: string;
+  payload: Record<string, unknown>;
+  /** Not before this time (reminders, quiet hours); default now. */
+  deliverAfter?: Date;
+  maxAttempts?: number;
+}
+
+export interface DeliveryContext {
+  id: string;
+  type: string;
+  /** 1 on the first try. */
+  attempt: number;
+}
+
+/** Delivers one message; throwing means "try again later". */
+export type OutboxHandler = (payload: Record<string, unknown>, context: DeliveryContext) => Promise<void>;
+
+export interface HandlerOptions {
+  maxAttempts?: number;
+  /** Delay before retry number `attempt` (1-based); default exponential with jitter. */
+  retryDelayMs?: (attempt: number) => number;
+}
+
+export interface RegisteredHandler extends HandlerOptions {
+  handle: OutboxHandler;
+}
+
+export interface Outbox {
+  /** Writes the message in the caller's transaction: it exists exactly when the change commits. */
+  enqueue(tx: Db, message: OutboxMessage): Promise<string>;
+  register(type: string, handle: OutboxHandler, options?: HandlerOptions): void;
+  handlerFor(type: string): RegisteredHandler | undefined;
+}
+
+export function createOutbox(deps: { clock: Clock; ids: IdGenerator; metrics: Metrics; defaultMaxAttempts: number }) {
+  const handlers = new Map<string, RegisteredHandler>();
+  const outboxService: Outbox = {
+    async enqueue(tx, message) {
+      const id = deps.ids();
+      const now = deps.clock.now();
+      await tx.insert(outbox).values({
+        id,
+        type: message.type,
+        payload: message.payload,
+        maxAttempts: message.maxAttempts ?? handlers.get(message.type)?.maxAttempts ?? deps.defaultMaxAttempts,
+        deliverAfter: message.deliverAfter ?? now,
+        createdAt: now,
+      });
+      deps.metrics.outboxMessages.inc({ type: message.type, event: 'queued' });
+      return id;
+    },
+    register(type, handle, options = {}) {
+      if (handlers.has(type)) throw new Error(`outbox handler for "${type}" is already registered`);
+      handlers.set(type, { handle, ...options });
+    },
+    handlerFor(type) {
+      return handlers.get(type);
+    },
+  };
+  return outboxService;
+}

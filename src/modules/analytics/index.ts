@@ -1,0 +1,1 @@
+export { createTracker, type Track } from './analytics.service.js';

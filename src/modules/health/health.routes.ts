@@ -1,0 +1,65 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errorResponses } from '../../shared/http-schemas.js';
+import { HealthReport, LiveReport, ReadyReport } from './health.schemas.js';
+import type { HealthService } from './health.service.js';
+
+const NO_STORE = 'no-store';
+
+export const healthRoutes: FastifyPluginAsyncTypebox<{ healthService: HealthService }> = async (
+  app,
+  { healthService },
+) => {
+  app.get(
+    '/health',
+    {
+      config: { rateLimit: 'probe', etag: false },
+      schema: {
+        operationId: 'health.getHealth',
+        tags: ['health'],
+        summary: 'Health of the app and each dependency (database, cache, …)',
+        response: { 200: HealthReport, 503: HealthReport, ...errorResponses() },
+      },
+    },
+    async (_request, reply) => {
+      const report = await healthService.report();
+      return reply
+        .code(report.status === 'critical' ? 503 : 200)
+        .header('cache-control', NO_STORE)
+        .send(report);
+    },
+  );
+
+  app.get(
+    '/health/live',
+    {
+      config: { rateLimit: 'probe', etag: false, shedWhenOverloaded: false },
+      schema: {
+        operationId: 'health.getLiveness',
+        tags: ['health'],
+        summary: 'Liveness: the process answers',
+        response: { 200: LiveReport, ...errorResponses() },
+      },
+    },
+    async (_request, reply) => reply.header('cache-control', NO_STORE).send({ success: true, status: 'alive' }),
+  );
+
+  app.get(
+    '/health/ready',
+    {
+      config: { rateLimit: 'probe', etag: false, shedWhenOverloaded: false },
+      schema: {
+        operationId: 'health.getReadiness',
+        tags: ['health'],
+        summary: 'Readiness: send traffic here (false while draining, overloaded or without a database)',
+        response: { 200: ReadyReport, 503: ReadyReport, ...errorResponses() },
+      },
+    },
+    async (_request, reply) => {
+      const readiness = await healthService.readiness();
+      return reply
+        .code(readiness.success ? 200 : 503)
+        .header('cache-control', NO_STORE)
+        .send(readiness);
+    },
+  );
+};

@@ -1,0 +1,32 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+export const ComponentHealth = Type.Object({
+  status: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('not_configured')]),
+  latency_ms: Type.Optional(Type.Number()),
+  kind: Type.Optional(Type.String()),
+  error: Type.Optional(Type.String()),
+});
+
+export const HealthStatus = Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('critical')]);
+
+export const HealthReport = Type.Object({
+  success: Type.Boolean(),
+  status: HealthStatus,
+  services: Type.Record(Type.String(), ComponentHealth),
+  uptime: Type.Number({ description: 'seconds since the process started' }),
+  memory: Type.Object({ rss: Type.Integer(), heap_used: Type.Integer(), heap_total: Type.Integer() }),
+  version: Type.String(),
+  timestamp: Type.String({ format: 'date-time' }),
+});
+
+export const LiveReport = Type.Object({ success: Type.Literal(true), status: Type.Literal('alive') });
+
+export const ReadyReport = Type.Object({
+  success: Type.Boolean(),
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  reason: Type.Optional(Type.String()),
+});
+
+export type ComponentHealth = Static<typeof ComponentHealth>;
+export type HealthReport = Static<typeof HealthReport>;
+export type ReadyReport = Static<typeof ReadyReport>;

@@ -1,0 +1,2 @@
+export { healthRoutes } from './health.routes.js';
+export { createHealthService, type HealthCheck, type HealthService } from './health.service.js';

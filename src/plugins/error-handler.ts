@@ -1,0 +1,95 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError, ERROR_STATUS, type ErrorCode, type ErrorDetail } from '../errors.js';
+
+// Fastify's own error codes, translated into ours.
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_VALIDATION: 'VALIDATION_ERROR',
+};
+
+const MESSAGES: Partial<Record<ErrorCode, string>> = {
+  INVALID_JSON: 'Request body is not valid JSON',
+  PAYLOAD_TOO_LARGE: 'Request body is too large',
+  UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type: send application/json',
+  VALIDATION_ERROR: 'Request validation failed',
+};
+
+interface AjvIssue {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** One entry per bad field, named as the client sent it: `body.email`, `query.limit`. */
+export function validationDetails(error: FastifyError): ErrorDetail[] {
+  const where = error.validationContext === 'querystring' ? 'query' : (error.validationContext ?? 'body');
+  return ((error.validation ?? []) as AjvIssue[]).map((issue) => {
+    const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    const extra = issue.params.missingProperty ?? issue.params.additionalProperty;
+    const field = [where, path, extra].filter((part) => part !== undefined && part !== '').join('.');
+    let message = issue.message ?? 'is invalid';
+    if (issue.keyword === 'additionalProperties') message = 'is not an accepted field';
+    if (issue.keyword === 'required') message = 'is required';
+    return { field, message };
+  });
+}
+
+function toAppError(error: FastifyError | AppError): AppError {
+  if (error instanceof AppError) return error;
+  if (error.validation) {
+    return new AppError('VALIDATION_ERROR', MESSAGES.VALIDATION_ERROR as string, {
+      details: validationDetails(error),
+    });
+  }
+  const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
+  if (mapped) return new AppError(mapped, MESSAGES[mapped] ?? error.message);
+  const status = error.statusCode ?? 500;
+  if (status === 429) return new AppError('RATE_LIMITED', 'Too many requests, please try again later');
+  if (status === 503) return new AppError('SERVICE_UNAVAILABLE', 'Service unavailable, please retry');
+  if (status >= 400 && status < 500) {
+    const code = (Object.entries(ERROR_STATUS).find(([, value]) => value === status)?.[0] ??
+      'BAD_REQUEST') as ErrorCode;
+    return new AppError(code, error.message);
+  }
+  return new AppError('INTERNAL_ERROR', 'Internal server error', { cause: error });
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, appError: AppError) {
+  if (appError.headers) reply.headers(appError.headers);
+  return reply.code(appError.statusCode).send({
+    success: false,
+    message:
+      appError.statusCode >= 500 && appError.code === 'INTERNAL_ERROR' ? 'Internal server error' : appError.message,
+    code: appError.code,
+    correlation_id: request.id,
+    ...(appError.details ? { details: appError.details } : {}),
+  });
+}
+
+/** The one place that knows HTTP statuses for errors; 5xx bodies never carry internals. */
+export const errorHandlerPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+      const appError = toAppError(error);
+      if (appError.statusCode >= 500) {
+        request.log.error({ err: appError.cause ?? error, code: appError.code }, 'request failed');
+      }
+      return sendError(request, reply, appError);
+    });
+
+    app.setNotFoundHandler((request, reply) =>
+      sendError(
+        request,
+        reply,
+        new AppError('NOT_FOUND', `Route ${request.method} ${request.url.split('?', 1)[0]} not found`),
+      ),
+    );
+  },
+  { name: 'error-handler' },
+);

@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: never send an ETag for this route (e.g. responses that must never be reused). */
+    etag?: boolean;
+  }
+}
+
+function matches(ifNoneMatch: string, etag: string): boolean {
+  if (ifNoneMatch.trim() === '*') return true;
+  const bare = etag.replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === bare);
+}
+
+/**
+ * A strong ETag over the serialised body of successful GETs, and 304 when the client's
+ * `If-None-Match` names it. Registered before compression, so the tag is the same
+ * whatever encoding the client asked for.
+ */
+export const etagPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.addHook('onSend', async (request, reply, payload) => {
+      if ((request.method !== 'GET' && request.method !== 'HEAD') || reply.statusCode !== 200) return payload;
+      if (request.routeOptions.config?.etag === false || reply.hasHeader('etag')) return payload;
+      if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
+      const etag = `"${createHash('sha1').update(payload).digest('base64url')}"`;
+      reply.header('etag', etag);
+      const ifNoneMatch = request.headers['if-none-match'];
+      if (ifNoneMatch && matches(ifNoneMatch, etag)) {
+        reply.code(304);
+        reply.removeHeader('content-length');
+        reply.removeHeader('content-type');
+        return '';
+      }
+      return payload;
+    });
+  },
+  { name: 'etag' },
+);

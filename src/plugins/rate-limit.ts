@@ -1,0 +1,104 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError } from '../errors.js';
+import type { KeyValueStore } from '../infra/kv/kv.js';
+import type { Logger } from '../infra/logger.js';
+import type { Metrics } from '../infra/metrics.js';
+
+/**
+ * Route presets, chosen with `config: { rateLimit: 'sensitive' }` on a route:
+ * - `default`: per user when signed in (`userMax`), else per IP (`anonMax`);
+ * - `sensitive`: per IP (`sensitiveMax`), on top of `default` (login, signup, reset);
+ * - `probe`: health probes, per IP with ten times the anonymous budget, so a load balancer
+ *   polling every few seconds is never locked out;
+ * - `false`: not limited.
+ */
+export type RateLimitPreset = 'default' | 'sensitive' | 'probe' | false;
+
+export interface RateLimitOptions {
+  enabled: boolean;
+  windowMs: number;
+  anonMax: number;
+  userMax: number;
+  sensitiveMax: number;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    rateLimit?: RateLimitPreset;
+  }
+  interface FastifyRequest {
+    /** Set by authentication (identity module); the rate limiter budgets per user when present. */
+    actor?: { id: string };
+  }
+}
+
+interface Budget {
+  key: string;
+  max: number;
+  preset: Exclude<RateLimitPreset, false>;
+}
+
+export const rateLimitPlugin = fp<{ options: RateLimitOptions; kv: KeyValueStore; metrics: Metrics; logger: Logger }>(
+  async (app: FastifyInstance, { options, kv, metrics, logger }) => {
+    if (!options.enabled) return;
+    const windowSeconds = Math.ceil(options.windowMs / 1000);
+    let lastStoreWarning = 0;
+
+    const budgetsFor = (request: FastifyRequest): Budget[] => {
+      const preset = request.routeOptions.config?.rateLimit ?? 'default';
+      if (preset === false) return [];
+      if (preset === 'probe') return [{ key: `rl:probe:${request.ip}`, max: options.anonMax * 10, preset }];
+      const base: Budget = request.actor
+        ? { key: `rl:user:${request.actor.id}`, max: options.userMax, preset: 'default' }
+        : { key: `rl:ip:${request.ip}`, max: options.anonMax, preset: 'default' };
+      if (preset === 'sensitive') {
+        return [
+          base,
+          { key: `rl:sensitive:${request.routeOptions.url}:${request.ip}`, max: options.sensitiveMax, preset },
+        ];
+      }
+      return [base];
+    };
+
+    const check = async (request: FastifyRequest, reply: FastifyReply) => {
+      const budgets = budgetsFor(request);
+      let tightest: { budget: Budget; count: number; ttlMs: number } | undefined;
+      for (const budget of budgets) {
+        let result: { count: number; ttlMs: number };
+        try {
+          result = await kv.increment(budget.key, options.windowMs);
+        } catch (error) {
+          // The store is down: serve the request rather than fail everyone, and say so now and then.
+          const now = Date.now();
+          if (now - lastStoreWarning > 10_000) {
+            lastStoreWarning = now;
+            logger.warn({ err: error }, 'rate-limit store unavailable; requests are not being limited');
+          }
+          return;
+        }
+        const remaining = budget.max - result.count;
+        if (!tightest || remaining < tightest.budget.max - tightest.count) {
+          tightest = { budget, count: result.count, ttlMs: result.ttlMs };
+        }
+      }
+      if (!tightest) return;
+      const { budget, count, ttlMs } = tightest;
+      const resetSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
+      reply.header('ratelimit-limit', budget.max);
+      reply.header('ratelimit-remaining', Math.max(0, budget.max - count));
+      reply.header('ratelimit-reset', resetSeconds);
+      reply.header('ratelimit-policy', `${budget.max};w=${windowSeconds}`);
+      if (count > budget.max) {
+        metrics.rateLimitRejections.inc({ preset: budget.preset });
+        throw new AppError('RATE_LIMITED', 'Too many requests, please try again later', {
+          headers: { 'retry-after': String(resetSeconds) },
+        });
+      }
+    };
+
+    // onRequest, before the body is read or parsed: a limited caller costs as little as possible.
+    app.addHook('onRequest', check);
+  },
+  { name: 'rate-limit' },
+);

@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { createPglite, type Database, openDatabase } from '../../src/infra/db/client.js';
+import type { Metrics } from '../../src/infra/metrics.js';
+
+/** True when the suite runs against real PostgreSQL and Redis (npm run test:services). */
+export const servicesMode = Boolean(process.env.TEST_DATABASE_URL);
+
+/**
+ * A fresh, migrated database for one test: PGlite loaded from the run's template dump, or,
+ * with TEST_DATABASE_URL, a new PostgreSQL database copied from the run's template database
+ * and dropped again when closed.
+ */
+export async function createTestDatabase(options: { metrics?: Metrics; kind?: 'pglite' | 'postgres' } = {}) {
+  const kind = options.kind ?? (servicesMode ? 'postgres' : 'pglite');
+  if (kind === 'pglite') {
+    const dump = new Blob([readFileSync(inject('pgliteTemplate'))]);
+    const instance = await createPglite(undefined, dump);
+    return openDatabase({ kind: 'pglite', instance, metrics: options.metrics });
+  }
+  const adminUrl = process.env.TEST_DATABASE_URL as string;
+  const name = `care_test_${inject('postgresTemplate').replace('care_template_', '')}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name} template ${inject('postgresTemplate')}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ kind: 'postgres', url: url.toString(), poolMax: 10, metrics: options.metrics });
+  const close = database.close.bind(database);
+  return {
+    ...database,
+    url: url.toString(),
+    async close() {
+      await close();
+      const dropper = new pg.Client({ connectionString: adminUrl });
+      await dropper.connect();
+      await dropper.query(`drop database if exists ${name} with (force)`).finally(() => dropper.end());
+    },
+  } satisfies Database & { url: string };
+}
