@@ -71,7 +71,9 @@ describe('error envelope and correlation ids', () => {
     expect(body.code).toBe('VALIDATION_ERROR');
     const fields = body.details.map((d: { field: string }) => d.field).sort();
     expect(fields).toEqual(['body.age', 'body.email', 'body.nested.value', 'body.role']);
-    expect(body.details.find((d: { field: string }) => d.field === 'body.role').message).toBe('is not an accepted field');
+    expect(body.details.find((d: { field: string }) => d.field === 'body.role').message).toBe(
+      'is not an accepted field',
+    );
   });
 
   it('reports a missing required field by name', async () => {

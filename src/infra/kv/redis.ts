@@ -23,34 +23,45 @@ export function createRedisStore(url: string, options: { keyPrefix?: string } = 
   // ioredis emits 'error' on every failed reconnect; health reports the outage instead.
   client.on('error', () => {});
 
-  const ready = () =>
+  // While (re)connecting, a command waits briefly for the connection instead of failing at once;
+  // when Redis is really down it fails fast and callers degrade (rate limits fail open).
+  const ready = (timeoutMs = 1000) =>
     client.status === 'ready'
       ? Promise.resolve()
       : new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('redis not connected')), 2000);
-          client.once('ready', () => {
+          const onReady = () => {
             clearTimeout(timer);
             resolve();
-          });
+          };
+          const timer = setTimeout(() => {
+            client.off('ready', onReady);
+            reject(new Error(`redis not connected (${client.status})`));
+          }, timeoutMs);
+          client.once('ready', onReady);
         });
 
   return {
     kind: 'redis',
     async increment(key, ttlMs) {
+      await ready();
       const [count, ttl] = (await client.eval(INCREMENT_SCRIPT, 1, key, ttlMs)) as [number, number];
       return { count, ttlMs: ttl > 0 ? ttl : ttlMs };
     },
     async get(key) {
+      await ready();
       return (await client.get(key)) ?? undefined;
     },
     async set(key, value, ttlMs) {
+      await ready();
       if (ttlMs) await client.set(key, value, 'PX', ttlMs);
       else await client.set(key, value);
     },
     async delete(key) {
+      await ready();
       await client.del(key);
     },
     async publish(channel, message) {
+      await ready();
       await client.publish(`${connectionOptions.keyPrefix}${channel}`, message);
     },
     async subscribe(channel, listener) {
@@ -78,7 +89,7 @@ export function createRedisStore(url: string, options: { keyPrefix?: string } = 
       };
     },
     async ping() {
-      await ready();
+      await ready(2000);
       await client.ping();
     },
     async close() {

@@ -17,7 +17,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ healthService: HealthServ
         operationId: 'health.getHealth',
         tags: ['health'],
         summary: 'Health of the app and each dependency (database, cache, …)',
-        response: { 200: HealthReport, 503: HealthReport, ...errorResponses() },
+        response: { ...errorResponses(), 200: HealthReport, 503: HealthReport },
       },
     },
     async (_request, reply) => {
@@ -51,7 +51,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ healthService: HealthServ
         operationId: 'health.getReadiness',
         tags: ['health'],
         summary: 'Readiness: send traffic here (false while draining, overloaded or without a database)',
-        response: { 200: ReadyReport, 503: ReadyReport, ...errorResponses() },
+        response: { ...errorResponses(), 200: ReadyReport, 503: ReadyReport },
       },
     },
     async (_request, reply) => {

@@ -1,0 +1,25 @@
+// npm run seed: (re)creates the demo data, idempotently. Refused when NODE_ENV=production.
+import { ConfigError, loadConfig } from '../src/config.js';
+import { systemClock } from '../src/infra/clock.js';
+import { runSeeders, SeedRefusedError } from '../src/infra/db/seed.js';
+import { openInfrastructure } from '../src/infra/index.js';
+import { seeders } from '../src/seeders.js';
+
+try {
+  const config = loadConfig();
+  if (config.isProduction) throw new SeedRefusedError('Refusing to seed demo data when NODE_ENV=production');
+  const { database, kv, logger } = await openInfrastructure(config);
+  try {
+    await runSeeders(database.db, seeders, { clock: systemClock, logger, isProduction: config.isProduction });
+  } finally {
+    await Promise.all([database.close(), kv.close()]);
+  }
+  const logins = seeders.flatMap((seeder) => seeder.logins ?? []);
+  process.stdout.write(
+    `Demo data seeded (${seeders.length} seeders).\n${logins.map((l) => `  ${l.role}: ${l.email} / ${l.password}`).join('\n')}\n`,
+  );
+} catch (error) {
+  const known = error instanceof ConfigError || error instanceof SeedRefusedError;
+  process.stderr.write(`${known ? (error as Error).message : `Seeding failed: ${String(error)}`}\n`);
+  process.exit(1);
+}
