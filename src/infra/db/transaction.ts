@@ -27,7 +27,10 @@ export async function inTransaction<T>(
   const retries = options.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await db.transaction(work, options.isolationLevel ? { isolationLevel: options.isolationLevel } : {});
+      return await db.transaction(
+        work,
+        options.isolationLevel ? { isolationLevel: options.isolationLevel } : undefined,
+      );
     } catch (error) {
       const state = sqlState(error);
       if (attempt >= retries || !state || !RETRYABLE.has(state)) throw error;
