@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { KeyValueStore } from '../../src/infra/kv/kv.js';
+import { createMemoryStore } from '../../src/infra/kv/memory.js';
+import { createRedisStore } from '../../src/infra/kv/redis.js';
+import { createTestClock, testRedisUrl } from '../helpers/app.js';
+
+const clock = createTestClock();
+const kinds: [string, () => KeyValueStore[]][] = [
+  [
+    'memory',
+    () => {
+      const store = createMemoryStore(clock);
+      return [store, store];
+    },
+  ],
+];
+if (testRedisUrl) {
+  kinds.push([
+    'redis',
+    () => {
+      const prefix = `test:kv:${randomBytes(4).toString('hex')}:`;
+      return [
+        createRedisStore(testRedisUrl, { keyPrefix: prefix }),
+        createRedisStore(testRedisUrl, { keyPrefix: prefix }),
+      ];
+    },
+  ]);
+}
+
+describe.each(kinds)('%s key-value store', (kind, make) => {
+  const open: KeyValueStore[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+  const pair = () => {
+    const stores = make();
+    open.push(...new Set(stores));
+    return stores as [KeyValueStore, KeyValueStore];
+  };
+
+  it('counts atomically: 50 parallel increments from two clients give 1..50 exactly once', async () => {
+    const [a, b] = pair();
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).increment('counter', 60_000)),
+    );
+    expect(results.map((r) => r.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(results.every((r) => r.ttlMs > 0 && r.ttlMs <= 60_000)).toBe(true);
+  });
+
+  it('stores values with and without a TTL, and deletes them', async () => {
+    const [a, b] = pair();
+    await a.set('greeting', 'hello');
+    expect(await b.get('greeting')).toBe('hello');
+    await a.delete('greeting');
+    expect(await b.get('greeting')).toBeUndefined();
+    expect(await a.get('never-set')).toBeUndefined();
+  });
+
+  it.runIf(kind === 'memory')('expires keys when their TTL passes', async () => {
+    const [a] = pair();
+    await a.set('short', 'x', 1000);
+    await a.increment('window', 1000);
+    clock.advance(1001);
+    expect(await a.get('short')).toBeUndefined();
+    expect((await a.increment('window', 1000)).count).toBe(1);
+  });
+
+  it('delivers published messages to subscribers of another client', async () => {
+    const [a, b] = pair();
+    const received: string[] = [];
+    const unsubscribe = await b.subscribe('flags', (message) => received.push(message));
+    await a.publish('flags', 'changed:beta');
+    for (let i = 0; i < 50 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(received).toEqual(['changed:beta']);
+    await unsubscribe();
+    await a.publish('flags', 'changed:again');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(received).toEqual(['changed:beta']);
+  });
+
+  it('answers ping', async () => {
+    const [a] = pair();
+    await expect(a.ping()).resolves.toBeUndefined();
+  });
+});
+
+describe('memory store bound', () => {
+  it('drops the oldest keys instead of growing without limit', async () => {
+    const store = createMemoryStore(clock, { maxEntries: 3 });
+    for (const key of ['a', 'b', 'c', 'd']) await store.set(key, key);
+    expect(await store.get('a')).toBeUndefined();
+    expect(await store.get('d')).toBe('d');
+  });
+});
