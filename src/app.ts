@@ -16,7 +16,7 @@ import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dis
 import { createTracker, type Track } from './modules/analytics/index.js';
 import { createHealthService, healthRoutes } from './modules/health/index.js';
 import { docsPlugin } from './plugins/docs.js';
-import { errorHandlerPlugin } from './plugins/error-handler.js';
+import { errorHandlerPlugin, sendError, toAppError } from './plugins/error-handler.js';
 import { etagPlugin } from './plugins/etag.js';
 import { metricsRoute } from './plugins/metrics-route.js';
 import { overloadPlugin } from './plugins/overload.js';
@@ -74,7 +74,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: false,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // While draining, requests on open connections are still served (readiness already says
+    // 503 so the load balancer stops sending); closing never turns an accepted request away.
+    return503OnClosing: false,
+    // Errors Fastify raises before routing (e.g. a malformed URL) get the same envelope.
+    frameworkErrors: (error, request, reply) => sendError(request, reply, toAppError(error)),
     routerOptions: { ignoreTrailingSlash: true },
     ajv: {
       // Reject unknown fields instead of silently dropping them: no mass assignment.

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError, ERROR_STATUS, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
 
 // Fastify's own error codes, translated into ours.
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -10,6 +10,19 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
   FST_ERR_VALIDATION: 'VALIDATION_ERROR',
+};
+
+// The generic code for a client-error status that has no mapping of its own.
+const GENERIC_CODES: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
 };
 
 const MESSAGES: Partial<Record<ErrorCode, string>> = {
@@ -40,7 +53,7 @@ export function validationDetails(error: FastifyError): ErrorDetail[] {
   });
 }
 
-function toAppError(error: FastifyError | AppError): AppError {
+export function toAppError(error: FastifyError | AppError): AppError {
   if (error instanceof AppError) return error;
   if (error.validation) {
     return new AppError('VALIDATION_ERROR', MESSAGES.VALIDATION_ERROR as string, {
@@ -52,16 +65,14 @@ function toAppError(error: FastifyError | AppError): AppError {
   const status = error.statusCode ?? 500;
   if (status === 429) return new AppError('RATE_LIMITED', 'Too many requests, please try again later');
   if (status === 503) return new AppError('SERVICE_UNAVAILABLE', 'Service unavailable, please retry');
-  if (status >= 400 && status < 500) {
-    const code = (Object.entries(ERROR_STATUS).find(([, value]) => value === status)?.[0] ??
-      'BAD_REQUEST') as ErrorCode;
-    return new AppError(code, error.message);
-  }
+  if (status >= 400 && status < 500) return new AppError(GENERIC_CODES[status] ?? 'BAD_REQUEST', error.message);
   return new AppError('INTERNAL_ERROR', 'Internal server error', { cause: error });
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, appError: AppError) {
   if (appError.headers) reply.headers(appError.headers);
+  // Usually set on the way in already; not for errors raised before routing (a malformed URL).
+  reply.header('x-correlation-id', request.id);
   return reply.code(appError.statusCode).send({
     success: false,
     message:

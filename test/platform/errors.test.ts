@@ -135,3 +135,17 @@ describe('error envelope and correlation ids', () => {
     expect(res.json()).toMatchObject({ success: false, code: 'CONFLICT', message: 'Already exists' });
   });
 });
+
+describe('errors raised before routing', () => {
+  it('answers a malformed URL in the envelope with a correlation id', async () => {
+    const t = await buildTestApp();
+    try {
+      const res = await t.app.inject({ method: 'GET', url: '/api/%zz' });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ success: false, code: 'BAD_REQUEST' });
+      expect(res.json().correlation_id).toBeTruthy();
+    } finally {
+      await t.close();
+    }
+  });
+});

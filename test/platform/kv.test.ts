@@ -15,15 +15,13 @@ const kinds: [string, () => KeyValueStore[]][] = [
     },
   ],
 ];
-if (testRedisUrl) {
+const redisUrl = testRedisUrl;
+if (redisUrl) {
   kinds.push([
     'redis',
     () => {
       const prefix = `test:kv:${randomBytes(4).toString('hex')}:`;
-      return [
-        createRedisStore(testRedisUrl, { keyPrefix: prefix }),
-        createRedisStore(testRedisUrl, { keyPrefix: prefix }),
-      ];
+      return [createRedisStore(redisUrl, { keyPrefix: prefix }), createRedisStore(redisUrl, { keyPrefix: prefix })];
     },
   ]);
 }
