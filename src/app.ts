@@ -119,21 +119,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(errorHandlerPlugin);
   await app.register(overloadPlugin, { options: config.overload, metrics });
   await app.register(rateLimitPlugin, { options: config.rateLimit, kv, metrics, logger });
-  await app.register(cors, {
-    origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins.length ? config.corsOrigins : false,
-    // Credentials only ever go to an explicit allow-list, never to "*".
-    credentials: !config.corsOrigins.includes('*') && config.corsOrigins.length > 0,
-    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    exposedHeaders: [
-      'x-correlation-id',
-      'etag',
-      'ratelimit-limit',
-      'ratelimit-remaining',
-      'ratelimit-reset',
-      'retry-after',
-    ],
-    maxAge: 600,
-  });
+  // No allow-list, no CORS plugin: same-origin only, and no per-request cost.
+  if (config.corsOrigins.length > 0)
+    await app.register(cors, {
+      origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+      // Credentials only ever go to an explicit allow-list, never to "*".
+      credentials: !config.corsOrigins.includes('*'),
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      exposedHeaders: [
+        'x-correlation-id',
+        'etag',
+        'ratelimit-limit',
+        'ratelimit-remaining',
+        'ratelimit-reset',
+        'retry-after',
+      ],
+      maxAge: 600,
+    });
   await app.register(etagPlugin);
   await app.register(compress, {
     global: true,
@@ -156,6 +158,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(healthRoutes, { prefix: '/api', healthService });
   await app.register(metricsRoute, { metrics, token: config.metricsToken });
+
+  // While draining, ask keep-alive clients to reconnect elsewhere so their sockets close
+  // as soon as the in-flight response is written.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (platform.lifecycle.draining) reply.header('connection', 'close');
+    done(null, payload);
+  });
 
   app.addHook('onClose', async () => {
     await dispatcher.stop();

@@ -59,7 +59,9 @@ export async function start(
     closing ??= (async () => {
       logger.info({ signal }, 'shutting down: readiness off, draining in-flight requests');
       app.platform.lifecycle.draining = true;
+      let timedOut = false;
       const timer = setTimeout(() => {
+        timedOut = true;
         logger.error({ timeout_ms: config.shutdownTimeoutMs }, 'shutdown timed out; closing remaining connections');
         app.server.closeAllConnections();
       }, config.shutdownTimeoutMs);
@@ -68,8 +70,9 @@ export async function start(
         // Stops accepting, waits for in-flight requests, then onClose: workers, database, store.
         await app.close();
         clearTimeout(timer);
-        logger.info('shutdown complete');
-        return 0;
+        logger.info({ timed_out: timedOut }, 'shutdown complete');
+        // Requests were cut off when the deadline passed: say so in the exit code.
+        return timedOut ? 1 : 0;
       } catch (error) {
         logger.error({ err: error }, 'shutdown failed');
         return 1;
@@ -95,6 +98,8 @@ async function main() {
   const server = await start(config);
   const onSignal = (signal: NodeJS.Signals) => {
     process.once(signal, () => process.exit(1)); // a second signal: stop waiting
+    // Last resort if closing hangs after the connections are gone (a stuck worker or pool).
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5000).unref();
     void server.shutdown(signal).then((code) => {
       setImmediate(() => process.exit(code));
     });

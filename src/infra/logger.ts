@@ -8,15 +8,33 @@ const SECRET_KEY =
 const EMAIL_VALUE = /[^\s@"]+@[^\s@"]+\.[a-z]{2,}/gi;
 const REDACTED = '[redacted]';
 
-/** Deep copy with secret keys replaced and email addresses inside strings masked. */
-export function redact(value: unknown, depth = 0): unknown {
+/** True when `value` holds a secret key or an '@' anywhere: only then is it copied. */
+function needsRedaction(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return value.includes('@');
+  if (value === null || typeof value !== 'object' || depth > 8 || value instanceof Error) return false;
+  if (Array.isArray(value)) return value.some((item) => needsRedaction(item, depth + 1));
+  for (const key in value) {
+    if (SECRET_KEY.test(key) || needsRedaction((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
+/**
+ * Secret keys replaced and email addresses inside strings masked, at any depth. Clean values
+ * (the common case: the per-request line) are returned as they are, without a copy.
+ */
+export function redact(value: unknown): unknown {
+  return needsRedaction(value, 0) ? redactCopy(value, 0) : value;
+}
+
+function redactCopy(value: unknown, depth: number): unknown {
   if (typeof value === 'string') return value.includes('@') ? value.replace(EMAIL_VALUE, REDACTED) : value;
   if (value === null || typeof value !== 'object' || depth > 8) return value;
-  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
+  if (Array.isArray(value)) return value.map((item) => redactCopy(item, depth + 1));
   if (value instanceof Error) return value;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) ? REDACTED : redact(inner, depth + 1);
+    out[key] = SECRET_KEY.test(key) ? REDACTED : redactCopy(inner, depth + 1);
   }
   return out;
 }
@@ -26,7 +44,7 @@ export function createLogger(options: { level: string; destination?: Destination
     {
       level: options.level,
       base: undefined,
-      timestamp: pino.stdTimeFunctions.isoTime,
+      // Epoch milliseconds ("time"): the cheapest timestamp; log shippers convert it.
       formatters: {
         level: (label) => ({ level: label }),
         log: (object) => redact(object) as Record<string, unknown>,

@@ -22,10 +22,16 @@ function matches(ifNoneMatch: string, etag: string): boolean {
  */
 export const etagPlugin = fp(
   async (app: FastifyInstance) => {
-    app.addHook('onSend', async (request, reply, payload) => {
-      if ((request.method !== 'GET' && request.method !== 'HEAD') || reply.statusCode !== 200) return payload;
-      if (request.routeOptions.config?.etag === false || reply.hasHeader('etag')) return payload;
-      if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (
+        (request.method !== 'GET' && request.method !== 'HEAD') ||
+        reply.statusCode !== 200 ||
+        request.routeOptions.config?.etag === false ||
+        reply.hasHeader('etag') ||
+        (typeof payload !== 'string' && !Buffer.isBuffer(payload))
+      ) {
+        return done(null, payload);
+      }
       const etag = `"${createHash('sha1').update(payload).digest('base64url')}"`;
       reply.header('etag', etag);
       const ifNoneMatch = request.headers['if-none-match'];
@@ -33,9 +39,9 @@ export const etagPlugin = fp(
         reply.code(304);
         reply.removeHeader('content-length');
         reply.removeHeader('content-type');
-        return '';
+        return done(null, '');
       }
-      return payload;
+      done(null, payload);
     });
   },
   { name: 'etag' },

@@ -15,7 +15,8 @@ export async function metricsRoute(app: FastifyInstance, { metrics, token }: { m
   app.get(
     '/metrics',
     {
-      config: { rateLimit: 'probe', etag: false },
+      // Monitoring must keep working exactly when the process is overloaded.
+      config: { rateLimit: 'probe', etag: false, shedWhenOverloaded: false },
       schema: {
         operationId: 'metrics.getMetrics',
         tags: ['observability'],

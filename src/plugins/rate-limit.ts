@@ -42,7 +42,6 @@ interface Budget {
 export const rateLimitPlugin = fp<{ options: RateLimitOptions; kv: KeyValueStore; metrics: Metrics; logger: Logger }>(
   async (app: FastifyInstance, { options, kv, metrics, logger }) => {
     if (!options.enabled) return;
-    const windowSeconds = Math.ceil(options.windowMs / 1000);
     let lastStoreWarning = 0;
 
     const budgetsFor = (request: FastifyRequest): Budget[] => {
@@ -88,7 +87,6 @@ export const rateLimitPlugin = fp<{ options: RateLimitOptions; kv: KeyValueStore
       reply.header('ratelimit-limit', budget.max);
       reply.header('ratelimit-remaining', Math.max(0, budget.max - count));
       reply.header('ratelimit-reset', resetSeconds);
-      reply.header('ratelimit-policy', `${budget.max};w=${windowSeconds}`);
       if (count > budget.max) {
         metrics.rateLimitRejections.inc({ preset: budget.preset });
         throw new AppError('RATE_LIMITED', 'Too many requests, please try again later', {

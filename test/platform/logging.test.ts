@@ -32,7 +32,7 @@ describe('request logging', () => {
       status: 200,
     });
     expect(typeof finished[0]?.duration_ms).toBe('number');
-    expect(typeof finished[0]?.time).toBe('string');
+    expect(typeof finished[0]?.time).toBe('number');
   });
 
   it('redacts credentials, tokens, email and phone at any depth', async () => {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errorResponses } from '../../shared/http-schemas.js';
+import { Type } from '@sinclair/typebox';
+import { ErrorRef, errorResponses } from '../../shared/http-schemas.js';
 import { HealthReport, LiveReport, ReadyReport } from './health.schemas.js';
 import type { HealthService } from './health.service.js';
 
@@ -17,7 +18,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ healthService: HealthServ
         operationId: 'health.getHealth',
         tags: ['health'],
         summary: 'Health of the app and each dependency (database, cache, …)',
-        response: { ...errorResponses(), 200: HealthReport, 503: HealthReport },
+        // 503 is either the critical report or the overload envelope.
+        response: { ...errorResponses(), 200: HealthReport, 503: Type.Union([HealthReport, ErrorRef]) },
       },
     },
     async (_request, reply) => {
@@ -51,7 +53,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ healthService: HealthServ
         operationId: 'health.getReadiness',
         tags: ['health'],
         summary: 'Readiness: send traffic here (false while draining, overloaded or without a database)',
-        response: { ...errorResponses(), 200: ReadyReport, 503: ReadyReport },
+        response: { ...errorResponses(), 200: ReadyReport, 503: Type.Union([ReadyReport, ErrorRef]) },
       },
     },
     async (_request, reply) => {
