@@ -25,20 +25,27 @@ export function createRedisStore(url: string, options: { keyPrefix?: string } = 
 
   // While (re)connecting, a command waits briefly for the connection instead of failing at once;
   // when Redis is really down it fails fast and callers degrade (rate limits fail open).
-  const ready = (timeoutMs = 1000) =>
-    client.status === 'ready'
-      ? Promise.resolve()
-      : new Promise<void>((resolve, reject) => {
-          const onReady = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-          const timer = setTimeout(() => {
-            client.off('ready', onReady);
-            reject(new Error(`redis not connected (${client.status})`));
-          }, timeoutMs);
-          client.once('ready', onReady);
-        });
+  // Commands waiting at the same time share one wait (and one 'ready' listener).
+  const waits = new Map<number, Promise<void>>();
+  const ready = (timeoutMs = 1000): Promise<void> => {
+    if (client.status === 'ready') return Promise.resolve();
+    let wait = waits.get(timeoutMs);
+    if (!wait) {
+      wait = new Promise<void>((resolve, reject) => {
+        const onReady = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          client.off('ready', onReady);
+          reject(new Error(`redis not connected (${client.status})`));
+        }, timeoutMs);
+        client.once('ready', onReady);
+      }).finally(() => waits.delete(timeoutMs));
+      waits.set(timeoutMs, wait);
+    }
+    return wait;
+  };
 
   return {
     kind: 'redis',
