@@ -3,6 +3,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 /** One registry per app instance, so several apps in one process (tests) never share counters. */
 export function createMetrics() {
   const registry = new Registry();
+  // Kept as a plain number on the hot path and read by the gauge only when scraped.
+  const inFlight = { count: 0 };
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   return {
     registry,
@@ -13,10 +15,14 @@ export function createMetrics() {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    inFlight,
     httpRequestsInFlight: new Gauge({
       name: 'http_requests_in_flight',
       help: 'HTTP requests being processed',
       registers: [registry],
+      collect() {
+        this.set(inFlight.count);
+      },
     }),
     dbQueryDuration: new Histogram({
       name: 'db_query_duration_seconds',

@@ -45,10 +45,11 @@ const IN_FLIGHT = Symbol('inFlight');
  */
 export const requestContextPlugin = fp<{ metrics: Metrics }>(
   async (app: FastifyInstance, { metrics }) => {
+    const { inFlight } = metrics;
     app.addHook('onRequest', (request, reply, done) => {
       reply.headers(BASE_HEADERS);
       reply.header('x-correlation-id', request.id);
-      metrics.httpRequestsInFlight.inc();
+      inFlight.count += 1;
       (request as unknown as Record<symbol, boolean>)[IN_FLIGHT] = true;
       done();
     });
@@ -57,24 +58,36 @@ export const requestContextPlugin = fp<{ metrics: Metrics }>(
       const flags = request as Record<symbol, boolean>;
       if (flags[IN_FLIGHT]) {
         flags[IN_FLIGHT] = false;
-        metrics.httpRequestsInFlight.dec();
+        inFlight.count -= 1;
       }
+    };
+
+    // One labelled child per (method, route pattern, status): observing on it skips
+    // prom-client's per-call label hashing. Route patterns, not URLs, keep this bounded.
+    const durationByLabels = new Map<string, { observe(seconds: number): void }>();
+    const durationFor = (method: string, route: string, status: number) => {
+      const key = `${method} ${status} ${route}`;
+      let child = durationByLabels.get(key);
+      if (!child) {
+        child = metrics.httpRequestDuration.labels(method, route, String(status));
+        durationByLabels.set(key, child);
+      }
+      return child;
     };
 
     app.addHook('onResponse', (request, reply, done) => {
       leave(request);
       const route = request.routeOptions.url ?? 'unmatched';
       const duration = reply.elapsedTime;
-      metrics.httpRequestDuration.observe(
-        { method: request.method, route, status_code: reply.statusCode },
-        duration / 1000,
-      );
+      const status = reply.statusCode;
+      durationFor(request.method, route, status).observe(duration / 1000);
+      const query = request.url.indexOf('?');
       request.log.info(
         {
           method: request.method,
           route,
-          path: request.url.split('?', 1)[0],
-          status: reply.statusCode,
+          path: query === -1 ? request.url : request.url.slice(0, query),
+          status,
           duration_ms: Math.round(duration * 100) / 100,
         },
         'request finished',
