@@ -13,8 +13,19 @@ import type { Logger } from './infra/logger.js';
 import type { Metrics } from './infra/metrics.js';
 import { createOutbox, type Outbox } from './infra/outbox/outbox.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dispatcher.js';
+import { accessRoutes, can, createAccessRepository, createAccessService } from './modules/access/index.js';
 import { createTracker, type Track } from './modules/analytics/index.js';
+import { auditRoutes, createAuditRepository, createAuditService } from './modules/audit/index.js';
 import { createHealthService, healthRoutes } from './modules/health/index.js';
+import {
+  createAccessTokens,
+  createIdentityRepository,
+  createIdentityService,
+  createLoginGuard,
+  createSessionState,
+  identityRoutes,
+} from './modules/identity/index.js';
+import { accessGuardPlugin, authenticationPlugin } from './plugins/auth.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorHandlerPlugin, sendError, toAppError } from './plugins/error-handler.js';
 import { etagPlugin } from './plugins/etag.js';
@@ -22,6 +33,7 @@ import { metricsRoute } from './plugins/metrics-route.js';
 import { overloadPlugin } from './plugins/overload.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { correlationIdFor, requestContextPlugin } from './plugins/request-context.js';
+import { bearerToken, sameSecret } from './shared/secrets.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -48,6 +60,11 @@ export interface Platform {
   outbox: Outbox;
   dispatcher: OutboxDispatcher;
   track: Track;
+  services: {
+    identity: ReturnType<typeof createIdentityService>;
+    access: ReturnType<typeof createAccessService>;
+    audit: ReturnType<typeof createAuditService>;
+  };
   lifecycle: { draining: boolean };
 }
 
@@ -99,6 +116,48 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     options: config.outbox,
     random: deps.random,
   });
+  const track = createTracker({ clock, ids });
+  const db = database.db;
+  const audit = createAuditService({ db, repository: createAuditRepository(), clock, ids });
+  const accessTokens = createAccessTokens({
+    secret: config.auth.jwtSecret,
+    ttlSeconds: config.auth.accessTokenTtlSeconds,
+    clock,
+    ids,
+  });
+  const sessionState = createSessionState({ kv, accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
+  const identity = createIdentityService({
+    db,
+    repository: createIdentityRepository(),
+    audit,
+    track,
+    outbox,
+    kv,
+    clock,
+    ids,
+    accessTokens,
+    loginGuard: createLoginGuard({ kv, clock }),
+    sessionState,
+    refreshTokenTtlDays: config.auth.refreshTokenTtlDays,
+  });
+  const access = createAccessService({
+    db,
+    repository: createAccessRepository(),
+    identity,
+    audit,
+    track,
+    kv,
+    clock,
+    logger: logger.child({ component: 'access' }),
+  });
+  if (config.auth.jwtSecretGenerated && !config.isTest) {
+    logger.warn('JWT_SECRET is not set: using a random key, so access tokens end when this process does');
+  }
+  // Until notification channels land, reset emails go to the log (development channel).
+  outbox.register('email.password_reset', async (payload) => {
+    logger.info({ user_id: payload.user_id, expires_at: payload.expires_at }, 'password reset email (log channel)');
+  });
+
   const platform: Platform = {
     config,
     db: database.db,
@@ -109,7 +168,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ids,
     outbox,
     dispatcher,
-    track: createTracker({ clock, ids }),
+    track,
+    services: { identity, access, audit },
     lifecycle: { draining: false },
   };
   app.decorate('platform', platform);
@@ -118,7 +178,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(requestContextPlugin, { metrics });
   await app.register(errorHandlerPlugin);
   await app.register(overloadPlugin, { options: config.overload, metrics });
+  // Authentication before the limiter (budgets per signed-in user), the guard after it.
+  await app.register(authenticationPlugin, { tokens: accessTokens, sessionState });
   await app.register(rateLimitPlugin, { options: config.rateLimit, kv, metrics, logger });
+  await app.register(accessGuardPlugin, { access });
   // No allow-list, no CORS plugin: same-origin only, and no per-request cost.
   if (config.corsOrigins.length > 0)
     await app.register(cors, {
@@ -156,7 +219,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       { name: 'cache', kind: kv.kind, required: false, check: () => kv.ping() },
     ],
   });
-  await app.register(healthRoutes, { prefix: '/api', healthService });
+  await app.register(healthRoutes, {
+    prefix: '/api',
+    healthService,
+    // Components are for admins and for monitors holding HEALTH_TOKEN; others see the status only.
+    mayViewDetails: (request) =>
+      (request.actor !== undefined && can(request.actor.role, 'system:health')) ||
+      (config.healthToken !== undefined && sameSecret(bearerToken(request.headers.authorization), config.healthToken)),
+  });
+  await app.register(
+    async (api) => {
+      await api.register(identityRoutes, { identity });
+      await api.register(accessRoutes, { access, identity });
+      await api.register(auditRoutes, { audit });
+    },
+    { prefix: '/api/v1' },
+  );
   await app.register(metricsRoute, { metrics, token: config.metricsToken });
 
   // While draining, ask keep-alive clients to reconnect elsewhere so their sockets close
@@ -166,7 +244,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done(null, payload);
   });
 
+  const stopListening = await access.listenForChanges();
+
   app.addHook('onClose', async () => {
+    await stopListening();
     await dispatcher.stop();
     await Promise.allSettled([database.close(), kv.close()]);
   });

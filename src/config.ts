@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
@@ -52,6 +53,17 @@ export const EnvSchema = Type.Object({
   }),
   OVERLOAD_MAX_HEAP_USED_BYTES: Int({ default: 0, description: 'heap used over which requests get 503; 0 = off' }),
   SHUTDOWN_TIMEOUT_MS: Int({ default: 10_000, minimum: 100, description: 'time in-flight requests get on shutdown' }),
+  JWT_SECRET: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: 'HMAC key for access tokens (required in production; a random one per process otherwise)',
+    }),
+  ),
+  ACCESS_TOKEN_TTL_SECONDS: Int({ default: 900, minimum: 60, maximum: 86_400, description: 'access token lifetime' }),
+  REFRESH_TOKEN_TTL_DAYS: Int({ default: 30, minimum: 1, maximum: 365, description: 'absolute session lifetime' }),
+  HEALTH_TOKEN: Type.Optional(
+    Type.String({ minLength: 16, description: 'bearer token that shows health components to a monitor' }),
+  ),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'bearer token required by /metrics' })),
   OUTBOX_POLL_INTERVAL_MS: Int({ default: 1000, minimum: 10, description: 'outbox dispatcher idle poll interval' }),
   OUTBOX_BATCH_SIZE: Int({ default: 20, minimum: 1, maximum: 500, description: 'rows claimed per dispatcher pass' }),
@@ -89,6 +101,8 @@ export interface Config {
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   shutdownTimeoutMs: number;
   metricsToken?: string;
+  healthToken?: string;
+  auth: { jwtSecret: string; jwtSecretGenerated: boolean; accessTokenTtlSeconds: number; refreshTokenTtlDays: number };
   outbox: {
     pollIntervalMs: number;
     batchSize: number;
@@ -131,6 +145,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   const e = converted as Env;
+  if (e.NODE_ENV === 'production' && !e.JWT_SECRET) {
+    throw new ConfigError(
+      'Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 characters)',
+    );
+  }
   const corsOrigins = e.CORS_ORIGINS.split(',')
     .map((origin) => origin.trim())
     .filter(Boolean);
@@ -171,6 +190,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     metricsToken: e.METRICS_TOKEN,
+    healthToken: e.HEALTH_TOKEN,
+    auth: {
+      jwtSecret: e.JWT_SECRET ?? randomBytes(32).toString('base64url'),
+      jwtSecretGenerated: e.JWT_SECRET === undefined,
+      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
+    },
     outbox: {
       pollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,
       batchSize: e.OUTBOX_BATCH_SIZE,

@@ -6,14 +6,29 @@ export const ERROR_STATUS = {
   VALIDATION_ERROR: 400,
   INVALID_JSON: 400,
   BAD_REQUEST: 400,
+  WEAK_PASSWORD: 400,
+  INVALID_RESET_TOKEN: 400,
   UNAUTHORIZED: 401,
+  INVALID_CREDENTIALS: 401,
+  TOKEN_INVALID: 401,
+  SESSION_REVOKED: 401,
+  REFRESH_TOKEN_INVALID: 401,
+  REFRESH_TOKEN_REUSED: 401,
   FORBIDDEN: 403,
+  ACCOUNT_DISABLED: 403,
+  IP_BLOCKED: 403,
+  PREMIUM_REQUIRED: 403,
   NOT_FOUND: 404,
+  FEATURE_DISABLED: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  EMAIL_TAKEN: 409,
+  TRIAL_ALREADY_USED: 409,
+  FLAG_EXISTS: 409,
   IDEMPOTENCY_KEY_REUSED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  ACCOUNT_LOCKED: 423,
   RATE_LIMITED: 429,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
@@ -32,16 +47,24 @@ export class AppError extends Error {
   readonly details?: ErrorDetail[];
   /** Extra response headers, e.g. Retry-After. */
   readonly headers?: Record<string, string>;
+  /** Extra fields for the error body (e.g. a premium teaser); documented per route. */
+  readonly extra?: Record<string, unknown>;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { details?: ErrorDetail[]; headers?: Record<string, string>; cause?: unknown } = {},
+    options: {
+      details?: ErrorDetail[];
+      headers?: Record<string, string>;
+      extra?: Record<string, unknown>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details;
     this.headers = options.headers;
+    this.extra = options.extra;
   }
 
   get statusCode(): number {

@@ -25,7 +25,14 @@ export const docsPlugin = fp<{ version: string }>(
         tags: [
           { name: 'health', description: 'Liveness, readiness and dependency health' },
           { name: 'observability', description: 'Metrics for Prometheus' },
+          { name: 'auth', description: 'Sign-up, sign-in, tokens, sessions, passwords' },
+          { name: 'users', description: 'Your account' },
+          { name: 'access', description: 'Plans, trial, entitlements and feature flags for you' },
+          { name: 'admin', description: 'Administration (admins only)' },
         ],
+        components: {
+          securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        },
       },
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
     });

@@ -1,14 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../infra/metrics.js';
 import { errorResponses } from '../shared/http-schemas.js';
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+import { bearerToken, sameSecret } from '../shared/secrets.js';
 
 /** Prometheus text at /metrics; with METRICS_TOKEN set, only for `Authorization: Bearer <token>`. */
 export async function metricsRoute(app: FastifyInstance, { metrics, token }: { metrics: Metrics; token?: string }) {
@@ -30,9 +24,8 @@ export async function metricsRoute(app: FastifyInstance, { metrics, token }: { m
     },
     async (request, reply) => {
       if (token) {
-        const header = request.headers.authorization ?? '';
-        const given = header.startsWith('Bearer ') ? header.slice(7) : '';
-        if (!sameSecret(given, token)) throw new AppError('UNAUTHORIZED', 'A valid metrics bearer token is required');
+        if (!sameSecret(bearerToken(request.headers.authorization), token))
+          throw new AppError('UNAUTHORIZED', 'A valid metrics bearer token is required');
       }
       const body = await metrics.registry.metrics();
       return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(body);

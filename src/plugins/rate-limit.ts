@@ -27,10 +27,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     rateLimit?: RateLimitPreset;
   }
-  interface FastifyRequest {
-    /** Set by authentication (identity module); the rate limiter budgets per user when present. */
-    actor?: { id: string };
-  }
 }
 
 interface Budget {

@@ -20,6 +20,7 @@ describe('config', () => {
   it('converts strings to typed values and derives flags', () => {
     const config = loadConfig({
       NODE_ENV: 'production',
+      JWT_SECRET: 'a-production-secret-of-at-least-32-chars',
       PORT: '8080',
       RATE_LIMIT_ENABLED: 'false',
       DATABASE_URL: 'postgres://u@db:5432/care',
@@ -49,6 +50,10 @@ describe('config', () => {
       expect((error as Error).message).toMatch(message);
       expect((error as Error).message).not.toContain('\n');
     }
+  });
+
+  it('requires JWT_SECRET in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required when NODE_ENV=production/);
   });
 
   it('names a bad secret or URL without echoing its value', () => {

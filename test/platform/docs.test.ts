@@ -31,7 +31,10 @@ describe('API docs', () => {
       ids.add(op.operationId as string);
       expect(op.tags?.length, where).toBeGreaterThan(0);
       const statuses = Object.keys(op.responses ?? {});
-      expect(statuses, where).toContain('200');
+      expect(
+        statuses.some((status) => status.startsWith('2')),
+        `${where} documents a success`,
+      ).toBe(true);
       expect(statuses, where).toContain('429');
       expect(statuses, where).toContain('500');
     }

@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../../src/infra/kv/redis.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+
+const HEALTH_TOKEN = 'monitor-token-0123456789';
+const monitor = { authorization: `Bearer ${HEALTH_TOKEN}` };
 import { servicesMode } from '../helpers/database.js';
 
 describe('health', () => {
@@ -10,9 +13,9 @@ describe('health', () => {
   });
 
   it('reports healthy with each service and its latency', async () => {
-    const t = await buildTestApp();
+    const t = await buildTestApp({ env: { HEALTH_TOKEN } });
     apps.push(t);
-    const res = await t.app.inject({ method: 'GET', url: '/api/health' });
+    const res = await t.app.inject({ method: 'GET', url: '/api/health', headers: monitor });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body).toMatchObject({
@@ -31,10 +34,10 @@ describe('health', () => {
   });
 
   it('is critical with 503 when the database is down, and not ready', async () => {
-    const t = await buildTestApp();
+    const t = await buildTestApp({ env: { HEALTH_TOKEN } });
     apps.push(t);
     await t.database.close();
-    const res = await t.app.inject({ method: 'GET', url: '/api/health' });
+    const res = await t.app.inject({ method: 'GET', url: '/api/health', headers: monitor });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({
       success: false,
@@ -50,9 +53,9 @@ describe('health', () => {
 
   it('is degraded (still 200) when Redis is configured but down', async () => {
     // Nothing listens on port 1.
-    const t = await buildTestApp({ kv: createRedisStore('redis://127.0.0.1:1') });
+    const t = await buildTestApp({ env: { HEALTH_TOKEN }, kv: createRedisStore('redis://127.0.0.1:1') });
     apps.push(t);
-    const res = await t.app.inject({ method: 'GET', url: '/api/health' });
+    const res = await t.app.inject({ method: 'GET', url: '/api/health', headers: monitor });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({
       success: true,
@@ -62,8 +65,20 @@ describe('health', () => {
     expect((await t.app.inject({ method: 'GET', url: '/api/health/ready' })).statusCode).toBe(200);
   });
 
+  it('shows components only to a monitor with HEALTH_TOKEN (or an admin); others get the status alone', async () => {
+    const t = await buildTestApp({ env: { HEALTH_TOKEN } });
+    apps.push(t);
+    const anonymous = await t.app.inject({ method: 'GET', url: '/api/health' });
+    expect(anonymous.statusCode).toBe(200);
+    expect(anonymous.json()).toEqual({ success: true, status: 'healthy' });
+    const wrong = await t.app.inject({ method: 'GET', url: '/api/health', headers: { authorization: 'Bearer nope' } });
+    expect(wrong.json()).toEqual({ success: true, status: 'healthy' });
+    const withToken = await t.app.inject({ method: 'GET', url: '/api/health', headers: monitor });
+    expect(withToken.json().services.database.status).toBe('up');
+  });
+
   it('answers liveness and readiness, and readiness turns false while draining', async () => {
-    const t = await buildTestApp();
+    const t = await buildTestApp({ env: { HEALTH_TOKEN } });
     apps.push(t);
     const live = await t.app.inject({ method: 'GET', url: '/api/health/live' });
     expect(live.json()).toEqual({ success: true, status: 'alive' });

@@ -97,7 +97,9 @@ describe('rate-limit presets', () => {
     // Stands in for authentication, which runs before the limiter and sets request.actor.
     app.addHook('onRequest', async (request) => {
       const user = request.headers['x-user'];
-      if (typeof user === 'string') request.actor = { id: user };
+      if (typeof user === 'string') {
+        request.actor = { id: user, role: 'user', sessionId: 's', ip: request.ip, correlationId: request.id };
+      }
     });
     await app.register(errorHandlerPlugin);
     await app.register(rateLimitPlugin, {

@@ -1,5 +1,8 @@
 // Every table, for drizzle-kit and for Drizzle's typed client. Modules own their tables;
 // this file only gathers them.
+export * from '../../modules/access/access.tables.js';
 export * from '../../modules/analytics/analytics.tables.js';
+export * from '../../modules/audit/audit.tables.js';
+export * from '../../modules/identity/identity.tables.js';
 export * from '../outbox/outbox.tables.js';
 export * from './meta.tables.js';

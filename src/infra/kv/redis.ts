@@ -74,7 +74,14 @@ export function createRedisStore(url: string, options: { keyPrefix?: string } = 
     async subscribe(channel, listener) {
       const fullChannel = `${connectionOptions.keyPrefix}${channel}`;
       if (!subscriber) {
-        subscriber = new Redis(url, { ...connectionOptions, keyPrefix: undefined, enableOfflineQueue: true });
+        // Subscriptions wait for the connection however long it takes (and are renewed after
+        // a reconnect), so an instance that boots while Redis is down still hears changes later.
+        subscriber = new Redis(url, {
+          ...connectionOptions,
+          keyPrefix: undefined,
+          enableOfflineQueue: true,
+          maxRetriesPerRequest: null,
+        });
         subscriber.on('error', () => {});
         subscriber.on('message', (name: string, message: string) => {
           for (const fn of listeners.get(name) ?? []) fn(message);
@@ -84,14 +91,19 @@ export function createRedisStore(url: string, options: { keyPrefix?: string } = 
       if (!set) {
         set = new Set();
         listeners.set(fullChannel, set);
-        await subscriber.subscribe(fullChannel);
+        // Wait for the subscription while Redis answers; when it is down, go on (the command
+        // stays queued) rather than hold up whoever subscribes, such as start-up.
+        const subscribed = subscriber.subscribe(fullChannel).catch(() => {});
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([subscribed, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+        clearTimeout(timer);
       }
       set.add(listener);
       return async () => {
         set.delete(listener);
         if (set.size === 0) {
           listeners.delete(fullChannel);
-          await subscriber?.unsubscribe(fullChannel);
+          if (subscriber?.status === 'ready') await subscriber.unsubscribe(fullChannel);
         }
       };
     },

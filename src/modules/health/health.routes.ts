@@ -1,15 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { ErrorRef, errorResponses } from '../../shared/http-schemas.js';
 import { HealthReport, LiveReport, ReadyReport } from './health.schemas.js';
 import type { HealthService } from './health.service.js';
 
 const NO_STORE = 'no-store';
 
-export const healthRoutes: FastifyPluginAsyncTypebox<{ healthService: HealthService }> = async (
-  app,
-  { healthService },
-) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<{
+  healthService: HealthService;
+  mayViewDetails: (request: FastifyRequest) => boolean;
+}> = async (app, { healthService, mayViewDetails }) => {
   app.get(
     '/health',
     {
@@ -17,17 +18,18 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ healthService: HealthServ
       schema: {
         operationId: 'health.getHealth',
         tags: ['health'],
-        summary: 'Health of the app and each dependency (database, cache, …)',
+        summary: 'Health status; components (database, cache, …) for admins and HEALTH_TOKEN monitors',
         // 503 is either the critical report or the overload envelope.
         response: { ...errorResponses(), 200: HealthReport, 503: Type.Union([HealthReport, ErrorRef]) },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       const report = await healthService.report();
+      const body = mayViewDetails(request) ? report : { success: report.success, status: report.status };
       return reply
         .code(report.status === 'critical' ? 503 : 200)
         .header('cache-control', NO_STORE)
-        .send(report);
+        .send(body);
     },
   );
 

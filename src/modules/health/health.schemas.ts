@@ -9,14 +9,15 @@ export const ComponentHealth = Type.Object({
 
 export const HealthStatus = Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('critical')]);
 
+/** Everyone sees success and status; the rest only admins and HEALTH_TOKEN holders. */
 export const HealthReport = Type.Object({
   success: Type.Boolean(),
   status: HealthStatus,
-  services: Type.Record(Type.String(), ComponentHealth),
-  uptime: Type.Number({ description: 'seconds since the process started' }),
-  memory: Type.Object({ rss: Type.Integer(), heap_used: Type.Integer(), heap_total: Type.Integer() }),
-  version: Type.String(),
-  timestamp: Type.String({ format: 'date-time' }),
+  services: Type.Optional(Type.Record(Type.String(), ComponentHealth)),
+  uptime: Type.Optional(Type.Number({ description: 'seconds since the process started' })),
+  memory: Type.Optional(Type.Object({ rss: Type.Integer(), heap_used: Type.Integer(), heap_total: Type.Integer() })),
+  version: Type.Optional(Type.String()),
+  timestamp: Type.Optional(Type.String({ format: 'date-time' })),
 });
 
 export const LiveReport = Type.Object({ success: Type.Literal(true), status: Type.Literal('alive') });
@@ -28,5 +29,5 @@ export const ReadyReport = Type.Object({
 });
 
 export type ComponentHealth = Static<typeof ComponentHealth>;
-export type HealthReport = Static<typeof HealthReport>;
+export type HealthReport = Required<Static<typeof HealthReport>>;
 export type ReadyReport = Static<typeof ReadyReport>;

@@ -1,0 +1,118 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { requirePermission } from '../../plugins/auth.js';
+import { errorResponses, Success } from '../../shared/http-schemas.js';
+import type { AuditService } from './audit.service.js';
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+
+const AuditEntrySchema = Type.Object({
+  id: Type.String(),
+  seq: Type.Integer(),
+  actor_id: Nullable(Type.String()),
+  action: Type.String(),
+  target_type: Nullable(Type.String()),
+  target_id: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
+  correlation_id: Nullable(Type.String()),
+  details: Type.Record(Type.String(), Type.Unknown()),
+  created_at: Type.String({ format: 'date-time' }),
+  prev_hash: Type.String(),
+  hash: Type.String(),
+});
+
+const AuditQuery = Type.Object(
+  {
+    action: Type.Optional(Type.String({ maxLength: 100 })),
+    actor_id: Type.Optional(Type.String({ format: 'uuid' })),
+    target_type: Type.Optional(Type.String({ maxLength: 50 })),
+    target_id: Type.Optional(Type.String({ maxLength: 100 })),
+    from: Type.Optional(Type.String({ format: 'date-time' })),
+    to: Type.Optional(Type.String({ format: 'date-time' })),
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'seq of the last entry seen' })),
+  },
+  { additionalProperties: false },
+);
+
+export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = async (app, { audit }) => {
+  app.get(
+    '/admin/audit',
+    {
+      config: { access: requirePermission('audit:read'), etag: false },
+      schema: {
+        operationId: 'admin.listAudit',
+        tags: ['admin'],
+        summary: 'Audit trail, newest first (filters, cursor pagination)',
+        querystring: AuditQuery,
+        response: {
+          ...errorResponses('VALIDATION_ERROR'),
+          200: Success(
+            Type.Array(AuditEntrySchema),
+            Type.Object({ next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          ),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const rows = await audit.list({
+        action: q.action,
+        actorId: q.actor_id,
+        targetType: q.target_type,
+        targetId: q.target_id,
+        from: q.from ? new Date(q.from) : undefined,
+        to: q.to ? new Date(q.to) : undefined,
+        beforeSeq: q.cursor ? Number(q.cursor) : undefined,
+        limit: q.limit,
+      });
+      return {
+        success: true,
+        data: rows.map((row) => ({
+          id: row.id,
+          seq: row.seq,
+          actor_id: row.actorId,
+          action: row.action,
+          target_type: row.targetType,
+          target_id: row.targetId,
+          ip: row.ip,
+          correlation_id: row.correlationId,
+          details: row.details,
+          created_at: row.createdAt.toISOString(),
+          prev_hash: row.prevHash,
+          hash: row.hash,
+        })),
+        meta: { next_cursor: rows.length === q.limit ? String(rows.at(-1)?.seq) : null },
+      };
+    },
+  );
+
+  app.get(
+    '/admin/audit/verify',
+    {
+      config: { access: requirePermission('audit:read'), etag: false },
+      schema: {
+        operationId: 'admin.verifyAudit',
+        tags: ['admin'],
+        summary: 'Re-walk the hash chain; name the first edited, inserted or removed row',
+        response: {
+          ...errorResponses(),
+          200: Success(
+            Type.Object({
+              valid: Type.Boolean(),
+              checked: Type.Integer(),
+              broken: Type.Optional(
+                Type.Object({
+                  seq: Type.Integer(),
+                  id: Type.Union([Type.String(), Type.Null()]),
+                  reason: Type.String(),
+                }),
+              ),
+            }),
+          ),
+        },
+      },
+    },
+    async () => ({ success: true, data: await audit.verify() }),
+  );
+};

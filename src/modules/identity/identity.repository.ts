@@ -1,0 +1,146 @@
+import { and, asc, eq, gt, inArray, isNull, like, ne, type SQL } from 'drizzle-orm';
+import type { Db } from '../../infra/db/client.js';
+import type { Plan, Role } from '../../shared/actor.js';
+import {
+  passwordResetTokens,
+  refreshTokens,
+  type SessionRow,
+  sessions,
+  type UserRow,
+  users,
+} from './identity.tables.js';
+
+export interface UserFilters {
+  emailPrefix?: string;
+  role?: Role;
+  plan?: Plan;
+  active?: boolean;
+  afterId?: string;
+  limit: number;
+}
+
+export function createIdentityRepository() {
+  return {
+    async findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
+      const [row] = await db.select().from(users).where(eq(users.email, email)).limit(1);
+      return row;
+    },
+
+    async findUserById(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<UserRow | undefined> {
+      const query = db.select().from(users).where(eq(users.id, id)).limit(1);
+      const [row] = options.forUpdate ? await query.for('update') : await query;
+      return row;
+    },
+
+    async insertUser(db: Db, row: typeof users.$inferInsert): Promise<UserRow> {
+      const [created] = await db.insert(users).values(row).onConflictDoNothing({ target: users.email }).returning();
+      return created as UserRow;
+    },
+
+    async updateUser(db: Db, id: string, patch: Partial<typeof users.$inferInsert>): Promise<UserRow | undefined> {
+      const [row] = await db.update(users).set(patch).where(eq(users.id, id)).returning();
+      return row;
+    },
+
+    async listUsers(db: Db, filters: UserFilters): Promise<UserRow[]> {
+      const conditions: SQL[] = [];
+      if (filters.emailPrefix) {
+        const escaped = filters.emailPrefix.replace(/[\\%_]/g, (c) => `\\${c}`);
+        conditions.push(like(users.email, `${escaped}%`));
+      }
+      if (filters.role) conditions.push(eq(users.role, filters.role));
+      if (filters.plan) conditions.push(eq(users.plan, filters.plan));
+      if (filters.active !== undefined) conditions.push(eq(users.isActive, filters.active));
+      if (filters.afterId) conditions.push(gt(users.id, filters.afterId));
+      return db
+        .select()
+        .from(users)
+        .where(conditions.length ? and(...conditions) : undefined)
+        .orderBy(asc(users.id))
+        .limit(filters.limit);
+    },
+
+    async insertSession(db: Db, row: typeof sessions.$inferInsert): Promise<void> {
+      await db.insert(sessions).values(row);
+    },
+
+    async findSession(db: Db, id: string): Promise<SessionRow | undefined> {
+      const [row] = await db.select().from(sessions).where(eq(sessions.id, id)).limit(1);
+      return row;
+    },
+
+    async activeSessions(db: Db, userId: string, now: Date): Promise<SessionRow[]> {
+      return db
+        .select()
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+        .orderBy(asc(sessions.createdAt));
+    },
+
+    /** Revokes the given sessions (or all of the user's, except `keep`); returns the ids revoked. */
+    async revokeSessions(
+      db: Db,
+      where: { userId: string; sessionIds?: string[]; keep?: string },
+      reason: string,
+      now: Date,
+    ): Promise<string[]> {
+      const conditions: SQL[] = [eq(sessions.userId, where.userId), isNull(sessions.revokedAt)];
+      if (where.sessionIds) conditions.push(inArray(sessions.id, where.sessionIds));
+      if (where.keep) conditions.push(ne(sessions.id, where.keep));
+      const rows = await db
+        .update(sessions)
+        .set({ revokedAt: now, revokedReason: reason })
+        .where(and(...conditions))
+        .returning({ id: sessions.id });
+      return rows.map((row) => row.id);
+    },
+
+    async touchSession(db: Db, id: string, now: Date): Promise<void> {
+      await db.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, id));
+    },
+
+    async insertRefreshToken(db: Db, row: typeof refreshTokens.$inferInsert): Promise<void> {
+      await db.insert(refreshTokens).values(row);
+    },
+
+    /** The token row locked for this transaction, with its session. */
+    async lockRefreshToken(db: Db, hash: string) {
+      const [row] = await db
+        .select({ token: refreshTokens, session: sessions })
+        .from(refreshTokens)
+        .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+        .where(eq(refreshTokens.tokenHash, hash))
+        .limit(1)
+        .for('update', { of: refreshTokens });
+      return row;
+    },
+
+    async markRefreshTokenRotated(db: Db, id: string, now: Date): Promise<void> {
+      await db.update(refreshTokens).set({ rotatedAt: now }).where(eq(refreshTokens.id, id));
+    },
+
+    async insertResetToken(db: Db, row: typeof passwordResetTokens.$inferInsert): Promise<void> {
+      await db.insert(passwordResetTokens).values(row);
+    },
+
+    async lockResetToken(db: Db, hash: string) {
+      const [row] = await db
+        .select()
+        .from(passwordResetTokens)
+        .where(eq(passwordResetTokens.tokenHash, hash))
+        .limit(1)
+        .for('update');
+      return row;
+    },
+
+    async useResetTokens(db: Db, userId: string, now: Date): Promise<void> {
+      // One reset spends every outstanding token of that user.
+      await db
+        .update(passwordResetTokens)
+        .set({ usedAt: now })
+        .where(and(eq(passwordResetTokens.userId, userId), isNull(passwordResetTokens.usedAt)));
+    },
+  };
+}
+
+export type IdentityRepository = ReturnType<typeof createIdentityRepository>;

@@ -1,0 +1,329 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { AppError } from '../../errors.js';
+import { actorOf, contextOf, requireAuth, requirePermission } from '../../plugins/auth.js';
+import { errorResponses, Success } from '../../shared/http-schemas.js';
+import {
+  AdminUpdateUserBody,
+  AdminUsersQuery,
+  ChangePasswordBody,
+  IdParams,
+  LoginBody,
+  Message,
+  PublicUserSchema,
+  RefreshBody,
+  ResetConfirmBody,
+  ResetRequestBody,
+  SessionSchema,
+  SignupBody,
+  TokenPairSchema,
+  UpdateMeBody,
+} from './identity.schemas.js';
+import type { IdentityService } from './identity.service.js';
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityService }> = async (app, { identity }) => {
+  const tags = ['auth'];
+
+  app.post(
+    '/auth/signup',
+    {
+      config: { rateLimit: 'sensitive' },
+      schema: {
+        operationId: 'auth.signup',
+        tags,
+        summary: 'Create an account; answers with the user and a first pair of tokens',
+        body: SignupBody,
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'WEAK_PASSWORD', 'EMAIL_TAKEN'),
+          201: Success(Type.Object({ user: PublicUserSchema, tokens: TokenPairSchema })),
+        },
+      },
+    },
+    async (request, reply) => {
+      const data = await identity.signup(request.body, contextOf(request));
+      return reply.code(201).send({ success: true, data });
+    },
+  );
+
+  app.post(
+    '/auth/login',
+    {
+      config: { rateLimit: 'sensitive' },
+      schema: {
+        operationId: 'auth.login',
+        tags,
+        summary: 'Exchange email and password for an access token and a refresh token',
+        body: LoginBody,
+        response: {
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'INVALID_CREDENTIALS',
+            'ACCOUNT_DISABLED',
+            'IP_BLOCKED',
+            'ACCOUNT_LOCKED',
+          ),
+          200: Success(TokenPairSchema),
+        },
+      },
+    },
+    async (request) => ({ success: true, data: await identity.login(request.body, contextOf(request)) }),
+  );
+
+  app.post(
+    '/auth/refresh',
+    {
+      schema: {
+        operationId: 'auth.refresh',
+        tags,
+        summary: 'Rotate a refresh token (the old one dies; reuse ends the session)',
+        body: RefreshBody,
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'REFRESH_TOKEN_INVALID', 'REFRESH_TOKEN_REUSED'),
+          200: Success(TokenPairSchema),
+        },
+      },
+    },
+    async (request) => ({
+      success: true,
+      data: await identity.refresh(request.body.refresh_token, contextOf(request)),
+    }),
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'auth.logout',
+        tags,
+        summary: 'End this session',
+        response: { ...errorResponses(), 200: Success(Message) },
+      },
+    },
+    async (request) => {
+      await identity.logout(actorOf(request));
+      return { success: true, data: { message: 'Signed out' } };
+    },
+  );
+
+  app.post(
+    '/auth/logout-all',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'auth.logoutAll',
+        tags,
+        summary: 'End every session of this account',
+        response: { ...errorResponses(), 200: Success(Type.Object({ sessions_ended: Type.Integer() })) },
+      },
+    },
+    async (request) => ({ success: true, data: { sessions_ended: await identity.logoutAll(actorOf(request)) } }),
+  );
+
+  app.get(
+    '/auth/sessions',
+    {
+      config: { access: requireAuth(), etag: false },
+      schema: {
+        operationId: 'auth.listSessions',
+        tags,
+        summary: 'Active sessions of this account (device, IP, created, last used)',
+        response: { ...errorResponses(), 200: Success(Type.Array(SessionSchema)) },
+      },
+    },
+    async (request) => ({ success: true, data: await identity.listSessions(actorOf(request)) }),
+  );
+
+  app.delete(
+    '/auth/sessions/:id',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'auth.revokeSession',
+        tags,
+        summary: 'End one of your sessions',
+        params: IdParams,
+        response: { ...errorResponses('NOT_FOUND', 'VALIDATION_ERROR'), 200: Success(Message) },
+      },
+    },
+    async (request) => {
+      await identity.revokeSession(actorOf(request), request.params.id);
+      return { success: true, data: { message: 'Session ended' } };
+    },
+  );
+
+  app.post(
+    '/auth/password',
+    {
+      config: { access: requireAuth(), rateLimit: 'sensitive' },
+      schema: {
+        operationId: 'auth.changePassword',
+        tags,
+        summary: 'Change your password (current one required); ends your other sessions',
+        body: ChangePasswordBody,
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'WEAK_PASSWORD', 'INVALID_CREDENTIALS'),
+          200: Success(Message),
+        },
+      },
+    },
+    async (request) => {
+      await identity.changePassword(actorOf(request), request.body);
+      return { success: true, data: { message: 'Password changed; other sessions were ended' } };
+    },
+  );
+
+  app.post(
+    '/auth/password-reset/request',
+    {
+      config: { rateLimit: 'sensitive' },
+      schema: {
+        operationId: 'auth.requestPasswordReset',
+        tags,
+        summary: 'Email a single-use reset link (same answer whether or not the email exists)',
+        body: ResetRequestBody,
+        response: { ...errorResponses('VALIDATION_ERROR'), 202: Success(Message) },
+      },
+    },
+    async (request, reply) => {
+      await identity.requestPasswordReset(request.body.email, contextOf(request));
+      return reply.code(202).send({
+        success: true,
+        data: { message: 'If an account exists for this email, a reset link is on its way' },
+      });
+    },
+  );
+
+  app.post(
+    '/auth/password-reset/confirm',
+    {
+      config: { rateLimit: 'sensitive' },
+      schema: {
+        operationId: 'auth.confirmPasswordReset',
+        tags,
+        summary: 'Set a new password with a reset token; ends every session',
+        body: ResetConfirmBody,
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'WEAK_PASSWORD', 'INVALID_RESET_TOKEN'),
+          200: Success(Message),
+        },
+      },
+    },
+    async (request) => {
+      await identity.confirmPasswordReset(request.body, contextOf(request));
+      return { success: true, data: { message: 'Password reset; sign in with the new password' } };
+    },
+  );
+
+  app.get(
+    '/me',
+    {
+      config: { access: requirePermission('profile:read') },
+      schema: {
+        operationId: 'users.getMe',
+        tags: ['users'],
+        summary: 'Your account',
+        response: { ...errorResponses(), 200: Success(PublicUserSchema) },
+      },
+    },
+    async (request) => ({ success: true, data: await identity.getMe(actorOf(request)) }),
+  );
+
+  app.patch(
+    '/me',
+    {
+      config: { access: requirePermission('profile:update') },
+      schema: {
+        operationId: 'users.updateMe',
+        tags: ['users'],
+        summary: 'Update name, phone, locale or time zone (nothing else can be set here)',
+        body: UpdateMeBody,
+        response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(PublicUserSchema) },
+      },
+    },
+    async (request) => {
+      const zone = request.body.time_zone;
+      if (zone !== undefined && !isTimeZone(zone)) {
+        throw new AppError('VALIDATION_ERROR', 'Request validation failed', {
+          details: [{ field: 'body.time_zone', message: 'is not an IANA time zone' }],
+        });
+      }
+      return { success: true, data: await identity.updateMe(actorOf(request), request.body) };
+    },
+  );
+
+  app.get(
+    '/admin/users',
+    {
+      config: { access: requirePermission('users:manage'), etag: false },
+      schema: {
+        operationId: 'admin.listUsers',
+        tags: ['admin'],
+        summary: 'Find users by email prefix, role, plan and active state (cursor pagination)',
+        querystring: AdminUsersQuery,
+        response: {
+          ...errorResponses('VALIDATION_ERROR'),
+          200: Success(
+            Type.Array(PublicUserSchema),
+            Type.Object({ next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          ),
+        },
+      },
+    },
+    async (request) => {
+      const { email, role, plan, active, limit, cursor } = request.query;
+      const page = await identity.adminListUsers(actorOf(request), {
+        emailPrefix: email,
+        role,
+        plan,
+        active,
+        afterId: cursor,
+        limit,
+      });
+      return { success: true, data: page.users, meta: { next_cursor: page.nextCursor ?? null } };
+    },
+  );
+
+  app.get(
+    '/admin/users/:id',
+    {
+      config: { access: requirePermission('users:manage'), etag: false },
+      schema: {
+        operationId: 'admin.getUser',
+        tags: ['admin'],
+        summary: "One user's account (audited)",
+        params: IdParams,
+        response: { ...errorResponses('NOT_FOUND', 'VALIDATION_ERROR'), 200: Success(PublicUserSchema) },
+      },
+    },
+    async (request) => ({ success: true, data: await identity.adminGetUser(actorOf(request), request.params.id) }),
+  );
+
+  app.patch(
+    '/admin/users/:id',
+    {
+      config: { access: requirePermission('users:manage') },
+      schema: {
+        operationId: 'admin.updateUser',
+        tags: ['admin'],
+        summary: "Change a user's role, plan or active state (deactivation ends their sessions at once)",
+        params: IdParams,
+        body: AdminUpdateUserBody,
+        response: { ...errorResponses('NOT_FOUND', 'VALIDATION_ERROR'), 200: Success(PublicUserSchema) },
+      },
+    },
+    async (request) => ({
+      success: true,
+      data: await identity.adminUpdateUser(actorOf(request), request.params.id, request.body),
+    }),
+  );
+};

@@ -1,0 +1,140 @@
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError, ERROR_STATUS } from '../errors.js';
+import type { AccessService } from '../modules/access/index.js';
+import type { Permission } from '../modules/access/permissions.js';
+import { can } from '../modules/access/permissions.js';
+import type { AccessTokens, SessionState } from '../modules/identity/index.js';
+import type { Actor, Role } from '../shared/actor.js';
+import { ErrorRef } from '../shared/http-schemas.js';
+
+/** What a route requires of its caller; any field implies a signed-in caller. */
+export interface AccessRule {
+  auth?: true;
+  roles?: Role[];
+  permission?: Permission;
+  premium?: true;
+  /** A feature flag that must be on for this caller (else 404 FEATURE_DISABLED). */
+  feature?: string;
+}
+
+export const requireAuth = (): AccessRule => ({ auth: true });
+export const requireRole = (...roles: Role[]): AccessRule => ({ roles });
+export const requirePermission = (permission: Permission): AccessRule => ({ permission });
+export const requirePremium = (): AccessRule => ({ premium: true });
+export const requireFeature = (feature: string): AccessRule => ({ feature });
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: AccessRule;
+  }
+  interface FastifyRequest {
+    /** The signed-in caller, when a valid access token came with the request. */
+    actor?: Actor;
+    /** Why a presented token was not accepted (reported only where a route needs a caller). */
+    authError?: AppError;
+  }
+}
+
+/** The caller of a route that requires one (guards have run, so it is there). */
+export function actorOf(request: FastifyRequest): Actor {
+  if (!request.actor) throw new AppError('UNAUTHORIZED', 'Sign in to continue');
+  return request.actor;
+}
+
+/** Where a call comes from, for services and the audit trail. */
+export function contextOf(request: FastifyRequest) {
+  return {
+    ip: request.ip,
+    correlationId: request.id,
+    userAgent: request.headers['user-agent'] ?? null,
+  };
+}
+
+/**
+ * Authentication: reads `Authorization: Bearer <access token>` on every request, checks the
+ * signature and expiry, then that the session was not revoked and the token predates no
+ * security change for its user (both from the shared store, no database read). Sets
+ * `request.actor`. A bad token is only an error where a route needs a caller.
+ */
+export const authenticationPlugin = fp<{ tokens: AccessTokens; sessionState: SessionState }>(
+  async (app: FastifyInstance, { tokens, sessionState }) => {
+    app.addHook('onRequest', async (request) => {
+      const header = request.headers.authorization;
+      if (!header) return;
+      if (!header.startsWith('Bearer ')) {
+        request.authError = new AppError('TOKEN_INVALID', 'Authorization must be "Bearer <access token>"');
+        return;
+      }
+      try {
+        const claims = await tokens.verify(header.slice(7).trim());
+        const [revoked, validFrom] = await Promise.all([
+          sessionState.isRevoked(claims.sid),
+          sessionState.tokensValidFrom(claims.sub),
+        ]);
+        if (revoked) throw new AppError('SESSION_REVOKED', 'This session has ended; sign in again');
+        if (claims.iat < validFrom) {
+          throw new AppError('TOKEN_INVALID', 'Your access changed since this token was issued; refresh it');
+        }
+        request.actor = {
+          id: claims.sub,
+          role: claims.role,
+          sessionId: claims.sid,
+          ip: request.ip,
+          correlationId: request.id,
+          userAgent: request.headers['user-agent'] ?? null,
+        };
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        request.authError = error;
+      }
+    });
+  },
+  { name: 'authentication' },
+);
+
+const documentedErrors = (rule: AccessRule) => {
+  const codes: (keyof typeof ERROR_STATUS)[] = ['UNAUTHORIZED'];
+  if (rule.roles || rule.permission || rule.premium) codes.push('FORBIDDEN');
+  if (rule.feature) codes.push('FEATURE_DISABLED');
+  return codes;
+};
+
+/**
+ * Authorisation from each route's `config.access`, before the body is parsed: 401 without a
+ * valid caller, 403 FORBIDDEN by role or permission (the table in access/permissions.ts),
+ * 403 PREMIUM_REQUIRED by plan, 404 FEATURE_DISABLED by flag. Also documents the bearer
+ * scheme and those responses on every guarded route.
+ */
+export const accessGuardPlugin = fp<{ access: Pick<AccessService, 'requirePremium' | 'isEnabled'> }>(
+  async (app: FastifyInstance, { access }) => {
+    app.addHook('onRoute', (route: RouteOptions) => {
+      const rule = route.config?.access;
+      if (!rule) return;
+      route.schema ??= {};
+      const schema = route.schema as Record<string, unknown>;
+      schema.security = [{ bearerAuth: [] }];
+      schema.response ??= {};
+      const response = schema.response as Record<string, unknown>;
+      for (const code of documentedErrors(rule)) response[ERROR_STATUS[code]] ??= ErrorRef;
+    });
+
+    app.addHook('onRequest', async (request) => {
+      const rule = request.routeOptions.config?.access;
+      if (!rule) return;
+      const actor = request.actor;
+      if (!actor) throw request.authError ?? new AppError('UNAUTHORIZED', 'Sign in to continue');
+      if (rule.roles && !rule.roles.includes(actor.role)) {
+        throw new AppError('FORBIDDEN', 'You do not have access to this resource');
+      }
+      if (rule.permission && !can(actor.role, rule.permission)) {
+        throw new AppError('FORBIDDEN', 'You do not have access to this resource');
+      }
+      if (rule.premium) await access.requirePremium(actor);
+      if (rule.feature && !(await access.isEnabled(rule.feature, actor))) {
+        throw new AppError('FEATURE_DISABLED', 'This feature is not available');
+      }
+    });
+  },
+  { name: 'access-guard' },
+);
