@@ -24,7 +24,17 @@ export const requirePermission = (permission: Permission): AccessRule => ({ perm
 export const requirePremium = (): AccessRule => ({ premium: true });
 export const requireFeature = (feature: string): AccessRule => ({ feature });
 
+export interface GuardedRoute {
+  method: string;
+  url: string;
+  rule: AccessRule;
+}
+
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route with an access rule, as registered (docs and the role-walk test read it). */
+    guardedRoutes: GuardedRoute[];
+  }
   interface FastifyContextConfig {
     access?: AccessRule;
   }
@@ -108,9 +118,14 @@ const documentedErrors = (rule: AccessRule) => {
  */
 export const accessGuardPlugin = fp<{ access: Pick<AccessService, 'requirePremium' | 'isEnabled'> }>(
   async (app: FastifyInstance, { access }) => {
+    const guarded: GuardedRoute[] = [];
+    app.decorate('guardedRoutes', guarded);
     app.addHook('onRoute', (route: RouteOptions) => {
       const rule = route.config?.access;
       if (!rule) return;
+      for (const method of [route.method].flat()) {
+        if (method !== 'HEAD') guarded.push({ method, url: route.url, rule });
+      }
       route.schema ??= {};
       const schema = route.schema as Record<string, unknown>;
       schema.security = [{ bearerAuth: [] }];
