@@ -6,9 +6,21 @@
  * BENCH_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) adds the same scenario with
  * the app on PostgreSQL, the production path, with no embedded database in the process.
  */
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compare, formatComparison, loadSettingsFromEnv, runBench, type Scenario, writeResult } from './lib.js';
+import {
+  compare,
+  formatComparison,
+  loadSettingsFromEnv,
+  RESULTS_DIR,
+  runBench,
+  runLoad,
+  type Scenario,
+  writeResult,
+} from './lib.js';
+
+// The demo user the app seeds on its first start (src/modules/identity/identity.seed.ts).
+const DEMO_LOGIN = { email: 'user@demo.care', password: 'demo-user-2026' };
 
 await runBench(async (harness) => {
   const settings = loadSettingsFromEnv();
@@ -18,7 +30,11 @@ await runBench(async (harness) => {
   const bare = await harness.startServer({ name: 'bare', entry: 'bench/bare-fastify.ts', readyPath: '/' });
   const appEnv = {
     NODE_ENV: 'development',
-    SEED_DEMO_DATA: 'false',
+    // The demo user signs in for the identity scenarios.
+    SEED_DEMO_DATA: 'true',
+    // Raised so logins per second measure argon2id, not the sensitive-route limiter.
+    RATE_LIMIT_SENSITIVE_MAX: '100000000',
+    RATE_LIMIT_USER_MAX: '100000000',
     DATA_DIR: join(workDir, 'data'),
     LOG_LEVEL: 'info',
     // The limiter stays on, raised so the bench is not rejected ('probe' routes get 10x this).
@@ -42,7 +58,7 @@ await runBench(async (harness) => {
         entry: 'src/server.ts',
         readyPath: '/api/health/ready',
         stdoutFile: join(workDir, 'app-postgres.log'),
-        env: { ...appEnv, DATABASE_URL: databaseUrl },
+        env: { ...appEnv, DATABASE_URL: databaseUrl, SEED_DEMO_DATA: 'false' },
       })
     : undefined;
 
@@ -65,6 +81,28 @@ await runBench(async (harness) => {
     });
   }
 
+  // An authenticated GET against the same GET without a token: the cost of authentication
+  // (JWT check, revocation and staleness look-ups) on every request.
+  const login = await fetch(new URL('/api/v1/auth/login', app.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(DEMO_LOGIN),
+  });
+  if (login.status !== 200) throw new Error(`demo login failed: ${login.status} ${await login.text()}`);
+  const { access_token: accessToken } = ((await login.json()) as { data: { access_token: string } }).data;
+  scenarios.push({
+    name: 'identity-authenticated-get',
+    description: 'GET /api/health/live with a valid access token vs the same GET without one',
+    baseline: { label: 'anon', server: app, path: '/api/health/live' },
+    subject: {
+      label: 'auth',
+      server: app,
+      path: '/api/health/live',
+      headers: { authorization: `Bearer ${accessToken}` },
+    },
+    targetPct: 90,
+  });
+
   for (const scenario of scenarios) {
     process.stdout.write(`\n${scenario.name}\n`);
     const comparison = await compare(scenario, settings);
@@ -72,6 +110,27 @@ await runBench(async (harness) => {
     const file = await writeResult(comparison);
     process.stdout.write(`results: ${file}\n`);
   }
+
+  // Logins per second: bounded by argon2id (m=19 MiB, t=2) on libuv's 4 threads over 2 cores.
+  // Four connections: one account admits at most five password checks in flight (the brute-force
+  // guard reserves a try per attempt), and four keep every argon2 thread busy.
+  process.stdout.write('\nidentity-logins\n');
+  const logins = await runLoad(
+    {
+      label: 'login',
+      server: app,
+      path: '/api/v1/auth/login',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(DEMO_LOGIN),
+    },
+    { ...settings, connections: 4 },
+  );
+  process.stdout.write(
+    `POST /api/v1/auth/login: ${logins.requestsPerSec} logins/s, p50 ${logins.latencyP50Ms} ms, ` +
+      `p99 ${logins.latencyP99Ms} ms, non-2xx ${logins.non2xx}\n`,
+  );
+  await writeFile(join(RESULTS_DIR, 'identity-logins.json'), `${JSON.stringify(logins, null, 2)}\n`);
 
   const { size } = await stat(appLog);
   process.stdout.write(`app log: ${(size / 1_048_576).toFixed(1)} MiB written during the bench\n`);

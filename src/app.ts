@@ -150,9 +150,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock,
     logger: logger.child({ component: 'access' }),
   });
-  if (config.auth.jwtSecretGenerated && !config.isTest) {
-    logger.warn('JWT_SECRET is not set: using a random key, so access tokens end when this process does');
-  }
   // Until notification channels land, reset emails go to the log (development channel).
   outbox.register('email.password_reset', async (payload) => {
     logger.info({ user_id: payload.user_id, expires_at: payload.expires_at }, 'password reset email (log channel)');

@@ -53,6 +53,9 @@ export async function start(
   ];
   if (!config.isTest) process.stdout.write(`${lines.join('\n')}\n`);
   logger.info({ url, database: app.platform.database.kind, cache: app.platform.kv.kind }, 'server started');
+  if (config.auth.jwtSecretGenerated) {
+    logger.warn('JWT_SECRET is not set: using a random key, so access tokens end when this process does');
+  }
 
   let closing: Promise<number> | undefined;
   const shutdown = (signal: string) => {

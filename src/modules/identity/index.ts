@@ -1,5 +1,6 @@
 export { createIdentityRepository } from './identity.repository.js';
 export { identityRoutes } from './identity.routes.js';
+export { identitySeeder } from './identity.seed.js';
 export {
   createIdentityService,
   effectivePlan,

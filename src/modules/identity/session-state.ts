@@ -1,25 +1,62 @@
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 
+// How long an instance trusts its last look-up of a session. Revocations made on this instance
+// apply at once; those made on another reach this one within this time.
+const LOCAL_TTL_MS = 1000;
+const LOCAL_LIMIT = 50_000;
+
+interface LocalEntry {
+  revoked: boolean;
+  validFrom: number;
+  checkedAt: number;
+}
+
 /**
- * What every instance must know at once, without a database read per request: sessions
- * revoked since their access tokens were issued, and users whose tokens predate a security
- * change (role, plan, deactivation, password). Entries live as long as an access token can.
+ * What every instance must know without a database read per request: sessions revoked since
+ * their access tokens were issued, and users whose tokens predate a security change (role,
+ * plan, deactivation). The shared store holds the truth (entries live as long as an access
+ * token can); each instance keeps a one-second memory of its look-ups, so the common request
+ * costs a map read.
  */
-export function createSessionState(deps: { kv: KeyValueStore; accessTokenTtlSeconds: number }) {
+export function createSessionState(deps: { kv: KeyValueStore; accessTokenTtlSeconds: number; now?: () => number }) {
   const ttlMs = deps.accessTokenTtlSeconds * 1000;
+  const now = deps.now ?? Date.now;
+  const local = new Map<string, LocalEntry>();
+  const keyOf = (sessionId: string, userId: string) => `${sessionId}:${userId}`;
+
+  const remember = (key: string, entry: LocalEntry) => {
+    if (local.size >= LOCAL_LIMIT) local.clear();
+    local.set(key, entry);
+  };
+
   return {
     async revokeSessions(sessionIds: string[]): Promise<void> {
+      for (const [key, entry] of local) {
+        if (sessionIds.includes(key.slice(0, key.indexOf(':')))) entry.revoked = true;
+      }
       await Promise.all(sessionIds.map((id) => deps.kv.set(`auth:revoked:${id}`, '1', ttlMs)));
     },
-    async isRevoked(sessionId: string): Promise<boolean> {
-      return (await deps.kv.get(`auth:revoked:${sessionId}`)) !== undefined;
-    },
+
     /** Access tokens of this user issued before `atSeconds` are no longer accepted. */
     async invalidateTokensBefore(userId: string, atSeconds: number): Promise<void> {
+      for (const [key, entry] of local) if (key.endsWith(`:${userId}`)) entry.validFrom = atSeconds;
       await deps.kv.set(`auth:epoch:${userId}`, String(atSeconds), ttlMs);
     },
-    async tokensValidFrom(userId: string): Promise<number> {
-      return Number((await deps.kv.get(`auth:epoch:${userId}`)) ?? 0);
+
+    /** The remembered state of a session, when looked up less than a second ago. */
+    recent(sessionId: string, userId: string): { revoked: boolean; validFrom: number } | undefined {
+      const entry = local.get(keyOf(sessionId, userId));
+      return entry && now() - entry.checkedAt < LOCAL_TTL_MS ? entry : undefined;
+    },
+
+    async lookup(sessionId: string, userId: string): Promise<{ revoked: boolean; validFrom: number }> {
+      const [revoked, validFrom] = await Promise.all([
+        deps.kv.get(`auth:revoked:${sessionId}`),
+        deps.kv.get(`auth:epoch:${userId}`),
+      ]);
+      const entry = { revoked: revoked !== undefined, validFrom: Number(validFrom ?? 0), checkedAt: now() };
+      remember(keyOf(sessionId, userId), entry);
+      return entry;
     },
   };
 }
