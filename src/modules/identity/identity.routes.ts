@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { AppError } from '../../errors.js';
 import { actorOf, contextOf, requireAuth, requirePermission } from '../../plugins/auth.js';
 import { errorResponses, Success } from '../../shared/http-schemas.js';
 import {
@@ -20,15 +19,6 @@ import {
   UpdateMeBody,
 } from './identity.schemas.js';
 import type { IdentityService } from './identity.service.js';
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityService }> = async (app, { identity }) => {
   const tags = ['auth'];
@@ -250,15 +240,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
         response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(PublicUserSchema) },
       },
     },
-    async (request) => {
-      const zone = request.body.time_zone;
-      if (zone !== undefined && !isTimeZone(zone)) {
-        throw new AppError('VALIDATION_ERROR', 'Request validation failed', {
-          details: [{ field: 'body.time_zone', message: 'is not an IANA time zone' }],
-        });
-      }
-      return { success: true, data: await identity.updateMe(actorOf(request), request.body) };
-    },
+    async (request) => ({ success: true, data: await identity.updateMe(actorOf(request), request.body) }),
   );
 
   app.get(

@@ -41,6 +41,15 @@ export interface PublicUser {
   created_at: string;
 }
 
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
@@ -416,6 +425,11 @@ export function createIdentityService(deps: {
       actor: Actor,
       patch: { name?: string | null; phone?: string | null; locale?: string; time_zone?: string },
     ): Promise<PublicUser> {
+      if (patch.time_zone !== undefined && !isTimeZone(patch.time_zone)) {
+        throw new AppError('VALIDATION_ERROR', 'Request validation failed', {
+          details: [{ field: 'body.time_zone', message: 'is not an IANA time zone' }],
+        });
+      }
       return inTransaction(db, async (tx) => {
         const user = await repository.updateUser(tx, actor.id, {
           ...(patch.name !== undefined ? { name: patch.name } : {}),
