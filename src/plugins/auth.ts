@@ -72,7 +72,7 @@ export const authenticationPlugin = fp<{ tokens: AccessTokens; sessionState: Ses
     const accept = (request: FastifyRequest, claims: AccessClaims, state: { revoked: boolean; validFrom: number }) => {
       if (state.revoked) {
         request.authError = new AppError('SESSION_REVOKED', 'This session has ended; sign in again');
-      } else if (claims.iat < state.validFrom) {
+      } else if (claims.iat_ms < state.validFrom) {
         request.authError = new AppError(
           'TOKEN_INVALID',
           'Your access changed since this token was issued; refresh it',

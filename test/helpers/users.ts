@@ -39,8 +39,8 @@ export async function createUser(
       id,
       { ...(options.role ? { role: options.role } : {}), ...(options.plan ? { plan: options.plan } : {}) },
     );
-    // Tokens issued in the same second as the change are still accepted; wait out the second.
-    await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
+    // Tokens issued before the change (to the millisecond) are refused; sign in after it.
+    await new Promise((resolve) => setTimeout(resolve, 2));
   }
   const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } });
   if (login.statusCode !== 200) throw new Error(`login failed: ${login.statusCode} ${login.body}`);

@@ -145,7 +145,7 @@ export function createIdentityService(deps: {
     reason: string,
   ): Promise<string[]> => repository.revokeSessions(tx, where, reason, clock.now());
 
-  const nowSeconds = () => Math.floor(clock.now().getTime() / 1000);
+  const nowMs = () => clock.now().getTime();
 
   return {
     toPublic,
@@ -269,6 +269,8 @@ export function createIdentityService(deps: {
           createdAt: now,
         });
         await repository.touchSession(tx, session.id, now);
+        // Before commit: a second tab refreshing the moment this commits must find its successor.
+        await deps.kv.set(`auth:grace:${hash}`, successor, REFRESH_GRACE_MS);
         return { kind: 'rotated' as const, user, sessionId: session.id, successor };
       });
       switch (outcome.kind) {
@@ -278,7 +280,6 @@ export function createIdentityService(deps: {
           await sessionState.revokeSessions([outcome.sessionId]);
           throw new AppError('REFRESH_TOKEN_REUSED', 'Refresh token was already used; the session has been ended');
         case 'rotated':
-          await deps.kv.set(`auth:grace:${hash}`, outcome.successor, REFRESH_GRACE_MS);
           return issue(outcome.user, outcome.sessionId, outcome.successor);
         case 'grace':
           return issue(outcome.user, outcome.sessionId, outcome.successor);
@@ -554,7 +555,7 @@ export function createIdentityService(deps: {
       });
       if (result.changed) {
         // Tokens issued before this change carry the old role or plan: refuse them everywhere.
-        await sessionState.invalidateTokensBefore(userId, nowSeconds());
+        await sessionState.invalidateTokensBefore(userId, nowMs());
         await sessionState.revokeSessions(result.revoked);
       }
       return toPublic(result.after);
@@ -579,7 +580,7 @@ export function createIdentityService(deps: {
           });
           return updated;
         });
-        await sessionState.invalidateTokensBefore(existing.id, nowSeconds());
+        await sessionState.invalidateTokensBefore(existing.id, nowMs());
         return { user: toPublic(promoted), created: false };
       }
       if (!input.password) throw new AppError('VALIDATION_ERROR', 'A password is required to create a new admin');

@@ -37,10 +37,10 @@ export function createSessionState(deps: { kv: KeyValueStore; accessTokenTtlSeco
       await Promise.all(sessionIds.map((id) => deps.kv.set(`auth:revoked:${id}`, '1', ttlMs)));
     },
 
-    /** Access tokens of this user issued before `atSeconds` are no longer accepted. */
-    async invalidateTokensBefore(userId: string, atSeconds: number): Promise<void> {
-      for (const [key, entry] of local) if (key.endsWith(`:${userId}`)) entry.validFrom = atSeconds;
-      await deps.kv.set(`auth:epoch:${userId}`, String(atSeconds), ttlMs);
+    /** Access tokens of this user issued before `atMs` (epoch milliseconds) are no longer accepted. */
+    async invalidateTokensBefore(userId: string, atMs: number): Promise<void> {
+      for (const [key, entry] of local) if (key.endsWith(`:${userId}`)) entry.validFrom = atMs;
+      await deps.kv.set(`auth:epoch:${userId}`, String(atMs), ttlMs);
     },
 
     /** The remembered state of a session, when looked up less than a second ago. */

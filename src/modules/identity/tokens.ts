@@ -12,6 +12,8 @@ export interface AccessClaims {
   sid: string;
   jti: string;
   iat: number;
+  /** Issue time in milliseconds: a change to the user's access refuses tokens issued before it. */
+  iat_ms: number;
   exp: number;
 }
 
@@ -40,8 +42,9 @@ export function createAccessTokens(deps: { secret: string; ttlSeconds: number; c
     ttlSeconds: deps.ttlSeconds,
 
     async sign(claims: { sub: string; role: Role; plan: Plan; sid: string }): Promise<string> {
-      const now = Math.floor(deps.clock.now().getTime() / 1000);
-      return new SignJWT({ role: claims.role, plan: claims.plan, sid: claims.sid })
+      const nowMs = deps.clock.now().getTime();
+      const now = Math.floor(nowMs / 1000);
+      return new SignJWT({ role: claims.role, plan: claims.plan, sid: claims.sid, iat_ms: nowMs })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(claims.sub)
         .setJti(deps.ids())
@@ -78,6 +81,7 @@ export function createAccessTokens(deps: { secret: string; ttlSeconds: number; c
         typeof claims.sub !== 'string' ||
         typeof claims.sid !== 'string' ||
         typeof claims.exp !== 'number' ||
+        typeof claims.iat_ms !== 'number' ||
         !ROLES.includes(claims.role) ||
         !PLANS.includes(claims.plan)
       ) {
