@@ -59,6 +59,9 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     LOG_LEVEL: options.logLines ? 'info' : 'silent',
     RATE_LIMIT_ENABLED: 'false',
     WORKERS_ENABLED: 'false',
+    // A busy CI machine stalls the event loop past any threshold now and then; load shedding
+    // has its own tests (test/platform/overload.test.ts), which turn it on.
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...options.env,
   });
   const metrics = createMetrics();

@@ -22,6 +22,7 @@ export function createLoginGuard(deps: { kv: KeyValueStore; clock: Clock }) {
   const { kv, clock } = deps;
   const keys = {
     tries: (account: string) => `auth:tries:${account}`,
+    failures: (account: string) => `auth:failures:${account}`,
     lock: (account: string) => `auth:lock:${account}`,
     lockouts: (account: string) => `auth:lockouts:${account}`,
     ipFailures: (ip: string) => `auth:ipfail:${ip}`,
@@ -65,22 +66,19 @@ export function createLoginGuard(deps: { kv: KeyValueStore; clock: Clock }) {
         const { count } = await kv.increment(keys.ipFailures(ip), IP_WINDOW_MS);
         if (count >= MAX_IP_FAILURES) await kv.set(keys.ipBlock(ip), String(now + IP_BLOCK_MS), IP_BLOCK_MS);
       }
-      const tries = Number((await kv.get(keys.tries(account))) ?? 0);
-      if (tries < MAX_ACCOUNT_FAILURES) return undefined;
+      // Counted atomically: of failures finishing together, exactly one is the 5th and locks.
+      const { count: failures } = await kv.increment(keys.failures(account), FAILURE_MEMORY_MS);
+      if (failures !== MAX_ACCOUNT_FAILURES) return undefined;
       const { count: lockouts } = await kv.increment(keys.lockouts(account), FAILURE_MEMORY_MS);
       const duration = Math.min(MAX_LOCK_MS, FIRST_LOCK_MS * 2 ** (lockouts - 1));
       await kv.set(keys.lock(account), String(now + duration), duration);
-      await kv.delete(keys.tries(account));
+      await Promise.all([kv.delete(keys.tries(account)), kv.delete(keys.failures(account))]);
       return duration;
     },
 
     /** A successful sign-in or password reset clears the account's counters and lock. */
     async clear(account: string): Promise<void> {
-      await Promise.all([
-        kv.delete(keys.tries(account)),
-        kv.delete(keys.lockouts(account)),
-        kv.delete(keys.lock(account)),
-      ]);
+      await Promise.all([keys.tries, keys.failures, keys.lockouts, keys.lock].map((key) => kv.delete(key(account))));
     },
 
     lockedError: locked,
