@@ -363,6 +363,23 @@ describe('audit trail: append-only', () => {
     expect(result.broken?.seq).toBe(2);
     expect(result.broken?.reason).toMatch(/missing/);
   });
+
+  it('notices rows removed from the end of the chain', async () => {
+    const t = await app();
+    const admin = await createUser(t.app, { role: 'admin' });
+    await createUser(t.app);
+    const rows = await allRows(t);
+    const last = rows.length;
+    expect(last).toBeGreaterThan(3);
+
+    await bypassingTriggers(t, sql`delete from audit_log where seq >= ${last - 1}`);
+
+    const result = await verify(t, admin);
+    expect(result.valid).toBe(false);
+    expect(result.checked).toBe(last - 2);
+    expect(result.broken).toMatchObject({ seq: last - 1, id: null });
+    expect(result.broken?.reason).toMatch(/missing from the end/);
+  });
 });
 
 describe('GET /api/v1/admin/audit', () => {

@@ -55,23 +55,35 @@ export function createAccessService(deps: {
   const { db, repository, clock } = deps;
   let cache: { flags: FlagRow[]; loadedAt: number } | undefined;
   let loading: Promise<FlagRow[]> | undefined;
+  // Bumped by every change: a load that started before a change must not become the cache.
+  let generation = 0;
+
+  const invalidate = () => {
+    generation += 1;
+    cache = undefined;
+    loading = undefined;
+  };
 
   const loadFlags = async (): Promise<FlagRow[]> => {
     if (cache && clock.now().getTime() - cache.loadedAt < FLAGS_MAX_AGE_MS) return cache.flags;
-    loading ??= repository
-      .allFlags(db)
-      .then((flags) => {
-        cache = { flags, loadedAt: clock.now().getTime() };
-        return flags;
-      })
-      .finally(() => {
-        loading = undefined;
-      });
+    if (!loading) {
+      const startedIn = generation;
+      const load: Promise<FlagRow[]> = repository
+        .allFlags(db)
+        .then((flags) => {
+          if (startedIn === generation) cache = { flags, loadedAt: clock.now().getTime() };
+          return flags;
+        })
+        .finally(() => {
+          if (loading === load) loading = undefined;
+        });
+      loading = load;
+    }
     return loading;
   };
 
   const flagsChanged = async () => {
-    cache = undefined;
+    invalidate();
     try {
       await deps.kv.publish(FLAGS_CHANNEL, String(clock.now().getTime()));
     } catch (error) {
@@ -115,9 +127,7 @@ export function createAccessService(deps: {
   return {
     /** Other instances drop their flag cache when one of them changes a flag. */
     async listenForChanges(): Promise<() => Promise<void>> {
-      return deps.kv.subscribe(FLAGS_CHANNEL, () => {
-        cache = undefined;
-      });
+      return deps.kv.subscribe(FLAGS_CHANNEL, invalidate);
     },
 
     async currentPlan(userId: string): Promise<Plan | undefined> {

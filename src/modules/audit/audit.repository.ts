@@ -1,6 +1,6 @@
 import { and, desc, eq, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
-import { type AuditRow, auditLog } from './audit.tables.js';
+import { type AuditRow, auditHead, auditLog } from './audit.tables.js';
 
 // Any fixed 64-bit number: writers take turns at the head of the chain.
 const AUDIT_CHAIN_LOCK = 4_206_661_093;
@@ -29,8 +29,17 @@ export function createAuditRepository() {
       return head;
     },
 
-    async insert(tx: Db, row: typeof auditLog.$inferInsert) {
+    async insert(tx: Db, row: typeof auditLog.$inferInsert & { seq: number; hash: string }) {
       await tx.insert(auditLog).values(row);
+      await tx
+        .insert(auditHead)
+        .values({ id: 1, seq: row.seq, hash: row.hash })
+        .onConflictDoUpdate({ target: auditHead.id, set: { seq: row.seq, hash: row.hash } });
+    },
+
+    async head(db: Db): Promise<{ seq: number; hash: string } | undefined> {
+      const [row] = await db.select({ seq: auditHead.seq, hash: auditHead.hash }).from(auditHead).limit(1);
+      return row;
     },
 
     async list(db: Db, filters: AuditFilters): Promise<AuditRow[]> {

@@ -76,9 +76,24 @@ export function createAuditService(deps: { db: Db; repository: AuditRepository; 
       let expectedPrev = GENESIS_HASH;
       let expectedSeq = 1;
       let checked = 0;
+      const head = await repository.head(deps.db);
       for (;;) {
         const rows = await repository.page(deps.db, expectedSeq - 1, 1000);
-        if (rows.length === 0) return { valid: true, checked };
+        if (rows.length === 0) {
+          const lastSeq = expectedSeq - 1;
+          if (head && (head.seq !== lastSeq || head.hash !== expectedPrev)) {
+            return {
+              valid: false,
+              checked,
+              broken: {
+                seq: lastSeq + 1,
+                id: null,
+                reason: `rows ${lastSeq + 1} to ${head.seq} are missing from the end of the chain`,
+              },
+            };
+          }
+          return { valid: true, checked };
+        }
         for (const row of rows) {
           if (row.seq !== expectedSeq) {
             return {

@@ -1,4 +1,4 @@
-import { bigint, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * Append-only, hash-chained audit trail. People are named by id only (never email, phone or
@@ -27,5 +27,15 @@ export const auditLog = pgTable(
     index('audit_log_action_created_at_idx').on(table.action, table.createdAt),
   ],
 );
+
+/**
+ * The newest row's seq and hash, updated in the same transaction as each append: removing rows
+ * from the end of the chain leaves the head pointing past them, so verify notices.
+ */
+export const auditHead = pgTable('audit_head', {
+  id: integer('id').primaryKey(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  hash: text('hash').notNull(),
+});
 
 export type AuditRow = typeof auditLog.$inferSelect;
