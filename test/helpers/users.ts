@@ -34,11 +34,10 @@ export async function createUser(
   const id = signup.json().data.user.id as string;
   if (options.role || options.plan) {
     const identity = app.platform.services.identity;
-    await identity.adminUpdateUser(
-      { id, role: 'admin', sessionId: 'test-setup', ip: null, correlationId: null },
-      id,
-      { ...(options.role ? { role: options.role } : {}), ...(options.plan ? { plan: options.plan } : {}) },
-    );
+    await identity.adminUpdateUser({ id, role: 'admin', sessionId: 'test-setup', ip: null, correlationId: null }, id, {
+      ...(options.role ? { role: options.role } : {}),
+      ...(options.plan ? { plan: options.plan } : {}),
+    });
     // Tokens issued before the change (to the millisecond) are refused; sign in after it.
     await new Promise((resolve) => setTimeout(resolve, 2));
   }

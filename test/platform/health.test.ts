@@ -4,6 +4,7 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 
 const HEALTH_TOKEN = 'monitor-token-0123456789';
 const monitor = { authorization: `Bearer ${HEALTH_TOKEN}` };
+
 import { servicesMode } from '../helpers/database.js';
 
 describe('health', () => {
