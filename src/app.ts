@@ -9,7 +9,7 @@ import { type Clock, systemClock } from './infra/clock.js';
 import type { Database, Db } from './infra/db/client.js';
 import { type IdGenerator, uuidv7 } from './infra/ids.js';
 import type { KeyValueStore } from './infra/kv/kv.js';
-import type { Logger } from './infra/logger.js';
+import { type Logger, lazyChild } from './infra/logger.js';
 import type { Metrics } from './infra/metrics.js';
 import { createOutbox, type Outbox } from './infra/outbox/outbox.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dispatcher.js';
@@ -88,6 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // One line per finished request is written by the request-context plugin instead.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlation_id' }),
     genReqId: correlationIdFor,
+    childLoggerFactory: (parent, bindings) => lazyChild(parent as Logger, bindings),
     requestIdHeader: false,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,

@@ -82,8 +82,10 @@ export const requestContextPlugin = fp<{ metrics: Metrics }>(
       const status = reply.statusCode;
       durationFor(request.method, route, status).observe(duration / 1000);
       const query = request.url.indexOf('?');
-      request.log.info(
+      // The root logger, with the id spelt out: no per-request child logger is made for this line.
+      app.log.info(
         {
+          correlation_id: request.id,
           method: request.method,
           route,
           path: query === -1 ? request.url : request.url.slice(0, query),
