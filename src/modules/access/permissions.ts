@@ -29,29 +29,23 @@ export function permissionsOf(role: Role): Permission[] {
   return (Object.keys(PERMISSIONS) as Permission[]).filter((permission) => can(role, permission));
 }
 
+const FREE_FEATURES = ['basic_recommendations', 'content_library', 'reminders_limited', 'marketplace_booking'] as const;
+const PREMIUM_FEATURES = [
+  'basic_recommendations',
+  'content_library',
+  'marketplace_booking',
+  'premium_content',
+  'personalised_insights',
+  'advanced_analytics',
+  'reminders_unlimited',
+  'priority_support',
+] as const;
+
 /** What each plan unlocks. A trial is premium for its 14 days; an expired trial is free. */
 export const PLAN_FEATURES = {
-  free: ['basic_recommendations', 'content_library', 'reminders_limited', 'marketplace_booking'],
-  trial: [
-    'basic_recommendations',
-    'content_library',
-    'marketplace_booking',
-    'premium_content',
-    'personalised_insights',
-    'advanced_analytics',
-    'reminders_unlimited',
-    'priority_support',
-  ],
-  premium: [
-    'basic_recommendations',
-    'content_library',
-    'marketplace_booking',
-    'premium_content',
-    'personalised_insights',
-    'advanced_analytics',
-    'reminders_unlimited',
-    'priority_support',
-  ],
+  free: FREE_FEATURES,
+  trial: PREMIUM_FEATURES,
+  premium: PREMIUM_FEATURES,
 } as const satisfies Record<Plan, readonly string[]>;
 
 export function isPremium(plan: Plan): boolean {

@@ -26,9 +26,9 @@ export interface ChainedFields {
   createdAt: Date;
 }
 
-/** sha256(prev_hash || canonical_json(row)), hex. */
-export function chainHash(prevHash: string, row: ChainedFields): string {
-  const canonical = canonicalJson({
+/** A row's chained fields as the API and the hash both spell them. */
+export function auditFields(row: ChainedFields) {
+  return {
     seq: row.seq,
     id: row.id,
     actor_id: row.actorId,
@@ -39,6 +39,13 @@ export function chainHash(prevHash: string, row: ChainedFields): string {
     correlation_id: row.correlationId,
     details: row.details,
     created_at: row.createdAt.toISOString(),
-  });
-  return createHash('sha256').update(prevHash).update(canonical).digest('hex');
+  };
+}
+
+/** sha256(prev_hash || canonical_json(row)), hex. */
+export function chainHash(prevHash: string, row: ChainedFields): string {
+  return createHash('sha256')
+    .update(prevHash)
+    .update(canonicalJson(auditFields(row)))
+    .digest('hex');
 }

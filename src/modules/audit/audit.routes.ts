@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { requirePermission } from '../../plugins/auth.js';
 import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { auditFields } from './audit.chain.js';
 import type { AuditService } from './audit.service.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -68,20 +69,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = a
       });
       return {
         success: true,
-        data: rows.map((row) => ({
-          id: row.id,
-          seq: row.seq,
-          actor_id: row.actorId,
-          action: row.action,
-          target_type: row.targetType,
-          target_id: row.targetId,
-          ip: row.ip,
-          correlation_id: row.correlationId,
-          details: row.details,
-          created_at: row.createdAt.toISOString(),
-          prev_hash: row.prevHash,
-          hash: row.hash,
-        })),
+        data: rows.map((row) => ({ ...auditFields(row), prev_hash: row.prevHash, hash: row.hash })),
         meta: { next_cursor: rows.length === q.limit ? String(rows.at(-1)?.seq) : null },
       };
     },
