@@ -7,7 +7,7 @@ import type { Logger } from '../../infra/logger.js';
 import type { Actor, Plan } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
-import type { IdentityService } from '../identity/index.js';
+import { effectivePlan, type IdentityService } from '../identity/index.js';
 import type { AccessRepository } from './access.repository.js';
 import type { FlagRow, FlagRules } from './access.tables.js';
 import { evaluateFlag, type FlagSubject } from './flags.js';
@@ -91,9 +91,10 @@ export function createAccessService(deps: {
     }
   };
 
-  const subjectFor = async (actor: Actor | undefined): Promise<FlagSubject> => {
+  type Account = NonNullable<Awaited<ReturnType<IdentityService['getAccount']>>>;
+  const subjectFor = async (actor: Actor | undefined, known?: Account): Promise<FlagSubject> => {
     if (!actor) return { userId: null, role: null, plan: null, attributes: {} };
-    const account = await deps.identity.getAccount(actor.id);
+    const account = known ?? (await deps.identity.getAccount(actor.id));
     const plan = account ? effective(account) : null;
     return {
       userId: actor.id,
@@ -103,10 +104,12 @@ export function createAccessService(deps: {
     };
   };
 
-  const effective = (account: { plan: Plan; trialExpiresAt: Date | null }): Plan =>
-    account.plan === 'trial' && (!account.trialExpiresAt || account.trialExpiresAt <= clock.now())
-      ? 'free'
-      : account.plan;
+  const effective = (account: { plan: Plan; trialExpiresAt: Date | null }): Plan => effectivePlan(account, clock.now());
+
+  const currentPlan = async (userId: string): Promise<Plan | undefined> => {
+    const account = await deps.identity.getAccount(userId);
+    return account ? effective(account) : undefined;
+  };
 
   const auditFlag = (tx: Db, actor: Actor, action: string, key: string, details: Record<string, unknown> = {}) =>
     deps.audit.record(
@@ -130,14 +133,11 @@ export function createAccessService(deps: {
       return deps.kv.subscribe(FLAGS_CHANNEL, invalidate);
     },
 
-    async currentPlan(userId: string): Promise<Plan | undefined> {
-      const account = await deps.identity.getAccount(userId);
-      return account ? effective(account) : undefined;
-    },
+    currentPlan,
 
     /** Throws 403 PREMIUM_REQUIRED unless the user is on premium or an active trial. */
     async requirePremium(actor: Actor): Promise<Plan> {
-      const plan = await this.currentPlan(actor.id);
+      const plan = await currentPlan(actor.id);
       if (!plan || !isPremium(plan)) {
         throw new AppError('PREMIUM_REQUIRED', 'This feature needs premium or an active trial');
       }
@@ -165,7 +165,7 @@ export function createAccessService(deps: {
         account.plan === 'trial' && account.trialExpiresAt && account.trialExpiresAt > now
           ? Math.ceil((account.trialExpiresAt.getTime() - now.getTime()) / DAY_MS)
           : 0;
-      const subject = await subjectFor(actor);
+      const subject = await subjectFor(actor, account);
       const flags: Record<string, boolean> = {};
       for (const flag of await loadFlags()) flags[flag.key] = evaluateFlag(flag, subject, now);
       const usage = await repository.premiumUsage(db, actor.id);
