@@ -91,7 +91,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     childLoggerFactory: (parent, bindings) => lazyChild(parent as Logger, bindings),
     requestIdHeader: false,
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // A hop count trusts that many proxies in front of us and no client-supplied entries.
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (
+            (hops: number) => (_address: string, hop: number) =>
+              hop < hops
+          )(config.trustProxy)
+        : config.trustProxy,
     // While draining, requests on open connections are still served (readiness already says
     // 503 so the load balancer stops sending); closing never turns an accepted request away.
     return503OnClosing: false,
@@ -126,10 +133,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock,
     ids,
   });
-  const sessionState = createSessionState({ kv, accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds });
+  const identityRepository = createIdentityRepository();
+  const sessionState = createSessionState({
+    kv,
+    accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+    isSessionActive: (sessionId) => identityRepository.isSessionActive(db, sessionId, clock.now()),
+  });
   const identity = createIdentityService({
     db,
-    repository: createIdentityRepository(),
+    repository: identityRepository,
     audit,
     track,
     outbox,

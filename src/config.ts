@@ -16,9 +16,12 @@ export const EnvSchema = Type.Object({
   }),
   HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'interface to listen on' }),
   PORT: Int({ default: 3000, maximum: 65535, description: 'TCP port to listen on' }),
-  TRUST_PROXY: Type.Boolean({
-    default: false,
-    description: 'trust X-Forwarded-* from a reverse proxy (client IP for rate limits)',
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    pattern: '^(false|true|[0-9]{1,2}|[0-9a-fA-F:./]+(, *[0-9a-fA-F:./]+)*)$',
+    description:
+      'which X-Forwarded-For hops to trust for the client IP: false, a hop count (1 = one load balancer), ' +
+      "or the proxies' addresses/CIDRs; true trusts any client-supplied value",
   }),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'embedded database (PGlite) directory' }),
   DATABASE_URL: Type.Optional(
@@ -86,7 +89,7 @@ export interface Config {
   isTest: boolean;
   host: string;
   port: number;
-  trustProxy: boolean;
+  trustProxy: boolean | number | string[];
   dataDir: string;
   databaseUrl?: string;
   databasePoolMax: number;
@@ -166,7 +169,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     isTest: e.NODE_ENV === 'test',
     host: e.HOST,
     port: e.PORT,
-    trustProxy: e.TRUST_PROXY,
+    trustProxy:
+      e.TRUST_PROXY === 'false'
+        ? false
+        : e.TRUST_PROXY === 'true'
+          ? true
+          : /^[0-9]+$/.test(e.TRUST_PROXY)
+            ? Number(e.TRUST_PROXY)
+            : e.TRUST_PROXY.split(',').map((entry) => entry.trim()),
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,

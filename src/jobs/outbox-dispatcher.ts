@@ -76,43 +76,51 @@ export function createOutboxDispatcher(deps: {
   const deliver = async (row: OutboxRow) => {
     const registered = deps.outbox.handlerFor(row.type);
     const processing = and(eq(outbox.id, row.id), eq(outbox.status, 'processing'), eq(outbox.attempts, row.attempts));
+    let failure: unknown;
     try {
       if (!registered) throw new Error(`no handler registered for outbox type "${row.type}"`);
       await registered.handle(row.payload, { id: row.id, type: row.type, attempt: row.attempts });
+    } catch (error) {
+      failure = error;
+    }
+    if (failure === undefined) {
+      // Delivered: a failure to record that now is not a delivery failure, so it is not retried
+      // here (the lease lapses and the row comes back; receivers de-duplicate on the row id).
       await db
         .update(outbox)
         .set({ status: 'delivered', deliveredAt: clock.now(), lockedUntil: null, lastError: null })
         .where(processing);
       metrics.outboxMessages.inc({ type: row.type, event: 'delivered' });
-    } catch (error) {
-      const message = (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_LENGTH);
-      if (row.attempts >= row.maxAttempts) {
-        await db.update(outbox).set({ status: 'dead', lockedUntil: null, lastError: message }).where(processing);
-        metrics.outboxMessages.inc({ type: row.type, event: 'dead' });
-        logger.error(
-          { outbox_id: row.id, type: row.type, attempts: row.attempts, error: message },
-          'outbox message is dead',
-        );
-        return;
-      }
-      const delay =
-        registered?.retryDelayMs?.(row.attempts) ??
-        backoffDelayMs(row.attempts, options.backoffBaseMs, options.backoffMaxMs, random);
-      await db
-        .update(outbox)
-        .set({
-          status: 'pending',
-          lockedUntil: null,
-          lastError: message,
-          deliverAfter: new Date(clock.now().getTime() + delay),
-        })
-        .where(processing);
-      metrics.outboxMessages.inc({ type: row.type, event: 'retried' });
-      logger.warn(
-        { outbox_id: row.id, type: row.type, attempt: row.attempts, retry_in_ms: delay, error: message },
-        'outbox delivery failed',
-      );
+      return;
     }
+    const error = failure;
+    const message = (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_LENGTH);
+    if (row.attempts >= row.maxAttempts) {
+      await db.update(outbox).set({ status: 'dead', lockedUntil: null, lastError: message }).where(processing);
+      metrics.outboxMessages.inc({ type: row.type, event: 'dead' });
+      logger.error(
+        { outbox_id: row.id, type: row.type, attempts: row.attempts, error: message },
+        'outbox message is dead',
+      );
+      return;
+    }
+    const delay =
+      registered?.retryDelayMs?.(row.attempts) ??
+      backoffDelayMs(row.attempts, options.backoffBaseMs, options.backoffMaxMs, random);
+    await db
+      .update(outbox)
+      .set({
+        status: 'pending',
+        lockedUntil: null,
+        lastError: message,
+        deliverAfter: new Date(clock.now().getTime() + delay),
+      })
+      .where(processing);
+    metrics.outboxMessages.inc({ type: row.type, event: 'retried' });
+    logger.warn(
+      { outbox_id: row.id, type: row.type, attempt: row.attempts, retry_in_ms: delay, error: message },
+      'outbox delivery failed',
+    );
   };
 
   const runOnce = async () => {

@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { sqlState } from '../infra/db/transaction.js';
+import { redact } from '../infra/logger.js';
 
 // Fastify's own error codes, translated into ours.
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -53,8 +55,14 @@ export function validationDetails(error: FastifyError): ErrorDetail[] {
   });
 }
 
+// Text the database cannot store (a NUL byte, an invalid sequence): the client's input, not our fault.
+const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
+
 export function toAppError(error: FastifyError | AppError): AppError {
   if (error instanceof AppError) return error;
+  if (UNSTORABLE_TEXT.has(sqlState(error) ?? '')) {
+    return new AppError('VALIDATION_ERROR', 'Request contains characters that cannot be stored (such as NUL)');
+  }
   if (error.validation) {
     return new AppError('VALIDATION_ERROR', MESSAGES.VALIDATION_ERROR as string, {
       details: validationDetails(error),
@@ -67,6 +75,21 @@ export function toAppError(error: FastifyError | AppError): AppError {
   if (status === 503) return new AppError('SERVICE_UNAVAILABLE', 'Service unavailable, please retry');
   if (status >= 400 && status < 500) return new AppError(GENERIC_CODES[status] ?? 'BAD_REQUEST', error.message);
   return new AppError('INTERNAL_ERROR', 'Internal server error', { cause: error });
+}
+
+/**
+ * What of an unexpected error may be logged. A query error's own message lists the query's
+ * parameters (emails, password hashes), so the database's cause is logged instead, redacted.
+ */
+function loggableError(error: unknown): Record<string, unknown> {
+  const root = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  if (!(root instanceof Error)) return { message: String(redact(String(root))) };
+  return redact({
+    type: (error as Error).name,
+    code: sqlState(error),
+    message: root.message,
+    stack: root.stack,
+  }) as Record<string, unknown>;
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, appError: AppError) {
@@ -88,9 +111,8 @@ export const errorHandlerPlugin = fp(
   async (app: FastifyInstance) => {
     app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
       const appError = toAppError(error);
-      if (appError.statusCode >= 500) {
-        request.log.error({ err: appError.cause ?? error, code: appError.code }, 'request failed');
-      }
+      if (appError.statusCode >= 500)
+        request.log.error({ err: loggableError(appError.cause ?? error) }, 'request failed');
       return sendError(request, reply, appError);
     });
 

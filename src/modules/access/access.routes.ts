@@ -16,7 +16,8 @@ const RulesSchema = Type.Object(
       Type.Array(
         Type.Object(
           {
-            attribute: Type.String({ minLength: 1, maxLength: 64, description: 'e.g. country, locale, time_zone' }),
+            // The user attributes the evaluator knows today; country arrives with the wellness profile.
+            attribute: Type.Union([Type.Literal('locale'), Type.Literal('time_zone')]),
             op: Type.Union([Type.Literal('in'), Type.Literal('not_in')]),
             values: Type.Array(Type.String({ maxLength: 128 }), { minItems: 1, maxItems: 500 }),
           },

@@ -81,7 +81,8 @@ export function createAuditService(deps: { db: Db; repository: AuditRepository; 
         const rows = await repository.page(deps.db, expectedSeq - 1, 1000);
         if (rows.length === 0) {
           const lastSeq = expectedSeq - 1;
-          if (head && (head.seq !== lastSeq || head.hash !== expectedPrev)) {
+          // Rows appended while this walk ran are newer than the head read first: not a gap.
+          if (head && (head.seq > lastSeq || (head.seq === lastSeq && head.hash !== expectedPrev))) {
             return {
               valid: false,
               checked,

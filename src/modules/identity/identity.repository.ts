@@ -95,6 +95,19 @@ export function createIdentityRepository() {
       return rows.map((row) => row.id);
     },
 
+    /** True while the session is neither revoked nor expired and its user is active. */
+    async isSessionActive(db: Db, id: string, now: Date): Promise<boolean> {
+      const [row] = await db
+        .select({ id: sessions.id })
+        .from(sessions)
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(
+          and(eq(sessions.id, id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now), eq(users.isActive, true)),
+        )
+        .limit(1);
+      return row !== undefined;
+    },
+
     async touchSession(db: Db, id: string, now: Date): Promise<void> {
       await db.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, id));
     },

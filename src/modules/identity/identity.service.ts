@@ -522,9 +522,14 @@ export function createIdentityService(deps: {
         const before = await repository.findUserById(tx, userId, { forUpdate: true });
         if (!before) throw new AppError('NOT_FOUND', 'User not found');
         const now = clock.now();
+        // An admin granting a trial grants a fresh 14 days.
+        const grantsTrial = patch.plan === 'trial' && effectivePlan(before, now) !== 'trial';
         const after = (await repository.updateUser(tx, userId, {
           ...(patch.role !== undefined ? { role: patch.role } : {}),
           ...(patch.plan !== undefined ? { plan: patch.plan } : {}),
+          ...(grantsTrial
+            ? { trialStartedAt: now, trialExpiresAt: new Date(now.getTime() + TRIAL_DAYS * DAY_MS) }
+            : {}),
           ...(patch.is_active !== undefined ? { isActive: patch.is_active } : {}),
           updatedAt: now,
         })) as UserRow;

@@ -4,6 +4,9 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
 
 export const MAX_ACCOUNT_FAILURES = 5;
 const FAILURE_MEMORY_MS = 12 * 60 * 60 * 1000;
+// Reservations only bound the checks in flight; one that never finished (an error mid-check)
+// frees itself after this, while failures are remembered for 12 hours by their own counter.
+const RESERVATION_MS = 60_000;
 const FIRST_LOCK_MS = 60_000;
 const MAX_LOCK_MS = 15 * 60_000;
 export const MAX_IP_FAILURES = 20;
@@ -52,7 +55,7 @@ export function createLoginGuard(deps: { kv: KeyValueStore; clock: Clock }) {
       }
       const lockedUntil = await kv.get(keys.lock(account));
       if (lockedUntil) throw locked(Number(lockedUntil));
-      const { count } = await kv.increment(keys.tries(account), FAILURE_MEMORY_MS);
+      const { count } = await kv.increment(keys.tries(account), RESERVATION_MS);
       if (count > MAX_ACCOUNT_FAILURES) {
         // Others in flight used the remaining tries; the lock is being (or was just) set.
         throw locked(clock.now().getTime() + FIRST_LOCK_MS);

@@ -12,13 +12,19 @@ interface LocalEntry {
 }
 
 /**
- * What every instance must know without a database read per request: sessions revoked since
- * their access tokens were issued, and users whose tokens predate a security change (role,
- * plan, deactivation). The shared store holds the truth (entries live as long as an access
- * token can); each instance keeps a one-second memory of its look-ups, so the common request
- * costs a map read.
+ * What every instance must know about a presented access token: whether its session was revoked
+ * and whether it predates a security change for its user (role, plan, deactivation). The shared
+ * store announces both at once to every instance; the database confirms that the session is
+ * still active (so a lost store write cannot bring a revoked session back). Each instance keeps
+ * a one-second memory of its look-ups, so the common request costs a map read.
  */
-export function createSessionState(deps: { kv: KeyValueStore; accessTokenTtlSeconds: number; now?: () => number }) {
+export function createSessionState(deps: {
+  kv: KeyValueStore;
+  accessTokenTtlSeconds: number;
+  /** The database's word on a session the store has no revocation for (a lost write, a restart). */
+  isSessionActive: (sessionId: string) => Promise<boolean>;
+  now?: () => number;
+}) {
   const ttlMs = deps.accessTokenTtlSeconds * 1000;
   const now = deps.now ?? Date.now;
   const local = new Map<string, LocalEntry>();
@@ -54,7 +60,9 @@ export function createSessionState(deps: { kv: KeyValueStore; accessTokenTtlSeco
         deps.kv.get(`auth:revoked:${sessionId}`),
         deps.kv.get(`auth:epoch:${userId}`),
       ]);
-      const entry = { revoked: revoked !== undefined, validFrom: Number(validFrom ?? 0), checkedAt: now() };
+      // The store is fast but can lose an entry; the database is the record of revocations.
+      const isRevoked = revoked !== undefined || !(await deps.isSessionActive(sessionId));
+      const entry = { revoked: isRevoked, validFrom: Number(validFrom ?? 0), checkedAt: now() };
       remember(keyOf(sessionId, userId), entry);
       return entry;
     },
