@@ -1,9 +1,7 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, ERROR_STATUS } from '../errors.js';
-import type { AccessService } from '../modules/access/index.js';
-import type { Permission } from '../modules/access/permissions.js';
-import { can } from '../modules/access/permissions.js';
+import { type AccessService, can, type Permission } from '../modules/access/index.js';
 import type { AccessClaims, AccessTokens, SessionState } from '../modules/identity/index.js';
 import type { Actor, Role } from '../shared/actor.js';
 import { ErrorRef } from '../shared/http-schemas.js';

@@ -133,8 +133,6 @@ export function createAccessService(deps: {
       return deps.kv.subscribe(FLAGS_CHANNEL, invalidate);
     },
 
-    currentPlan,
-
     /** Throws 403 PREMIUM_REQUIRED unless the user is on premium or an active trial. */
     async requirePremium(actor: Actor): Promise<Plan> {
       const plan = await currentPlan(actor.id);

@@ -148,8 +148,6 @@ export function createIdentityService(deps: {
   const nowMs = () => clock.now().getTime();
 
   return {
-    toPublic,
-
     async signup(
       input: { email: string; password: string; name?: string; phone?: string },
       context: CallContext,

@@ -83,8 +83,6 @@ export function createLoginGuard(deps: { kv: KeyValueStore; clock: Clock }) {
     async clear(account: string): Promise<void> {
       await Promise.all([keys.tries, keys.failures, keys.lockouts, keys.lock].map((key) => kv.delete(key(account))));
     },
-
-    lockedError: locked,
   };
 }
 
