@@ -30,7 +30,7 @@ export interface LoadSettings {
   connections: number;
   warmupS: number;
   durationS: number;
-  /** Alternating rounds per comparison; the best run of each side is kept. */
+  /** Alternating rounds per comparison; the verdict is the median of the rounds' ratios. */
   rounds: number;
 }
 
@@ -44,13 +44,13 @@ function envNumber(name: string, fallback: number, min: number, max: number): nu
   return value;
 }
 
-/** Defaults: 100 connections, 3 s warm-up, 10 s measured, 2 rounds; BENCH_* env vars override. */
+/** Defaults: 100 connections, 3 s warm-up, 8 s measured, 3 rounds; BENCH_* env vars override. */
 export function loadSettingsFromEnv(): LoadSettings {
   return {
     connections: Math.round(envNumber('BENCH_CONNECTIONS', 100, 1, 10_000)),
     warmupS: envNumber('BENCH_WARMUP_S', 3, 0, 600),
-    durationS: envNumber('BENCH_DURATION_S', 10, 1, 600),
-    rounds: Math.round(envNumber('BENCH_ROUNDS', 2, 1, 10)),
+    durationS: envNumber('BENCH_DURATION_S', 8, 1, 600),
+    rounds: Math.round(envNumber('BENCH_ROUNDS', 3, 1, 10)),
   };
 }
 
@@ -363,7 +363,9 @@ export interface Comparison {
   settings: LoadSettings;
   baseline: LoadSummary;
   subject: LoadSummary;
+  /** Median over rounds of subject/baseline req/s, each round's two runs back to back. */
   ratioPct: number;
+  roundRatiosPct: number[];
   targetPct: number;
   meetsTarget: boolean;
   /** 1-minute load average when the comparison started and ended: other work on the machine skews it. */
@@ -379,7 +381,18 @@ const best = (runs: LoadSummary[]): LoadSummary =>
 const describeRun = (run: LoadSummary) =>
   `${run.requestsPerSec} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`;
 
-/** Alternates baseline and subject for `settings.rounds` rounds and keeps the best run of each. */
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+};
+
+/**
+ * Alternates baseline and subject for `settings.rounds` rounds. The verdict is the median of
+ * the per-round ratios: this machine's speed drifts by tens of percent over minutes, and a
+ * ratio of two runs taken seconds apart cancels most of that drift, where a ratio of two
+ * "best" runs from different minutes does not. The table shows the best run of each side.
+ */
 export async function compare(
   scenario: Scenario,
   settings: LoadSettings,
@@ -397,7 +410,10 @@ export async function compare(
   }
   const baseline = best(runs.baseline);
   const subject = best(runs.subject);
-  const ratioPct = Math.round((subject.requestsPerSec / baseline.requestsPerSec) * 1000) / 10;
+  const roundRatiosPct = runs.subject.map(
+    (run, i) => Math.round((run.requestsPerSec / (runs.baseline[i]?.requestsPerSec ?? Number.NaN)) * 1000) / 10,
+  );
+  const ratioPct = Math.round(median(roundRatiosPct) * 10) / 10;
   return {
     scenario: scenario.name,
     description: scenario.description,
@@ -405,6 +421,7 @@ export async function compare(
     baseline,
     subject,
     ratioPct,
+    roundRatiosPct,
     targetPct: scenario.targetPct,
     meetsTarget: ratioPct >= scenario.targetPct,
     loadAverage: { before: round2(loadBefore), after: round2(loadavg()[0] ?? 0), cpus: cpus().length },
@@ -432,10 +449,11 @@ export function formatComparison(comparison: Comparison): string {
     cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
   return [
     `${comparison.scenario}: ${comparison.description}`,
-    `(${settings.connections} connections, ${settings.warmupS} s warm-up + ${settings.durationS} s measured, best of ${settings.rounds})`,
+    `(${settings.connections} connections, ${settings.warmupS} s warm-up + ${settings.durationS} s measured, ${settings.rounds} alternating rounds; table: best run of each)`,
     line(header),
     ...rows.map(line),
-    `${subject.label}/${baseline.label}: ${comparison.ratioPct.toFixed(1)}% of req/s (target >= ${comparison.targetPct}%): ${
+    `${subject.label}/${baseline.label} per round: ${comparison.roundRatiosPct.map((pct) => `${pct.toFixed(1)}%`).join(', ')}`,
+    `${subject.label}/${baseline.label}: median ${comparison.ratioPct.toFixed(1)}% of req/s (target >= ${comparison.targetPct}%): ${
       comparison.meetsTarget ? 'MET' : 'NOT MET'
     }`,
     ...(busy

@@ -5,6 +5,7 @@ import { type AccessService, can, type Permission } from '../modules/access/inde
 import type { AccessClaims, AccessTokens, SessionState } from '../modules/identity/index.js';
 import type { Actor, Role } from '../shared/actor.js';
 import { ErrorRef } from '../shared/http-schemas.js';
+import { routeConfigOf } from './route-config.js';
 
 /** What a route requires of its caller; any field implies a signed-in caller. */
 export interface AccessRule {
@@ -149,21 +150,24 @@ export const accessGuardPlugin = fp<{ access: Pick<AccessService, 'requirePremiu
       for (const code of documentedErrors(rule)) response[ERROR_STATUS[code]] ??= ErrorRef;
     });
 
-    app.addHook('onRequest', async (request) => {
-      const rule = request.routeOptions.config?.access;
-      if (!rule) return;
-      const actor = request.actor;
-      if (!actor) throw request.authError ?? new AppError('UNAUTHORIZED', 'Sign in to continue');
-      if (rule.roles && !rule.roles.includes(actor.role)) {
-        throw new AppError('FORBIDDEN', 'You do not have access to this resource');
-      }
-      if (rule.permission && !can(actor.role, rule.permission)) {
-        throw new AppError('FORBIDDEN', 'You do not have access to this resource');
-      }
+    const check = async (rule: AccessRule, actor: Actor) => {
       if (rule.premium) await access.requirePremium(actor);
       if (rule.feature && !(await access.isEnabled(rule.feature, actor))) {
         throw new AppError('FEATURE_DISABLED', 'This feature is not available');
       }
+    };
+
+    // Callback style: a route without a rule (or with a role/permission rule) costs no promise.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const rule = routeConfigOf(request).access;
+      if (!rule) return done();
+      const actor = request.actor;
+      if (!actor) return done(request.authError ?? new AppError('UNAUTHORIZED', 'Sign in to continue'));
+      if ((rule.roles && !rule.roles.includes(actor.role)) || (rule.permission && !can(actor.role, rule.permission))) {
+        return done(new AppError('FORBIDDEN', 'You do not have access to this resource'));
+      }
+      if (!rule.premium && !rule.feature) return done();
+      check(rule, actor).then(() => done(), done);
     });
   },
   { name: 'access-guard' },

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { routeConfigOf } from './route-config.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,7 +27,7 @@ export const etagPlugin = fp(
       if (
         (request.method !== 'GET' && request.method !== 'HEAD') ||
         reply.statusCode !== 200 ||
-        request.routeOptions.config?.etag === false ||
+        routeConfigOf(request).etag === false ||
         reply.hasHeader('etag') ||
         (typeof payload !== 'string' && !Buffer.isBuffer(payload))
       ) {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../infra/metrics.js';
+import { routeConfigOf } from './route-config.js';
 
 export interface OverloadOptions {
   maxEventLoopDelayMs: number;
@@ -61,7 +62,7 @@ export const overloadPlugin = fp<{ options: OverloadOptions; metrics: Metrics }>
     app.decorate('overload', { isOverloaded: () => reason !== undefined, reason: () => reason });
 
     app.addHook('onRequest', (request, _reply, done) => {
-      if (reason === undefined || request.routeOptions.config?.shedWhenOverloaded === false) return done();
+      if (reason === undefined || routeConfigOf(request).shedWhenOverloaded === false) return done();
       metrics.overloadRejections.inc();
       done(
         new AppError('SERVICE_UNAVAILABLE', 'Server is overloaded, please retry shortly', {

@@ -4,6 +4,7 @@ import { AppError } from '../errors.js';
 import type { KeyValueStore } from '../infra/kv/kv.js';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
+import { routeConfigOf } from './route-config.js';
 
 /**
  * Route presets, chosen with `config: { rateLimit: 'sensitive' }` on a route:
@@ -41,7 +42,7 @@ export const rateLimitPlugin = fp<{ options: RateLimitOptions; kv: KeyValueStore
     let lastStoreWarning = 0;
 
     const budgetsFor = (request: FastifyRequest): Budget[] => {
-      const preset = request.routeOptions.config?.rateLimit ?? 'default';
+      const preset = routeConfigOf(request).rateLimit ?? 'default';
       if (preset === false) return [];
       if (preset === 'probe') return [{ key: `rl:probe:${request.ip}`, max: options.anonMax * 10, preset }];
       const base: Budget = request.actor
@@ -50,7 +51,7 @@ export const rateLimitPlugin = fp<{ options: RateLimitOptions; kv: KeyValueStore
       if (preset === 'sensitive') {
         return [
           base,
-          { key: `rl:sensitive:${request.routeOptions.url}:${request.ip}`, max: options.sensitiveMax, preset },
+          { key: `rl:sensitive:${routeConfigOf(request).url}:${request.ip}`, max: options.sensitiveMax, preset },
         ];
       }
       return [base];
@@ -92,7 +93,11 @@ export const rateLimitPlugin = fp<{ options: RateLimitOptions; kv: KeyValueStore
     };
 
     // onRequest, before the body is read or parsed: a limited caller costs as little as possible.
-    app.addHook('onRequest', check);
+    // Callback style, so an unlimited route costs no promise.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (routeConfigOf(request).rateLimit === false) return done();
+      check(request, reply).then(() => done(), done);
+    });
   },
   { name: 'rate-limit' },
 );

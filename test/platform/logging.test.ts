@@ -35,6 +35,24 @@ describe('request logging', () => {
     expect(typeof finished[0]?.time).toBe('number');
   });
 
+  it('masks an email address in the request path of the request line', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/api/v1/unknown/jane@example.com' });
+    const line = lines.find(
+      (l) => l.msg === 'request finished' && l.correlation_id === res.headers['x-correlation-id'],
+    );
+    expect(line).toMatchObject({ level: 'info', status: 404 });
+    expect(line?.path).toContain('[redacted]');
+    expect(JSON.stringify(line)).not.toContain('jane@example.com');
+  });
+
+  it('escapes a request path that would break the JSON line', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/api/v1/unknown/%22quote%5C' });
+    const line = lines.find(
+      (l) => l.msg === 'request finished' && l.correlation_id === res.headers['x-correlation-id'],
+    );
+    expect(line?.path).toBe('/api/v1/unknown/%22quote%5C');
+  });
+
   it('redacts credentials, tokens, email and phone at any depth', async () => {
     await t.app.inject({
       method: 'POST',

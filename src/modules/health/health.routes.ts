@@ -37,6 +37,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
     '/health/live',
     {
       config: { rateLimit: 'probe', etag: false, shedWhenOverloaded: false },
+      // Probe bodies are a few bytes, far under the compression threshold, and GETs carry no
+      // body to decompress: skip the compression plugin's three per-request hooks.
+      compress: false,
+      decompress: false,
       schema: {
         operationId: 'health.getLiveness',
         tags: ['health'],
@@ -44,13 +48,18 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
         response: { 200: LiveReport, ...errorResponses() },
       },
     },
-    async (_request, reply) => reply.header('cache-control', NO_STORE).send({ success: true, status: 'alive' }),
+    // Synchronous: the probe a load balancer calls most often costs no promise.
+    (_request, reply) => {
+      reply.header('cache-control', NO_STORE).send({ success: true, status: 'alive' });
+    },
   );
 
   app.get(
     '/health/ready',
     {
       config: { rateLimit: 'probe', etag: false, shedWhenOverloaded: false },
+      compress: false,
+      decompress: false,
       schema: {
         operationId: 'health.getReadiness',
         tags: ['health'],
