@@ -13,9 +13,11 @@ import { type Logger, lazyChild } from './infra/logger.js';
 import type { Metrics } from './infra/metrics.js';
 import { createOutbox, type Outbox } from './infra/outbox/outbox.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dispatcher.js';
+import { createRetentionJob, outboxRetentionRules, type RetentionJob } from './jobs/retention.js';
 import { accessRoutes, can, createAccessRepository, createAccessService } from './modules/access/index.js';
-import { createTracker, type Track } from './modules/analytics/index.js';
+import { analyticsDataMapEntry, createTracker, type Track } from './modules/analytics/index.js';
 import { auditRoutes, createAuditRepository, createAuditService } from './modules/audit/index.js';
+import { consentRoutes, createConsentRepository, createConsentService } from './modules/consent/index.js';
 import { createHealthService, healthRoutes } from './modules/health/index.js';
 import {
   createAccessTokens,
@@ -25,6 +27,13 @@ import {
   createSessionState,
   identityRoutes,
 } from './modules/identity/index.js';
+import {
+  createDataMap,
+  createPrivacyRepository,
+  createPrivacyService,
+  type DataMap,
+  privacyRoutes,
+} from './modules/privacy/index.js';
 import { accessGuardPlugin, authenticationPlugin } from './plugins/auth.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorHandlerPlugin, sendError, toAppError } from './plugins/error-handler.js';
@@ -59,11 +68,16 @@ export interface Platform {
   ids: IdGenerator;
   outbox: Outbox;
   dispatcher: OutboxDispatcher;
+  retention: RetentionJob;
+  /** What every module holds about a person: the privacy exports and erasures walk it. */
+  dataMap: DataMap;
   track: Track;
   services: {
     identity: ReturnType<typeof createIdentityService>;
     access: ReturnType<typeof createAccessService>;
     audit: ReturnType<typeof createAuditService>;
+    consent: ReturnType<typeof createConsentService>;
+    privacy: ReturnType<typeof createPrivacyService>;
   };
   lifecycle: { draining: boolean };
 }
@@ -133,6 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock,
     ids,
   });
+  const consent = createConsentService({ db, repository: createConsentRepository(), audit, track, clock, ids });
   const identityRepository = createIdentityRepository();
   const sessionState = createSessionState({
     kv,
@@ -145,6 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     audit,
     track,
     outbox,
+    consent,
     kv,
     clock,
     ids,
@@ -168,6 +184,50 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger.info({ user_id: payload.user_id, expires_at: payload.expires_at }, 'password reset email (log channel)');
   });
 
+  const dataMap = createDataMap();
+  const privacy = createPrivacyService({
+    db,
+    repository: createPrivacyRepository(),
+    dataMap,
+    outbox,
+    audit,
+    identity,
+    clock,
+    ids,
+    receiptKey: `erasure-receipt:${config.auth.jwtSecret}`,
+    exportsDays: config.retention.exportsDays,
+  });
+  // Erasure runs these in order: identity last, so the account row is pseudonymised after
+  // everything that points at it is gone.
+  for (const entry of [
+    access.dataMapEntry(),
+    analyticsDataMapEntry(),
+    audit.dataMapEntry(),
+    consent.dataMapEntry(),
+    privacy.dataMapEntry(),
+    identity.dataMapEntry(),
+  ]) {
+    dataMap.register(entry);
+  }
+  const retention = createRetentionJob({
+    db,
+    clock,
+    logger: logger.child({ component: 'retention' }),
+    metrics,
+    intervalMs: config.retention.intervalMs,
+    rules: [
+      ...identity.retentionRules({
+        sessionsDays: config.retention.sessionsDays,
+        resetTokensDays: config.retention.resetTokensDays,
+      }),
+      ...outboxRetentionRules({
+        deliveredDays: config.retention.outboxDays,
+        deadDays: config.retention.deadOutboxDays,
+      }),
+      ...privacy.retentionRules(),
+    ],
+  });
+
   const platform: Platform = {
     config,
     db: database.db,
@@ -178,8 +238,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ids,
     outbox,
     dispatcher,
+    retention,
+    dataMap,
     track,
-    services: { identity, access, audit },
+    services: { identity, access, audit, consent, privacy },
     lifecycle: { draining: false },
   };
   app.decorate('platform', platform);
@@ -242,6 +304,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(identityRoutes, { identity });
       await api.register(accessRoutes, { access, identity });
       await api.register(auditRoutes, { audit });
+      await api.register(consentRoutes, { consent });
+      await api.register(privacyRoutes, { privacy });
     },
     { prefix: '/api/v1' },
   );
@@ -258,7 +322,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onClose', async () => {
     await stopListening();
-    await dispatcher.stop();
+    await Promise.all([dispatcher.stop(), retention.stop()]);
     await Promise.allSettled([database.close(), kv.close()]);
   });
 

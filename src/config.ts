@@ -79,6 +79,54 @@ export const EnvSchema = Type.Object({
     default: true,
     description: 'seed demo data on first start of an empty embedded database (never in production)',
   }),
+  PUBLIC_APP_URL: Type.String({
+    default: 'http://localhost:3000',
+    pattern: '^https?://[^\\s]+$',
+    description: 'base URL of the web app, for links in messages (password reset)',
+  }),
+  N8N_WEBHOOK_URL: Type.Optional(
+    Type.String({ pattern: '^https?://', description: 'n8n webhook for WhatsApp messages; unset = not configured' }),
+  ),
+  N8N_WEBHOOK_SECRET: Type.Optional(
+    Type.String({ minLength: 16, description: 'HMAC-SHA256 key that signs n8n webhook calls (X-Signature)' }),
+  ),
+  N8N_TIMEOUT_MS: Int({ default: 10_000, minimum: 100, maximum: 120_000, description: 'n8n webhook call timeout' }),
+  SMTP_URL: Type.Optional(
+    Type.String({
+      pattern: '^smtps?://',
+      description: 'SMTP server, e.g. smtp://user:pass@host:587; unset = not configured',
+    }),
+  ),
+  EMAIL_FROM: Type.String({
+    default: 'Care Platform <no-reply@care.local>',
+    minLength: 3,
+    description: 'From address of outgoing email',
+  }),
+  NOTIFICATIONS_WEEKLY_CAP: Int({
+    default: 14,
+    minimum: 1,
+    maximum: 1000,
+    description: 'non-urgent messages per user per 7 days; more are cancelled',
+  }),
+  RETENTION_INTERVAL_MS: Int({ default: 3_600_000, minimum: 1000, description: 'how often the retention job runs' }),
+  RETENTION_SESSIONS_DAYS: Int({
+    default: 30,
+    minimum: 1,
+    description: 'days an expired or revoked session is kept before deletion',
+  }),
+  RETENTION_RESET_TOKENS_DAYS: Int({
+    default: 1,
+    minimum: 1,
+    description: 'days an expired or used reset token is kept',
+  }),
+  RETENTION_OUTBOX_DAYS: Int({ default: 30, minimum: 1, description: 'days a delivered outbox row is kept' }),
+  RETENTION_DEAD_OUTBOX_DAYS: Int({ default: 90, minimum: 1, description: 'days a dead outbox row is kept' }),
+  RETENTION_NOTIFICATIONS_DAYS: Int({
+    default: 180,
+    minimum: 1,
+    description: 'days a finished notification (sent, cancelled, dead) is kept',
+  }),
+  RETENTION_EXPORTS_DAYS: Int({ default: 7, minimum: 1, description: 'days a data export stays downloadable' }),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -116,6 +164,22 @@ export interface Config {
   };
   workersEnabled: boolean;
   seedDemoData: boolean;
+  publicAppUrl: string;
+  notifications: {
+    n8n?: { url: string; secret: string; timeoutMs: number };
+    smtp?: { url: string; from: string };
+    emailFrom: string;
+    weeklyCap: number;
+  };
+  retention: {
+    intervalMs: number;
+    sessionsDays: number;
+    resetTokensDays: number;
+    outboxDays: number;
+    deadOutboxDays: number;
+    notificationsDays: number;
+    exportsDays: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -151,6 +215,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.NODE_ENV === 'production' && !e.JWT_SECRET) {
     throw new ConfigError(
       'Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 characters)',
+    );
+  }
+  if ((e.N8N_WEBHOOK_URL === undefined) !== (e.N8N_WEBHOOK_SECRET === undefined)) {
+    throw new ConfigError(
+      'Invalid configuration: N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET are set together (webhook calls are always signed)',
     );
   }
   const corsOrigins = e.CORS_ORIGINS.split(',')
@@ -217,5 +286,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     workersEnabled: e.WORKERS_ENABLED,
     seedDemoData: e.SEED_DEMO_DATA,
+    publicAppUrl: e.PUBLIC_APP_URL.replace(/\/+$/, ''),
+    notifications: {
+      n8n:
+        e.N8N_WEBHOOK_URL && e.N8N_WEBHOOK_SECRET
+          ? { url: e.N8N_WEBHOOK_URL, secret: e.N8N_WEBHOOK_SECRET, timeoutMs: e.N8N_TIMEOUT_MS }
+          : undefined,
+      smtp: e.SMTP_URL ? { url: e.SMTP_URL, from: e.EMAIL_FROM } : undefined,
+      emailFrom: e.EMAIL_FROM,
+      weeklyCap: e.NOTIFICATIONS_WEEKLY_CAP,
+    },
+    retention: {
+      intervalMs: e.RETENTION_INTERVAL_MS,
+      sessionsDays: e.RETENTION_SESSIONS_DAYS,
+      resetTokensDays: e.RETENTION_RESET_TOKENS_DAYS,
+      outboxDays: e.RETENTION_OUTBOX_DAYS,
+      deadOutboxDays: e.RETENTION_DEAD_OUTBOX_DAYS,
+      notificationsDays: e.RETENTION_NOTIFICATIONS_DAYS,
+      exportsDays: e.RETENTION_EXPORTS_DAYS,
+    },
   };
 }

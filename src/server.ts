@@ -39,7 +39,10 @@ export async function start(
 
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
-  if (config.workersEnabled) app.platform.dispatcher.start();
+  if (config.workersEnabled) {
+    app.platform.dispatcher.start();
+    app.platform.retention.start();
+  }
 
   const logins = canSeed ? seeders.flatMap((seeder) => seeder.logins ?? []) : [];
   const lines = [

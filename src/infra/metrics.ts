@@ -48,6 +48,12 @@ export function createMetrics() {
       help: 'Requests answered 503 because the process was overloaded',
       registers: [registry],
     }),
+    retentionDeleted: new Counter({
+      name: 'retention_deleted_rows_total',
+      help: 'Rows removed (or emptied) by the retention job, by rule',
+      labelNames: ['rule'] as const,
+      registers: [registry],
+    }),
     outboxMessages: new Counter({
       name: 'outbox_messages_total',
       help: 'Outbox messages by type and event (queued, delivered, retried, dead)',

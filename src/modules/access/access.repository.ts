@@ -37,6 +37,13 @@ export function createAccessRepository() {
     async premiumUsage(db: Db, userId: string) {
       return db.select().from(premiumFeatureUsage).where(eq(premiumFeatureUsage.userId, userId));
     },
+    async deletePremiumUsage(db: Db, userId: string): Promise<number> {
+      const rows = await db
+        .delete(premiumFeatureUsage)
+        .where(eq(premiumFeatureUsage.userId, userId))
+        .returning({ feature: premiumFeatureUsage.featureName });
+      return rows.length;
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import type { Actor, Plan } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import { effectivePlan, type IdentityService } from '../identity/index.js';
+import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { AccessRepository } from './access.repository.js';
 import type { FlagRow, FlagRules } from './access.tables.js';
 import { evaluateFlag, type FlagSubject } from './flags.js';
@@ -182,6 +183,28 @@ export function createAccessService(deps: {
 
     async listFlags() {
       return (await repository.allFlags(db)).map(flagToPublic);
+    },
+
+    dataMapEntry(): PersonalDataEntry {
+      return {
+        module: 'access',
+        description: 'How often you used each premium feature, and when last',
+        purposes: ['plan entitlements', 'premium feature usage counts'],
+        legalBasis: 'contract (your plan)',
+        retention: 'for as long as the account exists; erased with it',
+        tables: ['premium_feature_usage'],
+        async export(tx, userId) {
+          const rows = await repository.premiumUsage(tx, userId);
+          return rows.map((row) => ({
+            feature: row.featureName,
+            uses: row.usageCount,
+            last_used_at: row.lastUsedAt.toISOString(),
+          }));
+        },
+        async erase(tx, userId) {
+          return { action: 'deleted', rows: await repository.deletePremiumUsage(tx, userId) };
+        },
+      };
     },
 
     async createFlag(actor: Actor, input: FlagInput) {

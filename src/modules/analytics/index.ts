@@ -1,1 +1,1 @@
-export { createTracker, type Track } from './analytics.service.js';
+export { analyticsDataMapEntry, createTracker, type Track } from './analytics.service.js';

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, lte, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 import { type AuditRow, auditHead, auditLog } from './audit.tables.js';
 
@@ -57,6 +57,15 @@ export function createAuditRepository() {
         .where(conditions.length ? and(...conditions) : undefined)
         .orderBy(desc(auditLog.seq))
         .limit(filters.limit);
+    },
+
+    /** Rows where she acted or was acted on, oldest first. */
+    async about(db: Db, userId: string): Promise<AuditRow[]> {
+      return db
+        .select()
+        .from(auditLog)
+        .where(or(eq(auditLog.actorId, userId), and(eq(auditLog.targetType, 'user'), eq(auditLog.targetId, userId))))
+        .orderBy(auditLog.seq);
     },
 
     /** Rows in chain order, a page at a time (verification walks the whole table). */

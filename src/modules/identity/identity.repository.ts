@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, like, ne, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, isNull, like, lt, ne, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 import type { Plan, Role } from '../../shared/actor.js';
 import {
@@ -152,6 +152,38 @@ export function createIdentityRepository() {
         .update(passwordResetTokens)
         .set({ usedAt: now })
         .where(and(eq(passwordResetTokens.userId, userId), isNull(passwordResetTokens.usedAt)));
+    },
+
+    async sessionsOf(db: Db, userId: string): Promise<SessionRow[]> {
+      return db.select().from(sessions).where(eq(sessions.userId, userId)).orderBy(asc(sessions.createdAt));
+    },
+
+    /** Deletes her sessions (their refresh tokens cascade) and reset tokens; returns the session ids. */
+    async deleteCredentials(db: Db, userId: string): Promise<{ sessions: string[]; resetTokens: number }> {
+      const deleted = await db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
+      const tokens = await db
+        .delete(passwordResetTokens)
+        .where(eq(passwordResetTokens.userId, userId))
+        .returning({ id: passwordResetTokens.id });
+      return { sessions: deleted.map((row) => row.id), resetTokens: tokens.length };
+    },
+
+    /** Sessions that ended (expired, or revoked) before `before`; their refresh tokens cascade. */
+    async deleteEndedSessions(db: Db, before: Date): Promise<number> {
+      const rows = await db
+        .delete(sessions)
+        .where(or(lt(sessions.expiresAt, before), and(isNotNull(sessions.revokedAt), lt(sessions.revokedAt, before))))
+        .returning({ id: sessions.id });
+      return rows.length;
+    },
+
+    /** Reset tokens that expired before `before` (used ones expire too). */
+    async deleteEndedResetTokens(db: Db, before: Date): Promise<number> {
+      const rows = await db
+        .delete(passwordResetTokens)
+        .where(lt(passwordResetTokens.expiresAt, before))
+        .returning({ id: passwordResetTokens.id });
+      return rows.length;
     },
   };
 }

@@ -8,6 +8,8 @@ import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor, CallContext, Plan, Role } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
+import type { ConsentService } from '../consent/index.js';
+import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { IdentityRepository, UserFilters } from './identity.repository.js';
 import type { UserRow } from './identity.tables.js';
 import type { LoginGuard } from './login-guard.js';
@@ -50,6 +52,11 @@ export function isTimeZone(zone: string): boolean {
   }
 }
 
+/** What an erased account's email becomes: unique, unroutable, and naming no one. */
+export const erasedEmail = (userId: string) => `erased+${userId}@erased.invalid`;
+
+export const isErased = (user: Pick<UserRow, 'id' | 'email'>) => user.email === erasedEmail(user.id);
+
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
@@ -66,6 +73,7 @@ export function createIdentityService(deps: {
   audit: Pick<AuditService, 'record'>;
   track: Track;
   outbox: Pick<Outbox, 'enqueue'>;
+  consent: Pick<ConsentService, 'recordSignup'>;
   kv: KeyValueStore;
   clock: Clock;
   ids: IdGenerator;
@@ -174,6 +182,8 @@ export function createIdentityService(deps: {
             targetType: 'user',
             targetId: user.id,
           });
+          // Running the account is the one purpose on from the start; everything else waits for her.
+          await deps.consent.recordSignup(tx, user.id, context);
           await deps.track(tx, 'user_signed_up', user.id, {});
           const tokens = await openSession(tx, user, context);
           return { user: toPublic(user), tokens };
@@ -562,6 +572,90 @@ export function createIdentityService(deps: {
         await sessionState.revokeSessions(result.revoked);
       }
       return toPublic(result.after);
+    },
+
+    /** For actions that ask for the password again (erasing the account). */
+    async confirmPassword(actor: Actor, password: string): Promise<void> {
+      const user = await repository.findUserById(db, actor.id);
+      if (!user) throw new AppError('UNAUTHORIZED', 'Sign in again');
+      if (!(await verifyPassword(user.passwordHash, password))) {
+        throw new AppError('INVALID_CREDENTIALS', 'Password is incorrect');
+      }
+    },
+
+    /**
+     * After an erasure commits: every access token she holds is refused on every instance
+     * (her refresh tokens were deleted with her sessions).
+     */
+    async endAllAccess(userId: string): Promise<void> {
+      await sessionState.invalidateTokensBefore(userId, nowMs() + 1);
+    },
+
+    dataMapEntry(): PersonalDataEntry {
+      return {
+        module: 'identity',
+        description:
+          'Your account (email, name, phone, locale, time zone, role, plan, trial dates) and signed-in sessions (device, IP, times)',
+        purposes: ['running your account and signing you in', 'securing your sessions'],
+        legalBasis: 'contract (the account you signed up for)',
+        retention:
+          'account: until erased; sessions: until they end plus the session retention period; reset tokens: 30 minutes plus the token retention period',
+        tables: ['users', 'sessions', 'refresh_tokens', 'password_reset_tokens'],
+        async export(tx, userId) {
+          const user = await repository.findUserById(tx, userId);
+          if (!user) return null;
+          const sessionRows = await repository.sessionsOf(tx, userId);
+          return {
+            account: {
+              ...toPublic(user),
+              last_login_at: user.lastLoginAt?.toISOString() ?? null,
+              password_changed_at: user.passwordChangedAt.toISOString(),
+              trial_started_at: user.trialStartedAt?.toISOString() ?? null,
+            },
+            sessions: sessionRows.map((row) => ({
+              id: row.id,
+              device: row.userAgent,
+              ip: row.ip,
+              created_at: row.createdAt.toISOString(),
+              last_used_at: row.lastUsedAt.toISOString(),
+              expires_at: row.expiresAt.toISOString(),
+              revoked_at: row.revokedAt?.toISOString() ?? null,
+            })),
+          };
+        },
+        // The row stays under its id (audit rows and payments point at it), with nothing that names her.
+        async erase(tx, userId) {
+          const deleted = await repository.deleteCredentials(tx, userId);
+          await repository.updateUser(tx, userId, {
+            email: erasedEmail(userId),
+            name: null,
+            phone: null,
+            // Not an argon2 hash: no password ever verifies against it.
+            passwordHash: '!erased',
+            locale: 'en',
+            timeZone: 'UTC',
+            isActive: false,
+            updatedAt: clock.now(),
+          });
+          return { action: 'pseudonymised', rows: 1 + deleted.sessions.length + deleted.resetTokens };
+        },
+      };
+    },
+
+    /** Expired or revoked sessions and spent reset tokens older than the retention periods. */
+    retentionRules(options: { sessionsDays: number; resetTokensDays: number }) {
+      return [
+        {
+          name: 'identity.sessions',
+          run: (tx: Db, now: Date) =>
+            repository.deleteEndedSessions(tx, new Date(now.getTime() - options.sessionsDays * DAY_MS)),
+        },
+        {
+          name: 'identity.password_reset_tokens',
+          run: (tx: Db, now: Date) =>
+            repository.deleteEndedResetTokens(tx, new Date(now.getTime() - options.resetTokensDays * DAY_MS)),
+        },
+      ];
     },
 
     /** Creates an admin, or promotes an existing account (npm run admin:create). */

@@ -4,7 +4,9 @@ export { identitySeeder } from './identity.seed.js';
 export {
   createIdentityService,
   effectivePlan,
+  erasedEmail,
   type IdentityService,
+  isErased,
   normaliseEmail,
   type PublicUser,
   type TokenPair,
