@@ -25,10 +25,14 @@ describe('consent ledger', () => {
   const state = async (u: TestUser) => {
     const res = await t.app.inject({ method: 'GET', url: '/api/v1/me/consents', headers: u.headers });
     expect(res.statusCode).toBe(200);
-    return Object.fromEntries((res.json().data as { purpose: string }[]).map((row) => [row.purpose, row])) as Record<
-      string,
-      { granted: boolean; notice_version: number | null; needs_renewal: boolean; current_notice_version: number }
-    >;
+    type Row = {
+      purpose: string;
+      granted: boolean;
+      notice_version: number | null;
+      needs_renewal: boolean;
+      current_notice_version: number;
+    };
+    return Object.fromEntries((res.json().data as Row[]).map((row) => [row.purpose, row])) as Record<string, Row>;
   };
 
   it('starts with data_processing only, recorded at signup', async () => {
