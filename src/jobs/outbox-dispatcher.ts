@@ -3,7 +3,7 @@ import type { Clock } from '../infra/clock.js';
 import { type Db, queryRows } from '../infra/db/client.js';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
-import type { Outbox } from '../infra/outbox/outbox.js';
+import { DeferDelivery, type Outbox } from '../infra/outbox/outbox.js';
 import { type OutboxRow, outbox } from '../infra/outbox/outbox.tables.js';
 
 export interface DispatcherOptions {
@@ -79,7 +79,12 @@ export function createOutboxDispatcher(deps: {
     let failure: unknown;
     try {
       if (!registered) throw new Error(`no handler registered for outbox type "${row.type}"`);
-      await registered.handle(row.payload, { id: row.id, type: row.type, attempt: row.attempts });
+      await registered.handle(row.payload, {
+        id: row.id,
+        type: row.type,
+        attempt: row.attempts,
+        maxAttempts: row.maxAttempts,
+      });
     } catch (error) {
       failure = error;
     }
@@ -91,6 +96,24 @@ export function createOutboxDispatcher(deps: {
         .set({ status: 'delivered', deliveredAt: clock.now(), lockedUntil: null, lastError: null })
         .where(processing);
       metrics.outboxMessages.inc({ type: row.type, event: 'delivered' });
+      return;
+    }
+    if (failure instanceof DeferDelivery) {
+      // Not a failure: the claim's attempt is given back and the row waits for its time.
+      await db
+        .update(outbox)
+        .set({
+          status: 'pending',
+          lockedUntil: null,
+          attempts: sql`${outbox.attempts} - 1`,
+          deliverAfter: failure.until,
+        })
+        .where(processing);
+      metrics.outboxMessages.inc({ type: row.type, event: 'deferred' });
+      logger.debug(
+        { outbox_id: row.id, type: row.type, deliver_after: failure.until.toISOString() },
+        'outbox delivery deferred',
+      );
       return;
     }
     const error = failure;

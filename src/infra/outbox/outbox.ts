@@ -17,9 +17,25 @@ export interface DeliveryContext {
   type: string;
   /** 1 on the first try. */
   attempt: number;
+  /** The last attempt the message gets: a failure on it makes the message dead. */
+  maxAttempts: number;
 }
 
-/** Delivers one message; throwing means "try again later". */
+/**
+ * Thrown by a handler that may not deliver yet (e.g. quiet hours): the message waits until
+ * `until` and this try does not count as an attempt or a failure.
+ */
+export class DeferDelivery extends Error {
+  override name = 'DeferDelivery';
+  readonly until: Date;
+
+  constructor(until: Date, reason = 'deferred') {
+    super(`${reason} until ${until.toISOString()}`);
+    this.until = until;
+  }
+}
+
+/** Delivers one message; throwing means "try again later" (`DeferDelivery`: later, without a failure). */
 export type OutboxHandler = (payload: Record<string, unknown>, context: DeliveryContext) => Promise<void>;
 
 export interface HandlerOptions {
