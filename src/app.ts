@@ -28,6 +28,17 @@ import {
   identityRoutes,
 } from './modules/identity/index.js';
 import {
+  channelHealthChecks,
+  closeChannels,
+  createChannels,
+  createNotificationsRepository,
+  createNotificationsService,
+  NOTIFICATION_DELIVER,
+  NOTIFICATION_DELIVERY_OPTIONS,
+  type NotificationsService,
+  notificationsRoutes,
+} from './modules/notifications/index.js';
+import {
   createDataMap,
   createPrivacyRepository,
   createPrivacyService,
@@ -77,6 +88,7 @@ export interface Platform {
     access: ReturnType<typeof createAccessService>;
     audit: ReturnType<typeof createAuditService>;
     consent: ReturnType<typeof createConsentService>;
+    notifications: NotificationsService;
     privacy: ReturnType<typeof createPrivacyService>;
   };
   lifecycle: { draining: boolean };
@@ -148,6 +160,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ids,
   });
   const consent = createConsentService({ db, repository: createConsentRepository(), audit, track, clock, ids });
+  // Transports chosen once from config: n8n / SMTP when set, else the log (never in production).
+  const channels = createChannels(config, { logger: logger.child({ component: 'notifications' }), clock });
+  const notifications = createNotificationsService({
+    db,
+    repository: createNotificationsRepository(),
+    outbox,
+    channels,
+    audit,
+    clock,
+    ids,
+    logger: logger.child({ component: 'notifications' }),
+    // Called at send time only, after identity exists.
+    getRecipient: (userId) => identity.getAccount(userId),
+    hasConsent: (userId, purpose) => consent.has(userId, purpose),
+    weeklyCap: config.notifications.weeklyCap,
+    publicAppUrl: config.publicAppUrl,
+  });
+  outbox.register(NOTIFICATION_DELIVER, notifications.deliver, NOTIFICATION_DELIVERY_OPTIONS);
   const identityRepository = createIdentityRepository();
   const sessionState = createSessionState({
     kv,
@@ -179,10 +209,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock,
     logger: logger.child({ component: 'access' }),
   });
-  // Until notification channels land, reset emails go to the log (development channel).
-  outbox.register('email.password_reset', async (payload) => {
-    logger.info({ user_id: payload.user_id, expires_at: payload.expires_at }, 'password reset email (log channel)');
-  });
+  // Reset requests queued as `email.password_reset` (before identity sent through notifications)
+  // become password-reset emails.
+  outbox.register('email.password_reset', notifications.relayPasswordReset);
 
   const dataMap = createDataMap();
   const privacy = createPrivacyService({
@@ -205,6 +234,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     audit.dataMapEntry(),
     consent.dataMapEntry(),
     privacy.dataMapEntry(),
+    notifications.dataMapEntry(),
     identity.dataMapEntry(),
   ]) {
     dataMap.register(entry);
@@ -225,6 +255,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         deadDays: config.retention.deadOutboxDays,
       }),
       ...privacy.retentionRules(),
+      ...notifications.retentionRules({ finishedDays: config.retention.notificationsDays }),
     ],
   });
 
@@ -241,7 +272,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     retention,
     dataMap,
     track,
-    services: { identity, access, audit, consent, privacy },
+    services: { identity, access, audit, consent, privacy, notifications },
     lifecycle: { draining: false },
   };
   app.decorate('platform', platform);
@@ -289,6 +320,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     checks: [
       { name: 'database', kind: database.kind, required: true, check: () => database.ping() },
       { name: 'cache', kind: kv.kind, required: false, check: () => kv.ping() },
+      ...channelHealthChecks(channels),
     ],
   });
   await app.register(healthRoutes, {
@@ -305,6 +337,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(accessRoutes, { access, identity });
       await api.register(auditRoutes, { audit });
       await api.register(consentRoutes, { consent });
+      await api.register(notificationsRoutes, { notifications });
       await api.register(privacyRoutes, { privacy });
     },
     { prefix: '/api/v1' },
@@ -323,6 +356,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     await stopListening();
     await Promise.all([dispatcher.stop(), retention.stop()]);
+    await closeChannels(channels);
     await Promise.allSettled([database.close(), kv.close()]);
   });
 

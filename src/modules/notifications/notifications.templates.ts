@@ -1,0 +1,192 @@
+/**
+ * Message templates: each builds one piece of content (subject, paragraphs, an optional
+ * button) that a single layout turns into plain text, HTML and a WhatsApp text. Every value
+ * that reaches HTML goes through `escapeHtml`, so data can never inject markup.
+ */
+
+export interface RenderContext {
+  /** Base URL of the web app, without a trailing slash. */
+  appUrl: string;
+  /** The recipient's time zone: times in messages are her local times. */
+  timeZone: string;
+  name?: string | null;
+  /** Account messages carry no "change your settings" footer (they cannot be turned off). */
+  footer: boolean;
+}
+
+export interface RenderedMessage {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+interface Content {
+  subject: string;
+  paragraphs: string[];
+  action?: { label: string; url: string };
+  /** Shown after the button, e.g. "ignore this if it was not you". */
+  after?: string[];
+}
+
+interface TemplateDefinition {
+  /** Data keys that must be non-empty strings; `*_at` keys must be ISO dates. */
+  required: readonly string[];
+  optional?: readonly string[];
+  /** Holds a secret (a reset token): the data is cleared whenever the message ends, and it cannot be re-sent. */
+  sensitive?: boolean;
+  build(data: Record<string, string>, context: RenderContext): Content;
+}
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function formatTime(iso: string, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    weekday: 'long',
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  }).format(new Date(iso));
+}
+
+function withProvider(data: Record<string, string>): string {
+  return data.provider_name ? `${data.service_name} with ${data.provider_name}` : (data.service_name as string);
+}
+
+const bookingUrl = (data: Record<string, string>, context: RenderContext) =>
+  data.booking_id ? `${context.appUrl}/bookings/${encodeURIComponent(data.booking_id)}` : `${context.appUrl}/bookings`;
+
+const BOOKING_OPTIONAL = ['provider_name', 'booking_id'] as const;
+
+export const TEMPLATES = {
+  password_reset: {
+    required: ['token', 'expires_at'],
+    sensitive: true,
+    build: (data, context) => ({
+      subject: 'Reset your Care Platform password',
+      paragraphs: [
+        'Someone (we hope you) asked to reset the password of your Care Platform account.',
+        `The link below works once and expires on ${formatTime(data.expires_at as string, context.timeZone)}.`,
+      ],
+      action: {
+        label: 'Choose a new password',
+        url: `${context.appUrl}/reset-password?token=${encodeURIComponent(data.token as string)}`,
+      },
+      after: ['If you did not ask for this, ignore this message: your password stays as it is.'],
+    }),
+  },
+  booking_confirmed: {
+    required: ['service_name', 'starts_at'],
+    optional: BOOKING_OPTIONAL,
+    build: (data, context) => ({
+      subject: `Booking confirmed: ${data.service_name}`,
+      paragraphs: [
+        `Your booking is confirmed: ${withProvider(data)}, ${formatTime(data.starts_at as string, context.timeZone)}.`,
+      ],
+      action: { label: 'View your booking', url: bookingUrl(data, context) },
+    }),
+  },
+  booking_cancelled: {
+    required: ['service_name', 'starts_at'],
+    optional: [...BOOKING_OPTIONAL, 'reason'],
+    build: (data, context) => ({
+      subject: `Booking cancelled: ${data.service_name}`,
+      paragraphs: [
+        `Your booking ${withProvider(data)} on ${formatTime(data.starts_at as string, context.timeZone)} is cancelled.`,
+        ...(data.reason ? [`Reason: ${data.reason}`] : []),
+      ],
+      action: { label: 'Find another time', url: bookingUrl(data, context) },
+    }),
+  },
+  booking_reminder: {
+    required: ['service_name', 'starts_at'],
+    optional: BOOKING_OPTIONAL,
+    build: (data, context) => ({
+      subject: `Reminder: ${data.service_name} tomorrow`,
+      paragraphs: [
+        `A reminder of your booking: ${withProvider(data)}, ${formatTime(data.starts_at as string, context.timeZone)}.`,
+      ],
+      action: { label: 'View your booking', url: bookingUrl(data, context) },
+    }),
+  },
+  wellness_reminder: {
+    required: ['title', 'message'],
+    build: (data, context) => ({
+      subject: data.title as string,
+      paragraphs: [data.message as string],
+      action: { label: 'Open your plan', url: `${context.appUrl}/wellness` },
+    }),
+  },
+} satisfies Record<string, TemplateDefinition>;
+
+export type TemplateName = keyof typeof TEMPLATES;
+
+const definitionOf = (template: string): TemplateDefinition | undefined =>
+  Object.hasOwn(TEMPLATES, template) ? (TEMPLATES as Record<string, TemplateDefinition>)[template] : undefined;
+
+export function isSensitiveTemplate(template: string): boolean {
+  return definitionOf(template)?.sensitive === true;
+}
+
+/** Why `data` cannot fill `template`, or undefined when it can. */
+export function templateProblem(template: string, data: Record<string, unknown>): string | undefined {
+  const definition = definitionOf(template);
+  if (!definition) return `unknown template "${template}"`;
+  for (const key of definition.required) {
+    const value = data[key];
+    if (typeof value !== 'string' || value.length === 0) return `template "${template}" needs data.${key}`;
+    if (key.endsWith('_at') && Number.isNaN(Date.parse(value))) return `data.${key} is not a date`;
+  }
+  for (const key of definition.optional ?? []) {
+    if (data[key] !== undefined && typeof data[key] !== 'string') return `data.${key} must be a string`;
+  }
+  return undefined;
+}
+
+/** Renders a template; throws when the data does not fit it. */
+export function renderTemplate(
+  template: string,
+  data: Record<string, unknown>,
+  context: RenderContext,
+): RenderedMessage {
+  const problem = templateProblem(template, data);
+  if (problem) throw new Error(`cannot render: ${problem}`);
+  const content = (definitionOf(template) as TemplateDefinition).build(data as Record<string, string>, context);
+  const greeting = context.name ? `Hello ${context.name},` : 'Hello,';
+  const footer = context.footer
+    ? `You can choose which messages you get, and when, in your notification settings: ${context.appUrl}/settings/notifications`
+    : undefined;
+
+  const text = [
+    greeting,
+    ...content.paragraphs,
+    ...(content.action ? [`${content.action.label}: ${content.action.url}`] : []),
+    ...(content.after ?? []),
+    ...(footer ? ['--', footer] : []),
+  ].join('\n\n');
+
+  const paragraph = (value: string) => `<p>${escapeHtml(value)}</p>`;
+  const html = [
+    '<!doctype html>',
+    `<html><head><meta charset="utf-8"><title>${escapeHtml(content.subject)}</title></head>`,
+    '<body style="font-family: sans-serif; line-height: 1.5; color: #222;">',
+    paragraph(greeting),
+    ...content.paragraphs.map(paragraph),
+    ...(content.action
+      ? [
+          `<p><a href="${escapeHtml(content.action.url)}" style="display: inline-block; padding: 10px 16px; background: #2f6f5e; color: #fff; text-decoration: none; border-radius: 4px;">${escapeHtml(content.action.label)}</a></p>`,
+          `<p style="font-size: 12px; color: #666;">Or open this link: ${escapeHtml(content.action.url)}</p>`,
+        ]
+      : []),
+    ...(content.after ?? []).map(paragraph),
+    ...(footer ? [`<hr><p style="font-size: 12px; color: #666;">${escapeHtml(footer)}</p>`] : []),
+    '</body></html>',
+  ].join('\n');
+
+  return { subject: content.subject, text, html };
+}
