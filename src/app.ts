@@ -19,6 +19,8 @@ import { analyticsDataMapEntry, createTracker, type Track } from './modules/anal
 import { auditRoutes, createAuditRepository, createAuditService } from './modules/audit/index.js';
 import { consentRoutes, createConsentRepository, createConsentService } from './modules/consent/index.js';
 import { createHealthService, healthRoutes } from './modules/health/index.js';
+import { createProfilesRepository, createProfilesService, profilesRoutes } from './modules/profiles/index.js';
+import { createSupportRepository, createSupportService, supportRoutes } from './modules/support/index.js';
 import {
   createAccessTokens,
   createIdentityRepository,
@@ -90,6 +92,8 @@ export interface Platform {
     consent: ReturnType<typeof createConsentService>;
     notifications: NotificationsService;
     privacy: ReturnType<typeof createPrivacyService>;
+    profiles: ReturnType<typeof createProfilesService>;
+    support: ReturnType<typeof createSupportService>;
   };
   lifecycle: { draining: boolean };
 }
@@ -213,6 +217,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // become password-reset emails.
   outbox.register('email.password_reset', notifications.relayPasswordReset);
 
+  const profiles = createProfilesService({ db, repository: createProfilesRepository(), track, clock });
+  const support = createSupportService({ db, repository: createSupportRepository(), identity, track, clock, ids });
+
   const dataMap = createDataMap();
   const privacy = createPrivacyService({
     db,
@@ -235,6 +242,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     consent.dataMapEntry(),
     privacy.dataMapEntry(),
     notifications.dataMapEntry(),
+    profiles.dataMapEntry(),
+    support.dataMapEntry(),
     identity.dataMapEntry(),
   ]) {
     dataMap.register(entry);
@@ -272,7 +281,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     retention,
     dataMap,
     track,
-    services: { identity, access, audit, consent, privacy, notifications },
+    services: { identity, access, audit, consent, privacy, notifications, profiles, support },
     lifecycle: { draining: false },
   };
   app.decorate('platform', platform);
@@ -339,6 +348,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(consentRoutes, { consent });
       await api.register(notificationsRoutes, { notifications });
       await api.register(privacyRoutes, { privacy });
+      await api.register(profilesRoutes, { profiles });
+      await api.register(supportRoutes, { support });
     },
     { prefix: '/api/v1' },
   );

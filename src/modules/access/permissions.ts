@@ -17,6 +17,7 @@ export const PERMISSIONS = {
   'consent:manage': ['admin'],
   'notifications:manage': ['admin'],
   'privacy:erase': ['admin'],
+  'support:read': ['admin'],
   'catalog:manage_own': ['provider'],
   'availability:manage_own': ['provider'],
   'bookings:manage_own': ['provider'],

@@ -51,3 +51,12 @@ export function analyticsDataMapEntry(repository = createAnalyticsRepository()):
     },
   };
 }
+
+/** A person's own engagement, from her events (the premium insights read this). */
+export function createEngagementStats(deps: { db: Db }, repository = createAnalyticsRepository()) {
+  return {
+    weekly: (userId: string, names: string[], since: Date) => repository.weeklyCounts(deps.db, userId, names, since),
+  };
+}
+
+export type EngagementStats = ReturnType<typeof createEngagementStats>;

@@ -1,1 +1,7 @@
-export { analyticsDataMapEntry, createTracker, type Track } from './analytics.service.js';
+export {
+  analyticsDataMapEntry,
+  createEngagementStats,
+  createTracker,
+  type EngagementStats,
+  type Track,
+} from './analytics.service.js';

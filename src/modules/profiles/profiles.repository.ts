@@ -1,0 +1,33 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from '../../infra/db/client.js';
+import { type WellnessProfileRow, wellnessProfiles } from './profiles.tables.js';
+
+export function createProfilesRepository() {
+  return {
+    async find(db: Db, userId: string, options: { forUpdate?: boolean } = {}): Promise<WellnessProfileRow | undefined> {
+      const query = db.select().from(wellnessProfiles).where(eq(wellnessProfiles.userId, userId)).limit(1);
+      const [row] = options.forUpdate ? await query.for('update') : await query;
+      return row;
+    },
+
+    async upsert(db: Db, row: typeof wellnessProfiles.$inferInsert): Promise<WellnessProfileRow> {
+      const { userId: _userId, createdAt: _createdAt, ...changes } = row;
+      const [saved] = await db
+        .insert(wellnessProfiles)
+        .values(row)
+        .onConflictDoUpdate({ target: wellnessProfiles.userId, set: changes })
+        .returning();
+      return saved as WellnessProfileRow;
+    },
+
+    async delete(db: Db, userId: string): Promise<number> {
+      const rows = await db
+        .delete(wellnessProfiles)
+        .where(eq(wellnessProfiles.userId, userId))
+        .returning({ userId: wellnessProfiles.userId });
+      return rows.length;
+    },
+  };
+}
+
+export type ProfilesRepository = ReturnType<typeof createProfilesRepository>;

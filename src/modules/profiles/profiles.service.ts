@@ -1,0 +1,192 @@
+import { AppError } from '../../errors.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/client.js';
+import { inTransaction } from '../../infra/db/transaction.js';
+import type { Actor } from '../../shared/actor.js';
+import type { Track } from '../analytics/index.js';
+import type { PersonalDataEntry } from '../privacy/data-map.js';
+import type { ProfilesRepository } from './profiles.repository.js';
+import type { ActivityLevel, DietPreference, Gender, WellnessProfileRow } from './profiles.tables.js';
+
+export interface ProfileInput {
+  age?: number | null;
+  birth_year?: number | null;
+  gender?: Gender | null;
+  country?: string | null;
+  region?: string | null;
+  diet_preference?: DietPreference | null;
+  activity_level?: ActivityLevel | null;
+  preferred_language?: string | null;
+}
+
+/** What plans are personalised by: the profile's facts, with age derived from the birth year. */
+export interface ProfileFacts {
+  age?: number;
+  gender?: Gender;
+  country?: string;
+  region?: string;
+  diet_preference?: DietPreference;
+  activity_level?: ActivityLevel;
+  preferred_language?: string;
+}
+
+/** The facts that make a profile complete; age counts once whether given as age or birth year. */
+export const COMPLETION_FIELDS = [
+  'age',
+  'gender',
+  'country',
+  'region',
+  'diet_preference',
+  'activity_level',
+  'preferred_language',
+] as const;
+
+type Stored = Omit<ProfileInput, never>;
+
+const toInput = (row: WellnessProfileRow | undefined): Stored => ({
+  age: row?.age ?? null,
+  birth_year: row?.birthYear ?? null,
+  gender: row?.gender ?? null,
+  country: row?.country ?? null,
+  region: row?.region ?? null,
+  diet_preference: row?.dietPreference ?? null,
+  activity_level: row?.activityLevel ?? null,
+  preferred_language: row?.preferredLanguage ?? null,
+});
+
+export function createProfilesService(deps: {
+  db: Db;
+  repository: ProfilesRepository;
+  track: Track;
+  clock: Clock;
+  /** Told after a profile change commits (plans cached for her are stale). */
+  onChange?: (userId: string) => void;
+}) {
+  const { db, repository, clock } = deps;
+
+  const ageOf = (profile: Stored): number | undefined => {
+    if (profile.age !== null && profile.age !== undefined) return profile.age;
+    if (profile.birth_year !== null && profile.birth_year !== undefined) {
+      return clock.now().getUTCFullYear() - profile.birth_year;
+    }
+    return undefined;
+  };
+
+  const missingOf = (profile: Stored): string[] =>
+    COMPLETION_FIELDS.filter((field) =>
+      field === 'age' ? ageOf(profile) === undefined : profile[field] === null || profile[field] === undefined,
+    );
+
+  const completionOf = (profile: Stored) =>
+    Math.round(((COMPLETION_FIELDS.length - missingOf(profile).length) / COMPLETION_FIELDS.length) * 100);
+
+  const toPublic = (row: WellnessProfileRow | undefined) => {
+    const profile = toInput(row);
+    return {
+      ...profile,
+      completion: completionOf(profile),
+      missing_fields: missingOf(profile),
+      completed_at: row?.completedAt?.toISOString() ?? null,
+      updated_at: row?.updatedAt.toISOString() ?? null,
+    };
+  };
+
+  const check = (profile: Stored) => {
+    const year = clock.now().getUTCFullYear();
+    if (profile.birth_year !== null && profile.birth_year !== undefined) {
+      const derived = year - profile.birth_year;
+      if (derived < 13 || derived > 120) {
+        throw new AppError('VALIDATION_ERROR', 'Request validation failed', {
+          details: [{ field: 'body.birth_year', message: 'must give an age from 13 to 120' }],
+        });
+      }
+      if (profile.age !== null && profile.age !== undefined && Math.abs(profile.age - derived) > 1) {
+        throw new AppError('VALIDATION_ERROR', 'Request validation failed', {
+          details: [{ field: 'body.age', message: 'does not match birth_year' }],
+        });
+      }
+    }
+  };
+
+  const save = async (actor: Actor, build: (current: Stored) => Stored) =>
+    inTransaction(db, async (tx) => {
+      const current = await repository.find(tx, actor.id, { forUpdate: true });
+      const next = build(toInput(current));
+      check(next);
+      const now = clock.now();
+      const reachesFull = completionOf(next) === 100 && !current?.completedAt;
+      const row = await repository.upsert(tx, {
+        userId: actor.id,
+        age: next.age ?? null,
+        birthYear: next.birth_year ?? null,
+        gender: next.gender ?? null,
+        country: next.country ?? null,
+        region: next.region ?? null,
+        dietPreference: next.diet_preference ?? null,
+        activityLevel: next.activity_level ?? null,
+        preferredLanguage: next.preferred_language ?? null,
+        // Once set it stays: profile_completed fires once per person.
+        completedAt: current?.completedAt ?? (reachesFull ? now : null),
+        createdAt: current?.createdAt ?? now,
+        updatedAt: now,
+      });
+      if (reachesFull) await deps.track(tx, 'profile_completed', actor.id, {});
+      return row;
+    }).then((row) => {
+      deps.onChange?.(actor.id);
+      return toPublic(row);
+    });
+
+  return {
+    async get(actor: Actor) {
+      return toPublic(await repository.find(db, actor.id));
+    },
+
+    /** PUT: the whole profile; fields left out are cleared. */
+    async replace(actor: Actor, input: ProfileInput) {
+      return save(actor, () => ({ ...toInput(undefined), ...input }));
+    },
+
+    /** PATCH: only the fields given; null clears one. */
+    async update(actor: Actor, patch: ProfileInput) {
+      return save(actor, (current) => ({ ...current, ...patch }));
+    },
+
+    async facts(userId: string): Promise<{ facts: ProfileFacts; missing: string[]; completion: number }> {
+      const profile = toInput(await repository.find(db, userId));
+      const facts: ProfileFacts = {};
+      const age = ageOf(profile);
+      if (age !== undefined) facts.age = age;
+      if (profile.gender) facts.gender = profile.gender;
+      if (profile.country) facts.country = profile.country;
+      if (profile.region) facts.region = profile.region;
+      if (profile.diet_preference) facts.diet_preference = profile.diet_preference;
+      if (profile.activity_level) facts.activity_level = profile.activity_level;
+      if (profile.preferred_language) facts.preferred_language = profile.preferred_language;
+      return { facts, missing: missingOf(profile), completion: completionOf(profile) };
+    },
+
+    dataMapEntry(): PersonalDataEntry {
+      return {
+        module: 'profiles',
+        description:
+          'Your lifestyle profile: age or birth year, gender, country and region, diet, activity level, language',
+        purposes: ['personalising your diet and protection plans and content'],
+        legalBasis: 'consent (data_processing) and contract',
+        retention: 'until you change it or erase your account',
+        tables: ['wellness_profiles'],
+        async export(tx, userId) {
+          const row = await repository.find(tx, userId);
+          return row ? toPublic(row) : null;
+        },
+        async erase(tx, userId) {
+          const rows = await repository.delete(tx, userId);
+          deps.onChange?.(userId);
+          return { action: 'deleted', rows };
+        },
+      };
+    },
+  };
+}
+
+export type ProfilesService = ReturnType<typeof createProfilesService>;

@@ -1,0 +1,3 @@
+export type { BlockType, PlanBlock } from './plan-composer.js';
+export { recommendationsRoutes } from './recommendations.routes.js';
+export { createRecommendationsService, type RecommendationsService } from './recommendations.service.js';

@@ -1,0 +1,71 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { actorOf, requireAuth, requirePermission } from '../../plugins/auth.js';
+import { errorResponses, Success } from '../../shared/http-schemas.js';
+import type { SupportService } from './support.service.js';
+
+const SupportRequestSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  user_id: Type.String({ format: 'uuid' }),
+  subject: Type.String(),
+  message: Type.String(),
+  priority: Type.Boolean({ description: 'premium and trial users are answered first' }),
+  status: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+export const supportRoutes: FastifyPluginAsyncTypebox<{ support: SupportService }> = async (app, { support }) => {
+  app.post(
+    '/me/support-requests',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'support.createRequest',
+        tags: ['support'],
+        summary: 'Ask the team a question (premium and trial requests are flagged priority)',
+        body: Type.Object(
+          {
+            subject: Type.String({ minLength: 1, maxLength: 200 }),
+            message: Type.String({ minLength: 1, maxLength: 5000 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { ...errorResponses('VALIDATION_ERROR'), 201: Success(SupportRequestSchema) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send({ success: true, data: await support.create(actorOf(request), request.body) }),
+  );
+
+  app.get(
+    '/admin/support-requests',
+    {
+      config: { access: requirePermission('support:read'), etag: false },
+      schema: {
+        operationId: 'admin.listSupportRequests',
+        tags: ['admin'],
+        summary: 'Support requests, newest first (filter by priority and status; cursor pagination)',
+        querystring: Type.Object(
+          {
+            priority: Type.Optional(Type.Boolean()),
+            status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+            cursor: Type.Optional(Type.String({ format: 'uuid' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          ...errorResponses('VALIDATION_ERROR'),
+          200: Success(
+            Type.Array(SupportRequestSchema),
+            Type.Object({ next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          ),
+        },
+      },
+    },
+    async (request) => {
+      const page = await support.list(request.query);
+      return { success: true, data: page.requests, meta: { next_cursor: page.nextCursor ?? null } };
+    },
+  );
+};
