@@ -18,9 +18,13 @@ import { accessRoutes, can, createAccessRepository, createAccessService } from '
 import { analyticsDataMapEntry, createTracker, type Track } from './modules/analytics/index.js';
 import { auditRoutes, createAuditRepository, createAuditService } from './modules/audit/index.js';
 import { consentRoutes, createConsentRepository, createConsentService } from './modules/consent/index.js';
+import {
+  type ContentService,
+  contentRoutes,
+  createContentRepository,
+  createContentService,
+} from './modules/content/index.js';
 import { createHealthService, healthRoutes } from './modules/health/index.js';
-import { createProfilesRepository, createProfilesService, profilesRoutes } from './modules/profiles/index.js';
-import { createSupportRepository, createSupportService, supportRoutes } from './modules/support/index.js';
 import {
   createAccessTokens,
   createIdentityRepository,
@@ -47,6 +51,8 @@ import {
   type DataMap,
   privacyRoutes,
 } from './modules/privacy/index.js';
+import { createProfilesRepository, createProfilesService, profilesRoutes } from './modules/profiles/index.js';
+import { createSupportRepository, createSupportService, supportRoutes } from './modules/support/index.js';
 import { accessGuardPlugin, authenticationPlugin } from './plugins/auth.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorHandlerPlugin, sendError, toAppError } from './plugins/error-handler.js';
@@ -90,6 +96,7 @@ export interface Platform {
     access: ReturnType<typeof createAccessService>;
     audit: ReturnType<typeof createAuditService>;
     consent: ReturnType<typeof createConsentService>;
+    content: ContentService;
     notifications: NotificationsService;
     privacy: ReturnType<typeof createPrivacyService>;
     profiles: ReturnType<typeof createProfilesService>;
@@ -193,7 +200,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     repository: identityRepository,
     audit,
     track,
-    outbox,
+    notify: notifications,
     consent,
     kv,
     clock,
@@ -212,6 +219,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     kv,
     clock,
     logger: logger.child({ component: 'access' }),
+  });
+  const content = createContentService({
+    db,
+    repository: createContentRepository(),
+    audit,
+    track,
+    access,
+    clock,
+    ids,
+    logger: logger.child({ component: 'content' }),
   });
   // Reset requests queued as `email.password_reset` (before identity sent through notifications)
   // become password-reset emails.
@@ -244,6 +261,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     notifications.dataMapEntry(),
     profiles.dataMapEntry(),
     support.dataMapEntry(),
+    content.dataMapEntry(),
     identity.dataMapEntry(),
   ]) {
     dataMap.register(entry);
@@ -281,7 +299,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     retention,
     dataMap,
     track,
-    services: { identity, access, audit, consent, privacy, notifications, profiles, support },
+    services: { identity, access, audit, consent, content, privacy, notifications, profiles, support },
     lifecycle: { draining: false },
   };
   app.decorate('platform', platform);
@@ -346,6 +364,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(accessRoutes, { access, identity });
       await api.register(auditRoutes, { audit });
       await api.register(consentRoutes, { consent });
+      await api.register(contentRoutes, { content });
       await api.register(notificationsRoutes, { notifications });
       await api.register(privacyRoutes, { privacy });
       await api.register(profilesRoutes, { profiles });

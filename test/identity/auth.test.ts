@@ -3,10 +3,10 @@ import { and, asc, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outbox } from '../../src/infra/outbox/outbox.tables.js';
 import { productEvents } from '../../src/modules/analytics/analytics.tables.js';
 import { auditLog } from '../../src/modules/audit/audit.tables.js';
 import { passwordResetTokens, refreshTokens, sessions, users } from '../../src/modules/identity/identity.tables.js';
+import { notifications } from '../../src/modules/notifications/notifications.tables.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
@@ -445,9 +445,18 @@ describe('password reset', () => {
     t.app.inject({ method: 'POST', url: '/api/v1/auth/password-reset/request', payload: { email } });
   const confirmReset = (token: string, password: string) =>
     t.app.inject({ method: 'POST', url: '/api/v1/auth/password-reset/confirm', payload: { token, password } });
+  // Reset emails are urgent notifications (email, purpose account) queued in the request's transaction.
   const resetMessages = async (userId?: string) => {
-    const rows = await t.app.platform.db.select().from(outbox).where(eq(outbox.type, 'email.password_reset'));
-    return rows.filter((row) => userId === undefined || row.payload.user_id === userId);
+    const rows = await t.app.platform.db
+      .select()
+      .from(notifications)
+      .where(eq(notifications.template, 'password_reset'));
+    return rows
+      .filter((row) => userId === undefined || row.userId === userId)
+      .map((row) => ({
+        id: row.id,
+        payload: { user_id: row.userId, ...(row.data as { token: string; expires_at: string }) },
+      }));
   };
   /** Requests a reset for a known account and reads the token from the email it queued. */
   const resetTokenFor = async (user: TestUser): Promise<string> => {

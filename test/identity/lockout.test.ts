@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { KeyValueStore } from '../../src/infra/kv/kv.js';
 import { createMemoryStore } from '../../src/infra/kv/memory.js';
 import { createRedisStore } from '../../src/infra/kv/redis.js';
-import { outbox } from '../../src/infra/outbox/outbox.tables.js';
 import { auditLog } from '../../src/modules/audit/audit.tables.js';
 import { createLoginGuard } from '../../src/modules/identity/login-guard.js';
+import { notifications } from '../../src/modules/notifications/notifications.tables.js';
 import { buildTestApp, createTestClock, type TestApp, testRedisUrl } from '../helpers/app.js';
 import { createUser } from '../helpers/users.js';
 
@@ -172,14 +172,17 @@ describe('account lockout', () => {
       remoteAddress: freshIp(),
     });
     expect(request.statusCode).toBe(202);
-    const [message] = await t.app.platform.db.select().from(outbox).where(eq(outbox.type, 'email.password_reset'));
-    expect(message?.payload.user_id).toBe(user.id);
+    const [message] = await t.app.platform.db
+      .select()
+      .from(notifications)
+      .where(eq(notifications.template, 'password_reset'));
+    expect(message?.userId).toBe(user.id);
 
     const newPassword = 'Fresh-passphrase-after-lockout-7';
     const confirm = await t.app.inject({
       method: 'POST',
       url: '/api/v1/auth/password-reset/confirm',
-      payload: { token: message?.payload.token, password: newPassword },
+      payload: { token: message?.data?.token, password: newPassword },
       remoteAddress: freshIp(),
     });
     expect(confirm.statusCode).toBe(200);

@@ -4,11 +4,11 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction, sqlState } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
-import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor, CallContext, Plan, Role } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { ConsentService } from '../consent/index.js';
+import type { Notify } from '../notifications/index.js';
 import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { IdentityRepository, UserFilters } from './identity.repository.js';
 import type { UserRow } from './identity.tables.js';
@@ -72,7 +72,7 @@ export function createIdentityService(deps: {
   repository: IdentityRepository;
   audit: Pick<AuditService, 'record'>;
   track: Track;
-  outbox: Pick<Outbox, 'enqueue'>;
+  notify: Notify;
   consent: Pick<ConsentService, 'recordSignup'>;
   kv: KeyValueStore;
   clock: Clock;
@@ -372,7 +372,7 @@ export function createIdentityService(deps: {
       await sessionState.revokeSessions(revoked);
     },
 
-    /** Same answer whether or not the email exists; the token travels only by email (outbox). */
+    /** Same answer whether or not the email exists; the token travels only by email (notifications, through the outbox). */
     async requestPasswordReset(email: string, context: CallContext): Promise<void> {
       const user = await repository.findUserByEmail(db, normaliseEmail(email));
       if (!user?.isActive) return;
@@ -387,9 +387,14 @@ export function createIdentityService(deps: {
           createdAt: now,
           expiresAt,
         });
-        await deps.outbox.enqueue(tx, {
-          type: 'email.password_reset',
-          payload: { user_id: user.id, token, expires_at: expiresAt.toISOString() },
+        // Urgent: out within seconds, whatever the hour; the token travels only in this email.
+        await deps.notify.send(tx, {
+          userId: user.id,
+          channel: 'email',
+          purpose: 'account',
+          template: 'password_reset',
+          data: { token, expires_at: expiresAt.toISOString() },
+          urgent: true,
         });
         await audit.record(tx, auditContext(context, user.id), {
           action: 'auth.password_reset_requested',
