@@ -69,9 +69,5 @@ export function createDeliveryHealth(deps: { clock: Clock; probe?: () => Promise
       }
       if (lastFailure !== undefined) throw new Error(lastFailure);
     },
-    /** Resolves when a probe in flight has finished (closing waits for it). */
-    async settled(): Promise<void> {
-      await probing;
-    },
   };
 }
