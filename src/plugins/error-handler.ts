@@ -97,6 +97,8 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, appError
   // Usually set on the way in already; not for errors raised before routing (a malformed URL).
   reply.header('x-correlation-id', request.id);
   return reply.code(appError.statusCode).send({
+    // A route's documented extras (e.g. a premium teaser) first, so they can never replace the envelope.
+    ...appError.extra,
     success: false,
     message:
       appError.statusCode >= 500 && appError.code === 'INTERNAL_ERROR' ? 'Internal server error' : appError.message,
