@@ -1,0 +1,449 @@
+import { AppError } from '../../errors.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/client.js';
+import { inTransaction, sqlState } from '../../infra/db/transaction.js';
+import type { IdGenerator } from '../../infra/ids.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Actor } from '../../shared/actor.js';
+import type { AccessService } from '../access/index.js';
+import type { Track } from '../analytics/index.js';
+import type { AuditService } from '../audit/index.js';
+import type { PersonalDataEntry } from '../privacy/data-map.js';
+import { renderMarkdown } from './content.markdown.js';
+import type { ContentRepository, ItemWithVersion, VisibleCursor } from './content.repository.js';
+import { CONTENT_FIELDS, type CreateContentInput, type UpdateContentInput } from './content.schemas.js';
+import type {
+  AudienceRules,
+  ContentItemRow,
+  ContentStatus,
+  ContentTier,
+  ContentType,
+  ContentVersionRow,
+} from './content.tables.js';
+
+/** Shown with every item a reader opens. */
+export const CONTENT_NOTE =
+  'This is general information, not medical advice; talk to a health professional about your own situation.';
+
+export type BlockType = Extract<ContentType, 'diet_block' | 'protection_block'>;
+
+/** A published building block, as the recommendations engine composes plans from it. */
+export interface PublishedBlock {
+  id: string;
+  slug: string;
+  type: BlockType;
+  title: string;
+  summary: string;
+  tags: string[];
+  audience: AudienceRules;
+  tier: ContentTier;
+  locale: string;
+  body: string;
+}
+
+const versionFields = (version: ContentVersionRow) => ({
+  title: version.title,
+  summary: version.summary,
+  locale: version.locale,
+  tags: version.tags,
+  audience: version.audience,
+  tier: version.tier,
+  source_name: version.sourceName,
+  source_url: version.sourceUrl,
+});
+
+const adminSummary = ({ item, version }: ItemWithVersion) => ({
+  id: item.id,
+  slug: item.slug,
+  type: item.type,
+  status: item.status,
+  version: item.currentVersion,
+  published_version: item.publishedVersion,
+  publish_at: item.publishAt?.toISOString() ?? null,
+  ...versionFields(version),
+  created_at: item.createdAt.toISOString(),
+  updated_at: item.updatedAt.toISOString(),
+});
+
+const adminItem = (row: ItemWithVersion) => ({ ...adminSummary(row), body: row.version.body });
+
+const versionToPublic = (version: ContentVersionRow) => ({
+  version: version.version,
+  ...versionFields(version),
+  body: version.body,
+  edited_by: version.editedBy,
+  created_at: version.createdAt.toISOString(),
+});
+
+const teaser = ({ item, version }: ItemWithVersion) => ({
+  id: item.id,
+  slug: item.slug,
+  type: item.type,
+  title: version.title,
+  summary: version.summary,
+  tags: version.tags,
+  tier: version.tier,
+  locale: version.locale,
+  // Visible items always have one: publishing without a schedule sets it to the moment of publishing.
+  published_at: (item.publishAt as Date).toISOString(),
+});
+
+/** min ≤ max is the one audience rule a JSON schema cannot say. */
+function checkAudience(audience: AudienceRules | undefined) {
+  if (audience?.min_age !== undefined && audience.max_age !== undefined && audience.min_age > audience.max_age) {
+    throw new AppError('VALIDATION_ERROR', 'Request validation failed', {
+      details: [{ field: 'body.audience.min_age', message: 'must not be greater than max_age' }],
+    });
+  }
+}
+
+const slugTaken = (slug: string) => new AppError('CONFLICT', `A content item with slug "${slug}" already exists`);
+
+function encodeCursor(cursor: VisibleCursor): string {
+  return Buffer.from(
+    JSON.stringify({ r: cursor.rank, p: cursor.publishedAt.toISOString(), i: cursor.id }),
+    'utf8',
+  ).toString('base64url');
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function decodeCursor(cursor: string, searching: boolean): VisibleCursor {
+  try {
+    const { r, p, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const publishedAt = new Date(p);
+    if (
+      typeof p === 'string' &&
+      !Number.isNaN(publishedAt.getTime()) &&
+      typeof i === 'string' &&
+      UUID.test(i) &&
+      (searching ? typeof r === 'number' && Number.isFinite(r) : r === undefined)
+    ) {
+      return { rank: searching ? r : undefined, publishedAt, id: i };
+    }
+  } catch {
+    // Falls through to the validation error.
+  }
+  throw new AppError('VALIDATION_ERROR', 'Request validation failed', {
+    details: [{ field: 'query.cursor', message: 'is not a cursor of this list (pass meta.next_cursor as given)' }],
+  });
+}
+
+/**
+ * Admin-written content (articles, tips, diet and protection plan blocks) in immutable
+ * versions, and what readers see of it: published items whose schedule has come, free to
+ * everyone, premium to premium and trial members. Every read is counted.
+ */
+export function createContentService(deps: {
+  db: Db;
+  repository: ContentRepository;
+  audit: Pick<AuditService, 'record'>;
+  track: Track;
+  access: Pick<AccessService, 'requirePremium' | 'recordPremiumUse'>;
+  clock: Clock;
+  ids: IdGenerator;
+  logger?: Pick<Logger, 'warn'>;
+  /** Called after any commit that changes what readers see (e.g. to drop a recommendations cache). */
+  onPublishedChange?: () => void;
+}) {
+  const { db, repository, clock, ids } = deps;
+
+  const publishedChanged = () => {
+    if (!deps.onPublishedChange) return;
+    try {
+      deps.onPublishedChange();
+    } catch (error) {
+      deps.logger?.warn({ err: error }, 'content: onPublishedChange failed');
+    }
+  };
+
+  const auditContext = (actor: Actor) => ({ actorId: actor.id, ip: actor.ip, correlationId: actor.correlationId });
+
+  // Published without a schedule means published now.
+  const scheduleFor = (status: ContentStatus, publishAt: Date | null, now: Date) =>
+    status === 'published' && publishAt === null ? now : publishAt;
+
+  /** Slug clashes that get past the insert's on-conflict (a rename) surface as a unique violation. */
+  const mapSlugConflict = async <T>(slug: string | undefined, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (slug !== undefined && sqlState(error) === '23505') throw slugTaken(slug);
+      throw error;
+    }
+  };
+
+  return {
+    async create(actor: Actor, input: CreateContentInput) {
+      checkAudience(input.audience);
+      const now = clock.now();
+      const status = input.status ?? 'draft';
+      const created = await inTransaction(db, async (tx) => {
+        const item = await repository.insertItem(tx, {
+          id: ids(),
+          slug: input.slug,
+          type: input.type,
+          status,
+          currentVersion: 1,
+          publishedVersion: status === 'published' ? 1 : null,
+          publishAt: scheduleFor(status, input.publish_at ? new Date(input.publish_at) : null, now),
+          createdBy: actor.id,
+          createdAt: now,
+          updatedAt: now,
+        });
+        if (!item) throw slugTaken(input.slug);
+        const version = await repository.insertVersion(tx, {
+          id: ids(),
+          contentId: item.id,
+          version: 1,
+          title: input.title,
+          summary: input.summary,
+          body: input.body,
+          locale: input.locale ?? 'en',
+          tags: input.tags ?? [],
+          audience: input.audience ?? {},
+          tier: input.tier ?? 'free',
+          sourceName: input.source_name ?? null,
+          sourceUrl: input.source_url ?? null,
+          editedBy: actor.id,
+          createdAt: now,
+        });
+        await deps.audit.record(tx, auditContext(actor), {
+          action: 'content.created',
+          targetType: 'content',
+          targetId: item.id,
+          details: { slug: item.slug, type: item.type, status, version: 1 },
+        });
+        await deps.track(tx, 'admin_content_created', actor.id, { content_id: item.id, type: item.type });
+        return { item, version };
+      });
+      if (status === 'published') publishedChanged();
+      return adminItem(created);
+    },
+
+    /**
+     * Content fields make a new version; status and schedule move the item. A published item
+     * shows its newest version at once; a draft shows none; archived is hidden.
+     */
+    async update(actor: Actor, id: string, patch: UpdateContentInput) {
+      checkAudience(patch.audience);
+      const changedFields = CONTENT_FIELDS.filter((field) => patch[field] !== undefined);
+      const { updated, wasPublished } = await mapSlugConflict(patch.slug, () =>
+        inTransaction(db, async (tx) => {
+          const current = await repository.findCurrent(tx, id, { forUpdate: true });
+          if (!current) throw new AppError('NOT_FOUND', 'Content not found');
+          const now = clock.now();
+          let version = current.version;
+          if (changedFields.length > 0) {
+            const before = current.version;
+            version = await repository.insertVersion(tx, {
+              id: ids(),
+              contentId: id,
+              version: current.item.currentVersion + 1,
+              title: patch.title ?? before.title,
+              summary: patch.summary ?? before.summary,
+              body: patch.body ?? before.body,
+              locale: patch.locale ?? before.locale,
+              tags: patch.tags ?? before.tags,
+              audience: patch.audience ?? before.audience,
+              tier: patch.tier ?? before.tier,
+              sourceName: patch.source_name !== undefined ? patch.source_name : before.sourceName,
+              sourceUrl: patch.source_url !== undefined ? patch.source_url : before.sourceUrl,
+              editedBy: actor.id,
+              createdAt: now,
+            });
+          }
+          const status = patch.status ?? current.item.status;
+          const requestedSchedule =
+            patch.publish_at === undefined
+              ? current.item.publishAt
+              : patch.publish_at === null
+                ? null
+                : new Date(patch.publish_at);
+          const publishedVersion =
+            status === 'published' ? version.version : status === 'draft' ? null : current.item.publishedVersion;
+          const item: ContentItemRow = await repository.updateItem(tx, id, {
+            ...(patch.slug !== undefined ? { slug: patch.slug } : {}),
+            status,
+            currentVersion: version.version,
+            publishedVersion,
+            publishAt: scheduleFor(status, requestedSchedule, now),
+            updatedAt: now,
+          });
+          await deps.audit.record(tx, auditContext(actor), {
+            action: status !== current.item.status && status === 'archived' ? 'content.archived' : 'content.updated',
+            targetType: 'content',
+            targetId: id,
+            details: {
+              slug: item.slug,
+              version: version.version,
+              status,
+              previous_status: current.item.status,
+              fields: [
+                ...changedFields,
+                ...(['slug', 'status', 'publish_at'] as const).filter((f) => patch[f] !== undefined),
+              ],
+            },
+          });
+          return { updated: { item, version }, wasPublished: current.item.status === 'published' };
+        }),
+      );
+      if (wasPublished || updated.item.status === 'published') publishedChanged();
+      return adminItem(updated);
+    },
+
+    /** DELETE archives: readers get 404, every version is kept. */
+    async archive(actor: Actor, id: string): Promise<void> {
+      const wasPublished = await inTransaction(db, async (tx) => {
+        const current = await repository.findCurrent(tx, id, { forUpdate: true });
+        if (!current) throw new AppError('NOT_FOUND', 'Content not found');
+        if (current.item.status === 'archived') return false;
+        await repository.updateItem(tx, id, { status: 'archived', updatedAt: clock.now() });
+        await deps.audit.record(tx, auditContext(actor), {
+          action: 'content.archived',
+          targetType: 'content',
+          targetId: id,
+          details: { slug: current.item.slug, previous_status: current.item.status },
+        });
+        return current.item.status === 'published';
+      });
+      if (wasPublished) publishedChanged();
+    },
+
+    async get(id: string) {
+      const row = await repository.findCurrent(db, id);
+      if (!row) throw new AppError('NOT_FOUND', 'Content not found');
+      return adminItem(row);
+    },
+
+    async list(options: { type?: ContentType; status?: ContentStatus; cursor?: string; limit: number }) {
+      const rows = await repository.listCurrent(db, {
+        type: options.type,
+        status: options.status,
+        beforeId: options.cursor,
+        limit: options.limit + 1,
+      });
+      const page = rows.slice(0, options.limit);
+      return {
+        items: page.map(adminSummary),
+        nextCursor: rows.length > options.limit ? (page.at(-1)?.item.id ?? null) : null,
+      };
+    },
+
+    async versions(id: string) {
+      const rows = await repository.versions(db, id);
+      if (rows.length === 0) throw new AppError('NOT_FOUND', 'Content not found');
+      return rows.map(versionToPublic);
+    },
+
+    /** The reader's list: teasers of what is visible now, by relevance when searching, else newest first. */
+    async browse(query: {
+      q?: string;
+      tag?: string;
+      locale?: string;
+      tier?: ContentTier;
+      type?: ContentType;
+      cursor?: string;
+      limit: number;
+    }) {
+      const searching = query.q !== undefined;
+      const after = query.cursor ? decodeCursor(query.cursor, searching) : undefined;
+      const rows = await repository.listVisible(
+        db,
+        { q: query.q, tag: query.tag, locale: query.locale, tier: query.tier, type: query.type },
+        { now: clock.now(), after, limit: query.limit + 1 },
+      );
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return {
+        items: page.map(teaser),
+        nextCursor:
+          rows.length > query.limit && last
+            ? encodeCursor({
+                rank: last.rank ?? undefined,
+                publishedAt: last.item.publishAt as Date,
+                id: last.item.id,
+              })
+            : null,
+      };
+    },
+
+    /**
+     * One item in full. Premium needs premium or an active trial (403 PREMIUM_REQUIRED with a
+     * teaser otherwise); the view, the `content_viewed` event and a premium use are recorded together.
+     */
+    async read(actor: Actor | undefined, slug: string, options: { record?: boolean } = {}) {
+      const row = await repository.findVisibleBySlug(db, slug, clock.now());
+      if (!row) throw new AppError('NOT_FOUND', 'Content not found');
+      const { item, version } = row;
+      const premium = version.tier === 'premium';
+      if (premium) {
+        const locked = () =>
+          new AppError('PREMIUM_REQUIRED', 'This item is for premium members and active trials', {
+            extra: { title: version.title, summary: version.summary },
+          });
+        if (!actor) throw locked();
+        try {
+          await deps.access.requirePremium(actor);
+        } catch (error) {
+          if (error instanceof AppError && error.code === 'PREMIUM_REQUIRED') throw locked();
+          throw error;
+        }
+      }
+      // A HEAD request checks the item without reading it: nothing to count.
+      if (options.record !== false) {
+        await inTransaction(db, async (tx) => {
+          const userId = actor?.id ?? null;
+          await repository.recordView(tx, { id: ids(), contentId: item.id, userId, viewedAt: clock.now() });
+          await deps.track(tx, 'content_viewed', userId, { content_id: item.id, type: item.type, tier: version.tier });
+          if (premium && actor) await deps.access.recordPremiumUse(tx, actor.id, 'premium_content');
+        });
+      }
+      return {
+        ...teaser(row),
+        body: version.body,
+        body_html: renderMarkdown(version.body, version.id),
+        source_name: version.sourceName,
+        source_url: version.sourceUrl,
+        note: CONTENT_NOTE,
+      };
+    },
+
+    /** Published blocks of these types whose schedule has come, for composing personal plans. */
+    async publishedBlocks(types: BlockType[]): Promise<PublishedBlock[]> {
+      const rows = await repository.visibleOfTypes(db, types, clock.now());
+      return rows.map(({ item, version }) => ({
+        id: item.id,
+        slug: item.slug,
+        type: item.type as BlockType,
+        title: version.title,
+        summary: version.summary,
+        tags: version.tags,
+        audience: version.audience,
+        tier: version.tier,
+        locale: version.locale,
+        body: version.body,
+      }));
+    },
+
+    dataMapEntry(): PersonalDataEntry {
+      return {
+        module: 'content',
+        description: 'Which articles, tips and plan blocks you opened, and when',
+        purposes: ['content performance in aggregate', 'counting premium use'],
+        legalBasis: 'legitimate interest (knowing which guidance is read)',
+        retention: 'for as long as the account exists; erased with it',
+        tables: ['content_views'],
+        async export(tx, userId) {
+          const views = await repository.viewsOf(tx, userId);
+          return views.map((view) => ({ slug: view.slug, viewed_at: view.viewedAt.toISOString() }));
+        },
+        async erase(tx, userId) {
+          return { action: 'deleted', rows: await repository.deleteViewsOf(tx, userId) };
+        },
+      };
+    },
+  };
+}
+
+export type ContentService = ReturnType<typeof createContentService>;
