@@ -13,9 +13,10 @@ import { type Logger, lazyChild } from './infra/logger.js';
 import type { Metrics } from './infra/metrics.js';
 import { createOutbox, type Outbox } from './infra/outbox/outbox.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dispatcher.js';
+import { createPeriodicJob, type PeriodicJob } from './jobs/periodic.js';
 import { createRetentionJob, outboxRetentionRules, type RetentionJob } from './jobs/retention.js';
 import { accessRoutes, can, createAccessRepository, createAccessService } from './modules/access/index.js';
-import { analyticsDataMapEntry, createTracker, type Track } from './modules/analytics/index.js';
+import { analyticsDataMapEntry, createEngagementStats, createTracker, type Track } from './modules/analytics/index.js';
 import { auditRoutes, createAuditRepository, createAuditService } from './modules/audit/index.js';
 import { consentRoutes, createConsentRepository, createConsentService } from './modules/consent/index.js';
 import {
@@ -52,6 +53,8 @@ import {
   privacyRoutes,
 } from './modules/privacy/index.js';
 import { createProfilesRepository, createProfilesService, profilesRoutes } from './modules/profiles/index.js';
+import { createRecommendationsService, recommendationsRoutes } from './modules/recommendations/index.js';
+import { createRemindersRepository, createRemindersService, remindersRoutes } from './modules/reminders/index.js';
 import { createSupportRepository, createSupportService, supportRoutes } from './modules/support/index.js';
 import { accessGuardPlugin, authenticationPlugin } from './plugins/auth.js';
 import { docsPlugin } from './plugins/docs.js';
@@ -88,6 +91,8 @@ export interface Platform {
   outbox: Outbox;
   dispatcher: OutboxDispatcher;
   retention: RetentionJob;
+  /** Enqueues due reminder occurrences; resolves with how many were sent. */
+  reminderScheduler: PeriodicJob<number>;
   /** What every module holds about a person: the privacy exports and erasures walk it. */
   dataMap: DataMap;
   track: Track;
@@ -101,6 +106,8 @@ export interface Platform {
     privacy: ReturnType<typeof createPrivacyService>;
     profiles: ReturnType<typeof createProfilesService>;
     support: ReturnType<typeof createSupportService>;
+    reminders: ReturnType<typeof createRemindersService>;
+    recommendations: ReturnType<typeof createRecommendationsService>;
   };
   lifecycle: { draining: boolean };
 }
@@ -229,13 +236,49 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock,
     ids,
     logger: logger.child({ component: 'content' }),
+    // What readers see changed: every cached plan is stale (a counter in the shared store).
+    onPublishedChange: () => void recommendations.contentChanged(),
   });
   // Reset requests queued as `email.password_reset` (before identity sent through notifications)
   // become password-reset emails.
   outbox.register('email.password_reset', notifications.relayPasswordReset);
 
-  const profiles = createProfilesService({ db, repository: createProfilesRepository(), track, clock });
+  const profiles = createProfilesService({
+    db,
+    repository: createProfilesRepository(),
+    track,
+    clock,
+    onChange: (userId) => void recommendations.profileChanged(userId),
+  });
+  const recommendations = createRecommendationsService({
+    db,
+    blocks: content,
+    profiles,
+    identity,
+    access,
+    engagement: createEngagementStats({ db }),
+    kv,
+    track,
+    clock,
+    metrics,
+  });
   const support = createSupportService({ db, repository: createSupportRepository(), identity, track, clock, ids });
+  const reminders = createRemindersService({
+    db,
+    repository: createRemindersRepository(),
+    identity,
+    consent,
+    notify: notifications,
+    track,
+    clock,
+    ids,
+  });
+  const reminderScheduler = createPeriodicJob({
+    name: 'reminders',
+    intervalMs: config.remindersPollIntervalMs,
+    run: () => reminders.runDue(),
+    logger: logger.child({ component: 'reminders' }),
+  });
 
   const dataMap = createDataMap();
   const privacy = createPrivacyService({
@@ -261,6 +304,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     notifications.dataMapEntry(),
     profiles.dataMapEntry(),
     support.dataMapEntry(),
+    reminders.dataMapEntry(),
     content.dataMapEntry(),
     identity.dataMapEntry(),
   ]) {
@@ -297,9 +341,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     outbox,
     dispatcher,
     retention,
+    reminderScheduler,
     dataMap,
     track,
-    services: { identity, access, audit, consent, content, privacy, notifications, profiles, support },
+    services: {
+      identity,
+      access,
+      audit,
+      consent,
+      content,
+      privacy,
+      notifications,
+      profiles,
+      support,
+      reminders,
+      recommendations,
+    },
     lifecycle: { draining: false },
   };
   app.decorate('platform', platform);
@@ -369,6 +426,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(privacyRoutes, { privacy });
       await api.register(profilesRoutes, { profiles });
       await api.register(supportRoutes, { support });
+      await api.register(remindersRoutes, { reminders });
+      await api.register(recommendationsRoutes, { recommendations });
     },
     { prefix: '/api/v1' },
   );
@@ -385,7 +444,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onClose', async () => {
     await stopListening();
-    await Promise.all([dispatcher.stop(), retention.stop()]);
+    await Promise.all([dispatcher.stop(), retention.stop(), reminderScheduler.stop()]);
     await closeChannels(channels);
     await Promise.allSettled([database.close(), kv.close()]);
   });

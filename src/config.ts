@@ -108,6 +108,11 @@ export const EnvSchema = Type.Object({
     maximum: 1000,
     description: 'non-urgent messages per user per 7 days; more are cancelled',
   }),
+  REMINDERS_POLL_INTERVAL_MS: Int({
+    default: 30_000,
+    minimum: 100,
+    description: 'how often the reminder scheduler looks for due reminders',
+  }),
   RETENTION_INTERVAL_MS: Int({ default: 3_600_000, minimum: 1000, description: 'how often the retention job runs' }),
   RETENTION_SESSIONS_DAYS: Int({
     default: 30,
@@ -171,6 +176,7 @@ export interface Config {
     emailFrom: string;
     weeklyCap: number;
   };
+  remindersPollIntervalMs: number;
   retention: {
     intervalMs: number;
     sessionsDays: number;
@@ -296,6 +302,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       emailFrom: e.EMAIL_FROM,
       weeklyCap: e.NOTIFICATIONS_WEEKLY_CAP,
     },
+    remindersPollIntervalMs: e.REMINDERS_POLL_INTERVAL_MS,
     retention: {
       intervalMs: e.RETENTION_INTERVAL_MS,
       sessionsDays: e.RETENTION_SESSIONS_DAYS,

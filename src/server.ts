@@ -42,6 +42,7 @@ export async function start(
   if (config.workersEnabled) {
     app.platform.dispatcher.start();
     app.platform.retention.start();
+    app.platform.reminderScheduler.start();
   }
 
   const logins = canSeed ? seeders.flatMap((seeder) => seeder.logins ?? []) : [];

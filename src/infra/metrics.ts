@@ -56,7 +56,7 @@ export function createMetrics() {
     }),
     outboxMessages: new Counter({
       name: 'outbox_messages_total',
-      help: 'Outbox messages by type and event (queued, delivered, retried, dead)',
+      help: 'Outbox messages by type and event (queued, delivered, retried, deferred, dead)',
       labelNames: ['type', 'event'] as const,
       registers: [registry],
     }),

@@ -5,6 +5,7 @@ import { inTransaction } from '../infra/db/transaction.js';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
 import { outbox } from '../infra/outbox/outbox.tables.js';
+import { createPeriodicJob, type PeriodicJob } from './periodic.js';
 
 /** One kind of data whose retention period ran out: `run` removes it and says how many rows. */
 export interface RetentionRule {
@@ -12,12 +13,8 @@ export interface RetentionRule {
   run(tx: Db, now: Date): Promise<number>;
 }
 
-export interface RetentionJob {
-  /** Applies every rule once; resolves with rows removed per rule (rules another instance holds are skipped). */
-  runOnce(): Promise<Record<string, number>>;
-  start(): void;
-  stop(): Promise<void>;
-}
+/** Applies every rule once per pass; `runOnce` resolves with rows removed per rule (rules another instance holds are skipped). */
+export type RetentionJob = PeriodicJob<Record<string, number>>;
 
 // Any fixed 64-bit number; with the rule's index it names one advisory lock per rule.
 const RETENTION_LOCK = 7_310_554;
@@ -36,9 +33,6 @@ export function createRetentionJob(deps: {
   intervalMs: number;
 }): RetentionJob {
   const { db, rules, clock, logger, metrics } = deps;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  let stopped = true;
 
   const runOnce = async () => {
     const removed: Record<string, number> = {};
@@ -60,32 +54,7 @@ export function createRetentionJob(deps: {
     return removed;
   };
 
-  const loop = async () => {
-    if (stopped) return;
-    try {
-      running = runOnce();
-      await running;
-    } catch (error) {
-      logger.error({ err: error }, 'retention pass failed');
-    } finally {
-      running = undefined;
-    }
-    if (!stopped) timer = setTimeout(loop, deps.intervalMs);
-  };
-
-  return {
-    runOnce,
-    start() {
-      if (!stopped) return;
-      stopped = false;
-      timer = setTimeout(loop, 0);
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running?.catch(() => {});
-    },
-  };
+  return createPeriodicJob({ name: 'retention', intervalMs: deps.intervalMs, run: runOnce, logger });
 }
 
 /** Delivered rows older than `deliveredDays`, dead rows older than `deadDays` (by creation). */

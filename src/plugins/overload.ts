@@ -71,6 +71,15 @@ export const overloadPlugin = fp<{ options: OverloadOptions; metrics: Metrics }>
       );
     });
 
+    // Start-up (compiling every route's schemas, the embedded database's first queries) blocks the
+    // loop by design; the process is not overloaded when it begins to listen, so start afresh.
+    app.addHook('onListen', (done) => {
+      lastTick = performance.now();
+      worstDelayMs = 0;
+      reason = undefined;
+      done();
+    });
+
     app.addHook('onClose', async () => {
       clearInterval(timer);
       clearInterval(ticker);

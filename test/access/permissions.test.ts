@@ -29,6 +29,10 @@ const PUBLIC_ROUTES = new Set([
   'POST /api/v1/auth/refresh',
   'POST /api/v1/auth/password-reset/request',
   'POST /api/v1/auth/password-reset/confirm',
+  // What a visitor may read before signing up: the consent notices and free content.
+  'GET /api/v1/consent-notices',
+  'GET /api/v1/content',
+  'GET /api/v1/content/:slug',
 ]);
 
 // Statuses that show a request got past the guard (the minimal body may still be refused).

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { quietUntil, zonedTimeToUtc } from '../../src/modules/notifications/notifications.quiet-hours.js';
+import { quietUntil } from '../../src/modules/notifications/notifications.quiet-hours.js';
+import { zonedTimeToUtc } from '../../src/shared/zoned-time.js';
 
 const at = (iso: string) => new Date(iso);
 const night = { start: '21:00', end: '08:00' };

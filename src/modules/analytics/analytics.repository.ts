@@ -23,7 +23,11 @@ export function createAnalyticsRepository() {
         .select({ week, name: productEvents.name, count: sql<number>`count(*)::int` })
         .from(productEvents)
         .where(
-          and(eq(productEvents.userId, userId), inArray(productEvents.name, names), gte(productEvents.occurredAt, since)),
+          and(
+            eq(productEvents.userId, userId),
+            inArray(productEvents.name, names),
+            gte(productEvents.occurredAt, since),
+          ),
         )
         .groupBy(week, productEvents.name)
         .orderBy(week);

@@ -5,6 +5,7 @@ import { inTransaction, sqlState } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Actor, CallContext, Plan, Role } from '../../shared/actor.js';
+import { isTimeZone } from '../../shared/zoned-time.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { ConsentService } from '../consent/index.js';
@@ -41,15 +42,6 @@ export interface PublicUser {
   trial_expires_at: string | null;
   is_active: boolean;
   created_at: string;
-}
-
-export function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** What an erased account's email becomes: unique, unroutable, and naming no one. */

@@ -10,7 +10,8 @@ import { effectivePlan, type IdentityService } from '../identity/index.js';
 import type { ProfilesService } from '../profiles/index.js';
 import { type BlockType, type ComposedPlan, composePlan, type PlanBlock } from './plan-composer.js';
 
-const PLAN_CACHE_TTL_MS = 3_600_000;
+// Short enough that an item reaching its publish_at (no commit, so no invalidation) shows within minutes.
+const PLAN_CACHE_TTL_MS = 15 * 60_000;
 // Outlives every cached plan, so a counter that expired and restarted can never meet an old entry.
 const GENERATION_TTL_MS = 365 * 86_400_000;
 const CONTENT_GENERATION = 'reco:gen:content';
