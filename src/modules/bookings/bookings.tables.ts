@@ -1,0 +1,131 @@
+import { sql } from 'drizzle-orm';
+import {
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { providers, services } from '../catalog/catalog.tables.js';
+import { users } from '../identity/identity.tables.js';
+
+/** A provider's weekly schedule, breaks and date exceptions, in the provider's time zone. */
+export const availability = pgTable('availability', {
+  providerId: uuid('provider_id')
+    .primaryKey()
+    .references(() => providers.id, { onDelete: 'cascade' }),
+  timeZone: text('time_zone').notNull(),
+  // [{ day_of_week: 1–7, start: "09:00", end: "17:00" }]
+  weekly: jsonb('weekly').$type<{ day_of_week: number; start: string; end: string }[]>().notNull(),
+  breaks: jsonb('breaks').$type<{ day_of_week: number; start: string; end: string }[]>().notNull(),
+  // [{ date: "2026-12-25", closed: true } | { date, start, end }]
+  exceptions: jsonb('exceptions')
+    .$type<({ date: string; closed: true } | { date: string; start: string; end: string })[]>()
+    .notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+});
+
+export const BOOKING_STATUSES = ['pending', 'confirmed', 'completed', 'no_show', 'cancelled'] as const;
+export type BookingStatus = (typeof BOOKING_STATUSES)[number];
+
+/**
+ * A booking. `blocks_from`/`blocks_until` is the time it takes from the provider's calendar
+ * (the visit plus the service's buffer); an exclusion constraint (migration) makes two active
+ * bookings of one provider overlapping impossible. `customer_id` is null once the customer is
+ * erased (the provider keeps the history, pseudonymised).
+ */
+export const bookings = pgTable(
+  'bookings',
+  {
+    id: uuid('id').primaryKey(),
+    customerId: uuid('customer_id').references(() => users.id, { onDelete: 'set null' }),
+    providerId: uuid('provider_id')
+      .notNull()
+      .references(() => providers.id, { onDelete: 'restrict' }),
+    serviceId: uuid('service_id')
+      .notNull()
+      .references(() => services.id, { onDelete: 'restrict' }),
+    status: text('status').$type<BookingStatus>().notNull(),
+    startsAt: timestamp('starts_at', { withTimezone: true }).notNull(),
+    endsAt: timestamp('ends_at', { withTimezone: true }).notNull(),
+    blocksFrom: timestamp('blocks_from', { withTimezone: true }).notNull(),
+    blocksUntil: timestamp('blocks_until', { withTimezone: true }).notNull(),
+    priceMinor: integer('price_minor').notNull(),
+    currency: text('currency').notNull(),
+    note: text('note'),
+    // Where a payment step slots in: null until payments exist (a later issue).
+    paymentStatus: text('payment_status'),
+    cancelledBy: text('cancelled_by').$type<'customer' | 'provider' | 'admin'>(),
+    cancelReason: text('cancel_reason'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    index('bookings_customer_id_idx').on(table.customerId),
+    index('bookings_provider_starts_idx').on(table.providerId, table.startsAt),
+    index('bookings_service_id_idx').on(table.serviceId),
+    check(
+      'bookings_status_check',
+      sql`${table.status} in ('pending', 'confirmed', 'completed', 'no_show', 'cancelled')`,
+    ),
+    check(
+      'bookings_times_check',
+      sql`${table.startsAt} < ${table.endsAt} and ${table.blocksFrom} < ${table.blocksUntil}`,
+    ),
+  ],
+);
+
+/** A stored answer to an `Idempotency-Key` request: a replay gets it back. */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    scope: text('scope').notNull(),
+    requestHash: text('request_hash').notNull(),
+    statusCode: integer('status_code').notNull(),
+    response: jsonb('response').$type<unknown>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [uniqueIndex('idempotency_keys_user_key_unique').on(table.userId, table.scope, table.key)],
+);
+
+/** One review per completed booking; hidden by an admin with a reason; the provider may reply once. */
+export const reviews = pgTable(
+  'reviews',
+  {
+    id: uuid('id').primaryKey(),
+    bookingId: uuid('booking_id')
+      .notNull()
+      .references(() => bookings.id, { onDelete: 'cascade' }),
+    providerId: uuid('provider_id')
+      .notNull()
+      .references(() => providers.id, { onDelete: 'cascade' }),
+    customerId: uuid('customer_id').references(() => users.id, { onDelete: 'set null' }),
+    rating: integer('rating').notNull(),
+    text: text('text').notNull(),
+    visible: boolean('visible').notNull().default(true),
+    hiddenReason: text('hidden_reason'),
+    reply: text('reply'),
+    repliedAt: timestamp('replied_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    uniqueIndex('reviews_booking_id_unique').on(table.bookingId),
+    index('reviews_provider_visible_idx').on(table.providerId, table.visible, table.createdAt),
+    index('reviews_customer_id_idx').on(table.customerId),
+    check('reviews_rating_check', sql`${table.rating} between 1 and 5`),
+  ],
+);
+
+export type AvailabilityRow = typeof availability.$inferSelect;
+export type BookingRow = typeof bookings.$inferSelect;
+export type ReviewRow = typeof reviews.$inferSelect;

@@ -1,0 +1,109 @@
+import { sql } from 'drizzle-orm';
+import {
+  type AnyPgColumn,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { users } from '../identity/identity.tables.js';
+
+/** The service category tree. */
+export const categories = pgTable(
+  'categories',
+  {
+    id: uuid('id').primaryKey(),
+    parentId: uuid('parent_id').references((): AnyPgColumn => categories.id, { onDelete: 'restrict' }),
+    slug: text('slug').notNull(),
+    name: text('name').notNull(),
+    active: boolean('active').notNull().default(true),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    uniqueIndex('categories_slug_unique').on(table.slug),
+    index('categories_parent_id_idx').on(table.parentId),
+  ],
+);
+
+export const VERIFICATION_STATES = ['pending', 'verified', 'rejected'] as const;
+export type Verification = (typeof VERIFICATION_STATES)[number];
+
+/** A provider's public profile, owned by a user with role `provider`. */
+export const providers = pgTable(
+  'providers',
+  {
+    id: uuid('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    displayName: text('display_name').notNull(),
+    bio: text('bio').notNull().default(''),
+    city: text('city'),
+    country: text('country'),
+    languages: jsonb('languages').$type<string[]>().notNull(),
+    timeZone: text('time_zone').notNull(),
+    verification: text('verification').$type<Verification>().notNull(),
+    verificationReason: text('verification_reason'),
+    autoConfirm: boolean('auto_confirm').notNull().default(false),
+    ratingAverage: numeric('rating_average', { precision: 3, scale: 2, mode: 'number' }),
+    ratingCount: integer('rating_count').notNull().default(0),
+    ratingSum: integer('rating_sum').notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    uniqueIndex('providers_user_id_unique').on(table.userId),
+    index('providers_verification_idx').on(table.verification),
+    index('providers_city_idx').on(table.city),
+    check('providers_verification_check', sql`${table.verification} in ('pending', 'verified', 'rejected')`),
+    check('providers_rating_check', sql`${table.ratingCount} >= 0 and ${table.ratingSum} >= 0`),
+  ],
+);
+
+/** A bookable service. The search document is kept by the catalog (name, description, category, provider). */
+export const services = pgTable(
+  'services',
+  {
+    id: uuid('id').primaryKey(),
+    providerId: uuid('provider_id')
+      .notNull()
+      .references(() => providers.id, { onDelete: 'cascade' }),
+    categoryId: uuid('category_id')
+      .notNull()
+      .references(() => categories.id, { onDelete: 'restrict' }),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    durationMinutes: integer('duration_minutes').notNull(),
+    bufferMinutes: integer('buffer_minutes').notNull().default(0),
+    priceMinor: integer('price_minor').notNull(),
+    currency: text('currency').notNull(),
+    isActive: boolean('is_active').notNull().default(true),
+    // Denormalised text for search: service name and description, category name, provider name.
+    searchText: text('search_text').notNull().default(''),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    index('services_provider_id_idx').on(table.providerId),
+    index('services_category_id_idx').on(table.categoryId),
+    index('services_search_idx').using('gin', sql`to_tsvector('simple', ${table.searchText})`),
+    index('services_search_trgm_idx').using('gin', sql`${table.searchText} gin_trgm_ops`),
+    index('services_price_idx').on(table.priceMinor),
+    check('services_duration_check', sql`${table.durationMinutes} between 5 and 1440`),
+    check('services_buffer_check', sql`${table.bufferMinutes} between 0 and 240`),
+    check('services_price_check', sql`${table.priceMinor} >= 0`),
+    check('services_currency_check', sql`${table.currency} ~ '^[A-Z]{3}$'`),
+  ],
+);
+
+export type CategoryRow = typeof categories.$inferSelect;
+export type ProviderRow = typeof providers.$inferSelect;
+export type ServiceRow = typeof services.$inferSelect;
