@@ -1,0 +1,9 @@
+export { type CatalogRepository, createCatalogRepository } from './catalog.repository.js';
+export { CATALOG_GENERATION, type CatalogService, createCatalogService } from './catalog.service.js';
+export {
+  type CategoryRow,
+  type ProviderRow,
+  type ServiceRow,
+  VERIFICATION_STATES,
+  type Verification,
+} from './catalog.tables.js';
