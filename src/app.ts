@@ -18,6 +18,12 @@ import { createRetentionJob, outboxRetentionRules, type RetentionJob } from './j
 import { accessRoutes, can, createAccessRepository, createAccessService } from './modules/access/index.js';
 import { analyticsDataMapEntry, createEngagementStats, createTracker, type Track } from './modules/analytics/index.js';
 import { auditRoutes, createAuditRepository, createAuditService } from './modules/audit/index.js';
+import {
+  type CatalogService,
+  catalogRoutes,
+  createCatalogRepository,
+  createCatalogService,
+} from './modules/catalog/index.js';
 import { consentRoutes, createConsentRepository, createConsentService } from './modules/consent/index.js';
 import {
   type ContentService,
@@ -102,6 +108,7 @@ export interface Platform {
     audit: ReturnType<typeof createAuditService>;
     consent: ReturnType<typeof createConsentService>;
     content: ContentService;
+    catalog: CatalogService;
     notifications: NotificationsService;
     privacy: ReturnType<typeof createPrivacyService>;
     profiles: ReturnType<typeof createProfilesService>;
@@ -263,6 +270,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics,
   });
   const support = createSupportService({ db, repository: createSupportRepository(), identity, track, clock, ids });
+  const catalog = createCatalogService({
+    db,
+    repository: createCatalogRepository(),
+    audit,
+    track,
+    kv,
+    metrics,
+    clock,
+    ids,
+    identity,
+    logger: logger.child({ component: 'catalog' }),
+  });
   const reminders = createRemindersService({
     db,
     repository: createRemindersRepository(),
@@ -306,6 +325,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     support.dataMapEntry(),
     reminders.dataMapEntry(),
     content.dataMapEntry(),
+    catalog.dataMapEntry(),
     identity.dataMapEntry(),
   ]) {
     dataMap.register(entry);
@@ -350,6 +370,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       audit,
       consent,
       content,
+      catalog,
       privacy,
       notifications,
       profiles,
@@ -422,6 +443,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(auditRoutes, { audit });
       await api.register(consentRoutes, { consent });
       await api.register(contentRoutes, { content });
+      await api.register(catalogRoutes, { catalog });
       await api.register(notificationsRoutes, { notifications });
       await api.register(privacyRoutes, { privacy });
       await api.register(profilesRoutes, { profiles });

@@ -18,6 +18,7 @@ export const PERMISSIONS = {
   'notifications:manage': ['admin'],
   'privacy:erase': ['admin'],
   'support:read': ['admin'],
+  'catalog:admin': ['admin'],
   'catalog:manage_own': ['provider'],
   'availability:manage_own': ['provider'],
   'bookings:manage_own': ['provider'],

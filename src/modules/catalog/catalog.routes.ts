@@ -1,0 +1,289 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { actorOf, requirePermission } from '../../plugins/auth.js';
+import { errorResponses, Success } from '../../shared/http-schemas.js';
+import {
+  AdminProviderSchema,
+  AdminProvidersQuery,
+  CategorySchema,
+  CreateCategoryBody,
+  CreateServiceBody,
+  IdParams,
+  NextCursorMeta,
+  OwnProviderSchema,
+  PublicProviderSchema,
+  SearchQuery,
+  SearchResultSchema,
+  ServiceSchema,
+  UpdateCategoryBody,
+  UpdateProfileBody,
+  UpdateServiceBody,
+  VerifyProviderBody,
+} from './catalog.schemas.js';
+import type { CatalogService } from './catalog.service.js';
+
+export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService }> = async (app, { catalog }) => {
+  const tags = ['catalog'];
+
+  app.get(
+    '/categories',
+    {
+      schema: {
+        operationId: 'catalog.listCategories',
+        tags,
+        summary: 'Active service categories, flat: build the tree from each `parent_id` (null at the top)',
+        response: { 200: Success(Type.Array(CategorySchema)) },
+      },
+    },
+    async () => ({ success: true, data: await catalog.listCategories() }),
+  );
+
+  app.get(
+    '/providers/:id',
+    {
+      schema: {
+        operationId: 'catalog.getProvider',
+        tags,
+        summary: "A verified provider's public profile with rating; anyone else's is 404",
+        params: IdParams,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(PublicProviderSchema) },
+      },
+    },
+    async (request) => ({ success: true, data: await catalog.publicProfile(request.params.id) }),
+  );
+
+  app.get(
+    '/services/search',
+    {
+      schema: {
+        operationId: 'catalog.searchServices',
+        tags,
+        summary: 'Search active services of verified providers',
+        description:
+          '`q` is matched in full text (websearch syntax) and ranked; when that finds nothing, by trigram similarity so a typo still matches. `category` (slug or id) includes its subcategories; `city` ignores case; prices are minor units; `sort=relevance` is newest first without `q`.',
+        querystring: SearchQuery,
+        response: {
+          ...errorResponses('VALIDATION_ERROR'),
+          200: Success(Type.Array(SearchResultSchema), NextCursorMeta),
+        },
+      },
+    },
+    async (request) => {
+      const page = await catalog.search(request.actor, request.query);
+      return { success: true, data: page.items, meta: { next_cursor: page.nextCursor } };
+    },
+  );
+
+  // --- the signed-in provider's own profile and services ---
+
+  const own = { access: requirePermission('catalog:manage_own'), etag: false };
+  const providerTags = ['provider'];
+
+  app.get(
+    '/provider/profile',
+    {
+      config: own,
+      schema: {
+        operationId: 'catalog.getOwnProfile',
+        tags: providerTags,
+        summary: 'Your provider profile (created, pending verification, on first use)',
+        response: { 200: Success(OwnProviderSchema) },
+      },
+    },
+    async (request) => ({ success: true, data: await catalog.ownProfile(actorOf(request)) }),
+  );
+
+  app.patch(
+    '/provider/profile',
+    {
+      config: own,
+      schema: {
+        operationId: 'catalog.updateOwnProfile',
+        tags: providerTags,
+        summary: 'Edit your provider profile (created on first use)',
+        body: UpdateProfileBody,
+        response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(OwnProviderSchema) },
+      },
+    },
+    async (request) => ({ success: true, data: await catalog.updateOwnProfile(actorOf(request), request.body) }),
+  );
+
+  app.get(
+    '/provider/services',
+    {
+      config: own,
+      schema: {
+        operationId: 'catalog.listOwnServices',
+        tags: providerTags,
+        summary: 'Your services, active or not, newest first',
+        response: { 200: Success(Type.Array(ServiceSchema)) },
+      },
+    },
+    async (request) => ({ success: true, data: await catalog.listOwnServices(actorOf(request)) }),
+  );
+
+  app.post(
+    '/provider/services',
+    {
+      config: own,
+      schema: {
+        operationId: 'catalog.createService',
+        tags: providerTags,
+        summary: 'Offer a service (price in integer minor units of `currency`)',
+        body: CreateServiceBody,
+        response: { ...errorResponses('VALIDATION_ERROR'), 201: Success(ServiceSchema) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send({ success: true, data: await catalog.createService(actorOf(request), request.body) }),
+  );
+
+  app.patch(
+    '/provider/services/:id',
+    {
+      config: own,
+      schema: {
+        operationId: 'catalog.updateService',
+        tags: providerTags,
+        summary: 'Edit one of your services',
+        params: IdParams,
+        body: UpdateServiceBody,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(ServiceSchema) },
+      },
+    },
+    async (request) => ({
+      success: true,
+      data: await catalog.updateService(actorOf(request), request.params.id, request.body),
+    }),
+  );
+
+  app.delete(
+    '/provider/services/:id',
+    {
+      config: own,
+      schema: {
+        operationId: 'catalog.deleteService',
+        tags: providerTags,
+        summary: 'Stop offering one of your services (kept inactive for past bookings)',
+        params: IdParams,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      await catalog.deleteService(actorOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  // --- admin ---
+
+  const admin = { access: requirePermission('catalog:admin'), etag: false };
+  const adminTags = ['admin'];
+
+  app.get(
+    '/admin/categories',
+    {
+      config: admin,
+      schema: {
+        operationId: 'admin.listCategories',
+        tags: adminTags,
+        summary: 'Every category, active or not, flat with `parent_id`',
+        response: { 200: Success(Type.Array(CategorySchema)) },
+      },
+    },
+    async () => ({ success: true, data: await catalog.adminListCategories() }),
+  );
+
+  app.post(
+    '/admin/categories',
+    {
+      config: admin,
+      schema: {
+        operationId: 'admin.createCategory',
+        tags: adminTags,
+        summary: 'Create a category, optionally under a parent',
+        body: CreateCategoryBody,
+        response: { ...errorResponses('VALIDATION_ERROR', 'CONFLICT'), 201: Success(CategorySchema) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send({ success: true, data: await catalog.createCategory(actorOf(request), request.body) }),
+  );
+
+  app.patch(
+    '/admin/categories/:id',
+    {
+      config: admin,
+      schema: {
+        operationId: 'admin.updateCategory',
+        tags: adminTags,
+        summary: 'Rename, move (no cycles) or (de)activate a category',
+        params: IdParams,
+        body: UpdateCategoryBody,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'CONFLICT'), 200: Success(CategorySchema) },
+      },
+    },
+    async (request) => ({
+      success: true,
+      data: await catalog.updateCategory(actorOf(request), request.params.id, request.body),
+    }),
+  );
+
+  app.delete(
+    '/admin/categories/:id',
+    {
+      config: admin,
+      schema: {
+        operationId: 'admin.deleteCategory',
+        tags: adminTags,
+        summary: 'Delete a category without subcategories or services (else 409)',
+        params: IdParams,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'CONFLICT'), 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      await catalog.deleteCategory(actorOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/admin/providers',
+    {
+      config: admin,
+      schema: {
+        operationId: 'admin.listProviders',
+        tags: adminTags,
+        summary: 'Provider profiles, oldest first, optionally by verification state',
+        querystring: AdminProvidersQuery,
+        response: {
+          ...errorResponses('VALIDATION_ERROR'),
+          200: Success(Type.Array(AdminProviderSchema), NextCursorMeta),
+        },
+      },
+    },
+    async (request) => {
+      const page = await catalog.adminListProviders(request.query);
+      return { success: true, data: page.items, meta: { next_cursor: page.nextCursor } };
+    },
+  );
+
+  app.patch(
+    '/admin/providers/:id',
+    {
+      config: admin,
+      schema: {
+        operationId: 'admin.verifyProvider',
+        tags: adminTags,
+        summary: 'Verify or reject a provider (a reason is required to reject); audited',
+        params: IdParams,
+        body: VerifyProviderBody,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(AdminProviderSchema) },
+      },
+    },
+    async (request) => ({
+      success: true,
+      data: await catalog.setVerification(actorOf(request), request.params.id, request.body),
+    }),
+  );
+};

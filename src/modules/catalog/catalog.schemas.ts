@@ -1,0 +1,201 @@
+import { type Static, type TLiteral, type TSchema, Type } from '@sinclair/typebox';
+import { VERIFICATION_STATES } from './catalog.tables.js';
+
+const literals = <T extends readonly string[]>(values: T) =>
+  Type.Union(values.map((value) => Type.Literal(value)) as TLiteral<T[number]>[], { description: values.join(' | ') });
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Uuid = Type.String({ format: 'uuid' });
+const DateTime = Type.String({ format: 'date-time' });
+
+export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+export const NextCursorMeta = Type.Object({ next_cursor: Nullable(Type.String()) });
+
+// --- categories ---
+
+const Slug = Type.String({ pattern: '^[a-z0-9]+(?:-[a-z0-9]+)*$', minLength: 1, maxLength: 80 });
+const CategoryName = Type.String({ minLength: 1, maxLength: 100 });
+
+export const CategorySchema = Type.Object({
+  id: Uuid,
+  parent_id: Nullable(Uuid),
+  slug: Type.String(),
+  name: Type.String(),
+  active: Type.Boolean(),
+});
+
+export const CreateCategoryBody = Type.Object(
+  { slug: Slug, name: CategoryName, parent_id: Type.Optional(Nullable(Uuid)), active: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+);
+export type CreateCategoryInput = Static<typeof CreateCategoryBody>;
+
+export const UpdateCategoryBody = Type.Object(
+  {
+    slug: Type.Optional(Slug),
+    name: Type.Optional(CategoryName),
+    parent_id: Type.Optional(Nullable(Uuid)),
+    active: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateCategoryInput = Static<typeof UpdateCategoryBody>;
+
+// --- providers ---
+
+export const VerificationSchema = literals(VERIFICATION_STATES);
+
+const PublicProviderFields = {
+  id: Uuid,
+  display_name: Type.String(),
+  bio: Type.String(),
+  city: Nullable(Type.String()),
+  country: Nullable(Type.String()),
+  languages: Type.Array(Type.String()),
+  time_zone: Type.String(),
+  rating_average: Nullable(Type.Number()),
+  rating_count: Type.Integer(),
+};
+
+export const PublicProviderSchema = Type.Object(PublicProviderFields);
+
+export const OwnProviderSchema = Type.Object({
+  ...PublicProviderFields,
+  verification: VerificationSchema,
+  verification_reason: Nullable(Type.String()),
+  auto_confirm: Type.Boolean(),
+  created_at: DateTime,
+  updated_at: DateTime,
+});
+
+export const AdminProviderSchema = Type.Object({
+  ...OwnProviderSchema.properties,
+  user_id: Uuid,
+});
+
+export const UpdateProfileBody = Type.Object(
+  {
+    display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 120 })),
+    bio: Type.Optional(Type.String({ maxLength: 4000 })),
+    city: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 100 }))),
+    country: Type.Optional(
+      Nullable(Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2, uppercase' })),
+    ),
+    languages: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[a-z]{2}$', description: 'ISO 639-1, lowercase' }), {
+        maxItems: 20,
+        uniqueItems: true,
+      }),
+    ),
+    time_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone' })),
+    auto_confirm: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type UpdateProfileInput = Static<typeof UpdateProfileBody>;
+
+export const AdminProvidersQuery = Type.Object(
+  {
+    verification: Type.Optional(VerificationSchema),
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Uuid),
+  },
+  { additionalProperties: false },
+);
+
+export const VerifyProviderBody = Type.Object(
+  {
+    verification: VerificationSchema,
+    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'required when rejected' })),
+  },
+  { additionalProperties: false },
+);
+export type VerifyProviderInput = Static<typeof VerifyProviderBody>;
+
+// --- services ---
+
+const serviceFields = {
+  name: Type.String({ minLength: 1, maxLength: 120 }),
+  description: Type.String({ maxLength: 4000 }),
+  category_id: Uuid,
+  duration_minutes: Type.Integer({ minimum: 5, maximum: 1440 }),
+  buffer_minutes: Type.Integer({ minimum: 0, maximum: 240 }),
+  price_minor: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'integer minor units' }),
+  currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217, uppercase' }),
+  is_active: Type.Boolean(),
+};
+
+export const CreateServiceBody = Type.Object(
+  {
+    name: serviceFields.name,
+    description: Type.Optional(serviceFields.description),
+    category_id: serviceFields.category_id,
+    duration_minutes: serviceFields.duration_minutes,
+    buffer_minutes: Type.Optional(serviceFields.buffer_minutes),
+    price_minor: serviceFields.price_minor,
+    currency: serviceFields.currency,
+    is_active: Type.Optional(serviceFields.is_active),
+  },
+  { additionalProperties: false },
+);
+export type CreateServiceInput = Static<typeof CreateServiceBody>;
+
+export const UpdateServiceBody = Type.Partial(Type.Object(serviceFields), {
+  additionalProperties: false,
+  minProperties: 1,
+});
+export type UpdateServiceInput = Static<typeof UpdateServiceBody>;
+
+export const ServiceSchema = Type.Object({
+  id: Uuid,
+  provider_id: Uuid,
+  name: Type.String(),
+  description: Type.String(),
+  category_id: Uuid,
+  duration_minutes: Type.Integer(),
+  buffer_minutes: Type.Integer(),
+  price_minor: Type.Integer(),
+  currency: Type.String(),
+  is_active: Type.Boolean(),
+  created_at: DateTime,
+  updated_at: DateTime,
+});
+
+// --- search ---
+
+export const SEARCH_SORTS = ['relevance', 'price', 'rating', 'newest'] as const;
+
+export const SearchQuery = Type.Object(
+  {
+    q: Type.Optional(Type.String({ maxLength: 200 })),
+    category: Type.Optional(Type.String({ minLength: 1, maxLength: 80, description: 'category slug or id' })),
+    city: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    min_price: Type.Optional(Type.Integer({ minimum: 0 })),
+    max_price: Type.Optional(Type.Integer({ minimum: 0 })),
+    min_rating: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
+    sort: Type.Optional(literals(SEARCH_SORTS)),
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+export type SearchQueryInput = Static<typeof SearchQuery>;
+
+export const SearchResultSchema = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  description: Type.String(),
+  duration_minutes: Type.Integer(),
+  price_minor: Type.Integer(),
+  currency: Type.String(),
+  category: Type.Object({ id: Uuid, slug: Type.String(), name: Type.String() }),
+  provider: Type.Object({
+    id: Uuid,
+    display_name: Type.String(),
+    city: Nullable(Type.String()),
+    country: Nullable(Type.String()),
+    rating_average: Nullable(Type.Number()),
+    rating_count: Type.Integer(),
+  }),
+  created_at: DateTime,
+});
+export type SearchResult = Static<typeof SearchResultSchema>;
