@@ -1,0 +1,206 @@
+/**
+ * Free start times from a provider's schedule, as pure functions: the schedule is read in the
+ * provider's wall time (src/shared/zoned-time.ts), so 09:00 stays 09:00 across DST changes.
+ */
+import { isTimeZone, wallTime, zonedTimeToUtc } from '../../shared/zoned-time.js';
+
+export interface WeeklyInterval {
+  day_of_week: number;
+  start: string;
+  end: string;
+}
+
+export type DateException = { date: string; closed: true } | { date: string; start: string; end: string };
+
+export interface Schedule {
+  time_zone: string;
+  weekly: WeeklyInterval[];
+  breaks: WeeklyInterval[];
+  exceptions: DateException[];
+}
+
+/** Start times lie on this grid of local minutes after midnight. */
+export const SLOT_GRID_MINUTES = 15;
+export const DEFAULT_MIN_NOTICE_MS = 2 * 3_600_000;
+export const HORIZON_MS = 60 * 86_400_000;
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+/** "09:30" → 570; "24:00" is the end of the day. */
+export function minutesOf(hhmm: string): number {
+  const [h, m] = hhmm.split(':').map(Number);
+  return (h as number) * 60 + (m as number);
+}
+
+export interface ScheduleProblem {
+  field: string;
+  message: string;
+}
+
+/** What is wrong with a schedule (empty when nothing); the HH:MM shape is checked by the route schema. */
+export function scheduleProblems(schedule: Schedule): ScheduleProblem[] {
+  const problems: ScheduleProblem[] = [];
+  if (!isTimeZone(schedule.time_zone)) problems.push({ field: 'body.time_zone', message: 'is not an IANA time zone' });
+  const checkOrder = (list: { start: string; end: string }[], name: string) =>
+    list.forEach((interval, index) => {
+      if (minutesOf(interval.start) >= minutesOf(interval.end)) {
+        problems.push({ field: `body.${name}.${index}`, message: 'start must be before end' });
+      }
+    });
+  checkOrder(schedule.weekly, 'weekly');
+  checkOrder(schedule.breaks, 'breaks');
+  checkOrder(
+    schedule.exceptions.filter((e): e is { date: string; start: string; end: string } => !('closed' in e)),
+    'exceptions',
+  );
+  for (let day = 1; day <= 7; day++) {
+    const intervals = schedule.weekly
+      .map((interval, index) => ({ index, start: minutesOf(interval.start), end: minutesOf(interval.end), interval }))
+      .filter((x) => x.interval.day_of_week === day)
+      .sort((a, b) => a.start - b.start);
+    for (let i = 1; i < intervals.length; i++) {
+      const previous = intervals[i - 1] as (typeof intervals)[number];
+      const current = intervals[i] as (typeof intervals)[number];
+      if (current.start < previous.end) {
+        problems.push({ field: `body.weekly.${current.index}`, message: `overlaps another interval on day ${day}` });
+      }
+    }
+  }
+  const dates = new Set<string>();
+  schedule.exceptions.forEach((exception, index) => {
+    if (dates.has(exception.date)) problems.push({ field: `body.exceptions.${index}`, message: 'date given twice' });
+    dates.add(exception.date);
+  });
+  return problems;
+}
+
+/** Monday = 1 … Sunday = 7 for a calendar date. */
+const isoDayOfWeek = (year: number, month: number, day: number) => {
+  const weekday = new Date(Date.UTC(year, month - 1, day)).getUTCDay();
+  return weekday === 0 ? 7 : weekday;
+};
+
+const isoDate = (year: number, month: number, day: number) =>
+  `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+
+/** Sorted, disjoint open intervals (local minutes) of one day: hours minus breaks, or the exception. */
+export function openIntervals(
+  schedule: Schedule,
+  date: { year: number; month: number; day: number },
+): [number, number][] {
+  const key = isoDate(date.year, date.month, date.day);
+  const exception = schedule.exceptions.find((e) => e.date === key);
+  if (exception) {
+    // An exception's hours replace the day's schedule, breaks included.
+    return 'closed' in exception ? [] : [[minutesOf(exception.start), minutesOf(exception.end)]];
+  }
+  const weekday = isoDayOfWeek(date.year, date.month, date.day);
+  let open: [number, number][] = schedule.weekly
+    .filter((interval) => interval.day_of_week === weekday)
+    .map((interval): [number, number] => [minutesOf(interval.start), minutesOf(interval.end)])
+    .sort((a, b) => a[0] - b[0]);
+  for (const pause of schedule.breaks) {
+    if (pause.day_of_week !== weekday) continue;
+    const from = minutesOf(pause.start);
+    const until = minutesOf(pause.end);
+    open = open.flatMap(([start, end]): [number, number][] => {
+      if (until <= start || from >= end) return [[start, end]];
+      const parts: [number, number][] = [];
+      if (from > start) parts.push([start, from]);
+      if (until < end) parts.push([until, end]);
+      return parts;
+    });
+  }
+  return open;
+}
+
+/** Time a provider's calendar is taken, as epoch milliseconds [from, until). */
+export interface Busy {
+  from: number;
+  until: number;
+}
+
+export interface SlotQuery {
+  schedule: Schedule;
+  /** The range asked for, [from, to). */
+  from: Date;
+  to: Date;
+  now: Date;
+  durationMinutes: number;
+  bufferMinutes: number;
+  /** Active bookings' blocks, any order. */
+  busy: Busy[];
+  minNoticeMs?: number;
+  horizonMs?: number;
+}
+
+/**
+ * Free start times in [from, to): the visit fits inside open hours; the visit plus the buffer
+ * overlaps no busy block; not before now + minimum notice, not after now + horizon; on the
+ * 15-minute grid of local time. A local time skipped by a DST change is no slot; one that occurs
+ * twice (clocks going back) is offered once, at its first occurrence.
+ */
+export function freeSlots(query: SlotQuery): Date[] {
+  const { schedule, durationMinutes } = query;
+  const durationMs = durationMinutes * MINUTE_MS;
+  const blockMs = (durationMinutes + query.bufferMinutes) * MINUTE_MS;
+  const earliest = Math.max(query.from.getTime(), query.now.getTime() + (query.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS));
+  const latest = Math.min(query.to.getTime(), query.now.getTime() + (query.horizonMs ?? HORIZON_MS) + 1);
+  if (earliest >= latest) return [];
+  const busy = [...query.busy].sort((a, b) => a.from - b.from);
+  const zone = schedule.time_zone;
+  const slots: Date[] = [];
+  let pointer = 0;
+  let lastStart = Number.NEGATIVE_INFINITY;
+
+  // Local calendar days that can hold a slot in range: one either side covers any zone offset.
+  const first = wallTime(earliest - DAY_MS, zone);
+  const firstDay = Date.UTC(first.year, first.month - 1, first.day);
+  const last = wallTime(latest + DAY_MS, zone);
+  const lastDay = Date.UTC(last.year, last.month - 1, last.day);
+  for (let dayUtc = firstDay; dayUtc <= lastDay; dayUtc += DAY_MS) {
+    const d = new Date(dayUtc);
+    const date = { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
+    for (const [openStart, openEnd] of openIntervals(schedule, date)) {
+      const openFrom = zonedTimeToUtc(date, openStart, zone).getTime();
+      const openUntil = zonedTimeToUtc(date, openEnd, zone).getTime();
+      // No offset change inside the interval (the usual case): local minutes map linearly.
+      const linear = openUntil - openFrom === (openEnd - openStart) * MINUTE_MS;
+      const firstGrid = Math.ceil(openStart / SLOT_GRID_MINUTES) * SLOT_GRID_MINUTES;
+      for (let m = firstGrid; m + durationMinutes <= openEnd; m += SLOT_GRID_MINUTES) {
+        let start: number;
+        if (linear) {
+          start = openFrom + (m - openStart) * MINUTE_MS;
+        } else {
+          start = zonedTimeToUtc(date, m, zone).getTime();
+          if (wallTime(start, zone).minutes !== m % 1440) continue; // skipped by the clocks
+        }
+        if (start < earliest) continue;
+        if (start >= latest) return slots;
+        if (start + durationMs > openUntil || start <= lastStart) continue;
+        const until = start + blockMs;
+        while (pointer < busy.length && (busy[pointer] as Busy).until <= start) pointer++;
+        // Blocks are sorted by start and never overlap (the exclusion constraint): only those
+        // beginning before `until` and ending after `start` collide.
+        let taken = false;
+        for (let i = pointer; i < busy.length && (busy[i] as Busy).from < until; i++) {
+          if ((busy[i] as Busy).until > start) {
+            taken = true;
+            break;
+          }
+        }
+        if (taken) continue;
+        slots.push(new Date(start));
+        lastStart = start;
+      }
+    }
+  }
+  return slots;
+}
+
+/** Whether `startsAt` is one of the free slots (schedule, notice, horizon and grid; busy blocks as given). */
+export function isFreeSlot(query: Omit<SlotQuery, 'from' | 'to'>, startsAt: Date): boolean {
+  const slots = freeSlots({ ...query, from: startsAt, to: new Date(startsAt.getTime() + 1) });
+  return slots.length === 1 && (slots[0] as Date).getTime() === startsAt.getTime();
+}
