@@ -19,6 +19,13 @@ import { accessRoutes, can, createAccessRepository, createAccessService } from '
 import { analyticsDataMapEntry, createEngagementStats, createTracker, type Track } from './modules/analytics/index.js';
 import { auditRoutes, createAuditRepository, createAuditService } from './modules/audit/index.js';
 import {
+  BOOKING_REMIND,
+  type BookingsService,
+  bookingsRoutes,
+  createBookingsRepository,
+  createBookingsService,
+} from './modules/bookings/index.js';
+import {
   type CatalogService,
   catalogRoutes,
   createCatalogRepository,
@@ -109,6 +116,7 @@ export interface Platform {
     consent: ReturnType<typeof createConsentService>;
     content: ContentService;
     catalog: CatalogService;
+    bookings: BookingsService;
     notifications: NotificationsService;
     privacy: ReturnType<typeof createPrivacyService>;
     profiles: ReturnType<typeof createProfilesService>;
@@ -282,6 +290,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     identity,
     logger: logger.child({ component: 'catalog' }),
   });
+  const bookings = createBookingsService({
+    db,
+    repository: createBookingsRepository(),
+    catalog,
+    notify: notifications,
+    outbox,
+    audit,
+    track,
+    kv,
+    clock,
+    ids,
+  });
+  // A booking's reminder is decided when it is due: a cancelled booking sends nothing.
+  outbox.register(BOOKING_REMIND, bookings.remind);
   const reminders = createRemindersService({
     db,
     repository: createRemindersRepository(),
@@ -325,6 +347,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     support.dataMapEntry(),
     reminders.dataMapEntry(),
     content.dataMapEntry(),
+    bookings.dataMapEntry(),
     catalog.dataMapEntry(),
     identity.dataMapEntry(),
   ]) {
@@ -371,6 +394,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       consent,
       content,
       catalog,
+      bookings,
       privacy,
       notifications,
       profiles,
@@ -444,6 +468,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(consentRoutes, { consent });
       await api.register(contentRoutes, { content });
       await api.register(catalogRoutes, { catalog });
+      await api.register(bookingsRoutes, { bookings });
       await api.register(notificationsRoutes, { notifications });
       await api.register(privacyRoutes, { privacy });
       await api.register(profilesRoutes, { profiles });

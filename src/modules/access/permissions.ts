@@ -22,6 +22,7 @@ export const PERMISSIONS = {
   'catalog:manage_own': ['provider'],
   'availability:manage_own': ['provider'],
   'bookings:manage_own': ['provider'],
+  'bookings:admin': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;

@@ -1,0 +1,247 @@
+import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql } from 'drizzle-orm';
+import type { Db } from '../../infra/db/client.js';
+import {
+  type AvailabilityRow,
+  availability,
+  type BookingRow,
+  type BookingStatus,
+  bookings,
+  idempotencyKeys,
+  type ReviewRow,
+  reviews,
+} from './bookings.tables.js';
+
+export const ACTIVE_STATUSES: BookingStatus[] = ['pending', 'confirmed'];
+
+/** A keyset position in a list ordered by (starts_at, id). */
+export interface BookingCursor {
+  startsAt: Date;
+  id: string;
+}
+
+export interface BookingListFilter {
+  customerId?: string;
+  providerId?: string;
+  status?: BookingStatus;
+  statuses?: BookingStatus[];
+  from?: Date;
+  to?: Date;
+  /** Newest first (default) or oldest first (a calendar). */
+  order?: 'asc' | 'desc';
+  after?: BookingCursor;
+  limit: number;
+}
+
+export function createBookingsRepository() {
+  return {
+    async availability(db: Db, providerId: string): Promise<AvailabilityRow | undefined> {
+      const [row] = await db.select().from(availability).where(eq(availability.providerId, providerId)).limit(1);
+      return row;
+    },
+
+    async saveAvailability(db: Db, row: AvailabilityRow): Promise<AvailabilityRow> {
+      const [saved] = await db
+        .insert(availability)
+        .values(row)
+        .onConflictDoUpdate({
+          target: availability.providerId,
+          set: {
+            timeZone: row.timeZone,
+            weekly: row.weekly,
+            breaks: row.breaks,
+            exceptions: row.exceptions,
+            updatedAt: row.updatedAt,
+          },
+        })
+        .returning();
+      return saved as AvailabilityRow;
+    },
+
+    /** Blocks of a provider's active bookings that overlap [from, until): one round trip. */
+    async activeBlocks(db: Db, providerId: string, from: Date, until: Date) {
+      return db
+        .select({ from: bookings.blocksFrom, until: bookings.blocksUntil })
+        .from(bookings)
+        .where(
+          and(
+            eq(bookings.providerId, providerId),
+            inArray(bookings.status, ACTIVE_STATUSES),
+            lt(bookings.blocksFrom, until),
+            gt(bookings.blocksUntil, from),
+          ),
+        )
+        .orderBy(asc(bookings.blocksFrom));
+    },
+
+    async insert(db: Db, row: typeof bookings.$inferInsert): Promise<BookingRow> {
+      const [created] = await db.insert(bookings).values(row).returning();
+      return created as BookingRow;
+    },
+
+    async find(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<BookingRow | undefined> {
+      const query = db.select().from(bookings).where(eq(bookings.id, id)).limit(1);
+      const [row] = options.forUpdate ? await query.for('update') : await query;
+      return row;
+    },
+
+    async update(db: Db, id: string, patch: Partial<typeof bookings.$inferInsert>): Promise<BookingRow> {
+      const [row] = await db.update(bookings).set(patch).where(eq(bookings.id, id)).returning();
+      return row as BookingRow;
+    },
+
+    async list(db: Db, filter: BookingListFilter): Promise<BookingRow[]> {
+      const ascending = filter.order === 'asc';
+      const conditions = [
+        filter.customerId ? eq(bookings.customerId, filter.customerId) : undefined,
+        filter.providerId ? eq(bookings.providerId, filter.providerId) : undefined,
+        filter.status ? eq(bookings.status, filter.status) : undefined,
+        filter.statuses ? inArray(bookings.status, filter.statuses) : undefined,
+        filter.from ? gte(bookings.startsAt, filter.from) : undefined,
+        filter.to ? lt(bookings.startsAt, filter.to) : undefined,
+        filter.after
+          ? ascending
+            ? or(
+                gt(bookings.startsAt, filter.after.startsAt),
+                and(eq(bookings.startsAt, filter.after.startsAt), gt(bookings.id, filter.after.id)),
+              )
+            : or(
+                lt(bookings.startsAt, filter.after.startsAt),
+                and(eq(bookings.startsAt, filter.after.startsAt), lt(bookings.id, filter.after.id)),
+              )
+          : undefined,
+      ];
+      const order = ascending
+        ? [asc(bookings.startsAt), asc(bookings.id)]
+        : [desc(bookings.startsAt), desc(bookings.id)];
+      return db
+        .select()
+        .from(bookings)
+        .where(and(...conditions))
+        .orderBy(...order)
+        .limit(filter.limit);
+    },
+
+    /** How many of a provider's bookings starting in [from, to) are in each status. */
+    async countByStatus(db: Db, providerId: string, from: Date, to: Date) {
+      return db
+        .select({ status: bookings.status, n: sql<number>`count(*)::int` })
+        .from(bookings)
+        .where(and(eq(bookings.providerId, providerId), gte(bookings.startsAt, from), lt(bookings.startsAt, to)))
+        .groupBy(bookings.status);
+    },
+
+    async listForCustomer(db: Db, customerId: string): Promise<BookingRow[]> {
+      return db.select().from(bookings).where(eq(bookings.customerId, customerId)).orderBy(asc(bookings.startsAt));
+    },
+
+    /** Erasure: the provider keeps the visit, without who it was or her note. */
+    async pseudonymiseCustomer(db: Db, customerId: string): Promise<number> {
+      const rows = await db
+        .update(bookings)
+        .set({ customerId: null, note: null })
+        .where(eq(bookings.customerId, customerId))
+        .returning({ id: bookings.id });
+      return rows.length;
+    },
+
+    async idempotencyKey(db: Db, userId: string, scope: string, key: string) {
+      const [row] = await db
+        .select()
+        .from(idempotencyKeys)
+        .where(and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key)))
+        .limit(1);
+      return row;
+    },
+
+    /**
+     * Claims a key in the caller's transaction; false when it exists. A concurrent claim of the
+     * same key waits on the unique index until this transaction ends.
+     */
+    async claimIdempotencyKey(db: Db, row: typeof idempotencyKeys.$inferInsert): Promise<boolean> {
+      const rows = await db
+        .insert(idempotencyKeys)
+        .values(row)
+        .onConflictDoNothing()
+        .returning({ key: idempotencyKeys.key });
+      return rows.length > 0;
+    },
+
+    async completeIdempotencyKey(
+      db: Db,
+      where: { userId: string; scope: string; key: string },
+      result: { statusCode: number; response: unknown },
+    ): Promise<void> {
+      await db
+        .update(idempotencyKeys)
+        .set(result)
+        .where(
+          and(
+            eq(idempotencyKeys.userId, where.userId),
+            eq(idempotencyKeys.scope, where.scope),
+            eq(idempotencyKeys.key, where.key),
+          ),
+        );
+    },
+
+    async deleteIdempotencyKeys(db: Db, userId: string): Promise<number> {
+      const rows = await db
+        .delete(idempotencyKeys)
+        .where(eq(idempotencyKeys.userId, userId))
+        .returning({ key: idempotencyKeys.key });
+      return rows.length;
+    },
+
+    async insertReview(db: Db, row: typeof reviews.$inferInsert): Promise<ReviewRow | undefined> {
+      const [created] = await db.insert(reviews).values(row).onConflictDoNothing().returning();
+      return created;
+    },
+
+    async findReview(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<ReviewRow | undefined> {
+      const query = db.select().from(reviews).where(eq(reviews.id, id)).limit(1);
+      const [row] = options.forUpdate ? await query.for('update') : await query;
+      return row;
+    },
+
+    async reviewOfBooking(db: Db, bookingId: string): Promise<ReviewRow | undefined> {
+      const [row] = await db.select().from(reviews).where(eq(reviews.bookingId, bookingId)).limit(1);
+      return row;
+    },
+
+    async updateReview(db: Db, id: string, patch: Partial<typeof reviews.$inferInsert>): Promise<ReviewRow> {
+      const [row] = await db.update(reviews).set(patch).where(eq(reviews.id, id)).returning();
+      return row as ReviewRow;
+    },
+
+    /** A provider's visible reviews, newest first (ids are time-ordered UUIDv7). */
+    async visibleReviews(db: Db, providerId: string, beforeId: string | undefined, limit: number) {
+      return db
+        .select()
+        .from(reviews)
+        .where(
+          and(
+            eq(reviews.providerId, providerId),
+            eq(reviews.visible, true),
+            beforeId ? lt(reviews.id, beforeId) : undefined,
+          ),
+        )
+        .orderBy(desc(reviews.id))
+        .limit(limit);
+    },
+
+    async reviewsByCustomer(db: Db, customerId: string): Promise<ReviewRow[]> {
+      return db.select().from(reviews).where(eq(reviews.customerId, customerId)).orderBy(asc(reviews.createdAt));
+    },
+
+    /** Erasure: the rating stays (provider averages stay right), her words and the link go. */
+    async pseudonymiseReviews(db: Db, customerId: string): Promise<number> {
+      const rows = await db
+        .update(reviews)
+        .set({ customerId: null, text: '' })
+        .where(eq(reviews.customerId, customerId))
+        .returning({ id: reviews.id });
+      return rows.length;
+    },
+  };
+}
+
+export type BookingsRepository = ReturnType<typeof createBookingsRepository>;

@@ -1,0 +1,183 @@
+import { type TSchema, Type } from '@sinclair/typebox';
+import { BOOKING_STATUSES } from './bookings.tables.js';
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const HHMM = Type.String({ pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$', description: 'local time HH:MM' });
+const DateTime = Type.String({ format: 'date-time' });
+const Uuid = Type.String({ format: 'uuid' });
+
+const WeeklyInterval = Type.Object(
+  {
+    day_of_week: Type.Integer({ minimum: 1, maximum: 7, description: 'Monday = 1 … Sunday = 7' }),
+    start: HHMM,
+    end: HHMM,
+  },
+  { additionalProperties: false },
+);
+
+const DateException = Type.Union([
+  Type.Object({ date: Type.String({ format: 'date' }), closed: Type.Literal(true) }, { additionalProperties: false }),
+  Type.Object({ date: Type.String({ format: 'date' }), start: HHMM, end: HHMM }, { additionalProperties: false }),
+]);
+
+export const ScheduleBody = Type.Object(
+  {
+    time_zone: Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone the schedule is in' }),
+    weekly: Type.Array(WeeklyInterval, { maxItems: 70 }),
+    breaks: Type.Array(WeeklyInterval, { maxItems: 70 }),
+    exceptions: Type.Array(DateException, {
+      maxItems: 400,
+      description: 'a closed day, or hours that replace the weekly hours and breaks of that date',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const AvailabilitySchema = Type.Object({
+  time_zone: Type.String(),
+  weekly: Type.Array(WeeklyInterval),
+  breaks: Type.Array(WeeklyInterval),
+  exceptions: Type.Array(DateException),
+  updated_at: Nullable(DateTime),
+});
+
+export const SlotsQuery = Type.Object(
+  {
+    service_id: Uuid,
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'default now' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'default from + 7 days; at most 60 days' })),
+  },
+  { additionalProperties: false },
+);
+
+export const SlotsSchema = Type.Object({
+  provider_id: Uuid,
+  service_id: Uuid,
+  time_zone: Type.String(),
+  duration_minutes: Type.Integer(),
+  slots: Type.Array(DateTime, { description: 'free start times (UTC)' }),
+});
+
+const Status = Type.Union(BOOKING_STATUSES.map((status) => Type.Literal(status)));
+
+export const BookingSchema = Type.Object({
+  id: Uuid,
+  customer_id: Nullable(Uuid),
+  provider_id: Uuid,
+  service_id: Uuid,
+  status: Status,
+  starts_at: DateTime,
+  ends_at: DateTime,
+  blocks_until: Type.String({ format: 'date-time', description: 'end of the visit plus the service buffer' }),
+  price_minor: Type.Integer(),
+  currency: Type.String(),
+  note: Nullable(Type.String()),
+  payment_status: Nullable(Type.String({ description: 'null until payments exist' })),
+  cancelled_by: Nullable(Type.String()),
+  cancel_reason: Nullable(Type.String()),
+  created_at: DateTime,
+  updated_at: DateTime,
+});
+
+export const CreateBookingBody = Type.Object(
+  {
+    service_id: Uuid,
+    starts_at: Type.String({ format: 'date-time', description: 'a start time from GET /providers/:id/slots' }),
+    note: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+});
+
+export const CancelBody = Type.Object(
+  { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'required from the provider' })) },
+  { additionalProperties: false },
+);
+
+export const PageQuery = {
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 300, description: 'meta.next_cursor of the previous page' }),
+  ),
+};
+
+export const CalendarQuery = Type.Object(
+  {
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'default now' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'default from + 30 days' })),
+    ...PageQuery,
+  },
+  { additionalProperties: false },
+);
+
+export const AdminBookingsQuery = Type.Object(
+  {
+    status: Type.Optional(Status),
+    provider_id: Type.Optional(Uuid),
+    customer_id: Type.Optional(Uuid),
+    ...PageQuery,
+  },
+  { additionalProperties: false },
+);
+
+export const NextCursorMeta = Type.Object({ next_cursor: Nullable(Type.String()) });
+
+export const ReviewSchema = Type.Object({
+  id: Uuid,
+  booking_id: Uuid,
+  provider_id: Uuid,
+  rating: Type.Integer(),
+  text: Type.String(),
+  reply: Nullable(Type.String()),
+  replied_at: Nullable(DateTime),
+  created_at: DateTime,
+});
+
+export const ModeratedReviewSchema = Type.Object({
+  ...ReviewSchema.properties,
+  visible: Type.Boolean(),
+  hidden_reason: Nullable(Type.String()),
+});
+
+export const ReviewBody = Type.Object(
+  { rating: Type.Integer({ minimum: 1, maximum: 5 }), text: Type.String({ maxLength: 2000 }) },
+  { additionalProperties: false },
+);
+
+export const ModerateBody = Type.Object(
+  { visible: Type.Boolean(), reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })) },
+  { additionalProperties: false },
+);
+
+export const ReplyBody = Type.Object(
+  { text: Type.String({ minLength: 1, maxLength: 2000 }) },
+  { additionalProperties: false },
+);
+
+export const DashboardQuery = Type.Object(
+  {
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'default 30 days ago (UTC day)' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'default 30 days ahead (UTC day)' })),
+  },
+  { additionalProperties: false },
+);
+
+const Rate = Nullable(Type.Number({ minimum: 0, maximum: 1 }));
+
+export const DashboardSchema = Type.Object({
+  from: DateTime,
+  to: DateTime,
+  total: Type.Integer(),
+  by_status: Type.Object(Object.fromEntries(BOOKING_STATUSES.map((status) => [status, Type.Integer()]))),
+  // completed / (completed + no-show); cancelled / all bookings in range
+  completion_rate: Rate,
+  cancellation_rate: Rate,
+  upcoming: Type.Array(BookingSchema, { description: 'next active bookings from now' }),
+  rating: Type.Object({ average: Nullable(Type.Number()), count: Type.Integer() }),
+  generated_at: DateTime,
+});
+
+export const IdParams = Type.Object({ id: Uuid });
