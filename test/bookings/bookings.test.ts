@@ -2,7 +2,8 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { uuidv7 } from '../../src/infra/ids.js';
-import { bookings, reviews } from '../../src/modules/bookings/bookings.tables.js';
+import { availability, bookings, reviews } from '../../src/modules/bookings/bookings.tables.js';
+import { bookingsSeeder } from '../../src/modules/bookings/index.js';
 import { categories, providers, services } from '../../src/modules/catalog/catalog.tables.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/users.js';
@@ -380,5 +381,14 @@ describe('bookings', () => {
       sql`select count(*)::int as n from idempotency_keys where user_id = ${customer.id}`,
     );
     expect(keys[0]?.n).toBe(0);
+  });
+
+  it('seeds a schedule for verified providers without one, once', async () => {
+    await bookingsSeeder.run(t.database.db);
+    await bookingsSeeder.run(t.database.db);
+    const rows = await t.database.db.select().from(availability);
+    expect(rows).toHaveLength(2);
+    const own = rows.find((r) => r.providerId === providerId);
+    expect(own?.exceptions).toEqual([{ date: '2027-03-24', closed: true }]);
   });
 });

@@ -1,5 +1,6 @@
 export { createBookingsRepository } from './bookings.repository.js';
 export { bookingsRoutes } from './bookings.routes.js';
+export { bookingsSeeder } from './bookings.seed.js';
 export {
   BOOKING_REMIND,
   type BookingsService,
