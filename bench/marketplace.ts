@@ -1,0 +1,658 @@
+/**
+ * `npm run bench:marketplace` (also the last part of `npm run bench`): the marketplace under load,
+ * on a catalogue of 10,000 services from 200 verified providers, seeded straight into the
+ * database before the server starts:
+ *
+ *   search-cached    GET /api/v1/services/search, one fixed query (served from the search cache)
+ *   search-uncached  the same route, every request a distinct cache key (every one a miss)
+ *   slots-60d        GET /api/v1/providers/:id/slots, from now+1 d to now+60 d, rotating providers
+ *   booking-create   POST /api/v1/bookings, signed-in customers, each request a distinct free slot
+ *
+ * Each on the embedded database (PGlite) and, when BENCH_DATABASE_URL is set, on PostgreSQL in a
+ * fresh database `bench_marketplace_<pid>` created next to the URL's and dropped afterwards.
+ * Shorter defaults than the comparison scenarios (one run each, no baseline): BENCH_WARMUP_S 2,
+ * BENCH_DURATION_S 5, BENCH_CONNECTIONS 20 for reads; BENCH_MARKETPLACE_BOOKING_CONNECTIONS 10
+ * (each booking is a write transaction). BENCH_MARKETPLACE_SERVICES (10000),
+ * BENCH_MARKETPLACE_PROVIDERS (200), BENCH_MARKETPLACE_CUSTOMERS (50) size the data.
+ * Writes bench/results/marketplace.json. Only 127.0.0.1 is loaded.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { openDatabase } from '../src/infra/db/client.js';
+import { migrate } from '../src/infra/db/migrate.js';
+import { BENCH_HOST, type Harness, RESULTS_DIR, runBench, type ServerProcess } from './lib.js';
+import { CITIES, CUSTOMER_PASSWORD, customerEmail, type SeededData, seedMarketplace } from './marketplace-seed.js';
+
+// The parts of autocannon's API used here and not in bench/autocannon.d.ts.
+interface RawRequest {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+type Requests = { setupRequest: (request: RawRequest) => RawRequest }[];
+
+const DAY_MS = 86_400_000;
+const DATABASE_PREFIX = 'bench_marketplace_';
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+export interface MarketplaceSettings {
+  warmupS: number;
+  durationS: number;
+  readConnections: number;
+  bookingConnections: number;
+  services: number;
+  providers: number;
+  customers: number;
+}
+
+function envNumber(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`${name}=${JSON.stringify(raw)} must be a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function marketplaceSettingsFromEnv(): MarketplaceSettings {
+  return {
+    warmupS: envNumber('BENCH_WARMUP_S', 2, 0, 600),
+    durationS: envNumber('BENCH_DURATION_S', 5, 1, 600),
+    readConnections: Math.round(envNumber('BENCH_CONNECTIONS', 20, 1, 10_000)),
+    bookingConnections: Math.round(envNumber('BENCH_MARKETPLACE_BOOKING_CONNECTIONS', 10, 1, 1000)),
+    services: Math.round(envNumber('BENCH_MARKETPLACE_SERVICES', 10_000, 100, 1_000_000)),
+    providers: Math.round(envNumber('BENCH_MARKETPLACE_PROVIDERS', 200, 1, 100_000)),
+    customers: Math.round(envNumber('BENCH_MARKETPLACE_CUSTOMERS', 50, 1, 10_000)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+export interface RunSummary {
+  requestsPerSec: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencyAvgMs: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  durationS: number;
+}
+
+interface LoadSpec {
+  server: ServerProcess;
+  /** The first request's path (autocannon's URL); `setupRequest` may change each request. */
+  path: string;
+  connections: number;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  setupRequest?: (request: RawRequest) => RawRequest;
+}
+
+async function cannon(spec: LoadSpec, durationS: number): Promise<autocannon.Result> {
+  const url = new URL(spec.path, spec.server.url);
+  if (url.hostname !== BENCH_HOST) throw new Error(`refusing to load ${url.href}: only ${BENCH_HOST} is benched`);
+  const requests: Requests | undefined = spec.setupRequest ? [{ setupRequest: spec.setupRequest }] : undefined;
+  const options = {
+    url: url.href,
+    connections: spec.connections,
+    duration: durationS,
+    timeout: 10,
+    method: spec.method ?? 'GET',
+    ...(spec.headers ? { headers: spec.headers } : {}),
+    ...(requests ? { requests } : {}),
+  } as autocannon.Options;
+  return await autocannon(options);
+}
+
+/** A warm-up run (discarded) then the measured run; throws when nothing succeeded. */
+async function measure(label: string, spec: LoadSpec, settings: MarketplaceSettings): Promise<RunSummary> {
+  spec.server.assertRunning();
+  if (settings.warmupS > 0) await cannon(spec, settings.warmupS);
+  const result = await cannon(spec, settings.durationS);
+  spec.server.assertRunning();
+  if (result['2xx'] === 0) {
+    throw new Error(
+      `${label}: no 2xx responses (${result.errors} errors, status codes ${JSON.stringify(result.statusCodeStats)})`,
+    );
+  }
+  return {
+    requestsPerSec: Math.round(result.requests.average),
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    latencyAvgMs: Math.round(result.latency.average * 100) / 100,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
+    durationS: result.duration,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers (setup, outside the measured runs)
+
+async function getJson<T>(server: ServerProcess, path: string): Promise<T> {
+  const response = await fetch(new URL(path, server.url));
+  if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { data: T }).data;
+}
+
+async function login(server: ServerProcess, email: string): Promise<string> {
+  const response = await fetch(new URL('/api/v1/auth/login', server.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: CUSTOMER_PASSWORD }),
+  });
+  if (response.status !== 200) throw new Error(`login ${email}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { data: { access_token: string } }).data.access_token;
+}
+
+/** Search cache look-ups so far, from /metrics (cache_requests_total{cache="search"}). */
+async function searchCacheCounts(server: ServerProcess): Promise<{ hit: number; miss: number }> {
+  const response = await fetch(new URL('/metrics', server.url));
+  const text = await response.text();
+  const counts = { hit: 0, miss: 0 };
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('cache_requests_total{') || !line.includes('cache="search"')) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.includes('result="hit"')) counts.hit += value;
+    if (line.includes('result="miss"')) counts.miss += value;
+  }
+  return counts;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+interface PreparedDatabase {
+  kind: 'pglite' | 'postgres';
+  /** Environment that points the server at it. */
+  env: Record<string, string>;
+  seed: SeededData;
+  seedSeconds: number;
+  drop(): Promise<void>;
+}
+
+const SEARCH_TERMS = [
+  'massage',
+  'deep tissue',
+  'sports massage',
+  'yoga',
+  'vinyasa',
+  'pilates',
+  'reformer pilates',
+  'physio',
+  'physiotherapy back',
+  'knee rehabilitation',
+  'posture',
+  'counselling',
+  'cbt anxiety',
+  'mindfulness',
+  'meditation',
+  'breathwork',
+  'nutrition',
+  'dietitian',
+  'acupuncture',
+  'osteopathy',
+  'reflexology',
+  'hot stone',
+  'aromatherapy',
+  'strength coaching',
+  'personal training',
+  'runners',
+  'seniors',
+  'new parents',
+  'online',
+  'home visit',
+  'massge', // a typo: full text finds nothing, the trigram fallback runs
+  'pilats',
+];
+
+async function seedInto(databaseUrl: string | undefined, dataDir: string, settings: MarketplaceSettings) {
+  const database = databaseUrl
+    ? await openDatabase({ kind: 'postgres', url: databaseUrl })
+    : await openDatabase({ kind: 'pglite', dataDir });
+  try {
+    await migrate(database.db);
+    return await seedMarketplace(database.db, settings);
+  } finally {
+    // PGlite: the server opens the data dir only after this process has closed it.
+    await database.close();
+  }
+}
+
+function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.href;
+}
+
+/** Drops bench databases left behind by runs that were killed (their process is gone). */
+async function dropStale(admin: pg.Client, log: (line: string) => void) {
+  const { rows } = await admin.query<{ datname: string }>(
+    `select datname from pg_database where datname like '${DATABASE_PREFIX}%'`,
+  );
+  for (const { datname } of rows) {
+    const pid = Number(datname.slice(DATABASE_PREFIX.length));
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = true;
+    } catch {
+      alive = false;
+    }
+    if (Number.isInteger(pid) && !alive) {
+      await admin.query(`drop database if exists "${datname}" with (force)`);
+      log(`dropped stale ${datname}`);
+    }
+  }
+}
+
+async function preparePostgres(
+  url: string,
+  settings: MarketplaceSettings,
+  log: (line: string) => void,
+): Promise<PreparedDatabase> {
+  const name = `${DATABASE_PREFIX}${process.pid}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await dropStale(admin, log);
+    await admin.query(`drop database if exists "${name}" with (force)`);
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const dbUrl = withDatabase(url, name);
+  const drop = async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(`drop database if exists "${name}" with (force)`);
+    } finally {
+      await client.end();
+    }
+  };
+  try {
+    const started = performance.now();
+    const seed = await seedInto(dbUrl, '', settings);
+    return {
+      kind: 'postgres',
+      env: { DATABASE_URL: dbUrl },
+      seed,
+      seedSeconds: (performance.now() - started) / 1000,
+      drop,
+    };
+  } catch (error) {
+    await drop().catch(() => {});
+    throw error;
+  }
+}
+
+async function preparePglite(dataDir: string, settings: MarketplaceSettings): Promise<PreparedDatabase> {
+  const started = performance.now();
+  const seed = await seedInto(undefined, dataDir, settings);
+  return {
+    kind: 'pglite',
+    env: { DATA_DIR: dataDir },
+    seed,
+    seedSeconds: (performance.now() - started) / 1000,
+    drop: async () => {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+export interface ScenarioResult {
+  name: string;
+  request: string;
+  description: string;
+  connections: number;
+  summary: RunSummary;
+  notes: string[];
+  extra?: Record<string, unknown>;
+}
+
+export interface DatabaseResult {
+  database: 'pglite' | 'postgres';
+  seedSeconds: number;
+  scenarios: ScenarioResult[];
+}
+
+async function runScenarios(
+  server: ServerProcess,
+  seed: SeededData,
+  settings: MarketplaceSettings,
+  log: (line: string) => void,
+): Promise<ScenarioResult[]> {
+  const results: ScenarioResult[] = [];
+  const read = settings.readConnections;
+
+  // (a1) search, cached: one fixed query; the warm-up fills the cache, so the measured run hits.
+  {
+    const path = '/api/v1/services/search?q=deep%20tissue%20massage&city=London&limit=20';
+    const before = await searchCacheCounts(server);
+    const summary = await measure('search-cached', { server, path, connections: read }, settings);
+    const after = await searchCacheCounts(server);
+    results.push(
+      searchResult('search-cached', 'one fixed query (q + city), from the search cache', read, summary, before, after),
+    );
+    log(`  search-cached    ${describe(summary)}`);
+  }
+
+  // (a2) search, uncached: the cache key is the normalised filters, sort, limit and cursor, and
+  // unknown query parameters are refused (400), so a cache-busting parameter is not possible.
+  // Each request takes the next (q, min_price) pair from a counter that only grows: q cycles
+  // through real terms and min_price = floor(counter / terms) pence, so no two requests of the
+  // whole bench share a key. min_price stays far below the cheapest service (£15.00) for the
+  // first 48,000 requests, so it changes the key, not the result.
+  {
+    let counter = 0;
+    const setupRequest = (request: RawRequest): RawRequest => {
+      const n = counter++;
+      const q = SEARCH_TERMS[n % SEARCH_TERMS.length] as string;
+      const params = new URLSearchParams({ q, min_price: String(Math.floor(n / SEARCH_TERMS.length)), limit: '20' });
+      // Every third request also filters by city, as a visitor narrowing down would.
+      if (n % 3 === 0) params.set('city', CITIES[Math.floor(n / 3) % CITIES.length] as string);
+      return { ...request, path: `/api/v1/services/search?${params}` };
+    };
+    const before = await searchCacheCounts(server);
+    const summary = await measure(
+      'search-uncached',
+      { server, path: '/api/v1/services/search', connections: read, setupRequest },
+      settings,
+    );
+    const after = await searchCacheCounts(server);
+    const result = searchResult(
+      'search-uncached',
+      'a distinct (q, min_price[, city]) per request: every request a cache miss',
+      read,
+      summary,
+      before,
+      after,
+    );
+    result.extra = { ...result.extra, distinctQueriesSent: counter };
+    results.push(result);
+    log(`  search-uncached  ${describe(summary)}`);
+  }
+
+  // (b) slots over 60 days: one active service of each provider in turn.
+  const now = Date.now();
+  const from = new Date(now + DAY_MS).toISOString();
+  const to = new Date(now + 60 * DAY_MS).toISOString();
+  const firstService = new Map<string, SeededData['services'][number]>();
+  for (const service of seed.services)
+    if (!firstService.has(service.providerId)) firstService.set(service.providerId, service);
+  const offers = [...firstService.values()];
+  const slotsPath = (offer: SeededData['services'][number]) =>
+    `/api/v1/providers/${offer.providerId}/slots?${new URLSearchParams({ service_id: offer.id, from, to })}`;
+  {
+    let counter = 0;
+    const setupRequest = (request: RawRequest): RawRequest => ({
+      ...request,
+      path: slotsPath(offers[counter++ % offers.length] as SeededData['services'][number]),
+    });
+    const sample = await getJson<{ slots: string[] }>(server, slotsPath(offers[0] as SeededData['services'][number]));
+    const summary = await measure(
+      'slots-60d',
+      { server, path: slotsPath(offers[0] as SeededData['services'][number]), connections: read, setupRequest },
+      settings,
+    );
+    results.push({
+      name: 'slots-60d',
+      request: 'GET /api/v1/providers/:id/slots',
+      description: `from now+1d to now+60d, ${offers.length} providers in turn (Mon–Fri 09:00–17:00 Europe/London)`,
+      connections: read,
+      summary,
+      notes: [`${sample.slots.length} slots in the first answer`],
+      extra: { slotsInFirstAnswer: sample.slots.length },
+    });
+    log(`  slots-60d        ${describe(summary)}`);
+  }
+
+  // (c) booking creation: free slots read from the API beforehand, kept apart by each service's
+  // visit + buffer, interleaved across providers; each request takes the next one, a customer in
+  // turn and its own Idempotency-Key.
+  {
+    const perProvider = await mapLimit(offers, 8, async (offer) => {
+      const { slots } = await getJson<{ slots: string[] }>(server, slotsPath(offer));
+      const blockMs = (offer.durationMinutes + offer.bufferMinutes) * 60_000;
+      const picked: string[] = [];
+      let freeFrom = 0;
+      for (const slot of slots) {
+        const at = Date.parse(slot);
+        if (at >= freeFrom) {
+          picked.push(slot);
+          freeFrom = at + blockMs;
+        }
+      }
+      return picked.map((startsAt) => ({ serviceId: offer.id, startsAt }));
+    });
+    const plan: { serviceId: string; startsAt: string }[] = [];
+    for (let i = 0; perProvider.some((list) => i < list.length); i++) {
+      for (const list of perProvider) {
+        const slot = list[i];
+        if (slot) plan.push(slot);
+      }
+    }
+    const tokens = await mapLimit(
+      Array.from({ length: seed.customers }, (_, i) => customerEmail(i)),
+      4,
+      (email) => login(server, email),
+    );
+    let counter = 0;
+    const runTag = `${process.pid}-${Date.now()}`;
+    const setupRequest = (request: RawRequest): RawRequest => {
+      const n = counter++;
+      // Past the end of the plan (not expected at these rates) slots repeat and answer 409.
+      const slot = plan[n % plan.length] as (typeof plan)[number];
+      return {
+        ...request,
+        method: 'POST',
+        path: '/api/v1/bookings',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${tokens[n % tokens.length]}`,
+          'idempotency-key': `bench-${runTag}-${n}`,
+        },
+        body: JSON.stringify({ service_id: slot.serviceId, starts_at: slot.startsAt }),
+      };
+    };
+    const connections = settings.bookingConnections;
+    const summary = await measure(
+      'booking-create',
+      { server, path: '/api/v1/bookings', method: 'POST', connections, setupRequest },
+      settings,
+    );
+    const created = summary.statusCodes['201'] ?? 0;
+    const conflicts = summary.statusCodes['409'] ?? 0;
+    results.push({
+      name: 'booking-create',
+      request: 'POST /api/v1/bookings',
+      description: `${tokens.length} signed-in customers, a distinct free slot per request across ${offers.length} providers`,
+      connections,
+      summary,
+      notes: [`201 ${created}, 409 ${conflicts} (measured run); ${counter} slots used of ${plan.length} planned`],
+      extra: { created, conflicts, slotsPlanned: plan.length, slotsUsedIncludingWarmup: counter },
+    });
+    log(`  booking-create   ${describe(summary)}`);
+  }
+  return results;
+}
+
+function searchResult(
+  name: string,
+  description: string,
+  connections: number,
+  summary: RunSummary,
+  before: { hit: number; miss: number },
+  after: { hit: number; miss: number },
+): ScenarioResult {
+  const hits = after.hit - before.hit;
+  const misses = after.miss - before.miss;
+  const ratio = hits + misses > 0 ? (hits / (hits + misses)) * 100 : 0;
+  return {
+    name,
+    request: 'GET /api/v1/services/search',
+    description,
+    connections,
+    summary,
+    notes: [`search cache hits ${ratio.toFixed(1)}% (${hits} hit / ${misses} miss, warm-up + measured)`],
+    extra: { cacheBefore: before, cacheAfter: after, cacheHitRatioPct: Math.round(ratio * 10) / 10 },
+  };
+}
+
+const describe = (run: RunSummary) =>
+  `${run.requestsPerSec} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`;
+
+export function formatDatabaseResult(result: DatabaseResult, settings: MarketplaceSettings): string {
+  const header = ['scenario', 'request', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'notes'];
+  const rows = result.scenarios.map((s) => [
+    s.name,
+    s.request,
+    String(s.connections),
+    s.summary.requestsPerSec.toLocaleString('en-US'),
+    String(s.summary.latencyP50Ms),
+    String(s.summary.latencyP99Ms),
+    String(s.summary.non2xx),
+    s.notes.join('; '),
+  ]);
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]?.length ?? 0)));
+  const left = new Set([0, 1, 7]);
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (left.has(i) ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [
+    `marketplace on ${result.database}: ${settings.services.toLocaleString('en-US')} services, ${settings.providers} providers, seeded in ${result.seedSeconds.toFixed(1)} s`,
+    `(${settings.warmupS} s warm-up + ${settings.durationS} s measured per scenario, one run each)`,
+    line(header),
+    ...rows.map(line),
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry
+
+export interface MarketplaceReport {
+  settings: MarketplaceSettings;
+  databases: DatabaseResult[];
+  loadAverage: { before: number; after: number; cpus: number };
+  measuredAt: string;
+  machine: { node: string; platform: string; cpus: number; cpuModel: string | undefined };
+}
+
+/** Environment of the app under test: no demo data, limits raised, no load shedding. */
+const appEnv = (workDir: string, database: Record<string, string>) => ({
+  NODE_ENV: 'development',
+  SEED_DEMO_DATA: 'false',
+  RATE_LIMIT_SENSITIVE_MAX: '100000000',
+  RATE_LIMIT_USER_MAX: '100000000',
+  RATE_LIMIT_ANON_MAX: '100000000',
+  DATA_DIR: join(workDir, 'unused-data'),
+  LOG_LEVEL: 'info',
+  WORKERS_ENABLED: 'false',
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+  ...database,
+});
+
+/** Runs every marketplace scenario on PGlite, then on PostgreSQL if BENCH_DATABASE_URL is set. */
+export async function runMarketplace(
+  harness: Harness,
+  log: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): Promise<MarketplaceReport> {
+  const settings = marketplaceSettingsFromEnv();
+  const workDir = await harness.tempDir('care-bench-marketplace-');
+  const loadBefore = loadavg()[0] ?? 0;
+  const databases: DatabaseResult[] = [];
+  const targets: ('pglite' | 'postgres')[] = ['pglite'];
+  const databaseUrl = process.env.BENCH_DATABASE_URL;
+  if (databaseUrl) targets.push('postgres');
+
+  for (const kind of targets) {
+    log(`\nmarketplace (${kind}): seeding ${settings.services} services, ${settings.providers} providers`);
+    const prepared =
+      kind === 'postgres' && databaseUrl
+        ? await preparePostgres(databaseUrl, settings, log)
+        : await preparePglite(join(workDir, 'pglite-data'), settings);
+    let server: ServerProcess | undefined;
+    try {
+      server = await harness.startServer({
+        name: `marketplace-${kind}`,
+        entry: 'src/server.ts',
+        readyPath: '/api/health/ready',
+        stdoutFile: join(workDir, `app-${kind}.log`),
+        env: appEnv(workDir, prepared.env),
+      });
+      const scenarios = await runScenarios(server, prepared.seed, settings, log);
+      const result: DatabaseResult = {
+        database: kind,
+        seedSeconds: Math.round(prepared.seedSeconds * 10) / 10,
+        scenarios,
+      };
+      databases.push(result);
+      log(`\n${formatDatabaseResult(result, settings)}`);
+    } finally {
+      await server?.stop();
+      await prepared.drop();
+    }
+  }
+
+  const loadAfter = loadavg()[0] ?? 0;
+  const cpuList = cpus();
+  const report: MarketplaceReport = {
+    settings,
+    databases,
+    loadAverage: {
+      before: Math.round(loadBefore * 100) / 100,
+      after: Math.round(loadAfter * 100) / 100,
+      cpus: cpuList.length,
+    },
+    measuredAt: new Date().toISOString(),
+    machine: { node: process.version, platform: process.platform, cpus: cpuList.length, cpuModel: cpuList[0]?.model },
+  };
+  if (loadBefore > cpuList.length) {
+    log(
+      `warning: load average was ${report.loadAverage.before} on ${cpuList.length} CPUs before the runs; other work on this machine skews these figures`,
+    );
+  }
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, 'marketplace.json');
+  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  log(`results: ${file}`);
+  return report;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await runBench(async (harness) => {
+    await runMarketplace(harness);
+  });
+}
