@@ -204,22 +204,32 @@ export function createCatalogService(deps: CatalogDeps) {
   /** A service may only be filed under an existing, active category. */
   const checkServiceCategory = async (tx: Db, categoryId: string) => {
     const found = await repository.findCategory(tx, categoryId);
-    if (!found || !found.active) throw invalid('body.category_id', 'is not an active category');
+    if (!found?.active) throw invalid('body.category_id', 'is not an active category');
+  };
+
+  /** What a new profile starts from: her account's name and time zone (read outside any transaction). */
+  const profileDefaults = async (actor: Actor) => {
+    if (await repository.findProviderByUser(db, actor.id)) return undefined;
+    const account = await deps.identity.getAccount(actor.id);
+    return { displayName: account?.name?.trim() || 'New provider', timeZone: account?.timeZone ?? 'UTC' };
   };
 
   /** Her profile, created (pending verification) on first use. */
-  const ensureProfile = async (tx: Db, actor: Actor): Promise<ProviderRow> => {
+  const ensureProfile = async (
+    tx: Db,
+    actor: Actor,
+    defaults: { displayName: string; timeZone: string } | undefined,
+  ): Promise<ProviderRow> => {
     const existing = await repository.findProviderByUser(tx, actor.id, { forUpdate: true });
     if (existing) return existing;
-    const account = await deps.identity.getAccount(actor.id);
     const now = clock.now();
     const created = await repository.insertProvider(tx, {
       id: ids(),
       userId: actor.id,
-      displayName: account?.name?.trim() || 'New provider',
+      displayName: defaults?.displayName ?? 'New provider',
       bio: '',
       languages: ['en'],
-      timeZone: account?.timeZone ?? 'UTC',
+      timeZone: defaults?.timeZone ?? 'UTC',
       verification: 'pending',
       createdAt: now,
       updatedAt: now,
@@ -342,7 +352,8 @@ export function createCatalogService(deps: CatalogDeps) {
     // --- providers ---
 
     async ownProfile(actor: Actor) {
-      return ownProvider(await inTransaction(db, (tx) => ensureProfile(tx, actor)));
+      const defaults = await profileDefaults(actor);
+      return ownProvider(await inTransaction(db, (tx) => ensureProfile(tx, actor, defaults)));
     },
 
     /** A rename rewrites the search document of all her services, in the same transaction. */
@@ -350,8 +361,9 @@ export function createCatalogService(deps: CatalogDeps) {
       if (patch.time_zone !== undefined && !isTimeZone(patch.time_zone)) {
         throw invalid('body.time_zone', 'is not an IANA time zone');
       }
+      const defaults = await profileDefaults(actor);
       const updated = await inTransaction(db, async (tx) => {
-        const current = await ensureProfile(tx, actor);
+        const current = await ensureProfile(tx, actor, defaults);
         const row = await repository.updateProvider(tx, current.id, {
           ...(patch.display_name !== undefined ? { displayName: patch.display_name } : {}),
           ...(patch.bio !== undefined ? { bio: patch.bio } : {}),
@@ -427,8 +439,9 @@ export function createCatalogService(deps: CatalogDeps) {
     },
 
     async createService(actor: Actor, input: CreateServiceInput) {
+      const defaults = await profileDefaults(actor);
       const created = await inTransaction(db, async (tx) => {
-        const provider = await ensureProfile(tx, actor);
+        const provider = await ensureProfile(tx, actor, defaults);
         await checkServiceCategory(tx, input.category_id);
         const now = clock.now();
         const row = await repository.insertService(tx, {
