@@ -33,6 +33,12 @@ const PUBLIC_ROUTES = new Set([
   'GET /api/v1/consent-notices',
   'GET /api/v1/content',
   'GET /api/v1/content/:slug',
+  // The marketplace's shop window: categories, search, public provider profiles, slots, reviews.
+  'GET /api/v1/categories',
+  'GET /api/v1/services/search',
+  'GET /api/v1/providers/:id',
+  'GET /api/v1/providers/:id/slots',
+  'GET /api/v1/providers/:id/reviews',
 ]);
 
 // Statuses that show a request got past the guard (the minimal body may still be refused).

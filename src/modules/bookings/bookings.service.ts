@@ -146,7 +146,7 @@ export type Transition = 'confirm' | 'complete' | 'no_show' | 'cancel';
 export function createBookingsService(deps: {
   db: Db;
   repository: BookingsRepository;
-  catalog: Pick<CatalogService, 'bookableService' | 'providerOfUser' | 'findProvider' | 'applyReview'>;
+  catalog: Pick<CatalogService, 'bookableService' | 'providerOfUser' | 'findProvider' | 'applyReview' | 'invalidate'>;
   notify: Notify;
   outbox: Pick<Outbox, 'enqueue'>;
   audit: Pick<AuditService, 'record'>;
@@ -528,7 +528,7 @@ export function createBookingsService(deps: {
     },
 
     async postReview(actor: Actor, bookingId: string, input: { rating: number; text: string }) {
-      return inTransaction(db, async (tx) => {
+      const posted = await inTransaction(db, async (tx) => {
         const booking = await repository.find(tx, bookingId, { forUpdate: true });
         if (!booking || booking.customerId !== actor.id) throw notFound();
         if (booking.status !== 'completed')
@@ -554,12 +554,15 @@ export function createBookingsService(deps: {
         });
         return toModeratedReview(review);
       });
+      // Once committed: a search between the rating change and the commit may have cached the old one.
+      await catalog.invalidate();
+      return posted;
     },
 
     /** Hiding takes the rating out of the provider's average; showing again puts it back. */
     async moderateReview(actor: Actor, id: string, input: { visible: boolean; reason?: string }) {
       if (!input.visible && !input.reason) throw invalid('body.reason', 'is required to hide a review');
-      return inTransaction(db, async (tx) => {
+      const moderated = await inTransaction(db, async (tx) => {
         const review = await repository.findReview(tx, id, { forUpdate: true });
         if (!review) throw new AppError('NOT_FOUND', 'Review not found');
         if (review.visible !== input.visible) {
@@ -586,6 +589,8 @@ export function createBookingsService(deps: {
         );
         return toModeratedReview(updated);
       });
+      await catalog.invalidate();
+      return moderated;
     },
 
     async replyToReview(actor: Actor, id: string, text: string) {
