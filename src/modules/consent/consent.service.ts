@@ -70,7 +70,7 @@ export function createConsentService(deps: {
         granted: row?.granted ?? false,
         notice_version: row?.noticeVersion ?? null,
         current_notice_version: current,
-        needs_renewal: row !== undefined && row.granted && row.noticeVersion < current,
+        needs_renewal: row?.granted === true && row.noticeVersion < current,
         updated_at: row?.updatedAt.toISOString() ?? null,
       };
     });

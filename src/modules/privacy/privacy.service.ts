@@ -77,7 +77,7 @@ export function createPrivacyService(deps: {
   const runExport = async (payload: Record<string, unknown>, context: DeliveryContext) => {
     const exportId = String(payload.export_id);
     const job = await repository.findExport(db, exportId);
-    if (!job || job.status !== 'pending') return;
+    if (job?.status !== 'pending') return;
     try {
       await inTransaction(
         db,
