@@ -34,7 +34,8 @@ export interface LoadSettings {
   rounds: number;
 }
 
-function envNumber(name: string, fallback: number, min: number, max: number): number {
+/** A number from the environment within [min, max], or `fallback` when unset or empty. */
+export function envNumber(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);

@@ -24,7 +24,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { openDatabase } from '../src/infra/db/client.js';
 import { migrate } from '../src/infra/db/migrate.js';
-import { BENCH_HOST, type Harness, RESULTS_DIR, runBench, type ServerProcess } from './lib.js';
+import { BENCH_HOST, envNumber, type Harness, RESULTS_DIR, runBench, type ServerProcess } from './lib.js';
 import { CITIES, CUSTOMER_PASSWORD, customerEmail, type SeededData, seedMarketplace } from './marketplace-seed.js';
 
 // The parts of autocannon's API used here and not in bench/autocannon.d.ts.
@@ -50,16 +50,6 @@ export interface MarketplaceSettings {
   services: number;
   providers: number;
   customers: number;
-}
-
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new Error(`${name}=${JSON.stringify(raw)} must be a number from ${min} to ${max}`);
-  }
-  return value;
 }
 
 export function marketplaceSettingsFromEnv(): MarketplaceSettings {
