@@ -24,7 +24,15 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { openDatabase } from '../src/infra/db/client.js';
 import { migrate } from '../src/infra/db/migrate.js';
-import { BENCH_HOST, envNumber, type Harness, RESULTS_DIR, runBench, type ServerProcess } from './lib.js';
+import {
+  BENCH_HOST,
+  envNumber,
+  type Harness,
+  type LoadSummary,
+  RESULTS_DIR,
+  runBench,
+  type ServerProcess,
+} from './lib.js';
 import { CITIES, CUSTOMER_PASSWORD, customerEmail, type SeededData, seedMarketplace } from './marketplace-seed.js';
 
 // The parts of autocannon's API used here and not in bench/autocannon.d.ts.
@@ -67,18 +75,8 @@ export function marketplaceSettingsFromEnv(): MarketplaceSettings {
 // ---------------------------------------------------------------------------------------------
 // Load
 
-export interface RunSummary {
-  requestsPerSec: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  latencyAvgMs: number;
-  requests: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  statusCodes: Record<string, number>;
-  durationS: number;
-}
+/** The harness's load summary, without the target's label, method and URL (the scenario names them). */
+export type RunSummary = Omit<LoadSummary, 'label' | 'method' | 'url'>;
 
 interface LoadSpec {
   server: ServerProcess;
