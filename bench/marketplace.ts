@@ -20,29 +20,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import autocannon from 'autocannon';
-import pg from 'pg';
 import { openDatabase } from '../src/infra/db/client.js';
 import { migrate } from '../src/infra/db/migrate.js';
-import {
-  BENCH_HOST,
-  envNumber,
-  type Harness,
-  type LoadSummary,
-  RESULTS_DIR,
-  runBench,
-  type ServerProcess,
-} from './lib.js';
+import { envNumber, type Harness, RESULTS_DIR, runBench, type ServerProcess } from './lib.js';
 import { CITIES, CUSTOMER_PASSWORD, customerEmail, type SeededData, seedMarketplace } from './marketplace-seed.js';
-
-// The parts of autocannon's API used here and not in bench/autocannon.d.ts.
-interface RawRequest {
-  method?: string;
-  path?: string;
-  headers?: Record<string, string>;
-  body?: string;
-}
-type Requests = { setupRequest: (request: RawRequest) => RawRequest }[];
+import { describeRun, mapLimit, measure, type RawRequest, type RunSummary, scratchDatabase } from './support.js';
 
 const DAY_MS = 86_400_000;
 const DATABASE_PREFIX = 'bench_marketplace_';
@@ -75,60 +57,6 @@ export function marketplaceSettingsFromEnv(): MarketplaceSettings {
 // ---------------------------------------------------------------------------------------------
 // Load
 
-/** The harness's load summary, without the target's label, method and URL (the scenario names them). */
-export type RunSummary = Omit<LoadSummary, 'label' | 'method' | 'url'>;
-
-interface LoadSpec {
-  server: ServerProcess;
-  /** The first request's path (autocannon's URL); `setupRequest` may change each request. */
-  path: string;
-  connections: number;
-  method?: 'GET' | 'POST';
-  headers?: Record<string, string>;
-  setupRequest?: (request: RawRequest) => RawRequest;
-}
-
-async function cannon(spec: LoadSpec, durationS: number): Promise<autocannon.Result> {
-  const url = new URL(spec.path, spec.server.url);
-  if (url.hostname !== BENCH_HOST) throw new Error(`refusing to load ${url.href}: only ${BENCH_HOST} is benched`);
-  const requests: Requests | undefined = spec.setupRequest ? [{ setupRequest: spec.setupRequest }] : undefined;
-  const options = {
-    url: url.href,
-    connections: spec.connections,
-    duration: durationS,
-    timeout: 10,
-    method: spec.method ?? 'GET',
-    ...(spec.headers ? { headers: spec.headers } : {}),
-    ...(requests ? { requests } : {}),
-  } as autocannon.Options;
-  return await autocannon(options);
-}
-
-/** A warm-up run (discarded) then the measured run; throws when nothing succeeded. */
-async function measure(label: string, spec: LoadSpec, settings: MarketplaceSettings): Promise<RunSummary> {
-  spec.server.assertRunning();
-  if (settings.warmupS > 0) await cannon(spec, settings.warmupS);
-  const result = await cannon(spec, settings.durationS);
-  spec.server.assertRunning();
-  if (result['2xx'] === 0) {
-    throw new Error(
-      `${label}: no 2xx responses (${result.errors} errors, status codes ${JSON.stringify(result.statusCodeStats)})`,
-    );
-  }
-  return {
-    requestsPerSec: Math.round(result.requests.average),
-    latencyP50Ms: result.latency.p50,
-    latencyP99Ms: result.latency.p99,
-    latencyAvgMs: Math.round(result.latency.average * 100) / 100,
-    requests: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
-    durationS: result.duration,
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers (setup, outside the measured runs)
 
@@ -160,19 +88,6 @@ async function searchCacheCounts(server: ServerProcess): Promise<{ hit: number; 
     if (line.includes('result="miss"')) counts.miss += value;
   }
   return counts;
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,70 +150,24 @@ async function seedInto(databaseUrl: string | undefined, dataDir: string, settin
   }
 }
 
-function withDatabase(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.href;
-}
-
-/** Drops bench databases left behind by runs that were killed (their process is gone). */
-async function dropStale(admin: pg.Client, log: (line: string) => void) {
-  const { rows } = await admin.query<{ datname: string }>(
-    `select datname from pg_database where datname like '${DATABASE_PREFIX}%'`,
-  );
-  for (const { datname } of rows) {
-    const pid = Number(datname.slice(DATABASE_PREFIX.length));
-    let alive = false;
-    try {
-      process.kill(pid, 0);
-      alive = true;
-    } catch {
-      alive = false;
-    }
-    if (Number.isInteger(pid) && !alive) {
-      await admin.query(`drop database if exists "${datname}" with (force)`);
-      log(`dropped stale ${datname}`);
-    }
-  }
-}
-
 async function preparePostgres(
   url: string,
   settings: MarketplaceSettings,
   log: (line: string) => void,
 ): Promise<PreparedDatabase> {
-  const name = `${DATABASE_PREFIX}${process.pid}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  try {
-    await dropStale(admin, log);
-    await admin.query(`drop database if exists "${name}" with (force)`);
-    await admin.query(`create database "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const dbUrl = withDatabase(url, name);
-  const drop = async () => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      await client.query(`drop database if exists "${name}" with (force)`);
-    } finally {
-      await client.end();
-    }
-  };
+  const scratch = await scratchDatabase(url, DATABASE_PREFIX, log);
   try {
     const started = performance.now();
-    const seed = await seedInto(dbUrl, '', settings);
+    const seed = await seedInto(scratch.url, '', settings);
     return {
       kind: 'postgres',
-      env: { DATABASE_URL: dbUrl },
+      env: { DATABASE_URL: scratch.url },
       seed,
       seedSeconds: (performance.now() - started) / 1000,
-      drop,
+      drop: scratch.drop,
     };
   } catch (error) {
-    await drop().catch(() => {});
+    await scratch.drop().catch(() => {});
     throw error;
   }
 }
@@ -352,7 +221,7 @@ async function runScenarios(
     results.push(
       searchResult('search-cached', 'one fixed query (q + city), from the search cache', read, summary, before, after),
     );
-    log(`  search-cached    ${describe(summary)}`);
+    log(`  search-cached    ${describeRun(summary)}`);
   }
 
   // (a2) search, uncached: the cache key is the normalised filters, sort, limit and cursor, and
@@ -388,7 +257,7 @@ async function runScenarios(
     );
     result.extra = { ...result.extra, distinctQueriesSent: counter };
     results.push(result);
-    log(`  search-uncached  ${describe(summary)}`);
+    log(`  search-uncached  ${describeRun(summary)}`);
   }
 
   // (b) slots over 60 days: one active service of each provider in turn.
@@ -422,7 +291,7 @@ async function runScenarios(
       notes: [`${sample.slots.length} slots in the first answer`],
       extra: { slotsInFirstAnswer: sample.slots.length },
     });
-    log(`  slots-60d        ${describe(summary)}`);
+    log(`  slots-60d        ${describeRun(summary)}`);
   }
 
   // (c) booking creation: free slots read from the API beforehand, kept apart by each service's
@@ -490,7 +359,7 @@ async function runScenarios(
       notes: [`201 ${created}, 409 ${conflicts} (measured run); ${counter} slots used of ${plan.length} planned`],
       extra: { created, conflicts, slotsPlanned: plan.length, slotsUsedIncludingWarmup: counter },
     });
-    log(`  booking-create   ${describe(summary)}`);
+    log(`  booking-create   ${describeRun(summary)}`);
   }
   return results;
 }
@@ -516,9 +385,6 @@ function searchResult(
     extra: { cacheBefore: before, cacheAfter: after, cacheHitRatioPct: Math.round(ratio * 10) / 10 },
   };
 }
-
-const describe = (run: RunSummary) =>
-  `${run.requestsPerSec} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`;
 
 export function formatDatabaseResult(result: DatabaseResult, settings: MarketplaceSettings): string {
   const header = ['scenario', 'request', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'notes'];

@@ -15,8 +15,14 @@ import { createOutbox, type Outbox } from './infra/outbox/outbox.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dispatcher.js';
 import { createPeriodicJob, type PeriodicJob } from './jobs/periodic.js';
 import { createRetentionJob, outboxRetentionRules, type RetentionJob } from './jobs/retention.js';
+import { createSheetsSync, type SheetsSync } from './jobs/sheets-sync.js';
 import { accessRoutes, can, createAccessRepository, createAccessService } from './modules/access/index.js';
-import { analyticsDataMapEntry, createEngagementStats, createTracker, type Track } from './modules/analytics/index.js';
+import {
+  type AnalyticsService,
+  analyticsRoutes,
+  createAnalyticsService,
+  type Track,
+} from './modules/analytics/index.js';
 import { auditRoutes, createAuditRepository, createAuditService } from './modules/audit/index.js';
 import {
   BOOKING_REMIND,
@@ -106,6 +112,8 @@ export interface Platform {
   retention: RetentionJob;
   /** Enqueues due reminder occurrences; resolves with how many were sent. */
   reminderScheduler: PeriodicJob<number>;
+  /** Appends daily metrics to Google Sheets; a no-op (not_configured) without GOOGLE_SHEETS_ID. */
+  sheetsSync: SheetsSync;
   /** What every module holds about a person: the privacy exports and erasures walk it. */
   dataMap: DataMap;
   track: Track;
@@ -123,6 +131,7 @@ export interface Platform {
     support: ReturnType<typeof createSupportService>;
     reminders: ReturnType<typeof createRemindersService>;
     recommendations: ReturnType<typeof createRecommendationsService>;
+    analytics: AnalyticsService;
   };
   lifecycle: { draining: boolean };
 }
@@ -183,8 +192,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     options: config.outbox,
     random: deps.random,
   });
-  const track = createTracker({ clock, ids });
   const db = database.db;
+  // Consent, access and content are made below; analytics only calls them once requests flow.
+  const analytics: AnalyticsService = createAnalyticsService({
+    db,
+    kv,
+    clock,
+    ids,
+    metrics,
+    logger: logger.child({ component: 'analytics' }),
+    hasConsent: (userId, purpose) => consent.has(userId, purpose),
+    recordPremiumUse: (userId, feature) => access.recordPremiumUse(db, userId, feature),
+    contentTitles: (contentIds) => content.titles(contentIds),
+    rawRetentionDays: config.retention.analyticsRawDays,
+    strict: !config.isProduction,
+  });
+  const track = analytics.track;
   const audit = createAuditService({ db, repository: createAuditRepository(), clock, ids });
   const accessTokens = createAccessTokens({
     secret: config.auth.jwtSecret,
@@ -192,7 +215,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock,
     ids,
   });
-  const consent = createConsentService({ db, repository: createConsentRepository(), audit, track, clock, ids });
+  const consent = createConsentService({
+    db,
+    repository: createConsentRepository(),
+    audit,
+    track,
+    onAnalyticsConsent: analytics.consentChanged,
+    clock,
+    ids,
+  });
   // Transports chosen once from config: n8n / SMTP when set, else the log (never in production).
   const channels = createChannels(config, { logger: logger.child({ component: 'notifications' }), clock });
   const notifications = createNotificationsService({
@@ -271,7 +302,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     profiles,
     identity,
     access,
-    engagement: createEngagementStats({ db }),
+    engagement: analytics,
     kv,
     track,
     clock,
@@ -338,7 +369,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // everything that points at it is gone.
   for (const entry of [
     access.dataMapEntry(),
-    analyticsDataMapEntry(),
+    analytics.dataMapEntry(),
     audit.dataMapEntry(),
     consent.dataMapEntry(),
     privacy.dataMapEntry(),
@@ -370,7 +401,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }),
       ...privacy.retentionRules(),
       ...notifications.retentionRules({ finishedDays: config.retention.notificationsDays }),
+      ...analytics.retentionRules(),
     ],
+  });
+
+  const sheetsSync = createSheetsSync({
+    db,
+    clock,
+    logger: logger.child({ component: 'sheets-sync' }),
+    config: config.sheetsSync,
+    // Other instances may run it only against a shared PostgreSQL.
+    crossInstanceLock: database.kind === 'postgres',
+    metrics: (day) => analytics.dailyMetrics(day),
   });
 
   const platform: Platform = {
@@ -385,9 +427,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     dispatcher,
     retention,
     reminderScheduler,
+    sheetsSync,
     dataMap,
     track,
     services: {
+      analytics,
       identity,
       access,
       audit,
@@ -450,6 +494,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       { name: 'database', kind: database.kind, required: true, check: () => database.ping() },
       { name: 'cache', kind: kv.kind, required: false, check: () => kv.ping() },
       ...channelHealthChecks(channels),
+      { name: 'sheets', required: false, state: () => sheetsSync.health() },
     ],
   });
   await app.register(healthRoutes, {
@@ -475,6 +520,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(supportRoutes, { support });
       await api.register(remindersRoutes, { reminders });
       await api.register(recommendationsRoutes, { recommendations });
+      await api.register(analyticsRoutes, { analytics });
     },
     { prefix: '/api/v1' },
   );
@@ -491,7 +537,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onClose', async () => {
     await stopListening();
-    await Promise.all([dispatcher.stop(), retention.stop(), reminderScheduler.stop()]);
+    await Promise.all([dispatcher.stop(), retention.stop(), reminderScheduler.stop(), sheetsSync.stop()]);
     await closeChannels(channels);
     await Promise.allSettled([database.close(), kv.close()]);
   });

@@ -132,6 +132,70 @@ export const EnvSchema = Type.Object({
     description: 'days a finished notification (sent, cancelled, dead) is kept',
   }),
   RETENTION_EXPORTS_DAYS: Int({ default: 7, minimum: 1, description: 'days a data export stays downloadable' }),
+  RETENTION_ANALYTICS_RAW_DAYS: Int({
+    default: 90,
+    minimum: 1,
+    description: 'days raw product events are kept before they are rolled up into daily counts',
+  }),
+  GOOGLE_SHEETS_ID: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: 'spreadsheet the daily metrics rows are appended to; unset = sync off (not_configured)',
+    }),
+  ),
+  GOOGLE_SHEETS_SHEET_NAME: Type.String({
+    default: 'Daily',
+    minLength: 1,
+    maxLength: 100,
+    description: 'tab of the spreadsheet that gets the rows (it must exist)',
+  }),
+  GOOGLE_SERVICE_ACCOUNT_JSON: Type.Optional(
+    Type.String({ minLength: 2, description: 'the service account key file (JSON) content' }),
+  ),
+  GOOGLE_SERVICE_ACCOUNT_EMAIL: Type.Optional(
+    Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$', description: 'service account email (instead of the key file)' }),
+  ),
+  GOOGLE_SERVICE_ACCOUNT_PRIVATE_KEY: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: 'service account PEM private key (instead of the key file; \\n allowed)',
+    }),
+  ),
+  GOOGLE_SHEETS_ROOT_URL: Type.String({
+    default: 'https://sheets.googleapis.com/',
+    pattern: '^https?://[^\\s]+$',
+    description: 'Sheets API root URL',
+  }),
+  GOOGLE_TOKEN_URL: Type.String({
+    default: 'https://oauth2.googleapis.com/token',
+    pattern: '^https?://[^\\s]+$',
+    description: 'OAuth token endpoint the service account exchanges its signed JWT at',
+  }),
+  SHEETS_SYNC_INTERVAL_MS: Int({ default: 3_600_000, minimum: 1000, description: 'how often the Sheets sync runs' }),
+  SHEETS_SYNC_BACKFILL_DAYS: Int({
+    default: 7,
+    minimum: 1,
+    maximum: 366,
+    description: 'complete days the first Sheets sync pass appends',
+  }),
+  SHEETS_SYNC_MAX_ATTEMPTS: Int({
+    default: 3,
+    minimum: 1,
+    maximum: 10,
+    description: 'tries per Sheets sync pass when Google answers 429/5xx or does not answer',
+  }),
+  SHEETS_SYNC_RETRY_BASE_MS: Int({
+    default: 1000,
+    minimum: 1,
+    maximum: 60_000,
+    description: 'first retry delay of a Sheets sync pass (doubles per try)',
+  }),
+  SHEETS_SYNC_TIMEOUT_MS: Int({
+    default: 15_000,
+    minimum: 100,
+    maximum: 120_000,
+    description: 'timeout of one Google API call',
+  }),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -185,7 +249,23 @@ export interface Config {
     deadOutboxDays: number;
     notificationsDays: number;
     exportsDays: number;
+    analyticsRawDays: number;
   };
+  /** Google Sheets daily metrics sync; undefined = not configured (GOOGLE_SHEETS_ID unset). */
+  sheetsSync?: SheetsSyncConfig;
+}
+
+export interface SheetsSyncConfig {
+  spreadsheetId: string;
+  sheetName: string;
+  credentials: { clientEmail: string; privateKey: string };
+  rootUrl: string;
+  tokenUrl: string;
+  intervalMs: number;
+  backfillDays: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  timeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -212,7 +292,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? `must be one of ${schema.anyOf.map((option) => option.const).join(', ')}`
       : firstError.message.toLowerCase();
     // Secrets and URLs (which may hold passwords) are named, never echoed.
-    const shown = /TOKEN|SECRET|PASSWORD|_URL$/.test(name) ? '' : `=${JSON.stringify(input[name])}`;
+    const shown = /TOKEN|SECRET|PASSWORD|PRIVATE_KEY|_JSON$|_URL$/.test(name) ? '' : `=${JSON.stringify(input[name])}`;
     throw new ConfigError(
       `Invalid configuration: ${name}${shown} ${expected}${schema?.description ? ` (${schema.description})` : ''}`,
     );
@@ -226,6 +306,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((e.N8N_WEBHOOK_URL === undefined) !== (e.N8N_WEBHOOK_SECRET === undefined)) {
     throw new ConfigError(
       'Invalid configuration: N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET are set together (webhook calls are always signed)',
+    );
+  }
+  const sheetsCredentials = serviceAccountCredentials(e);
+  if (e.GOOGLE_SHEETS_ID && !sheetsCredentials) {
+    throw new ConfigError(
+      'Invalid configuration: GOOGLE_SHEETS_ID needs service account credentials: GOOGLE_SERVICE_ACCOUNT_JSON, ' +
+        'or GOOGLE_SERVICE_ACCOUNT_EMAIL and GOOGLE_SERVICE_ACCOUNT_PRIVATE_KEY',
     );
   }
   const corsOrigins = e.CORS_ORIGINS.split(',')
@@ -311,6 +398,61 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       deadOutboxDays: e.RETENTION_DEAD_OUTBOX_DAYS,
       notificationsDays: e.RETENTION_NOTIFICATIONS_DAYS,
       exportsDays: e.RETENTION_EXPORTS_DAYS,
+      analyticsRawDays: e.RETENTION_ANALYTICS_RAW_DAYS,
     },
+    sheetsSync:
+      e.GOOGLE_SHEETS_ID && sheetsCredentials
+        ? {
+            spreadsheetId: e.GOOGLE_SHEETS_ID,
+            sheetName: e.GOOGLE_SHEETS_SHEET_NAME,
+            credentials: sheetsCredentials,
+            rootUrl: e.GOOGLE_SHEETS_ROOT_URL,
+            tokenUrl: e.GOOGLE_TOKEN_URL,
+            intervalMs: e.SHEETS_SYNC_INTERVAL_MS,
+            backfillDays: e.SHEETS_SYNC_BACKFILL_DAYS,
+            maxAttempts: e.SHEETS_SYNC_MAX_ATTEMPTS,
+            retryBaseMs: e.SHEETS_SYNC_RETRY_BASE_MS,
+            timeoutMs: e.SHEETS_SYNC_TIMEOUT_MS,
+          }
+        : undefined,
+  };
+}
+
+/**
+ * The service account from the key file JSON or from the email + private key pair (one way, not
+ * both); undefined when neither is set. Never echoes the values: they hold the private key.
+ */
+function serviceAccountCredentials(e: Env): SheetsSyncConfig['credentials'] | undefined {
+  const pairSet = e.GOOGLE_SERVICE_ACCOUNT_EMAIL !== undefined || e.GOOGLE_SERVICE_ACCOUNT_PRIVATE_KEY !== undefined;
+  if (e.GOOGLE_SERVICE_ACCOUNT_JSON !== undefined && pairSet) {
+    throw new ConfigError(
+      'Invalid configuration: set GOOGLE_SERVICE_ACCOUNT_JSON or GOOGLE_SERVICE_ACCOUNT_EMAIL + ' +
+        'GOOGLE_SERVICE_ACCOUNT_PRIVATE_KEY, not both',
+    );
+  }
+  if (e.GOOGLE_SERVICE_ACCOUNT_JSON !== undefined) {
+    let key: { client_email?: unknown; private_key?: unknown } | undefined;
+    try {
+      key = JSON.parse(e.GOOGLE_SERVICE_ACCOUNT_JSON);
+    } catch {
+      key = undefined;
+    }
+    if (typeof key?.client_email !== 'string' || typeof key.private_key !== 'string') {
+      throw new ConfigError(
+        'Invalid configuration: GOOGLE_SERVICE_ACCOUNT_JSON must be a service account key file (JSON with client_email and private_key)',
+      );
+    }
+    return { clientEmail: key.client_email, privateKey: key.private_key };
+  }
+  if (!pairSet) return undefined;
+  if (e.GOOGLE_SERVICE_ACCOUNT_EMAIL === undefined || e.GOOGLE_SERVICE_ACCOUNT_PRIVATE_KEY === undefined) {
+    throw new ConfigError(
+      'Invalid configuration: GOOGLE_SERVICE_ACCOUNT_EMAIL and GOOGLE_SERVICE_ACCOUNT_PRIVATE_KEY are set together',
+    );
+  }
+  // One-line env files carry the PEM's line breaks as "\n".
+  return {
+    clientEmail: e.GOOGLE_SERVICE_ACCOUNT_EMAIL,
+    privateKey: e.GOOGLE_SERVICE_ACCOUNT_PRIVATE_KEY.replace(/\\n/g, '\n'),
   };
 }

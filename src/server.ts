@@ -26,6 +26,8 @@ export async function start(
   const { logger } = infrastructure;
   const app = await buildApp({ config, ...infrastructure });
   if (options.extend) await options.extend(app);
+  // This month's and the next months' event partitions, before the first event arrives.
+  await app.platform.services.analytics.ensurePartitions();
 
   const seeders = options.seeders ?? defaultSeeders;
   const canSeed = !config.isProduction && !config.isPostgres && config.seedDemoData;
@@ -43,6 +45,7 @@ export async function start(
     app.platform.dispatcher.start();
     app.platform.retention.start();
     app.platform.reminderScheduler.start();
+    app.platform.sheetsSync.start(); // a no-op unless GOOGLE_SHEETS_ID is set
   }
 
   const logins = canSeed ? seeders.flatMap((seeder) => seeder.logins ?? []) : [];

@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createPglite, openDatabase } from '../src/infra/db/client.js';
 import { migrate } from '../src/infra/db/migrate.js';
+import { ensurePartitions } from '../src/modules/analytics/analytics.maintenance.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,6 +24,8 @@ export default async function setup(project: TestProject) {
   const instance = await createPglite();
   const database = await openDatabase({ kind: 'pglite', instance });
   await migrate(database.db);
+  // The event partitions around today (the test clock starts near it).
+  await ensurePartitions(database.db, new Date());
   const dump = await instance.dumpDataDir('none');
   const templatePath = join(dir, 'pglite-template.tar');
   writeFileSync(templatePath, Buffer.from(await dump.arrayBuffer()));
@@ -42,6 +45,7 @@ export default async function setup(project: TestProject) {
     templateUrl.pathname = `/${postgresTemplate}`;
     const templateDb = await openDatabase({ kind: 'postgres', url: templateUrl.toString(), poolMax: 1 });
     await migrate(templateDb.db);
+    await ensurePartitions(templateDb.db, new Date());
     await templateDb.close();
   }
   project.provide('postgresTemplate', postgresTemplate);

@@ -54,6 +54,18 @@ export function createMetrics() {
       labelNames: ['rule'] as const,
       registers: [registry],
     }),
+    analyticsEvents: new Counter({
+      name: 'analytics_events_total',
+      help: 'Product events by source (server, client) and outcome (stored, rejected, dropped_no_consent)',
+      labelNames: ['source', 'outcome'] as const,
+      registers: [registry],
+    }),
+    analyticsSanitised: new Counter({
+      name: 'analytics_properties_sanitised_total',
+      help: 'Event properties removed (personal or medical names) or masked (personal-looking values)',
+      labelNames: ['action'] as const,
+      registers: [registry],
+    }),
     outboxMessages: new Counter({
       name: 'outbox_messages_total',
       help: 'Outbox messages by type and event (queued, delivered, retried, deferred, dead)',

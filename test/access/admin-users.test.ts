@@ -5,6 +5,7 @@ import { productEvents } from '../../src/modules/analytics/analytics.tables.js';
 import { auditLog } from '../../src/modules/audit/audit.tables.js';
 import { sessions, users } from '../../src/modules/identity/identity.tables.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const USERS = '/api/v1/admin/users';
@@ -242,7 +243,9 @@ describe('user management (/api/v1/admin/users)', () => {
       const events = await t.app.platform.db
         .select()
         .from(productEvents)
-        .where(and(eq(productEvents.userId, target.id), eq(productEvents.name, 'plan_changed')));
+        .where(
+          and(eq(productEvents.subject, await subjectOf(t.app, target.id)), eq(productEvents.name, 'plan_changed')),
+        );
       expect(events.map((event) => event.properties)).toEqual([{ from: 'free', to: 'premium', by: 'admin' }]);
       await pause();
       const login = await t.app.inject({

@@ -39,6 +39,9 @@ const PUBLIC_ROUTES = new Set([
   'GET /api/v1/providers/:id',
   'GET /api/v1/providers/:id/slots',
   'GET /api/v1/providers/:id/reviews',
+  // Client analytics events: anonymous ones are stored without a subject; a signed-in
+  // person's only with her analytics consent.
+  'POST /api/v1/events',
 ]);
 
 // Statuses that show a request got past the guard (the minimal body may still be refused).

@@ -8,6 +8,7 @@ import { auditLog } from '../../src/modules/audit/audit.tables.js';
 import { users } from '../../src/modules/identity/identity.tables.js';
 import type { Actor, Role } from '../../src/shared/actor.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const DAY = 86_400_000;
@@ -49,11 +50,11 @@ describe('plans, trial and premium usage', () => {
       .select()
       .from(auditLog)
       .where(and(eq(auditLog.targetId, userId), eq(auditLog.action, action)));
-  const events = (userId: string, name: string) =>
+  const events = async (userId: string, name: string) =>
     t.app.platform.db
       .select()
       .from(productEvents)
-      .where(and(eq(productEvents.userId, userId), eq(productEvents.name, name)));
+      .where(and(eq(productEvents.subject, await subjectOf(t.app, userId)), eq(productEvents.name, name)));
 
   it('shows a new account as free, with the trial available', async () => {
     const user = await createUser(t.app);

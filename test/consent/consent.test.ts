@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const records = (t: TestApp, userId: string) =>
@@ -86,7 +87,7 @@ describe('consent ledger', () => {
     ]);
     const optIns = await queryRows<{ n: number }>(
       t.app.platform.db,
-      sql`select count(*)::int as n from product_events where name = 'whatsapp_opt_in' and user_id = ${user.id}`,
+      sql`select count(*)::int as n from product_events where name = 'whatsapp_opt_in' and subject = ${await subjectOf(t.app, user.id)}`,
     );
     expect(optIns[0]?.n).toBe(1);
     const audited = await queryRows<{ action: string }>(

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 import { contentBody, contentCounts, createContent, patchContent } from './helpers.js';
 
@@ -86,11 +87,13 @@ describe('admin content', () => {
         details: { slug: 'vegan-greens', type: 'diet_block', status: 'draft', version: 1 },
       },
     ]);
-    const events = await queryRows<{ user_id: string; properties: Record<string, unknown> }>(
+    const events = await queryRows<{ subject: string; properties: Record<string, unknown> }>(
       t.app.platform.db,
-      sql`select user_id, properties from product_events where name = 'admin_content_created' and properties->>'content_id' = ${created.id}`,
+      sql`select subject, properties from product_events where name = 'admin_content_created' and properties->>'content_id' = ${created.id}`,
     );
-    expect(events).toEqual([{ user_id: admin.id, properties: { content_id: created.id, type: 'diet_block' } }]);
+    expect(events).toEqual([
+      { subject: await subjectOf(t.app, admin.id), properties: { content_id: created.id, type: 'diet_block' } },
+    ]);
 
     const get = await t.app.inject({
       method: 'GET',

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { queryRows } from '../../src/infra/db/client.js';
 import { createContentRepository, createContentService } from '../../src/modules/content/index.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 import { createContent, patchContent, signIn } from './helpers.js';
 
@@ -38,9 +39,9 @@ describe('reading content', () => {
       sql`select user_id from content_views where content_id = ${contentId} order by viewed_at, id`,
     );
   const viewedEvents = (contentId: string) =>
-    queryRows<{ user_id: string | null; properties: Record<string, unknown> }>(
+    queryRows<{ subject: string | null; properties: Record<string, unknown> }>(
       t.app.platform.db,
-      sql`select user_id, properties from product_events where name = 'content_viewed' and properties->>'content_id' = ${contentId} order by occurred_at, id`,
+      sql`select subject, properties from product_events where name = 'content_viewed' and properties->>'content_id' = ${contentId} order by occurred_at, id`,
     );
 
   it('lists teasers of published items only, filtered by tag, locale, tier and type', async () => {
@@ -225,8 +226,8 @@ describe('reading content', () => {
 
     expect(await viewsOf(item.id)).toEqual([{ user_id: null }, { user_id: user.id }]);
     expect(await viewedEvents(item.id)).toEqual([
-      { user_id: null, properties: { content_id: item.id, type: 'tip', tier: 'free' } },
-      { user_id: user.id, properties: { content_id: item.id, type: 'tip', tier: 'free' } },
+      { subject: null, properties: { content_id: item.id, type: 'tip', tier: 'free' } },
+      { subject: await subjectOf(t.app, user.id), properties: { content_id: item.id, type: 'tip', tier: 'free' } },
     ]);
 
     for (const slug of ['no-such-item', item.slug.toUpperCase()]) {

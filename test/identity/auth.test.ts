@@ -8,6 +8,7 @@ import { auditLog } from '../../src/modules/audit/audit.tables.js';
 import { passwordResetTokens, refreshTokens, sessions, users } from '../../src/modules/identity/identity.tables.js';
 import { notifications } from '../../src/modules/notifications/notifications.tables.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const ARGON2ID_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
@@ -116,7 +117,7 @@ describe('POST /api/v1/auth/signup', () => {
     const events = await t.app.platform.db
       .select()
       .from(productEvents)
-      .where(and(eq(productEvents.name, 'user_signed_up'), eq(productEvents.userId, user.id)));
+      .where(and(eq(productEvents.name, 'user_signed_up'), eq(productEvents.subject, await subjectOf(t.app, user.id))));
     expect(events).toHaveLength(1);
 
     // The first session is open and its tokens work.

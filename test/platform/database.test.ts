@@ -6,9 +6,11 @@ import { migrate } from '../../src/infra/db/migrate.js';
 import { isSeeded, runSeeders, type Seeder, SeedRefusedError } from '../../src/infra/db/seed.js';
 import { inTransaction } from '../../src/infra/db/transaction.js';
 import { uuidv7 } from '../../src/infra/ids.js';
+import { createMemoryStore } from '../../src/infra/kv/memory.js';
 import { createLogger } from '../../src/infra/logger.js';
+import { createMetrics } from '../../src/infra/metrics.js';
 import { productEvents } from '../../src/modules/analytics/analytics.tables.js';
-import { createTracker } from '../../src/modules/analytics/index.js';
+import { createAnalyticsService } from '../../src/modules/analytics/index.js';
 import { createTestClock } from '../helpers/app.js';
 import { createTestDatabase, servicesMode } from '../helpers/database.js';
 
@@ -88,7 +90,19 @@ describe(`database (${servicesMode ? 'PostgreSQL' : 'PGlite'})`, () => {
 
   it('tracks product events inside the caller transaction', async () => {
     const clock = createTestClock();
-    const track = createTracker({ clock, ids: uuidv7 });
+    const { track } = createAnalyticsService({
+      db: database.db,
+      kv: createMemoryStore(clock),
+      clock,
+      ids: uuidv7,
+      metrics: createMetrics(),
+      logger: createLogger({ level: 'silent' }),
+      hasConsent: async () => false,
+      recordPremiumUse: async () => {},
+      rawRetentionDays: 90,
+      strict: true,
+    });
+    // No such account: the event is stored without a subject.
     const userId = uuidv7();
     await database.db.transaction(async (tx) => {
       await track(tx, 'profile_completed', userId, { completion: 100 });
@@ -96,14 +110,14 @@ describe(`database (${servicesMode ? 'PostgreSQL' : 'PGlite'})`, () => {
     });
     await expect(
       database.db.transaction(async (tx) => {
-        await track(tx, 'booking_created', userId);
-        throw new Error('booking failed');
+        await track(tx, 'user_signed_up', userId);
+        throw new Error('signup failed');
       }),
-    ).rejects.toThrow();
+    ).rejects.toThrow('signup failed');
     const events = await database.db.select().from(productEvents).orderBy(productEvents.id);
-    expect(events.map((e) => [e.name, e.userId, e.properties])).toEqual([
-      ['profile_completed', userId, { completion: 100 }],
-      ['service_searched', null, {}],
+    expect(events.map((e) => [e.name, e.subject, e.source, e.properties])).toEqual([
+      ['profile_completed', null, 'server', { completion: 100 }],
+      ['service_searched', null, 'server', {}],
     ]);
     expect(events[0]?.occurredAt.toISOString()).toBe(clock.now().toISOString());
   });

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const count = async (t: TestApp, table: string, userId: string) => {
@@ -72,7 +73,7 @@ describe('data export (GDPR Art. 15/20)', () => {
     expect(document.sections.identity.data.sessions.length).toBeGreaterThan(0);
     const consentHistory = document.sections.consent.data.history.map((r: { purpose: string }) => r.purpose);
     expect(consentHistory).toEqual(['marketing', 'data_processing']);
-    expect(document.sections.analytics.data.map((e: { name: string }) => e.name)).toContain('user_signed_up');
+    expect(document.sections.analytics.data.events.map((e: { name: string }) => e.name)).toContain('user_signed_up');
     expect(JSON.stringify(document)).not.toContain(other.email);
   });
 
@@ -137,6 +138,7 @@ describe('erasure (GDPR Art. 17)', () => {
       t.app.platform.db,
       sql`select count(*)::int as n from audit_log where actor_id = ${user.id}`,
     );
+    const subject = await subjectOf(t.app, user.id);
 
     const res = await t.app.inject({
       method: 'DELETE',
@@ -157,22 +159,21 @@ describe('erasure (GDPR Art. 17)', () => {
       sql`select email, name, phone, is_active from users where id = ${user.id}`,
     );
     expect(account).toEqual({ email: `erased+${user.id}@erased.invalid`, name: null, phone: null, is_active: false });
-    for (const table of [
-      'sessions',
-      'password_reset_tokens',
-      'consents',
-      'consent_records',
-      'data_exports',
-      'product_events',
-    ]) {
+    for (const table of ['sessions', 'password_reset_tokens', 'consents', 'consent_records', 'data_exports']) {
       expect(await count(t, table, user.id), table).toBe(0);
     }
-    // Her events still count in aggregates, unlinked.
+    // Her events still count in aggregates, but her secret is gone: nobody can tie them to her.
     const [unlinked] = await queryRows<{ n: number }>(
       t.app.platform.db,
-      sql`select count(*)::int as n from product_events where user_id is null and name = 'user_signed_up'`,
+      sql`select count(*)::int as n from product_events where subject = ${subject} and name = 'user_signed_up'`,
     );
-    expect(unlinked?.n).toBeGreaterThan(0);
+    expect(unlinked?.n).toBe(1);
+    expect(await t.app.platform.services.analytics.subjectOf(user.id)).toBeNull();
+    const [key] = await queryRows<{ secret: string | null }>(
+      t.app.platform.db,
+      sql`select secret from analytics_subject_keys where user_id = ${user.id}`,
+    );
+    expect(key).toEqual({ secret: null });
     // The audit trail keeps its rows under the pseudonymous id, and the chain still verifies.
     const auditAfter = await queryRows<{ n: number }>(
       t.app.platform.db,

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 describe('lifestyle profile', () => {
@@ -25,7 +26,7 @@ describe('lifestyle profile', () => {
     (
       await queryRows<{ n: number }>(
         t.app.platform.db,
-        sql`select count(*)::int as n from product_events where name = 'profile_completed' and user_id = ${userId}`,
+        sql`select count(*)::int as n from product_events where name = 'profile_completed' and subject = ${await subjectOf(t.app, userId)}`,
       )
     )[0]?.n;
 

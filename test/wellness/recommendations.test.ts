@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { createContent, patchContent } from '../content/helpers.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const DAY = 86_400_000;
@@ -94,7 +95,7 @@ describe('diet and protection plans', () => {
     await plan(user, 'protection');
     const rows = await queryRows<{ name: string; n: number }>(
       t.app.platform.db,
-      sql`select name, count(*)::int as n from product_events where user_id = ${user.id} and name like '%plan_viewed' group by name order by name`,
+      sql`select name, count(*)::int as n from product_events where subject = ${await subjectOf(t.app, user.id)} and name like '%plan_viewed' group by name order by name`,
     );
     expect(rows).toEqual([
       { name: 'diet_plan_viewed', n: 2 },

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { occurrence } from '../../src/modules/reminders/recurrence.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const HOUR = 3_600_000;
@@ -131,7 +132,7 @@ describe('reminders', () => {
     expect(occurrences.every((o) => notes.some((n) => n.id === o.notification_id))).toBe(true);
     const [events] = await queryRows<{ n: number }>(
       t.app.platform.db,
-      sql`select count(*)::int as n from product_events where name = 'reminder_triggered' and user_id = ${user.id}`,
+      sql`select count(*)::int as n from product_events where name = 'reminder_triggered' and subject = ${await subjectOf(t.app, user.id)}`,
     );
     expect(events?.n).toBe(3);
   });

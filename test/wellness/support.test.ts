@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 describe('support requests', () => {
@@ -34,7 +35,7 @@ describe('support requests', () => {
     expect(b.json().data.priority).toBe(true);
     const events = await queryRows<{ properties: Record<string, unknown> }>(
       t.app.platform.db,
-      sql`select properties from product_events where name = 'support_request' and user_id = ${premium.id}`,
+      sql`select properties from product_events where name = 'support_request' and subject = ${await subjectOf(t.app, premium.id)}`,
     );
     expect(events).toEqual([{ properties: { priority: true } }]);
   });

@@ -55,6 +55,8 @@ export function createConsentService(deps: {
   repository: ConsentRepository;
   audit: Pick<AuditService, 'record'>;
   track: Track;
+  /** Analytics consent changed: analytics makes or destroys her pseudonym's secret, in this transaction. */
+  onAnalyticsConsent?: (tx: Db, userId: string, granted: boolean) => Promise<void>;
   clock: Clock;
   ids: IdGenerator;
 }) {
@@ -141,6 +143,7 @@ export function createConsentService(deps: {
             },
           );
           if (purpose === 'whatsapp' && granted) await deps.track(tx, 'whatsapp_opt_in', actor.id, {});
+          if (purpose === 'analytics') await deps.onAnalyticsConsent?.(tx, actor.id, granted);
         }
         const states = await stateFrom(tx, actor.id);
         return states.find((state) => state.purpose === purpose) as ConsentState;

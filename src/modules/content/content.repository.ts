@@ -86,6 +86,14 @@ export function createContentRepository() {
       return row;
     },
 
+    /** Current titles of these items (ids that are not content are left out). */
+    async titles(db: Db, ids: string[]): Promise<{ id: string; title: string }[]> {
+      const valid = ids.filter((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id));
+      if (valid.length === 0) return [];
+      const rows = await withVersion(db, 'current').where(inArray(contentItems.id, valid));
+      return rows.map((row) => ({ id: row.item.id, title: row.version.title }));
+    },
+
     /** Newest first; `beforeId` continues a page (ids are time-ordered UUIDv7). */
     async listCurrent(
       db: Db,

@@ -316,6 +316,11 @@ export function createContentService(deps: {
       return adminItem(row);
     },
 
+    /** Current titles by id (the analytics content report). */
+    async titles(ids: string[]): Promise<Map<string, string>> {
+      return new Map((await repository.titles(db, ids)).map((row) => [row.id, row.title]));
+    },
+
     async list(options: { type?: ContentType; status?: ContentStatus; cursor?: string; limit: number }) {
       const rows = await repository.listCurrent(db, {
         type: options.type,

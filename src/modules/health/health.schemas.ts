@@ -1,10 +1,23 @@
 import { type Static, Type } from '@sinclair/typebox';
 
+/**
+ * up / down: probed now. connected / failing: a background integration (the Sheets sync) that is
+ * not called per request reports how its last run went.
+ */
 export const ComponentHealth = Type.Object({
-  status: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('not_configured')]),
+  status: Type.Union([
+    Type.Literal('up'),
+    Type.Literal('down'),
+    Type.Literal('connected'),
+    Type.Literal('failing'),
+    Type.Literal('not_configured'),
+  ]),
   latency_ms: Type.Optional(Type.Number()),
   kind: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
+  checked_at: Type.Optional(
+    Type.String({ format: 'date-time', description: 'when a connected/failing component last ran' }),
+  ),
 });
 
 export const HealthStatus = Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('critical')]);

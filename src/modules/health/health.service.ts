@@ -1,14 +1,17 @@
 import type { Clock } from '../../infra/clock.js';
 import type { ComponentHealth, HealthReport, ReadyReport } from './health.schemas.js';
 
-/** One dependency the health report checks. `required` ones make the app critical when down. */
-export interface HealthCheck {
+/**
+ * One dependency the health report checks. `required` ones make the app critical when down.
+ * Either probed on each report (`check`, throws when unreachable) or, for a background
+ * integration not worth calling per request, its own account of its last run (`state`).
+ */
+export type HealthCheck = {
   name: string;
   required: boolean;
   kind?: string;
   configured?: boolean;
-  check(): Promise<void>;
-}
+} & ({ check(): Promise<void> } | { state(): ComponentHealth });
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -29,6 +32,7 @@ export function createHealthService(deps: {
 }) {
   const probe = async (check: HealthCheck): Promise<ComponentHealth> => {
     if (check.configured === false) return { status: 'not_configured' };
+    if ('state' in check) return { kind: check.kind, ...check.state() };
     const started = performance.now();
     try {
       await withTimeout(check.check(), CHECK_TIMEOUT_MS);
@@ -53,7 +57,7 @@ export function createHealthService(deps: {
       deps.checks.forEach((check, i) => {
         const result = results[i] as ComponentHealth;
         services[check.name] = result;
-        if (result.status === 'down') {
+        if (result.status === 'down' || result.status === 'failing') {
           if (check.required) requiredDown = true;
           else optionalDown = true;
         }
@@ -76,7 +80,8 @@ export function createHealthService(deps: {
       if (deps.isOverloaded()) return { success: false, status: 'not_ready', reason: 'overloaded' };
       for (const check of deps.checks.filter((c) => c.required)) {
         const result = await probe(check);
-        if (result.status !== 'up') return { success: false, status: 'not_ready', reason: `${check.name} unreachable` };
+        if (result.status !== 'up' && result.status !== 'connected')
+          return { success: false, status: 'not_ready', reason: `${check.name} unreachable` };
       }
       return { success: true, status: 'ready' };
     },

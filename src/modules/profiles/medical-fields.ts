@@ -1,3 +1,5 @@
+import { fieldWords } from '../../shared/field-words.js';
+
 /**
  * Field names that would carry medical data, which this product never collects: diagnoses,
  * history, prescriptions and medication, test or screening results, symptoms, conditions.
@@ -47,21 +49,13 @@ const MEDICAL_WORDS = new Set([
   'labs',
 ]);
 
-function words(name: string): string[] {
-  return name
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-}
-
 /** The medical-looking field names in a request body (top level and nested), for the error. */
 export function medicalFields(body: unknown, prefix = 'body', depth = 0): string[] {
   if (body === null || typeof body !== 'object' || depth > 4) return [];
   const found: string[] = [];
   for (const [key, value] of Object.entries(body)) {
     const path = `${prefix}.${key}`;
-    if (words(key).some((word) => MEDICAL_WORDS.has(word))) found.push(path);
+    if (fieldWords(key).some((word) => MEDICAL_WORDS.has(word))) found.push(path);
     else found.push(...medicalFields(value, path, depth + 1));
   }
   return found;

@@ -5,7 +5,7 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
 import { type AccessService, isPremium } from '../access/index.js';
-import type { EngagementStats, Track } from '../analytics/index.js';
+import type { AnalyticsService, Track } from '../analytics/index.js';
 import { effectivePlan, type IdentityService } from '../identity/index.js';
 import type { ProfilesService } from '../profiles/index.js';
 import { type BlockType, type ComposedPlan, composePlan, type PlanBlock } from './plan-composer.js';
@@ -50,7 +50,8 @@ export function createRecommendationsService(deps: {
   profiles: Pick<ProfilesService, 'facts'>;
   identity: Pick<IdentityService, 'getAccount'>;
   access: Pick<AccessService, 'recordPremiumUse'>;
-  engagement: EngagementStats;
+  /** Her own weekly event counts (empty when she objected to analytics). */
+  engagement: Pick<AnalyticsService, 'weekly'>;
   kv: KeyValueStore;
   track: Track;
   clock: Clock;

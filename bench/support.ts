@@ -1,0 +1,155 @@
+/**
+ * Pieces the scenario files share: one autocannon run with per-request setup, a warm-up +
+ * measured pair, bounded parallel setup calls, and scratch PostgreSQL databases that are
+ * dropped afterwards (and swept up when a killed run left one behind).
+ */
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { BENCH_HOST, type LoadSummary, type ServerProcess } from './lib.js';
+
+// The parts of autocannon's API used here and not in bench/autocannon.d.ts.
+export interface RawRequest {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+type Requests = { setupRequest: (request: RawRequest) => RawRequest }[];
+
+/** The harness's load summary, without the target's label, method and URL (the scenario names them). */
+export type RunSummary = Omit<LoadSummary, 'label' | 'method' | 'url'>;
+
+export interface LoadSpec {
+  server: ServerProcess;
+  /** The first request's path (autocannon's URL); `setupRequest` may change each request. */
+  path: string;
+  connections: number;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  setupRequest?: (request: RawRequest) => RawRequest;
+}
+
+async function cannon(spec: LoadSpec, durationS: number): Promise<autocannon.Result> {
+  const url = new URL(spec.path, spec.server.url);
+  if (url.hostname !== BENCH_HOST) throw new Error(`refusing to load ${url.href}: only ${BENCH_HOST} is benched`);
+  const requests: Requests | undefined = spec.setupRequest ? [{ setupRequest: spec.setupRequest }] : undefined;
+  const options = {
+    url: url.href,
+    connections: spec.connections,
+    duration: durationS,
+    timeout: 10,
+    method: spec.method ?? 'GET',
+    ...(spec.headers ? { headers: spec.headers } : {}),
+    ...(spec.body ? { body: spec.body } : {}),
+    ...(requests ? { requests } : {}),
+  } as autocannon.Options;
+  return await autocannon(options);
+}
+
+/** A warm-up run (discarded) then the measured run; throws when nothing succeeded. */
+export async function measure(
+  label: string,
+  spec: LoadSpec,
+  settings: { warmupS: number; durationS: number },
+): Promise<RunSummary> {
+  spec.server.assertRunning();
+  if (settings.warmupS > 0) await cannon(spec, settings.warmupS);
+  const result = await cannon(spec, settings.durationS);
+  spec.server.assertRunning();
+  if (result['2xx'] === 0) {
+    throw new Error(
+      `${label}: no 2xx responses (${result.errors} errors, status codes ${JSON.stringify(result.statusCodeStats)})`,
+    );
+  }
+  return {
+    requestsPerSec: Math.round(result.requests.average),
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    latencyAvgMs: Math.round(result.latency.average * 100) / 100,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
+    durationS: result.duration,
+  };
+}
+
+export const describeRun = (run: RunSummary) =>
+  `${run.requestsPerSec} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`;
+
+/** `fn` over `items`, at most `limit` at a time, results in order. */
+export async function mapLimit<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.href;
+}
+
+/** Drops `<prefix><pid>` databases left behind by runs that were killed (their process is gone). */
+async function dropStale(admin: pg.Client, prefix: string, log: (line: string) => void) {
+  const { rows } = await admin.query<{ datname: string }>(
+    `select datname from pg_database where datname like '${prefix}%'`,
+  );
+  for (const { datname } of rows) {
+    const pid = Number(datname.slice(prefix.length));
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = true;
+    } catch {
+      alive = false;
+    }
+    if (Number.isInteger(pid) && !alive) {
+      await admin.query(`drop database if exists "${datname}" with (force)`);
+      log(`dropped stale ${datname}`);
+    }
+  }
+}
+
+/** A fresh database `<prefix><pid>` next to `url`'s; `drop` removes it. */
+export async function scratchDatabase(
+  url: string,
+  prefix: string,
+  log: (line: string) => void,
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}${process.pid}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await dropStale(admin, prefix, log);
+    await admin.query(`drop database if exists "${name}" with (force)`);
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: withDatabase(url, name),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import { type TObject, type TProperties, Type } from '@sinclair/typebox';
+import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
+
+/** A property value an event may carry: flat, short, never an object. */
+const Scalar = Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Boolean(), Type.Null()]);
+// A pattern, not `format: 'uuid'`: the compiled checker has no format registry.
+const Id = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+const Count = Type.Integer({ minimum: 0 });
+const Plan = Type.Union([Type.Literal('free'), Type.Literal('trial'), Type.Literal('premium')]);
+
+const props = (properties: TProperties) => Type.Object(properties, { additionalProperties: Scalar, maxProperties: 30 });
+
+interface EventDefinition {
+  description: string;
+  /** `client`: apps may also send it through POST /events; `server`: only the domain action records it. */
+  origin: 'server' | 'client';
+  properties: TObject;
+}
+
+/**
+ * Every product event, with the properties it carries. Domain actions record theirs in the
+ * transaction of the action (`track`); clients may send only the `client` ones. Properties
+ * not listed here are allowed (flat scalars) and go through the same sanitisation.
+ */
+export const EVENT_CATALOGUE = {
+  user_signed_up: { description: 'An account was created', origin: 'server', properties: props({}) },
+  profile_completed: {
+    description: 'Her lifestyle profile reached complete (once)',
+    origin: 'server',
+    properties: props({}),
+  },
+  last_login: { description: 'A successful sign-in', origin: 'server', properties: props({}) },
+  diet_plan_viewed: {
+    description: 'Her diet plan was shown',
+    origin: 'client',
+    properties: props({ personalised: Type.Optional(Type.Boolean()), items: Type.Optional(Count) }),
+  },
+  protection_plan_viewed: {
+    description: 'Her protection plan was shown',
+    origin: 'client',
+    properties: props({ personalised: Type.Optional(Type.Boolean()), items: Type.Optional(Count) }),
+  },
+  content_viewed: {
+    description: 'A content item was read',
+    origin: 'client',
+    properties: props({
+      content_id: Id,
+      type: Type.Optional(Type.String({ maxLength: 40 })),
+      tier: Type.Optional(Type.String({ maxLength: 40 })),
+    }),
+  },
+  whatsapp_opt_in: { description: 'WhatsApp consent was granted', origin: 'server', properties: props({}) },
+  reminder_triggered: {
+    description: 'A reminder occurrence was sent',
+    origin: 'server',
+    properties: props({ channel: Type.String(), recurrence: Type.String(), priority: Type.Boolean() }),
+  },
+  premium_feature_used: {
+    description: 'A premium feature was used (with the use count this period)',
+    origin: 'server',
+    properties: props({ feature: Type.String({ maxLength: 60 }), usage_count: Count }),
+  },
+  admin_content_created: {
+    description: 'An admin created a content item',
+    origin: 'server',
+    properties: props({ content_id: Id, type: Type.String() }),
+  },
+  support_request: {
+    description: 'A support request was opened',
+    origin: 'server',
+    properties: props({ priority: Type.Boolean() }),
+  },
+  trial_started: { description: 'A 14-day trial began', origin: 'server', properties: props({ days: Count }) },
+  plan_changed: {
+    description: 'Her plan changed',
+    origin: 'server',
+    properties: props({ from: Plan, to: Plan, by: Type.String({ maxLength: 20 }) }),
+  },
+  service_searched: {
+    description: 'A marketplace search (never the query text)',
+    origin: 'client',
+    properties: props({ results: Type.Optional(Count), has_query: Type.Optional(Type.Boolean()) }),
+  },
+  slot_viewed: {
+    description: "A provider's free slots were shown",
+    origin: 'client',
+    properties: props({ provider_id: Id, service_id: Type.Optional(Id), slots: Type.Optional(Count) }),
+  },
+  booking_created: {
+    description: 'A booking was made',
+    origin: 'server',
+    properties: props({
+      booking_id: Id,
+      provider_id: Id,
+      service_id: Id,
+      status: Type.String(),
+      price_minor: Count,
+      currency: Type.String({ minLength: 3, maxLength: 3 }),
+    }),
+  },
+  booking_completed: {
+    description: 'A booking was marked completed',
+    origin: 'server',
+    properties: props({ booking_id: Id, provider_id: Id, service_id: Id }),
+  },
+  booking_cancelled: {
+    description: 'A booking was cancelled',
+    origin: 'server',
+    properties: props({ booking_id: Id, provider_id: Id, service_id: Id, cancelled_by: Type.String() }),
+  },
+  review_posted: {
+    description: 'A review of a completed booking was posted',
+    origin: 'server',
+    properties: props({ provider_id: Id, booking_id: Id, rating: Type.Integer({ minimum: 1, maximum: 5 }) }),
+  },
+} as const satisfies Record<string, EventDefinition>;
+
+export type EventName = keyof typeof EVENT_CATALOGUE;
+export const EVENT_NAMES = Object.keys(EVENT_CATALOGUE) as EventName[];
+
+const checkers = new Map<string, TypeCheck<TObject>>(
+  EVENT_NAMES.map((name) => [name, TypeCompiler.Compile(EVENT_CATALOGUE[name].properties)]),
+);
+
+export const isEventName = (name: string): name is EventName => checkers.has(name);
+
+/** Why these properties do not fit the event's schema (the first error), or undefined when they do. */
+export function propertyError(name: EventName, properties: unknown): string | undefined {
+  const checker = checkers.get(name) as TypeCheck<TObject>;
+  if (checker.Check(properties)) return undefined;
+  const error = checker.Errors(properties).First();
+  return error ? `${error.path || '/'}: ${error.message}` : 'invalid properties';
+}

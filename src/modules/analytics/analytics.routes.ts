@@ -1,0 +1,208 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
+import { actorOf, requirePermission, requirePremium } from '../../plugins/auth.js';
+import { errorResponses, Success } from '../../shared/http-schemas.js';
+import {
+  ActivationSchema,
+  AdoptionSchema,
+  AdvancedSchema,
+  ContentSchema,
+  ConversionSchema,
+  EngagementSchema,
+  EventsQuerySchema,
+  FunnelQuerySchema,
+  FunnelSchema,
+  IngestBody,
+  IngestResultSchema,
+  ReportQuerySchema,
+  RetentionSchema,
+  StoredEventSchema,
+  SupportSchema,
+} from './analytics.schemas.js';
+import type { AnalyticsService, ReportQuery } from './analytics.service.js';
+import { toCsv } from './csv.js';
+
+type Row = Record<string, unknown>;
+
+/** Each report as flat rows, for `?format=csv`. */
+const CSV_ROWS = {
+  funnel: (data: Static<typeof FunnelSchema>) => data.steps.map((step) => ({ journey: data.journey, ...step })),
+  retention: (data: Static<typeof RetentionSchema>) =>
+    data.cohorts.map((cohort) => ({
+      cohort_week: cohort.cohort_week,
+      size: cohort.size,
+      day_7_retained: cohort.day_7.retained,
+      day_7_rate: cohort.day_7.rate,
+      day_30_retained: cohort.day_30.retained,
+      day_30_rate: cohort.day_30.rate,
+    })),
+  activation: (data: Static<typeof ActivationSchema>) => [data],
+  engagement: (data: Static<typeof EngagementSchema>) => data.daily,
+  adoption: (data: Static<typeof AdoptionSchema>) => data.features,
+  conversion: (data: Static<typeof ConversionSchema>) => [data],
+  content: (data: Static<typeof ContentSchema>) => data.items,
+  support: (data: Static<typeof SupportSchema>) => [
+    ...data.by_priority.map((row) => ({ dimension: 'priority', key: row.priority, requests: row.requests })),
+    ...data.by_plan.map((row) => ({ dimension: 'plan', key: row.plan, requests: row.requests })),
+    ...data.weekly.map((row) => ({ dimension: 'week', key: row.week, requests: row.requests })),
+    ...data.by_weekday.map((row) => ({ dimension: 'weekday', key: row.weekday, requests: row.requests })),
+  ],
+} satisfies Record<string, (data: never) => Row[]>;
+
+export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsService }> = async (
+  app,
+  { analytics },
+) => {
+  const send = (reply: FastifyReply, name: string, format: 'json' | 'csv', data: Row, rows: Row[]) => {
+    if (format === 'json') return reply.send({ success: true, data });
+    return reply
+      .header('content-type', 'text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${name}-${data.from}-${data.to}.csv"`)
+      .send(toCsv(rows));
+  };
+
+  const reportRoute = <S extends TSchema>(
+    path: keyof typeof CSV_ROWS,
+    summary: string,
+    schema: S,
+    run: (query: ReportQuery) => Promise<Static<S>>,
+  ) => {
+    app.get(
+      `/admin/analytics/${path}`,
+      {
+        config: { access: requirePermission('analytics:read'), etag: false },
+        schema: {
+          operationId: `analytics.${path}`,
+          tags: ['analytics'],
+          summary: `${summary} (cached 5 minutes; ?format=csv answers text/csv)`,
+          querystring: ReportQuerySchema,
+          response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(schema) },
+        },
+      },
+      async (request, reply) => {
+        const data = (await run(request.query)) as Row;
+        return send(reply, path, request.query.format, data, (CSV_ROWS[path] as unknown as (data: Row) => Row[])(data));
+      },
+    );
+  };
+
+  app.post(
+    '/events',
+    {
+      config: { etag: false },
+      schema: {
+        operationId: 'analytics.ingest',
+        tags: ['analytics'],
+        summary:
+          'Up to 500 client events; each is checked on its own (rejected ones come back with their index). ' +
+          "A signed-in person's events are stored only with her analytics consent; anonymous events are stored without a subject.",
+        body: IngestBody,
+        response: { ...errorResponses('VALIDATION_ERROR', 'TOKEN_INVALID'), 202: Success(IngestResultSchema) },
+      },
+    },
+    async (request, reply) => {
+      // A token that does not verify is an error, not a reason to file her events as anonymous.
+      if (request.authError) throw request.authError;
+      const result = await analytics.ingest(request.actor, request.body.events);
+      return reply.code(202).send({ success: true, data: result });
+    },
+  );
+
+  app.get(
+    '/admin/analytics/funnel',
+    {
+      config: { access: requirePermission('analytics:read'), etag: false },
+      schema: {
+        operationId: 'analytics.funnel',
+        tags: ['analytics'],
+        summary:
+          'Funnel with per-step conversion: wellness (sign-up → profile → content → engaged → retained day 7) or ' +
+          'marketplace (search → slot viewed → booking → completed); cached 5 minutes; ?format=csv',
+        querystring: FunnelQuerySchema,
+        response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(FunnelSchema) },
+      },
+    },
+    async (request, reply) => {
+      const { journey, ...query } = request.query;
+      const data = await analytics.funnel(journey, query);
+      return send(reply, `funnel-${journey}`, query.format, data, CSV_ROWS.funnel(data));
+    },
+  );
+
+  reportRoute(
+    'retention',
+    'Weekly sign-up cohorts with day-7 and day-30 retention and the counts behind them',
+    RetentionSchema,
+    analytics.retention,
+  );
+  reportRoute(
+    'activation',
+    'Activation rate of the people who signed up in the range',
+    ActivationSchema,
+    analytics.activation,
+  );
+  reportRoute(
+    'engagement',
+    'Engagement scores (weighted events per person) and events per day',
+    EngagementSchema,
+    analytics.engagement,
+  );
+  reportRoute('adoption', 'Feature adoption by plan', AdoptionSchema, analytics.adoption);
+  reportRoute(
+    'conversion',
+    'Free → trial → premium conversion of the people who signed up in the range',
+    ConversionSchema,
+    analytics.conversion,
+  );
+  reportRoute(
+    'content',
+    'Content performance: views, unique viewers, conversion to plan views, ranking, low performers',
+    ContentSchema,
+    analytics.content,
+  );
+  reportRoute(
+    'support',
+    'Support-request patterns: by priority, plan, week and weekday',
+    SupportSchema,
+    analytics.support,
+  );
+
+  app.get(
+    '/admin/analytics/events',
+    {
+      config: { access: requirePermission('analytics:read'), etag: false },
+      schema: {
+        operationId: 'analytics.events',
+        tags: ['analytics'],
+        summary: 'The latest stored events, exactly as stored (sanitised, pseudonymous), newest first',
+        querystring: EventsQuerySchema,
+        response: {
+          ...errorResponses('VALIDATION_ERROR'),
+          200: Success(
+            Type.Array(StoredEventSchema),
+            Type.Object({ next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          ),
+        },
+      },
+    },
+    async (request) => {
+      const page = await analytics.latestEvents(request.query);
+      return { success: true, data: page.events, meta: { next_cursor: page.nextCursor } };
+    },
+  );
+
+  app.get(
+    '/analytics/advanced',
+    {
+      config: { access: requirePremium(), etag: false },
+      schema: {
+        operationId: 'analytics.advanced',
+        tags: ['analytics'],
+        summary: 'Premium: your own engagement over the last 12 weeks, and how it compares with the median person',
+        response: { ...errorResponses('PREMIUM_REQUIRED'), 200: Success(AdvancedSchema) },
+      },
+    },
+    async (request) => ({ success: true, data: await analytics.advanced(actorOf(request)) }),
+  );
+};
