@@ -17,6 +17,7 @@ import { createPeriodicJob, type PeriodicJob } from './jobs/periodic.js';
 import { createRetentionJob, outboxRetentionRules, type RetentionJob } from './jobs/retention.js';
 import { createSheetsSync, type SheetsSync } from './jobs/sheets-sync.js';
 import { accessRoutes, can, createAccessRepository, createAccessService } from './modules/access/index.js';
+import { adminDashboardRoutes } from './modules/admin-dashboard/index.js';
 import {
   type AnalyticsService,
   analyticsRoutes,
@@ -525,6 +526,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { prefix: '/api/v1' },
   );
   await app.register(metricsRoute, { metrics, token: config.metricsToken });
+  // The admin dashboard page: static files; its data comes from the admin analytics API.
+  await app.register(adminDashboardRoutes);
 
   // While draining, ask keep-alive clients to reconnect elsewhere so their sockets close
   // as soon as the in-flight response is written.

@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * Stricter than the API default: the page runs only its own script and stylesheet, talks only
+ * to this origin, and its sign-in form can never be submitted natively (the script posts JSON).
+ */
+export const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+  "form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+const ASSETS_DIR = new URL('./assets/', import.meta.url);
+
+const TYPES: Record<string, string> = {
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+  'icon.svg': 'image/svg+xml',
+};
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+  /** Short content hash: the page links `name?v=<version>`, so a versioned URL may be cached for good. */
+  version: string;
+}
+
+function asset(body: Buffer, type: string): Asset {
+  const digest = createHash('sha256').update(body).digest('base64url');
+  return { body, type, etag: `"${digest}"`, version: digest.slice(0, 12) };
+}
+
+function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
+  return (ifNoneMatch ?? '').split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+/**
+ * The admin dashboard at /admin: one HTML page plus its script, stylesheet and icon, read
+ * once when the plugin registers. The page signs in and calls the analytics API itself; these
+ * routes serve files only, so they carry no access rule and stay out of the API docs.
+ */
+export async function adminDashboardRoutes(app: FastifyInstance) {
+  const assets = new Map<string, Asset>();
+  for (const name of Object.keys(TYPES)) {
+    assets.set(name, asset(await readFile(new URL(name, ASSETS_DIR)), TYPES[name]!));
+  }
+  // Asset links carry their content hash, so a deploy never serves a stale script to a new page.
+  const template = await readFile(new URL('index.html', ASSETS_DIR), 'utf8');
+  const html = template.replace(/\{\{version:([\w.-]+)\}\}/g, (_match, name: string) => {
+    const linked = assets.get(name);
+    if (!linked) throw new Error(`admin dashboard: index.html links unknown asset ${name}`);
+    return linked.version;
+  });
+  const page = asset(Buffer.from(html), 'text/html; charset=utf-8');
+
+  const routeOptions = {
+    // Static files: our own ETag below, no per-request hashing by the etag plugin.
+    config: { etag: false },
+    schema: { hide: true },
+  } as const;
+
+  app.get('/admin', routeOptions, async (request, reply) => {
+    reply
+      .header('content-security-policy', DASHBOARD_CSP)
+      .header('cache-control', 'no-cache')
+      .header('etag', page.etag);
+    if (notModified(request.headers['if-none-match'], page.etag)) return reply.code(304).send();
+    return reply.type(page.type).send(page.body);
+  });
+
+  for (const [name, file] of assets) {
+    app.get<{ Querystring: { v?: string } }>(`/admin/${name}`, routeOptions, async (request, reply) => {
+      const pinned = request.query.v === file.version;
+      reply
+        .header('content-security-policy', DASHBOARD_CSP)
+        .header('cache-control', pinned ? 'public, max-age=31536000, immutable' : 'no-cache')
+        .header('etag', file.etag);
+      if (notModified(request.headers['if-none-match'], file.etag)) return reply.code(304).send();
+      return reply.type(file.type).send(file.body);
+    });
+  }
+}

@@ -1,0 +1,1 @@
+export { adminDashboardRoutes, DASHBOARD_CSP } from './admin-dashboard.routes.js';
