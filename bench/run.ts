@@ -5,8 +5,8 @@
  * (default 100). Exits 1 only when the harness fails, not when a target is missed.
  * BENCH_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) adds the same scenario with
  * the app on PostgreSQL, the production path, with no embedded database in the process.
- * Then the marketplace scenarios (bench/marketplace.ts) when BENCH_SCENARIOS (comma-separated,
- * default `all`) includes `marketplace`.
+ * Then the marketplace scenarios (bench/marketplace.ts) and the analytics ones (bench/analytics.ts)
+ * when BENCH_SCENARIOS (comma-separated, default `all`) includes `marketplace` / `analytics`.
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
   type Scenario,
   writeResult,
 } from './lib.js';
+import { runAnalytics } from './analytics.js';
 import { runMarketplace } from './marketplace.js';
 
 // The demo user the app seeds on its first start (src/modules/identity/identity.seed.ts).
@@ -142,9 +143,9 @@ await runBench(async (harness) => {
     .split(',')
     .map((name) => name.trim())
     .filter(Boolean);
-  if (wanted.length === 0 || wanted.includes('all') || wanted.includes('marketplace')) {
-    // The servers above are done: stop them so they take no memory or CPU from what follows.
-    await Promise.all([appOnPostgres?.stop(), app.stop(), bare.stop()]);
-    await runMarketplace(harness);
-  }
+  const runs = (name: string) => wanted.length === 0 || wanted.includes('all') || wanted.includes(name);
+  // The servers above are done: stop them so they take no memory or CPU from what follows.
+  await Promise.all([appOnPostgres?.stop(), app.stop(), bare.stop()]);
+  if (runs('marketplace')) await runMarketplace(harness);
+  if (runs('analytics')) await runAnalytics(harness);
 });

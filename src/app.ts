@@ -202,7 +202,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ids,
     metrics,
     logger: logger.child({ component: 'analytics' }),
-    hasConsent: (userId, purpose) => consent.has(userId, purpose),
+    consentGranted: (userId, purpose) => consent.grantedCondition(userId, purpose),
     recordPremiumUse: (userId, feature) => access.recordPremiumUse(db, userId, feature),
     contentTitles: (contentIds) => content.titles(contentIds),
     rawRetentionDays: config.retention.analyticsRawDays,

@@ -108,7 +108,7 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
     ]);
     // Nothing about the device, the IP or the browser is kept.
     expect(Object.keys(rows[0] as object).sort()).toEqual(
-      ['country', 'id', 'name', 'occurred_at', 'plan', 'properties', 'source', 'subject'].sort(),
+      ['cohort_at', 'country', 'id', 'name', 'occurred_at', 'plan', 'properties', 'source', 'subject'].sort(),
     );
     expect(JSON.stringify(rows)).not.toContain('device-1');
   });
@@ -176,6 +176,9 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
     expect(subject).not.toContain(user.id);
     const [row] = await stored(sql`subject = ${subject} and source = 'client'`);
     expect(row).toMatchObject({ plan: 'premium', country: 'GB' });
+    // Her cohort is her sign-up: the pseudonym began with her user_signed_up event.
+    const [signup] = await stored(sql`subject = ${subject} and name = 'user_signed_up'`);
+    expect(new Date(row?.cohort_at as string).getTime()).toBe(new Date(signup?.occurred_at as string).getTime());
     expect(row?.properties).toEqual({
       content_id: CONTENT_ID,
       note: 'write to [email] or call [phone], [address]',

@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../../src/infra/db/client.js';
 import type { EventName } from '../../src/modules/analytics/index.js';
 import { buildTestApp, createTestClock, type TestApp, testRedisUrl } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/users.js';
@@ -295,6 +297,18 @@ describe('admin analytics reports', () => {
       clock.advance(5 * 60_000 + 1000);
       expect((await report('activation', query)).signups).toBe(2);
     }
+  });
+
+  it('keeps each person’s facts equal to what her raw events say', async () => {
+    const facts = () =>
+      queryRows<Record<string, unknown>>(
+        t.app.platform.db,
+        sql`select * from analytics_subject_facts order by subject`,
+      ).then((rows) => rows.map(({ updated_at: _, ...row }) => row));
+    const kept = await facts();
+    expect(kept.length).toBeGreaterThanOrEqual(6);
+    await t.app.platform.services.analytics.rebuildFacts();
+    expect(await facts()).toEqual(kept);
   });
 
   it('gives one UTC day’s metrics for the Sheets row', async () => {

@@ -97,7 +97,7 @@ describe(`database (${servicesMode ? 'PostgreSQL' : 'PGlite'})`, () => {
       ids: uuidv7,
       metrics: createMetrics(),
       logger: createLogger({ level: 'silent' }),
-      hasConsent: async () => false,
+      consentGranted: () => sql`false`,
       recordPremiumUse: async () => {},
       rawRetentionDays: 90,
       strict: true,

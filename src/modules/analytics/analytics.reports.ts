@@ -1,5 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../infra/db/client.js';
+import { ENGAGEMENT_EVENTS } from './analytics.facts.js';
 
 /**
  * The admin reports, each one SQL statement (or a few small ones) over `product_events`.
@@ -22,13 +23,6 @@ const DAY_MS = 86_400_000;
 export const FUNNEL_WINDOW_DAYS = 30;
 /** Engaged: this many engagement events in her first 7 days. */
 export const ENGAGED_MIN_EVENTS = 3;
-const ENGAGEMENT_EVENTS = [
-  'content_viewed',
-  'diet_plan_viewed',
-  'protection_plan_viewed',
-  'reminder_triggered',
-  'premium_feature_used',
-];
 /** Weights of the engagement score: deliberate actions weigh more than views. */
 export const SCORE_WEIGHTS: Record<string, number> = {
   last_login: 1,
@@ -78,25 +72,18 @@ function filters(alias: string, range: ReportRange): SQL {
 }
 
 const iso = (date: Date) => date.toISOString();
-const windowEnd = (range: ReportRange, days: number) => iso(new Date(range.to.getTime() + days * DAY_MS));
 
 /**
- * People whose first `startEvent` falls in the range, and when. The plan and country filters
- * pick people who had that plan or country on any of their events in the range (a sign-up
- * comes before any profile, and every account starts free).
+ * People whose pseudonym began with a sign-up in the range, from their facts (one row each):
+ * the plan and country filters take her latest known plan and country.
  */
-function cohort(startEvent: string, range: ReportRange): SQL {
-  const filtered =
-    range.plan || range.country
-      ? sql`and exists (select 1 from product_events f where f.subject = s.subject
-          and f.occurred_at >= ${iso(range.from)} and f.occurred_at < ${iso(range.to)} ${filters('f', range)})`
-      : sql``;
-  return sql`select s.subject, min(s.occurred_at) as t0
-    from product_events s
-    where s.name = ${startEvent} and s.subject is not null
-      and s.occurred_at >= ${iso(range.from)} and s.occurred_at < ${iso(range.to)} ${filtered}
-    group by s.subject`;
+function signups(range: ReportRange): SQL {
+  return sql`from analytics_subject_facts f
+    where f.signed_up and f.cohort_at >= ${iso(range.from)} and f.cohort_at < ${iso(range.to)} ${filters('f', range)}`;
 }
+
+const within = (column: string, days: number, from = 'cohort_at') =>
+  sql.raw(`f.${column} < f.${from} + interval '${days * 24} hours'`);
 
 type Num = number | string;
 const n = (value: Num | null | undefined) => Number(value ?? 0);
@@ -134,27 +121,15 @@ export const MARKETPLACE_STEPS = [
 ];
 
 export async function wellnessFunnel(db: Db, range: ReportRange): Promise<FunnelStep[]> {
+  const profile = within('profile_at', FUNNEL_WINDOW_DAYS);
+  const content = sql`${profile} and ${within('content_at', FUNNEL_WINDOW_DAYS)}`;
+  const engaged = sql`${content} and f.engage_7d >= ${ENGAGED_MIN_EVENTS}`;
   const [row] = await queryRows<Record<string, Num>>(
     db,
-    sql`with cohort as (${cohort('user_signed_up', range)}),
-    per as (
-      select c.subject,
-        bool_or(e.name = 'profile_completed') as profile,
-        bool_or(e.name = 'content_viewed') as content,
-        count(*) filter (where e.name in (${list(ENGAGEMENT_EVENTS)}) and e.occurred_at < c.t0 + interval '7 days') as engage,
-        bool_or(e.occurred_at >= c.t0 + interval '7 days' and e.occurred_at < c.t0 + interval '14 days') as retained
-      from cohort c
-      join product_events e on e.subject = c.subject
-        and e.occurred_at >= c.t0 and e.occurred_at < c.t0 + interval '30 days'
-        and e.occurred_at >= ${iso(range.from)} and e.occurred_at < ${windowEnd(range, FUNNEL_WINDOW_DAYS)}
-      group by c.subject
-    )
-    select (select count(*) from cohort) as signed_up,
-      count(*) filter (where profile) as profile_completed,
-      count(*) filter (where profile and content) as content_viewed,
-      count(*) filter (where profile and content and engage >= ${ENGAGED_MIN_EVENTS}) as engaged,
-      count(*) filter (where profile and content and engage >= ${ENGAGED_MIN_EVENTS} and retained) as retained
-    from per`,
+    sql`select count(*) as signed_up, count(*) filter (where ${profile}) as profile_completed,
+      count(*) filter (where ${content}) as content_viewed, count(*) filter (where ${engaged}) as engaged,
+      count(*) filter (where ${engaged} and f.active_day_7) as retained
+    ${signups(range)}`,
   );
   return steps(WELLNESS_STEPS, [
     n(row?.signed_up),
@@ -165,27 +140,17 @@ export async function wellnessFunnel(db: Db, range: ReportRange): Promise<Funnel
   ]);
 }
 
+/** People whose first search falls in the range; later steps within 30 days of it (in any order). */
 export async function marketplaceFunnel(db: Db, range: ReportRange): Promise<FunnelStep[]> {
+  const slot = within('slot_at', FUNNEL_WINDOW_DAYS, 'search_at');
+  const booked = sql`${slot} and ${within('booking_at', FUNNEL_WINDOW_DAYS, 'search_at')}`;
+  const completed = sql`${booked} and ${within('completed_at', FUNNEL_WINDOW_DAYS, 'search_at')}`;
   const [row] = await queryRows<Record<string, Num>>(
     db,
-    sql`with cohort as (${cohort('service_searched', range)}),
-    per as (
-      select c.subject,
-        bool_or(e.name = 'slot_viewed') as slot,
-        bool_or(e.name = 'booking_created') as booked,
-        bool_or(e.name = 'booking_completed') as completed
-      from cohort c
-      join product_events e on e.subject = c.subject
-        and e.name in ('slot_viewed', 'booking_created', 'booking_completed')
-        and e.occurred_at >= c.t0 and e.occurred_at < c.t0 + interval '30 days'
-        and e.occurred_at >= ${iso(range.from)} and e.occurred_at < ${windowEnd(range, FUNNEL_WINDOW_DAYS)}
-      group by c.subject
-    )
-    select (select count(*) from cohort) as searched,
-      count(*) filter (where slot) as slot_viewed,
-      count(*) filter (where slot and booked) as booking_created,
-      count(*) filter (where slot and booked and completed) as booking_completed
-    from per`,
+    sql`select count(*) as searched, count(*) filter (where ${slot}) as slot_viewed,
+      count(*) filter (where ${booked}) as booking_created, count(*) filter (where ${completed}) as booking_completed
+    from analytics_subject_facts f
+    where f.search_at >= ${iso(range.from)} and f.search_at < ${iso(range.to)} ${filters('f', range)}`,
   );
   return steps(MARKETPLACE_STEPS, [
     n(row?.searched),
@@ -209,20 +174,11 @@ export interface RetentionCohort {
 export async function retention(db: Db, range: ReportRange, now: Date): Promise<RetentionCohort[]> {
   const rows = await queryRows<{ week: string; size: Num; d7: Num; d30: Num; last: Date | string }>(
     db,
-    sql`with cohort as (${cohort('user_signed_up', range)}),
-    per as (
-      select c.subject, c.t0,
-        bool_or(e.occurred_at >= c.t0 + interval '7 days' and e.occurred_at < c.t0 + interval '14 days') as d7,
-        bool_or(e.occurred_at >= c.t0 + interval '30 days' and e.occurred_at < c.t0 + interval '37 days') as d30
-      from cohort c
-      left join product_events e on e.subject = c.subject
-        and e.occurred_at >= c.t0 + interval '7 days' and e.occurred_at < c.t0 + interval '37 days'
-        and e.occurred_at >= ${iso(range.from)} and e.occurred_at < ${windowEnd(range, 37)}
-      group by c.subject, c.t0
-    )
-    select to_char(date_trunc('week', t0 at time zone 'UTC'), 'YYYY-MM-DD') as week,
-      count(*) as size, count(*) filter (where d7) as d7, count(*) filter (where d30) as d30, max(t0) as last
-    from per group by 1 order by 1`,
+    sql`select to_char(date_trunc('week', f.cohort_at at time zone 'UTC'), 'YYYY-MM-DD') as week, count(*) as size,
+      count(*) filter (where f.active_day_7) as d7, count(*) filter (where f.active_day_30) as d30,
+      max(f.cohort_at) as last
+    ${signups(range)}
+    group by 1 order by 1`,
   );
   return rows.map((row) => {
     const last = new Date(row.last).getTime();
@@ -241,23 +197,13 @@ export const ACTIVATION_DEFINITION =
 export async function activation(db: Db, range: ReportRange) {
   const [row] = await queryRows<{ signups: Num; activated: Num }>(
     db,
-    sql`with cohort as (${cohort('user_signed_up', range)}),
-    per as (
-      select c.subject,
-        bool_or(e.name = 'profile_completed') as profile,
-        bool_or(e.name in ('diet_plan_viewed', 'protection_plan_viewed')) as plan_viewed
-      from cohort c
-      join product_events e on e.subject = c.subject
-        and e.name in ('profile_completed', 'diet_plan_viewed', 'protection_plan_viewed')
-        and e.occurred_at >= c.t0 and e.occurred_at < c.t0 + interval '7 days'
-        and e.occurred_at >= ${iso(range.from)} and e.occurred_at < ${windowEnd(range, 7)}
-      group by c.subject
-    )
-    select (select count(*) from cohort) as signups, count(*) filter (where profile and plan_viewed) as activated from per`,
+    sql`select count(*) as signups,
+      count(*) filter (where ${within('profile_at', 7)} and ${within('plan_view_at', 7)}) as activated
+    ${signups(range)}`,
   );
-  const signups = n(row?.signups);
+  const signupCount = n(row?.signups);
   const activated = n(row?.activated);
-  return { signups, activated, rate: rate(activated, signups), definition: ACTIVATION_DEFINITION };
+  return { signups: signupCount, activated, rate: rate(activated, signupCount), definition: ACTIVATION_DEFINITION };
 }
 
 const scoreCase = () =>
@@ -365,32 +311,20 @@ export async function adoption(db: Db, range: ReportRange) {
 export async function conversion(db: Db, range: ReportRange) {
   const [row] = await queryRows<Record<string, Num>>(
     db,
-    sql`with cohort as (${cohort('user_signed_up', range)}),
-    per as (
-      select c.subject,
-        bool_or(e.name = 'trial_started') as trial,
-        bool_or(e.name = 'plan_changed' and e.properties->>'to' = 'premium') as premium
-      from cohort c
-      join product_events e on e.subject = c.subject and e.name in ('trial_started', 'plan_changed')
-        and e.occurred_at >= c.t0 and e.occurred_at >= ${iso(range.from)}
-      group by c.subject
-    )
-    select (select count(*) from cohort) as signups,
-      count(*) filter (where trial) as trials,
-      count(*) filter (where premium) as premium,
-      count(*) filter (where trial and premium) as trial_premium
-    from per`,
+    sql`select count(*) as signups, count(f.trial_at) as trials, count(f.premium_at) as premium,
+      count(*) filter (where f.trial_at is not null and f.premium_at is not null) as trial_premium
+    ${signups(range)}`,
   );
-  const signups = n(row?.signups);
+  const signupCount = n(row?.signups);
   const trials = n(row?.trials);
   const premium = n(row?.premium);
   return {
-    signups,
+    signups: signupCount,
     trials_started: trials,
     premium,
-    free_to_trial_rate: rate(trials, signups),
+    free_to_trial_rate: rate(trials, signupCount),
     trial_to_premium_rate: rate(n(row?.trial_premium), trials),
-    free_to_premium_rate: rate(premium, signups),
+    free_to_premium_rate: rate(premium, signupCount),
   };
 }
 

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { and, desc, eq, gte, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, or, type SQL, sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../infra/db/client.js';
+import { factsDelta, upsertFacts } from './analytics.facts.js';
 import { analyticsSubjectKeys, type EventSource, productEvents } from './analytics.tables.js';
 
 export interface EventRow {
@@ -8,15 +9,26 @@ export interface EventRow {
   name: string;
   occurredAt: Date;
   subject: string | null;
+  cohortAt: Date | null;
   source: EventSource;
   plan: string | null;
   country: string | null;
   properties: Record<string, unknown>;
 }
 
+/** One event of a batch: what is not shared by the batch. */
+export interface BatchEvent {
+  id: string;
+  name: string;
+  occurredAt: Date;
+  properties: Record<string, unknown>;
+}
+
 /** Where an event about her is filed: her pseudonym (null = not linkable) and plan and country. */
 export interface SubjectContext {
   subject: string | null;
+  /** When her pseudonym began (the secret's creation). */
+  cohortAt: Date | null;
   plan: string | null;
   country: string | null;
 }
@@ -41,40 +53,57 @@ export function createAnalyticsRepository() {
      * Her subject, plan and country for an event. The first event about her makes her secret;
      * once forgotten (objection or erasure) events about her carry no subject.
      */
-    async subjectContext(tx: Db, userId: string, now: Date): Promise<SubjectContext | undefined> {
+    async subjectContext(
+      tx: Db,
+      userId: string,
+      now: Date,
+      options: { consent?: SQL } = {},
+    ): Promise<(SubjectContext & { consented: boolean }) | undefined> {
       const [row] = await queryRows<{
+        consented: boolean;
         plan: string;
         country: string | null;
         secret: string | null;
+        since: Date | string | null;
         forgotten: boolean;
       }>(
         tx,
-        sql`select u.plan, p.country, k.secret, k.forgotten_at is not null as forgotten
+        sql`select ${options.consent ?? sql`true`} as consented, u.plan, p.country, k.secret, k.created_at as since,
+              k.forgotten_at is not null as forgotten
             from users u
             left join wellness_profiles p on p.user_id = u.id
             left join analytics_subject_keys k on k.user_id = u.id
             where u.id = ${userId}`,
       );
       if (!row) return undefined;
-      let secret = row.secret;
-      if (secret === null && !row.forgotten) {
+      // Asked with a consent condition that does not hold: nothing is made for her.
+      if (!row.consented)
+        return { consented: false, subject: null, cohortAt: null, plan: row.plan, country: row.country };
+      let key: { secret: string | null; createdAt: Date | null } = {
+        secret: row.secret,
+        createdAt: row.since === null ? null : new Date(row.since),
+      };
+      if (key.secret === null && !row.forgotten) {
+        const columns = { secret: analyticsSubjectKeys.secret, createdAt: analyticsSubjectKeys.createdAt };
         const [created] = await tx
           .insert(analyticsSubjectKeys)
           .values({ userId, secret: newSecret(), createdAt: now })
           .onConflictDoNothing()
-          .returning({ secret: analyticsSubjectKeys.secret });
+          .returning(columns);
         // Another transaction made it first: read theirs.
-        secret =
-          created?.secret ??
-          (
-            await tx
-              .select({ secret: analyticsSubjectKeys.secret })
-              .from(analyticsSubjectKeys)
-              .where(eq(analyticsSubjectKeys.userId, userId))
-          )[0]?.secret ??
-          null;
+        key = created ??
+          (await tx.select(columns).from(analyticsSubjectKeys).where(eq(analyticsSubjectKeys.userId, userId)))[0] ?? {
+            secret: null,
+            createdAt: null,
+          };
       }
-      return { subject: secret ? subjectId(secret, userId) : null, plan: row.plan, country: row.country };
+      return {
+        consented: true,
+        subject: key.secret ? subjectId(key.secret, userId) : null,
+        cohortAt: key.secret ? key.createdAt : null,
+        plan: row.plan,
+        country: row.country,
+      };
     },
 
     /** Her subject if she has a live secret (no secret is made). */
@@ -112,27 +141,59 @@ export function createAnalyticsRepository() {
         });
     },
 
-    /** One statement for the whole batch: the rows travel as one JSON document. */
-    async insertEvents(db: Db, rows: EventRow[]): Promise<void> {
-      if (rows.length === 0) return;
-      const json = JSON.stringify(
-        rows.map((row) => ({
-          id: row.id,
-          name: row.name,
-          occurred_at: row.occurredAt.toISOString(),
-          subject: row.subject,
-          source: row.source,
-          plan: row.plan,
-          country: row.country,
-          properties: row.properties,
-        })),
+    /**
+     * One statement for a batch of events about one subject (or none): what they share goes
+     * once as parameters, the rows as one JSON document (built as text, no object per row).
+     */
+    async insertBatch(
+      db: Db,
+      shared: {
+        subject: string | null;
+        cohortAt: Date | null;
+        source: EventSource;
+        plan: string | null;
+        country: string | null;
+        now: Date;
+      },
+      events: BatchEvent[],
+    ): Promise<void> {
+      if (events.length === 0) return;
+      // Compact rows: the name as an index into the batch's names, the time as milliseconds
+      // after the batch's earliest, the id without dashes. Less to build, send and parse.
+      let base = Number.POSITIVE_INFINITY;
+      for (const event of events) base = Math.min(base, event.occurredAt.getTime());
+      const names: string[] = [];
+      const nameIndex = new Map<string, number>();
+      const parts: string[] = [];
+      for (const event of events) {
+        let n = nameIndex.get(event.name);
+        if (n === undefined) {
+          n = names.push(event.name) - 1;
+          nameIndex.set(event.name, n);
+        }
+        // Ids and offsets need no escaping; properties go through JSON.stringify.
+        parts.push(
+          `{"i":"${event.id.replaceAll('-', '')}","n":${n},"t":${event.occurredAt.getTime() - base},"p":${JSON.stringify(event.properties)}}`,
+        );
+      }
+      const insert = sql`insert into product_events (id, name, occurred_at, subject, cohort_at, source, plan, country, properties)
+        select x.i, ${JSON.stringify(names)}::jsonb ->> x.n,
+          ${new Date(base).toISOString()}::timestamptz + x.t * interval '1 millisecond',
+          ${shared.subject}::uuid, ${shared.cohortAt?.toISOString() ?? null}::timestamptz,
+          ${shared.source}, ${shared.plan}, ${shared.country}, x.p
+        from jsonb_to_recordset(${`[${parts.join(',')}]`}::jsonb) as x(i uuid, n int, t bigint, p jsonb)`;
+      if (!shared.subject || !shared.cohortAt) {
+        await db.execute(insert);
+        return;
+      }
+      // Her facts move in the same statement as her events: both or neither.
+      const facts = upsertFacts(
+        shared.subject,
+        { cohortAt: shared.cohortAt, plan: shared.plan, country: shared.country },
+        factsDelta(shared.cohortAt, events),
+        shared.now,
       );
-      await db.execute(sql`
-        insert into product_events (id, name, occurred_at, subject, source, plan, country, properties)
-        select id, name, occurred_at, subject, source, plan, country, properties
-        from jsonb_to_recordset(${json}::jsonb) as x(
-          id uuid, name text, occurred_at timestamptz, subject uuid, source text, plan text, country text, properties jsonb
-        )`);
+      await db.execute(sql`with inserted as (${insert}) ${facts}`);
     },
 
     async eventsOfSubject(db: Db, subject: string) {

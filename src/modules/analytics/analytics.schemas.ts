@@ -135,6 +135,9 @@ export const StoredEventSchema = Type.Object({
   name: Type.String(),
   occurred_at: Type.String({ format: 'date-time' }),
   subject: Type.Union([Type.String(), Type.Null()], { description: 'pseudonym; null = not linkable to anyone' }),
+  cohort_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'when the pseudonym began (the sign-up): cohorts are counted from it',
+  }),
   source: Type.String(),
   plan: Type.Union([Type.String(), Type.Null()]),
   country: Type.Union([Type.String(), Type.Null()]),

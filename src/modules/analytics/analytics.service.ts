@@ -1,3 +1,4 @@
+import { type SQL, sql } from 'drizzle-orm';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
@@ -8,9 +9,10 @@ import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
 import type { PersonalDataEntry } from '../privacy/data-map.js';
 import { EVENT_CATALOGUE, type EventName, isEventName, propertyError } from './analytics.catalogue.js';
+import { rebuildFacts } from './analytics.facts.js';
 import { ensurePartitions, rawCutoff, rollUp } from './analytics.maintenance.js';
 import * as reports from './analytics.reports.js';
-import { type AnalyticsRepository, createAnalyticsRepository, type EventRow } from './analytics.repository.js';
+import { type AnalyticsRepository, type BatchEvent, createAnalyticsRepository } from './analytics.repository.js';
 import { sanitiseProperties } from './sanitise.js';
 
 /** Records a product event inside the caller's transaction: it exists exactly when the action commits. */
@@ -63,8 +65,8 @@ export function createAnalyticsService(deps: {
   ids: IdGenerator;
   metrics: Metrics;
   logger: Logger;
-  /** Whether she has granted a purpose under its newest notice (the consent module). */
-  hasConsent: (userId: string, purpose: 'analytics') => Promise<boolean>;
+  /** "She has granted this purpose under its newest notice" as an SQL condition (the consent module). */
+  consentGranted: (userId: SQL, purpose: 'analytics') => SQL;
   /** Counts a use of a premium feature (the access module), for the advanced dashboard. */
   recordPremiumUse: (userId: string, feature: string) => Promise<void>;
   /** Content titles for the content report (the content module). */
@@ -96,18 +98,18 @@ export function createAnalyticsService(deps: {
     }
     const now = clock.now();
     const context = userId ? await repository.subjectContext(tx, userId, now) : undefined;
-    await repository.insertEvents(tx, [
+    await repository.insertBatch(
+      tx,
       {
-        id: ids(),
-        name,
-        occurredAt: now,
         subject: context?.subject ?? null,
+        cohortAt: context?.cohortAt ?? null,
         source: 'server',
         plan: context?.plan ?? null,
         country: context?.country ?? null,
-        properties: sanitise(properties),
+        now,
       },
-    ]);
+      [{ id: ids(), name, occurredAt: now, properties: sanitise(properties) }],
+    );
     counted('server', 'stored');
   };
 
@@ -211,22 +213,34 @@ export function createAnalyticsService(deps: {
       });
       counted('client', 'rejected', rejected.length);
       if (good.length === 0) return { accepted: 0, rejected, dropped_no_consent: 0 };
-      if (actor && !(await deps.hasConsent(actor.id, 'analytics'))) {
+      // Her consent, pseudonym, plan and country in one query.
+      const context = actor
+        ? await repository.subjectContext(db, actor.id, now, {
+            consent: deps.consentGranted(sql`u.id`, 'analytics'),
+          })
+        : undefined;
+      if (actor && !context?.consented) {
         counted('client', 'dropped_no_consent', good.length);
         return { accepted: 0, rejected, dropped_no_consent: good.length };
       }
-      const context = actor ? await repository.subjectContext(db, actor.id, now) : undefined;
-      const rows: EventRow[] = good.map((event) => ({
+      const rows: BatchEvent[] = good.map((event) => ({
         id: ids(),
         name: event.name,
         occurredAt: event.time,
-        subject: context?.subject ?? null,
-        source: 'client',
-        plan: context?.plan ?? null,
-        country: context?.country ?? null,
         properties: sanitise(event.properties),
       }));
-      await repository.insertEvents(db, rows);
+      await repository.insertBatch(
+        db,
+        {
+          subject: context?.subject ?? null,
+          cohortAt: context?.cohortAt ?? null,
+          source: 'client',
+          plan: context?.plan ?? null,
+          country: context?.country ?? null,
+          now,
+        },
+        rows,
+      );
       counted('client', 'stored', rows.length);
       return { accepted: rows.length, rejected, dropped_no_consent: 0 };
     },
@@ -287,6 +301,7 @@ export function createAnalyticsService(deps: {
           name: row.name,
           occurred_at: row.occurredAt.toISOString(),
           subject: row.subject,
+          cohort_at: row.cohortAt?.toISOString() ?? null,
           source: row.source,
           plan: row.plan,
           country: row.country,
@@ -334,6 +349,9 @@ export function createAnalyticsService(deps: {
         Date.parse(`${day}T00:00:00.000Z`) < rawCutoff(clock.now(), deps.rawRetentionDays).getTime(),
       ),
 
+    /** Recomputes every pseudonym's facts from the raw events (a repair; the inserts keep them current). */
+    rebuildFacts: () => rebuildFacts(db, clock.now()),
+
     /** Creates the monthly partitions around now that are missing. */
     ensurePartitions: (tx: Db = db) => ensurePartitions(tx, clock.now()),
 
@@ -363,7 +381,7 @@ export function createAnalyticsService(deps: {
         legalBasis:
           'consent (analytics) for events your app sends; legitimate interest for server-side counts, which you can object to by withdrawing analytics consent',
         retention: `raw events ${deps.rawRetentionDays} days, then daily counts without any pseudonym`,
-        tables: ['product_events', 'analytics_subject_keys'],
+        tables: ['product_events', 'analytics_subject_keys', 'analytics_subject_facts'],
         async export(tx, userId) {
           const subject = await repository.currentSubject(tx, userId);
           if (!subject) return { subject: null, events: [] };

@@ -1,5 +1,17 @@
 import { sql } from 'drizzle-orm';
-import { check, date, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import {
+  boolean,
+  check,
+  date,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { users } from '../identity/identity.tables.js';
 
 export const EVENT_SOURCES = ['server', 'client'] as const;
@@ -18,6 +30,9 @@ export const productEvents = pgTable(
     name: text('name').notNull(),
     occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
     subject: uuid('subject'),
+    // When her pseudonym began (her sign-up, or her opt-in after an objection): cohorts and
+    // "within N days" windows read it from the row itself, without a join.
+    cohortAt: timestamp('cohort_at', { withTimezone: true }),
     source: text('source').$type<EventSource>().notNull(),
     // Her plan and country when the event happened, for filters; never anything finer.
     plan: text('plan'),
@@ -26,7 +41,8 @@ export const productEvents = pgTable(
   },
   (table) => [
     primaryKey({ columns: [table.occurredAt, table.id] }),
-    index('product_events_name_occurred_at_idx').on(table.name, table.occurredAt),
+    // No index on name: reports scan a month's partition instead, and every index costs
+    // each of the 500 rows of an ingest batch (migration 0013 dropped it).
     index('product_events_subject_occurred_at_idx').on(table.subject, table.occurredAt),
   ],
 );
@@ -69,3 +85,39 @@ export const analyticsSheetDays = pgTable('analytics_sheet_days', {
   day: date('day', { mode: 'string' }).primaryKey(),
   syncedAt: timestamp('synced_at', { withTimezone: true }).notNull(),
 });
+
+/**
+ * What each pseudonym has done, relative to when it began, kept up to date by every insert of
+ * her events (in the same statement): the cohort reports read one row per person instead of
+ * every event. Keyed by the pseudonym only; it outlives the raw events' roll-up.
+ */
+export const analyticsSubjectFacts = pgTable(
+  'analytics_subject_facts',
+  {
+    subject: uuid('subject').primaryKey(),
+    cohortAt: timestamp('cohort_at', { withTimezone: true }).notNull(),
+    // Her latest plan and country seen on an event.
+    plan: text('plan'),
+    country: text('country'),
+    signedUp: boolean('signed_up').notNull(),
+    // First time of each step (any time after the pseudonym began).
+    profileAt: timestamp('profile_at', { withTimezone: true }),
+    contentAt: timestamp('content_at', { withTimezone: true }),
+    planViewAt: timestamp('plan_view_at', { withTimezone: true }),
+    trialAt: timestamp('trial_at', { withTimezone: true }),
+    premiumAt: timestamp('premium_at', { withTimezone: true }),
+    searchAt: timestamp('search_at', { withTimezone: true }),
+    slotAt: timestamp('slot_at', { withTimezone: true }),
+    bookingAt: timestamp('booking_at', { withTimezone: true }),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+    // Engagement events in her first 7 days; any event on days 7-13 and on days 30-36.
+    engage7d: integer('engage_7d').notNull(),
+    activeDay7: boolean('active_day_7').notNull(),
+    activeDay30: boolean('active_day_30').notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    index('analytics_subject_facts_cohort_at_idx').on(table.cohortAt),
+    index('analytics_subject_facts_search_at_idx').on(table.searchAt),
+  ],
+);

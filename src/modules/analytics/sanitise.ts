@@ -95,8 +95,19 @@ const MEDICAL_WORDS = new Set([
   'labs',
 ]);
 
+// Property names repeat across events: each is judged once (bounded, so odd names cannot grow it).
+const verdicts = new Map<string, 'personal' | 'medical' | undefined>();
+const MAX_VERDICTS = 10_000;
+
 /** Why a property is removed: `personal`, `medical`, or undefined when it stays. */
 export function forbiddenKey(key: string): 'personal' | 'medical' | undefined {
+  if (verdicts.has(key)) return verdicts.get(key);
+  const verdict = judgeKey(key);
+  if (verdicts.size < MAX_VERDICTS) verdicts.set(key, verdict);
+  return verdict;
+}
+
+function judgeKey(key: string): 'personal' | 'medical' | undefined {
   const words = fieldWords(key);
   if (words.some((word) => PERSONAL_WORDS.has(word))) return 'personal';
   if (words.includes('user') && words.includes('agent')) return 'personal';
@@ -147,22 +158,26 @@ export interface SanitisedProperties {
 
 /** Removes personal and medical keys and masks personal-looking values (flat properties). */
 export function sanitiseProperties(input: Record<string, unknown>): SanitisedProperties {
-  const properties: Record<string, unknown> = {};
+  let properties: Record<string, unknown> | undefined;
   let removed = 0;
   let masked = 0;
-  for (const key of Object.keys(input)) {
-    if (forbiddenKey(key)) {
-      removed += 1;
-      continue;
-    }
+  const keys = Object.keys(input);
+  for (let i = 0; i < keys.length; i += 1) {
+    const key = keys[i] as string;
     const value = input[key];
-    if (typeof value === 'string') {
-      const safe = maskValue(value);
+    const safe = forbiddenKey(key) ? undefined : typeof value === 'string' ? maskValue(value) : value;
+    if (safe === value && properties === undefined) continue;
+    // The first change: copy what came before it, then carry on into the copy.
+    if (properties === undefined) {
+      properties = {};
+      for (let j = 0; j < i; j += 1) properties[keys[j] as string] = input[keys[j] as string];
+    }
+    if (safe === undefined && forbiddenKey(key)) removed += 1;
+    else {
       if (safe !== value) masked += 1;
       properties[key] = safe;
-    } else {
-      properties[key] = value;
     }
   }
-  return { properties, removed, masked };
+  // Nothing to clean (the common case): the input itself, no copy.
+  return { properties: properties ?? input, removed, masked };
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, max, sql } from 'drizzle-orm';
+import { and, desc, eq, lt, max, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 import {
   type ConsentNoticeRow,
@@ -84,6 +84,12 @@ export function createConsentRepository() {
     },
 
     /** Whether the person has granted `purpose` under the newest notice, in one query. */
+    /** `hasCurrent` as an SQL condition on a user id expression, for a caller's own query. */
+    grantedCondition(userId: SQL, purpose: ConsentPurpose): SQL {
+      return sql`exists (select 1 from ${consents} c where c.user_id = ${userId} and c.purpose = ${purpose}
+        and c.granted and c.notice_version >= (select coalesce(max(version), 0) from ${consentNotices} where purpose = ${purpose}))`;
+    },
+
     async hasCurrent(db: Db, userId: string, purpose: ConsentPurpose): Promise<boolean> {
       const [row] = await db
         .select({ ok: sql<boolean>`true` })

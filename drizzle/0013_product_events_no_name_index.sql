@@ -1,0 +1,1 @@
+DROP INDEX "product_events_name_occurred_at_idx";
