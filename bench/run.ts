@@ -10,6 +10,7 @@
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runAnalytics } from './analytics.js';
 import {
   compare,
   formatComparison,
@@ -20,7 +21,6 @@ import {
   type Scenario,
   writeResult,
 } from './lib.js';
-import { runAnalytics } from './analytics.js';
 import { runMarketplace } from './marketplace.js';
 
 // The demo user the app seeds on its first start (src/modules/identity/identity.seed.ts).
