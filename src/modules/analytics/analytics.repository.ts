@@ -18,7 +18,6 @@ export interface EventRow {
 
 /** One event of a batch: what is not shared by the batch. */
 export interface BatchEvent {
-  id: string;
   name: string;
   occurredAt: Date;
   properties: Record<string, unknown>;
@@ -154,12 +153,15 @@ export function createAnalyticsRepository() {
         plan: string | null;
         country: string | null;
         now: Date;
+        /** A fresh UUIDv7 from the app: the batch's ids are it with the row's ordinal in its last 16 bits. */
+        batchId: string;
       },
       events: BatchEvent[],
     ): Promise<void> {
       if (events.length === 0) return;
+      if (events.length > 0xffff) throw new Error('a batch holds at most 65,535 events');
       // Compact rows: the name as an index into the batch's names, the time as milliseconds
-      // after the batch's earliest, the id without dashes. Less to build, send and parse.
+      // after the batch's earliest, no id (made from the batch's). Less to build, send and parse.
       let base = Number.POSITIVE_INFINITY;
       for (const event of events) base = Math.min(base, event.occurredAt.getTime());
       const names: string[] = [];
@@ -171,17 +173,17 @@ export function createAnalyticsRepository() {
           n = names.push(event.name) - 1;
           nameIndex.set(event.name, n);
         }
-        // Ids and offsets need no escaping; properties go through JSON.stringify.
-        parts.push(
-          `{"i":"${event.id.replaceAll('-', '')}","n":${n},"t":${event.occurredAt.getTime() - base},"p":${JSON.stringify(event.properties)}}`,
-        );
+        // Numbers need no escaping; properties go through JSON.stringify.
+        parts.push(`{"n":${n},"t":${event.occurredAt.getTime() - base},"p":${JSON.stringify(event.properties)}}`);
       }
       const insert = sql`insert into product_events (id, name, occurred_at, subject, cohort_at, source, plan, country, properties)
-        select x.i, ${JSON.stringify(names)}::jsonb ->> x.n,
+        select (${shared.batchId.replaceAll('-', '').slice(0, 28)} || lpad(to_hex(x.ord), 4, '0'))::uuid,
+          ${JSON.stringify(names)}::jsonb ->> x.n,
           ${new Date(base).toISOString()}::timestamptz + x.t * interval '1 millisecond',
           ${shared.subject}::uuid, ${shared.cohortAt?.toISOString() ?? null}::timestamptz,
           ${shared.source}, ${shared.plan}, ${shared.country}, x.p
-        from jsonb_to_recordset(${`[${parts.join(',')}]`}::jsonb) as x(i uuid, n int, t bigint, p jsonb)`;
+        from rows from (jsonb_to_recordset(${`[${parts.join(',')}]`}::jsonb) as (n int, t bigint, p jsonb))
+          with ordinality as x(n, t, p, ord)`;
       if (!shared.subject || !shared.cohortAt) {
         await db.execute(insert);
         return;

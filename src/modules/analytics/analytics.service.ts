@@ -107,8 +107,9 @@ export function createAnalyticsService(deps: {
         plan: context?.plan ?? null,
         country: context?.country ?? null,
         now,
+        batchId: ids(),
       },
-      [{ id: ids(), name, occurredAt: now, properties: sanitise(properties) }],
+      [{ name, occurredAt: now, properties: sanitise(properties) }],
     );
     counted('server', 'stored');
   };
@@ -224,7 +225,6 @@ export function createAnalyticsService(deps: {
         return { accepted: 0, rejected, dropped_no_consent: good.length };
       }
       const rows: BatchEvent[] = good.map((event) => ({
-        id: ids(),
         name: event.name,
         occurredAt: event.time,
         properties: sanitise(event.properties),
@@ -238,6 +238,7 @@ export function createAnalyticsService(deps: {
           plan: context?.plan ?? null,
           country: context?.country ?? null,
           now,
+          batchId: ids(),
         },
         rows,
       );
