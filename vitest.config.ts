@@ -7,7 +7,11 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: most test time is waiting (argon2 on the thread pool, timers, child processes).
     maxWorkers: 3,
-    testTimeout: 30_000,
+    // Files share their worker's module graph: importing the app (≈ 3 s a file) happens once
+    // per worker instead of once per file; every test still builds its own app and database.
+    // Measured on this machine: 352 s isolated, 248 s shared, for the same 50 files.
+    isolate: false,
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],
   },

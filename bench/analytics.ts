@@ -8,8 +8,9 @@
  *             one at a time. Target: under 500 ms each on PostgreSQL.
  *   ingest    POST /api/v1/events, 500-event batches from signed-in people who granted analytics
  *             consent, with properties the sanitiser has to remove or mask; BENCH_ANALYTICS_CONNECTIONS
- *             (4) connections: on 2 cores, more connections only add client and scheduling overhead, BENCH_WARMUP_S (2) + BENCH_DURATION_S (8). Target: at least 50,000
- *             events/s on PostgreSQL. Stored rows are counted in the database afterwards.
+ *             (4; on 2 cores more connections only add client and scheduling work), BENCH_WARMUP_S
+ *             (2) + BENCH_DURATION_S (8). Target: at least 50,000 events/s on PostgreSQL. The server's
+ *             own count of stored events (analytics_events_total on /metrics) is reported beside it.
  *
  * On the embedded database (PGlite) and, when BENCH_DATABASE_URL is set, on PostgreSQL in a fresh
  * database `bench_analytics_<pid>` dropped afterwards (BENCH_ANALYTICS_DATABASES=postgres: only

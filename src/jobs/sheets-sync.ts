@@ -1,4 +1,4 @@
-import { auth, sheets, type sheets_v4 } from '@googleapis/sheets';
+import type { sheets_v4 } from '@googleapis/sheets';
 import { inArray, max, sql } from 'drizzle-orm';
 import type { SheetsSyncConfig } from '../config.js';
 import type { Clock } from '../infra/clock.js';
@@ -92,14 +92,16 @@ function describeFailure(error: unknown): string {
   return (typeof status === 'number' ? `answered ${status}: ${message}` : message).slice(0, 200);
 }
 
+type GoogleClient = typeof import('@googleapis/sheets');
+
 /**
  * A service-account (JWT) client whose token exchange goes to `tokenUrl`. gtoken 8 has Google's
  * token URL built in, so a request interceptor on the client's own transport points it elsewhere
  * (a stand-in in tests). The JWT's `aud` claim stays Google's, as Google requires. The client
  * never retries on its own: the pass does, and re-reads the sheet first (see `appendMissing`).
  */
-function createAuthClient(config: SheetsSyncConfig) {
-  const client = new auth.JWT({
+function createAuthClient(google: GoogleClient, config: SheetsSyncConfig) {
+  const client = new google.auth.JWT({
     email: config.credentials.clientEmail,
     key: config.credentials.privateKey,
     scopes: SCOPES,
@@ -154,12 +156,20 @@ export function createSheetsSync(deps: {
     };
   }
 
-  const api = sheets({ version: 'v4', auth: createAuthClient(config), rootUrl: config.rootUrl });
+  // The Google client loads on the first pass, so apps without the sync never pay for it.
+  let client: Promise<sheets_v4.Sheets> | undefined;
+  const sheetsApi = () => {
+    client ??= import('@googleapis/sheets').then((google) =>
+      google.sheets({ version: 'v4', auth: createAuthClient(google, config), rootUrl: config.rootUrl }),
+    );
+    return client;
+  };
   const sheet = sheetRef(config.sheetName);
   let state: { status: 'connected' | 'failing'; error?: string; checkedAt?: Date } = { status: 'connected' };
 
   /** Appends the rows whose day the tab's first column does not hold yet; a header on an empty tab. */
   const appendMissing = async (rows: DailyMetrics[]) => {
+    const api = await sheetsApi();
     const existing = await api.spreadsheets.values.get({
       spreadsheetId: config.spreadsheetId,
       range: `${sheet}!A:A`,
