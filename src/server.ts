@@ -53,6 +53,7 @@ export async function start(
     `Care Platform API listening on ${url}`,
     `  API docs:  ${url}/docs`,
     `  health:    ${url}/api/health`,
+    `  dashboard: ${url}/admin (admins)`,
     `  database:  ${config.isPostgres ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}`}`,
     ...(logins.length
       ? ['  demo logins:', ...logins.map((l) => `    ${l.role.padEnd(9)} ${l.email} / ${l.password}`)]
