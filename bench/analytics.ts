@@ -19,8 +19,6 @@
  * app's own inserts would have kept them. Writes bench/results/analytics.json. Only
  * 127.0.0.1 is loaded.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'drizzle-orm';
@@ -31,8 +29,18 @@ import { rebuildFacts } from '../src/modules/analytics/analytics.facts.js';
 import { ensurePartitions } from '../src/modules/analytics/analytics.maintenance.js';
 import { users } from '../src/modules/identity/identity.tables.js';
 import { hashPassword } from '../src/modules/identity/passwords.js';
-import { envNumber, type Harness, RESULTS_DIR, runBench, type ServerProcess } from './lib.js';
-import { describeRun, mapLimit, measure, type RawRequest, type RunSummary, scratchDatabase } from './support.js';
+import { envNumber, type Harness, runBench, type ServerProcess } from './lib.js';
+import {
+  describeRun,
+  mapLimit,
+  measure,
+  type RawRequest,
+  type RunContext,
+  type RunSummary,
+  scenarioAppEnv,
+  scratchDatabase,
+  startReport,
+} from './support.js';
 
 const DAY_MS = 86_400_000;
 const SPAN_DAYS = 75;
@@ -377,25 +385,9 @@ export function formatDatabaseResult(result: DatabaseResult): string {
 // ---------------------------------------------------------------------------------------------
 // Entry
 
-const appEnv = (workDir: string, database: Record<string, string>) => ({
-  NODE_ENV: 'development',
-  SEED_DEMO_DATA: 'false',
-  RATE_LIMIT_SENSITIVE_MAX: '100000000',
-  RATE_LIMIT_USER_MAX: '100000000',
-  RATE_LIMIT_ANON_MAX: '100000000',
-  DATA_DIR: join(workDir, 'unused-data'),
-  LOG_LEVEL: 'info',
-  WORKERS_ENABLED: 'false',
-  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
-  ...database,
-});
-
-export interface AnalyticsReport {
+export interface AnalyticsReport extends RunContext {
   settings: AnalyticsSettings;
   databases: DatabaseResult[];
-  loadAverage: { before: number; after: number; cpus: number };
-  measuredAt: string;
-  machine: { node: string; cpus: number; cpuModel: string | undefined };
 }
 
 export async function runAnalytics(
@@ -404,7 +396,7 @@ export async function runAnalytics(
 ): Promise<AnalyticsReport> {
   const settings = analyticsSettingsFromEnv();
   const workDir = await harness.tempDir('care-bench-analytics-');
-  const loadBefore = loadavg()[0] ?? 0;
+  const report = startReport('analytics', log);
   const databases: DatabaseResult[] = [];
   const databaseUrl = process.env.BENCH_DATABASE_URL;
   // BENCH_ANALYTICS_DATABASES=postgres skips the embedded run (default: both, PostgreSQL when its URL is set).
@@ -441,7 +433,7 @@ export async function runAnalytics(
         entry: 'src/server.ts',
         readyPath: '/api/health/ready',
         stdoutFile: join(workDir, `app-${kind}.log`),
-        env: appEnv(workDir, scratch ? { DATABASE_URL: scratch.url } : { DATA_DIR: dataDir }),
+        env: scenarioAppEnv(workDir, scratch ? { DATABASE_URL: scratch.url } : { DATA_DIR: dataDir }),
         readyTimeoutMs: 120_000,
       });
       const tag = `${process.pid}-${kind}`;
@@ -475,27 +467,7 @@ export async function runAnalytics(
     }
   }
 
-  const loadAfter = loadavg()[0] ?? 0;
-  const cpuList = cpus();
-  const report: AnalyticsReport = {
-    settings,
-    databases,
-    loadAverage: {
-      before: Math.round(loadBefore * 100) / 100,
-      after: Math.round(loadAfter * 100) / 100,
-      cpus: cpuList.length,
-    },
-    measuredAt: new Date().toISOString(),
-    machine: { node: process.version, cpus: cpuList.length, cpuModel: cpuList[0]?.model },
-  };
-  if (loadBefore > cpuList.length) {
-    log(`warning: load average was ${report.loadAverage.before} on ${cpuList.length} CPUs before the runs`);
-  }
-  await mkdir(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, 'analytics.json');
-  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-  log(`results: ${file}`);
-  return report;
+  return report.finish({ settings, databases });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

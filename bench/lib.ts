@@ -302,11 +302,9 @@ export interface LoadSummary {
   durationS: number;
 }
 
-function summarise(target: Target, result: autocannon.Result): LoadSummary {
+/** The figures of one autocannon run (the load summary without its target). */
+export function runStats(result: autocannon.Result): Omit<LoadSummary, 'label' | 'method' | 'url'> {
   return {
-    label: target.label,
-    method: target.method ?? 'GET',
-    url: result.url,
     requestsPerSec: Math.round(result.requests.average),
     latencyP50Ms: result.latency.p50,
     latencyP99Ms: result.latency.p99,
@@ -318,6 +316,10 @@ function summarise(target: Target, result: autocannon.Result): LoadSummary {
     statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
     durationS: result.duration,
   };
+}
+
+function summarise(target: Target, result: autocannon.Result): LoadSummary {
+  return { label: target.label, method: target.method ?? 'GET', url: result.url, ...runStats(result) };
 }
 
 async function cannon(target: Target, connections: number, durationS: number): Promise<autocannon.Result> {

@@ -16,15 +16,23 @@
  * BENCH_MARKETPLACE_PROVIDERS (200), BENCH_MARKETPLACE_CUSTOMERS (50) size the data.
  * Writes bench/results/marketplace.json. Only 127.0.0.1 is loaded.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openDatabase } from '../src/infra/db/client.js';
 import { migrate } from '../src/infra/db/migrate.js';
-import { envNumber, type Harness, RESULTS_DIR, runBench, type ServerProcess } from './lib.js';
+import { envNumber, type Harness, runBench, type ServerProcess } from './lib.js';
 import { CITIES, CUSTOMER_PASSWORD, customerEmail, type SeededData, seedMarketplace } from './marketplace-seed.js';
-import { describeRun, mapLimit, measure, type RawRequest, type RunSummary, scratchDatabase } from './support.js';
+import {
+  describeRun,
+  mapLimit,
+  measure,
+  type RawRequest,
+  type RunContext,
+  type RunSummary,
+  scenarioAppEnv,
+  scratchDatabase,
+  startReport,
+} from './support.js';
 
 const DAY_MS = 86_400_000;
 const DATABASE_PREFIX = 'bench_marketplace_';
@@ -416,27 +424,10 @@ export function formatDatabaseResult(result: DatabaseResult, settings: Marketpla
 // ---------------------------------------------------------------------------------------------
 // Entry
 
-export interface MarketplaceReport {
+export interface MarketplaceReport extends RunContext {
   settings: MarketplaceSettings;
   databases: DatabaseResult[];
-  loadAverage: { before: number; after: number; cpus: number };
-  measuredAt: string;
-  machine: { node: string; platform: string; cpus: number; cpuModel: string | undefined };
 }
-
-/** Environment of the app under test: no demo data, limits raised, no load shedding. */
-const appEnv = (workDir: string, database: Record<string, string>) => ({
-  NODE_ENV: 'development',
-  SEED_DEMO_DATA: 'false',
-  RATE_LIMIT_SENSITIVE_MAX: '100000000',
-  RATE_LIMIT_USER_MAX: '100000000',
-  RATE_LIMIT_ANON_MAX: '100000000',
-  DATA_DIR: join(workDir, 'unused-data'),
-  LOG_LEVEL: 'info',
-  WORKERS_ENABLED: 'false',
-  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
-  ...database,
-});
 
 /** Runs every marketplace scenario on PGlite, then on PostgreSQL if BENCH_DATABASE_URL is set. */
 export async function runMarketplace(
@@ -445,7 +436,7 @@ export async function runMarketplace(
 ): Promise<MarketplaceReport> {
   const settings = marketplaceSettingsFromEnv();
   const workDir = await harness.tempDir('care-bench-marketplace-');
-  const loadBefore = loadavg()[0] ?? 0;
+  const report = startReport('marketplace', log);
   const databases: DatabaseResult[] = [];
   const targets: ('pglite' | 'postgres')[] = ['pglite'];
   const databaseUrl = process.env.BENCH_DATABASE_URL;
@@ -464,7 +455,7 @@ export async function runMarketplace(
         entry: 'src/server.ts',
         readyPath: '/api/health/ready',
         stdoutFile: join(workDir, `app-${kind}.log`),
-        env: appEnv(workDir, prepared.env),
+        env: scenarioAppEnv(workDir, prepared.env),
       });
       const scenarios = await runScenarios(server, prepared.seed, settings, log);
       const result: DatabaseResult = {
@@ -480,29 +471,7 @@ export async function runMarketplace(
     }
   }
 
-  const loadAfter = loadavg()[0] ?? 0;
-  const cpuList = cpus();
-  const report: MarketplaceReport = {
-    settings,
-    databases,
-    loadAverage: {
-      before: Math.round(loadBefore * 100) / 100,
-      after: Math.round(loadAfter * 100) / 100,
-      cpus: cpuList.length,
-    },
-    measuredAt: new Date().toISOString(),
-    machine: { node: process.version, platform: process.platform, cpus: cpuList.length, cpuModel: cpuList[0]?.model },
-  };
-  if (loadBefore > cpuList.length) {
-    log(
-      `warning: load average was ${report.loadAverage.before} on ${cpuList.length} CPUs before the runs; other work on this machine skews these figures`,
-    );
-  }
-  await mkdir(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, 'marketplace.json');
-  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-  log(`results: ${file}`);
-  return report;
+  return report.finish({ settings, databases });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

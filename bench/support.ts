@@ -3,9 +3,13 @@
  * measured pair, bounded parallel setup calls, and scratch PostgreSQL databases that are
  * dropped afterwards (and swept up when a killed run left one behind).
  */
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { BENCH_HOST, type LoadSummary, type ServerProcess } from './lib.js';
+import { BENCH_HOST, RESULTS_DIR, runStats, type ServerProcess } from './lib.js';
 
 // The parts of autocannon's API used here and not in bench/autocannon.d.ts.
 export interface RawRequest {
@@ -17,7 +21,7 @@ export interface RawRequest {
 type Requests = { setupRequest: (request: RawRequest) => RawRequest }[];
 
 /** The harness's load summary, without the target's label, method and URL (the scenario names them). */
-export type RunSummary = Omit<LoadSummary, 'label' | 'method' | 'url'>;
+export type RunSummary = ReturnType<typeof runStats>;
 
 export interface LoadSpec {
   server: ServerProcess;
@@ -62,18 +66,7 @@ export async function measure(
       `${label}: no 2xx responses (${result.errors} errors, status codes ${JSON.stringify(result.statusCodeStats)})`,
     );
   }
-  return {
-    requestsPerSec: Math.round(result.requests.average),
-    latencyP50Ms: result.latency.p50,
-    latencyP99Ms: result.latency.p99,
-    latencyAvgMs: Math.round(result.latency.average * 100) / 100,
-    requests: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
-    durationS: result.duration,
-  };
+  return runStats(result);
 }
 
 export const describeRun = (run: RunSummary) =>
@@ -150,6 +143,61 @@ export async function scratchDatabase(
       } finally {
         await client.end();
       }
+    },
+  };
+}
+
+/** Environment of the app under a scenario file's load: no demo data, limits raised, no load shedding. */
+export const scenarioAppEnv = (workDir: string, database: Record<string, string>) => ({
+  NODE_ENV: 'development',
+  SEED_DEMO_DATA: 'false',
+  RATE_LIMIT_SENSITIVE_MAX: '100000000',
+  RATE_LIMIT_USER_MAX: '100000000',
+  RATE_LIMIT_ANON_MAX: '100000000',
+  DATA_DIR: join(workDir, 'unused-data'),
+  LOG_LEVEL: 'info',
+  WORKERS_ENABLED: 'false',
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+  ...database,
+});
+
+export interface RunContext {
+  loadAverage: { before: number; after: number; cpus: number };
+  measuredAt: string;
+  machine: { node: string; platform: string; cpus: number; cpuModel: string | undefined };
+}
+
+/** Notes the load average now; `finish` adds the machine and load to `body` and writes bench/results/<name>.json. */
+export function startReport(name: string, log: (line: string) => void) {
+  const before = loadavg()[0] ?? 0;
+  return {
+    async finish<T extends object>(body: T): Promise<T & RunContext> {
+      const cpuList = cpus();
+      const report = {
+        ...body,
+        loadAverage: {
+          before: Math.round(before * 100) / 100,
+          after: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+          cpus: cpuList.length,
+        },
+        measuredAt: new Date().toISOString(),
+        machine: {
+          node: process.version,
+          platform: process.platform,
+          cpus: cpuList.length,
+          cpuModel: cpuList[0]?.model,
+        },
+      };
+      if (before > cpuList.length) {
+        log(
+          `warning: load average was ${report.loadAverage.before} on ${cpuList.length} CPUs before the runs; other work on this machine skews these figures`,
+        );
+      }
+      await mkdir(RESULTS_DIR, { recursive: true });
+      const file = join(RESULTS_DIR, `${name}.json`);
+      await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+      log(`results: ${file}`);
+      return report;
     },
   };
 }
