@@ -1,4 +1,4 @@
-import { fieldWords } from '../../shared/field-words.js';
+import { fieldWords, MEDICAL_WORDS, TEST_RESULT_WORDS } from '../../shared/field-words.js';
 
 /**
  * What never reaches `product_events`: properties named like personal data or medical data
@@ -54,46 +54,6 @@ const NAME_QUALIFIERS = new Set([
   'real',
   'maiden',
 ]);
-// Medical words; `test` and `result` only together (`test_result`), `results: 12` is a count.
-const MEDICAL_WORDS = new Set([
-  'diagnosis',
-  'diagnoses',
-  'diagnosed',
-  'medical',
-  'history',
-  'prescription',
-  'prescriptions',
-  'medication',
-  'medications',
-  'medicine',
-  'drug',
-  'drugs',
-  'symptom',
-  'symptoms',
-  'condition',
-  'conditions',
-  'disease',
-  'diseases',
-  'illness',
-  'treatment',
-  'treatments',
-  'screening',
-  'biopsy',
-  'smear',
-  'pap',
-  'hpv',
-  'cytology',
-  'colposcopy',
-  'cancer',
-  'lesion',
-  'pregnancy',
-  'pregnant',
-  'allergy',
-  'allergies',
-  'blood',
-  'lab',
-  'labs',
-]);
 
 // Property names repeat across events: each is judged once (bounded, so odd names cannot grow it).
 const verdicts = new Map<string, 'personal' | 'medical' | undefined>();
@@ -114,8 +74,9 @@ function judgeKey(key: string): 'personal' | 'medical' | undefined {
   const last = words.at(-1);
   if (last === 'name' && (words.length === 1 || NAME_QUALIFIERS.has(words.at(-2) as string))) return 'personal';
   if (words.some((word) => MEDICAL_WORDS.has(word))) return 'medical';
-  if (words.some((w) => w === 'test' || w === 'tests') && words.some((w) => w === 'result' || w === 'results'))
-    return 'medical';
+  // `test` and `result` only together: `results: 12` is a count.
+  const testResult = words.filter((word) => TEST_RESULT_WORDS.has(word));
+  if (testResult.some((w) => w.startsWith('test')) && testResult.some((w) => w.startsWith('result'))) return 'medical';
   return undefined;
 }
 
