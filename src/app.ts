@@ -202,7 +202,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ids,
     metrics,
     logger: logger.child({ component: 'analytics' }),
-    consentGranted: (userId, purpose) => consent.grantedCondition(userId, purpose),
+    of: {
+      consentGranted: (userId, purpose) => consent.grantedCondition(userId, purpose),
+      plan: (userId) => identity.planOf(userId),
+      country: (userId) => profiles.countryOf(userId),
+    },
     recordPremiumUse: (userId, feature) => access.recordPremiumUse(db, userId, feature),
     contentTitles: (contentIds) => content.titles(contentIds),
     rawRetentionDays: config.retention.analyticsRawDays,

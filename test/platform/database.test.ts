@@ -97,7 +97,7 @@ describe(`database (${servicesMode ? 'PostgreSQL' : 'PGlite'})`, () => {
       ids: uuidv7,
       metrics: createMetrics(),
       logger: createLogger({ level: 'silent' }),
-      consentGranted: () => sql`false`,
+      of: { consentGranted: () => sql`false`, plan: () => sql`null`, country: () => sql`null` },
       recordPremiumUse: async () => {},
       rawRetentionDays: 90,
       strict: true,

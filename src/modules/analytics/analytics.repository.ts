@@ -56,25 +56,31 @@ export function createAnalyticsRepository() {
       tx: Db,
       userId: string,
       now: Date,
-      options: { consent?: SQL } = {},
+      of: {
+        /** Her plan and country (the identity and profiles modules' expressions on her id). */
+        plan: (userId: SQL) => SQL<string | null>;
+        country: (userId: SQL) => SQL<string | null>;
+        /** When given, a condition on her id: unless it holds nothing is made for her. */
+        consent?: (userId: SQL) => SQL;
+      },
     ): Promise<(SubjectContext & { consented: boolean }) | undefined> {
+      const id = sql`u.id`;
       const [row] = await queryRows<{
         consented: boolean;
-        plan: string;
+        plan: string | null;
         country: string | null;
         secret: string | null;
         since: Date | string | null;
         forgotten: boolean;
       }>(
         tx,
-        sql`select ${options.consent ?? sql`true`} as consented, u.plan, p.country, k.secret, k.created_at as since,
-              k.forgotten_at is not null as forgotten
-            from users u
-            left join wellness_profiles p on p.user_id = u.id
-            left join analytics_subject_keys k on k.user_id = u.id
-            where u.id = ${userId}`,
+        sql`select ${of.consent ? of.consent(id) : sql`true`} as consented, ${of.plan(id)} as plan,
+              ${of.country(id)} as country, k.secret, k.created_at as since, k.forgotten_at is not null as forgotten
+            from (select ${userId}::uuid as id) u
+            left join analytics_subject_keys k on k.user_id = u.id`,
       );
-      if (!row) return undefined;
+      // Every account has a plan: none means no such account.
+      if (!row?.plan) return undefined;
       // Asked with a consent condition that does not hold: nothing is made for her.
       if (!row.consented)
         return { consented: false, subject: null, cohortAt: null, plan: row.plan, country: row.country };

@@ -1,4 +1,4 @@
-import { type SQL, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
@@ -65,8 +65,12 @@ export function createAnalyticsService(deps: {
   ids: IdGenerator;
   metrics: Metrics;
   logger: Logger;
-  /** "She has granted this purpose under its newest notice" as an SQL condition (the consent module). */
-  consentGranted: (userId: SQL, purpose: 'analytics') => SQL;
+  /** Expressions on a user id from the modules that own them: consent, plan (identity), country (profiles). */
+  of: {
+    consentGranted: (userId: SQL, purpose: 'analytics') => SQL;
+    plan: (userId: SQL) => SQL<string | null>;
+    country: (userId: SQL) => SQL<string | null>;
+  };
   /** Counts a use of a premium feature (the access module), for the advanced dashboard. */
   recordPremiumUse: (userId: string, feature: string) => Promise<void>;
   /** Content titles for the content report (the content module). */
@@ -97,7 +101,7 @@ export function createAnalyticsService(deps: {
       logger.warn({ event: name, error }, 'analytics: server event outside its schema (stored sanitised)');
     }
     const now = clock.now();
-    const context = userId ? await repository.subjectContext(tx, userId, now) : undefined;
+    const context = userId ? await repository.subjectContext(tx, userId, now, deps.of) : undefined;
     await repository.insertBatch(
       tx,
       {
@@ -217,7 +221,8 @@ export function createAnalyticsService(deps: {
       // Her consent, pseudonym, plan and country in one query.
       const context = actor
         ? await repository.subjectContext(db, actor.id, now, {
-            consent: deps.consentGranted(sql`u.id`, 'analytics'),
+            ...deps.of,
+            consent: (id) => deps.of.consentGranted(id, 'analytics'),
           })
         : undefined;
       if (actor && !context?.consented) {

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNotNull, isNull, like, lt, ne, or, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, isNull, like, lt, ne, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 import type { Plan, Role } from '../../shared/actor.js';
 import {
@@ -21,6 +21,11 @@ export interface UserFilters {
 
 export function createIdentityRepository() {
   return {
+    /** Her plan as an SQL expression on a user id expression (null when there is no such account). */
+    planOf(userId: SQL): SQL<string | null> {
+      return sql`(select ${users.plan} from ${users} where ${users.id} = ${userId})`;
+    },
+
     async findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
       const [row] = await db.select().from(users).where(eq(users.email, email)).limit(1);
       return row;

@@ -1,3 +1,4 @@
+import type { SQL } from 'drizzle-orm';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
@@ -148,6 +149,9 @@ export function createIdentityService(deps: {
   const nowMs = () => clock.now().getTime();
 
   return {
+    /** Her plan as an SQL expression, for a caller's own query (analytics files events under it). */
+    planOf: (userId: SQL): SQL<string | null> => repository.planOf(userId),
+
     async signup(
       input: { email: string; password: string; name?: string; phone?: string },
       context: CallContext,

@@ -1,3 +1,4 @@
+import type { SQL } from 'drizzle-orm';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
@@ -138,6 +139,9 @@ export function createProfilesService(deps: {
     });
 
   return {
+    /** Her country as an SQL expression, for a caller's own query (analytics files events under it). */
+    countryOf: (userId: SQL): SQL<string | null> => repository.countryOf(userId),
+
     async get(actor: Actor) {
       return toPublic(await repository.find(db, actor.id));
     },
