@@ -24,9 +24,17 @@ export async function openInfrastructure(
   logger = createLogger({ level: config.logLevel }),
 ): Promise<Infrastructure> {
   const metrics = createMetrics();
+  // Development catches a query that would wait on its own transaction; production skips the check.
+  const guardTransactions = !config.isProduction;
   const database = config.databaseUrl
-    ? await openDatabase({ kind: 'postgres', url: config.databaseUrl, poolMax: config.databasePoolMax, metrics })
-    : await openDatabase({ kind: 'pglite', dataDir: config.dataDir, metrics });
+    ? await openDatabase({
+        kind: 'postgres',
+        url: config.databaseUrl,
+        poolMax: config.databasePoolMax,
+        metrics,
+        guardTransactions,
+      })
+    : await openDatabase({ kind: 'pglite', dataDir: config.dataDir, metrics, guardTransactions });
   try {
     const applied = await migrate(database.db);
     if (applied > 0) logger.info({ applied }, 'database migrations applied');

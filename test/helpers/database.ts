@@ -13,12 +13,22 @@ export const servicesMode = Boolean(process.env.TEST_DATABASE_URL);
  * with TEST_DATABASE_URL, a new PostgreSQL database copied from the run's template database
  * and dropped again when closed.
  */
-export async function createTestDatabase(options: { metrics?: Metrics; kind?: 'pglite' | 'postgres' } = {}) {
+export async function createTestDatabase(
+  options: {
+    metrics?: Metrics;
+    kind?: 'pglite' | 'postgres';
+    /** node-postgres pool size (PostgreSQL only); default 10. */
+    poolMax?: number;
+    /** The transaction guard (src/infra/db/transaction-guard.ts); on unless a test turns it off. */
+    guardTransactions?: boolean;
+  } = {},
+) {
   const kind = options.kind ?? (servicesMode ? 'postgres' : 'pglite');
+  const guardTransactions = options.guardTransactions ?? true;
   if (kind === 'pglite') {
     const dump = new Blob([readFileSync(inject('pgliteTemplate'))]);
     const instance = await createPglite(undefined, dump);
-    return openDatabase({ kind: 'pglite', instance, metrics: options.metrics });
+    return openDatabase({ kind: 'pglite', instance, metrics: options.metrics, guardTransactions });
   }
   const adminUrl = process.env.TEST_DATABASE_URL as string;
   const name = `care_test_${inject('postgresTemplate').replace('care_template_', '')}_${randomBytes(4).toString('hex')}`;
@@ -31,7 +41,13 @@ export async function createTestDatabase(options: { metrics?: Metrics; kind?: 'p
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  const database = await openDatabase({ kind: 'postgres', url: url.toString(), poolMax: 10, metrics: options.metrics });
+  const database = await openDatabase({
+    kind: 'postgres',
+    url: url.toString(),
+    poolMax: options.poolMax ?? 10,
+    metrics: options.metrics,
+    guardTransactions,
+  });
   const close = database.close.bind(database);
   return {
     ...database,

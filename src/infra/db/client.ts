@@ -9,6 +9,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import pg from 'pg';
 import type { Metrics } from '../metrics.js';
 import * as schema from './schema.js';
+import { guardPglite, guardPool, markTransactions } from './transaction-guard.js';
 
 export type Schema = typeof schema;
 /** The one database type every repository takes: a pool/instance or an open transaction. */
@@ -30,10 +31,19 @@ export interface Database {
 
 export const PGLITE_EXTENSIONS = { btree_gist, pg_trgm };
 
+interface CommonOptions {
+  metrics?: Metrics;
+  /**
+   * Refuse queries through the global handle from inside an open transaction
+   * (src/infra/db/transaction-guard.ts). On by default; production turns it off.
+   */
+  guardTransactions?: boolean;
+}
+
 export type DatabaseOptions =
-  | { kind: 'postgres'; url: string; poolMax?: number; metrics?: Metrics }
-  | { kind: 'pglite'; dataDir?: string; metrics?: Metrics }
-  | { kind: 'pglite'; instance: PGlite; metrics?: Metrics };
+  | ({ kind: 'postgres'; url: string; poolMax?: number } & CommonOptions)
+  | ({ kind: 'pglite'; dataDir?: string } & CommonOptions)
+  | ({ kind: 'pglite'; instance: PGlite } & CommonOptions);
 
 type QueryObserver = (sqlText: string, seconds: number) => void;
 
@@ -103,6 +113,7 @@ export async function createPglite(dataDir?: string, loadDataDir?: Blob): Promis
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const observe = observerFor(options.metrics);
+  const guard = options.guardTransactions ?? true;
   if (options.kind === 'postgres') {
     const pool = new pg.Pool({
       connectionString: options.url,
@@ -113,7 +124,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     // An idle client's network error must not crash the process; the next query reports it.
     pool.on('error', () => {});
     if (observe) pool.on('connect', (client) => timePgClient(client, observe));
+    if (guard) guardPool(pool);
     const db = drizzlePostgres(pool, { schema }) as unknown as Db;
+    if (guard) markTransactions(db);
     return {
       db,
       kind: 'postgres',
@@ -127,7 +140,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   const instance = 'instance' in options ? options.instance : await createPglite(options.dataDir);
   if (observe) timePglite(instance, observe);
+  if (guard) guardPglite(instance);
   const db = drizzlePglite(instance, { schema }) as unknown as Db;
+  if (guard) markTransactions(db);
   return {
     db,
     kind: 'pglite',

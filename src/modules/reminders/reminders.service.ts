@@ -82,10 +82,10 @@ export function createRemindersService(deps: {
     return account;
   };
 
-  /** WhatsApp needs her opt-in and a number to send to. */
-  const checkChannel = async (actor: Actor, channel: ReminderChannel, phone: string | null) => {
+  /** WhatsApp needs the person's opt-in and a number to send to; read through `reader` (the caller's tx when in one). */
+  const checkChannel = async (reader: Db, actor: Actor, channel: ReminderChannel, phone: string | null) => {
     if (channel !== 'whatsapp') return;
-    if (!(await deps.consent.has(actor.id, 'whatsapp'))) {
+    if (!(await deps.consent.has(actor.id, 'whatsapp', reader))) {
       throw new AppError(
         'CONSENT_REQUIRED',
         'WhatsApp reminders need your consent first: PUT /api/v1/me/consents/whatsapp { "granted": true }',
@@ -150,7 +150,7 @@ export function createRemindersService(deps: {
     async create(actor: Actor, input: ReminderInput) {
       const account = await accountOf(actor);
       const premium = isPremium(effectivePlan(account, clock.now()));
-      await checkChannel(actor, input.channel, account.phone);
+      await checkChannel(db, actor, input.channel, account.phone);
       const { startsAt, schedule, next } = planSchedule(input);
       const row = await inTransaction(db, async (tx) => {
         await checkLimit(tx, actor, premium);
@@ -183,7 +183,7 @@ export function createRemindersService(deps: {
         const current = await repository.find(tx, id, { forUpdate: true });
         if (!current || current.userId !== actor.id) throw new AppError('NOT_FOUND', 'Reminder not found');
         const channel = patch.channel ?? current.channel;
-        if (patch.channel !== undefined) await checkChannel(actor, channel, account.phone);
+        if (patch.channel !== undefined) await checkChannel(tx, actor, channel, account.phone);
         const active = patch.active ?? current.active;
         if (active && !current.active) await checkLimit(tx, actor, premium, id);
         const timing =
