@@ -84,6 +84,7 @@ import { metricsRoute } from './plugins/metrics-route.js';
 import { overloadPlugin } from './plugins/overload.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { correlationIdFor, requestContextPlugin } from './plugins/request-context.js';
+import { inputTextPlugin, requestValidators } from './plugins/request-validation.js';
 import { bearerToken, sameSecret } from './shared/secrets.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -174,10 +175,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Errors Fastify raises before routing (e.g. a malformed URL) get the same envelope.
     frameworkErrors: (error, request, reply) => sendError(request, reply, toAppError(error)),
     routerOptions: { ignoreTrailingSlash: true },
-    ajv: {
-      // Reject unknown fields instead of silently dropping them: no mass assignment.
-      customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true },
-    },
+    // Bodies checked as sent, query and path coerced from text; unknown fields refused.
+    schemaController: { compilersFactory: { buildValidator: requestValidators() } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // JSON only: anything else is 415 UNSUPPORTED_MEDIA_TYPE.
@@ -458,6 +457,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Order matters: hooks run in registration order.
   await app.register(requestContextPlugin, { metrics });
   await app.register(errorHandlerPlugin);
+  await app.register(inputTextPlugin);
   await app.register(overloadPlugin, { options: config.overload, metrics });
   // Authentication before the limiter (budgets per signed-in user), the guard after it.
   await app.register(authenticationPlugin, { tokens: accessTokens, sessionState });

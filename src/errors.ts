@@ -76,3 +76,10 @@ export class AppError extends Error {
     return ERROR_STATUS[this.code];
   }
 }
+
+/** 400 VALIDATION_ERROR naming one field as the client sent it (`query.cursor`, `body.starts_at`). */
+export const invalidField = (field: string, message: string): AppError =>
+  new AppError('VALIDATION_ERROR', 'Request validation failed', { details: [{ field, message }] });
+
+/** 404 NOT_FOUND for `what` ("Booking"), also for another person's object. */
+export const notFound = (what: string): AppError => new AppError('NOT_FOUND', `${what} not found`);

@@ -4,7 +4,7 @@ import { AppError, ERROR_STATUS } from '../errors.js';
 import { type AccessService, can, type Permission } from '../modules/access/index.js';
 import type { AccessClaims, AccessTokens, SessionState } from '../modules/identity/index.js';
 import type { Actor, Role } from '../shared/actor.js';
-import { ErrorRef } from '../shared/http-schemas.js';
+import { errorCodesOf, errorResponse } from '../shared/http-schemas.js';
 import { routeConfigOf } from './route-config.js';
 
 /** What a route requires of its caller; any field implies a signed-in caller. */
@@ -120,8 +120,9 @@ export const authenticationPlugin = fp<{ tokens: AccessTokens; sessionState: Ses
 );
 
 const documentedErrors = (rule: AccessRule) => {
-  const codes: (keyof typeof ERROR_STATUS)[] = ['UNAUTHORIZED'];
-  if (rule.roles || rule.permission || rule.premium) codes.push('FORBIDDEN');
+  const codes: (keyof typeof ERROR_STATUS)[] = ['UNAUTHORIZED', 'TOKEN_INVALID', 'SESSION_REVOKED'];
+  if (rule.roles || rule.permission) codes.push('FORBIDDEN');
+  if (rule.premium) codes.push('PREMIUM_REQUIRED');
   if (rule.feature) codes.push('FEATURE_DISABLED');
   return codes;
 };
@@ -147,7 +148,15 @@ export const accessGuardPlugin = fp<{ access: Pick<AccessService, 'requirePremiu
       schema.security = [{ bearerAuth: [] }];
       schema.response ??= {};
       const response = schema.response as Record<string, unknown>;
-      for (const code of documentedErrors(rule)) response[ERROR_STATUS[code]] ??= ErrorRef;
+      for (const code of documentedErrors(rule)) {
+        const status = ERROR_STATUS[code];
+        const current = response[status];
+        const codes = errorCodesOf(current);
+        // A route's own schema for the status (a teaser with extra fields) stays as it is.
+        if (current === undefined || codes.length > 0) {
+          if (!codes.includes(code)) response[status] = errorResponse([...codes, code]);
+        }
+      }
     });
 
     const check = async (rule: AccessRule, actor: Actor) => {

@@ -41,18 +41,26 @@ interface AjvIssue {
   params: Record<string, unknown>;
 }
 
-/** One entry per bad field, named as the client sent it: `body.email`, `query.limit`. */
+// What a nullable field (`anyOf: [X, null]`) adds to the real reason: "must be null", "must match a schema in anyOf".
+const isUnionNoise = (issue: AjvIssue) =>
+  issue.keyword === 'anyOf' || (issue.keyword === 'type' && issue.params.type === 'null');
+
+/** One entry per problem, each field named as the client sent it: `body.email`, `query.limit`. */
 export function validationDetails(error: FastifyError): ErrorDetail[] {
   const where = error.validationContext === 'querystring' ? 'query' : (error.validationContext ?? 'body');
-  return ((error.validation ?? []) as AjvIssue[]).map((issue) => {
+  const details = ((error.validation ?? []) as AjvIssue[]).map((issue) => {
     const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
     const extra = issue.params.missingProperty ?? issue.params.additionalProperty;
     const field = [where, path, extra].filter((part) => part !== undefined && part !== '').join('.');
     let message = issue.message ?? 'is invalid';
     if (issue.keyword === 'additionalProperties') message = 'is not an accepted field';
     if (issue.keyword === 'required') message = 'is required';
-    return { field, message };
+    return { field, message, noise: isUnionNoise(issue) };
   });
+  const explained = new Set(details.filter((detail) => !detail.noise).map((detail) => detail.field));
+  return details
+    .filter((detail) => !detail.noise || !explained.has(detail.field))
+    .map(({ field, message }) => ({ field, message }));
 }
 
 // Text the database cannot store (a NUL byte, an invalid sequence): the client's input, not our fault.

@@ -1,5 +1,61 @@
-import { type TSchema, Type } from '@sinclair/typebox';
+import { type TLiteral, type TSchema, Type } from '@sinclair/typebox';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+
+/**
+ * The years a `date` or `date-time` field accepts: real calendar values the database and the
+ * date arithmetic behind them (a day added, a 60-day horizon) always handle.
+ */
+export const DATE_YEARS = { min: 1900, max: 2999 } as const;
+
+type FormatCheck = { validate: (text: string) => boolean };
+const calendarDate = fullFormats.date as FormatCheck;
+const calendarTime = fullFormats['date-time'] as FormatCheck;
+const inYears = (text: string) => {
+  const year = Number(text.slice(0, 4));
+  return year >= DATE_YEARS.min && year <= DATE_YEARS.max;
+};
+
+/** `YYYY-MM-DD`, a real day within DATE_YEARS. */
+export const isDateInRange = (text: string): boolean => calendarDate.validate(text) && inYears(text);
+/** An RFC 3339 date-time with its offset, a real instant within DATE_YEARS. */
+export const isTimeInRange = (text: string): boolean => calendarTime.validate(text) && inYears(text);
+
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/** One of the given strings; the description lists them. */
+export const literals = <T extends readonly string[]>(values: T, description?: string) =>
+  Type.Union(values.map((value) => Type.Literal(value)) as TLiteral<T[number]>[], {
+    description: description ?? values.join(' | '),
+  });
+export const Uuid = Type.String({ format: 'uuid' });
+export const DateTime = Type.String({
+  format: 'date-time',
+  description: `RFC 3339 date-time with offset, years ${DATE_YEARS.min}-${DATE_YEARS.max}`,
+});
+export const DateOnly = Type.String({
+  format: 'date',
+  description: `a calendar date, YYYY-MM-DD, years ${DATE_YEARS.min}-${DATE_YEARS.max}`,
+});
+export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+
+/**
+ * `?limit=&cursor=`: spread into a list route's query schema. `limit` is always there once
+ * validated (its default fills it in); the OpenAPI document lists it as optional.
+ */
+export const pageQuery = (defaultLimit = 20) => ({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: defaultLimit }),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 500, description: 'meta.next_cursor of the previous page' }),
+  ),
+});
+/** `?limit=&cursor=` for lists paged by id: the cursor is the last item's id. */
+export const idPageQuery = (defaultLimit = 20) => ({
+  limit: pageQuery(defaultLimit).limit,
+  cursor: Type.Optional(Type.String({ format: 'uuid', description: 'meta.next_cursor of the previous page' })),
+});
+export const NextCursorMeta = Type.Object({
+  next_cursor: Nullable(Type.String({ description: 'pass as `cursor` for the next page; null on the last page' })),
+});
 
 export const ErrorResponse = Type.Object(
   {
@@ -19,11 +75,29 @@ export const Success = <T extends TSchema>(data: T, meta?: TSchema) =>
 // Statuses any route can answer with: rate limit, overload, server error.
 const ALWAYS: ErrorCode[] = ['RATE_LIMITED', 'INTERNAL_ERROR', 'SERVICE_UNAVAILABLE'];
 
-/** Response schemas for the error statuses a route documents, plus those every route may return. */
-export function errorResponses(...codes: ErrorCode[]): Record<number, typeof ErrorRef> {
-  const out: Record<number, typeof ErrorRef> = {};
-  for (const code of [...codes, ...ALWAYS]) out[ERROR_STATUS[code]] = ErrorRef;
-  return out;
+export const ErrorRef = Type.Ref(ErrorResponse);
+
+const codesOfResponse = new WeakMap<object, readonly ErrorCode[]>();
+
+/** The error envelope for one status, described by the codes it carries there. */
+export function errorResponse(codes: readonly ErrorCode[]): typeof ErrorRef {
+  const schema = Type.Ref(ErrorResponse, { description: `Error: ${codes.join(' | ')} (the body's \`code\`)` });
+  codesOfResponse.set(schema, codes);
+  return schema;
 }
 
-export const ErrorRef = Type.Ref(ErrorResponse);
+/** The codes a response schema made by `errorResponse` documents (none for a bare ErrorRef). */
+export const errorCodesOf = (schema: unknown): readonly ErrorCode[] =>
+  (schema !== null && typeof schema === 'object' && codesOfResponse.get(schema)) || [];
+
+/** Response schemas for the error statuses a route documents, plus those every route may return. */
+export function errorResponses(...codes: ErrorCode[]): Record<number, typeof ErrorRef> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of [...codes, ...ALWAYS]) {
+    const status = ERROR_STATUS[code];
+    const list = byStatus.get(status) ?? [];
+    if (!list.includes(code)) list.push(code);
+    byStatus.set(status, list);
+  }
+  return Object.fromEntries([...byStatus].map(([status, list]) => [status, errorResponse(list)]));
+}

@@ -1,10 +1,11 @@
 import { type TSchema, Type } from '@sinclair/typebox';
+import { DateOnly, pageQuery } from '../../shared/http-schemas.js';
 import { MAX_BATCH } from './analytics.service.js';
 
 const Rate = Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], {
   description: 'a fraction 0-1 (4 places); null when its denominator is 0 or not yet measurable',
 });
-const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'a UTC date, YYYY-MM-DD' });
+const Day = { ...DateOnly, description: 'a UTC date, YYYY-MM-DD' };
 
 export const IngestBody = Type.Object(
   {
@@ -149,8 +150,7 @@ export const EventsQuerySchema = Type.Object(
     name: Type.Optional(Type.String({ maxLength: 60 })),
     from: Type.Optional(Day),
     to: Type.Optional(Day),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+    ...pageQuery(50),
   },
   { additionalProperties: false },
 );

@@ -7,6 +7,7 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
+import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { PersonalDataEntry } from '../privacy/data-map.js';
 import { EVENT_CATALOGUE, type EventName, isEventName, propertyError } from './analytics.catalogue.js';
 import { rebuildFacts } from './analytics.facts.js';
@@ -131,12 +132,12 @@ export function createAnalyticsService(deps: {
     }
     if (from.getTime() >= to.getTime()) {
       throw new AppError('VALIDATION_ERROR', 'from must not be after to', {
-        details: [{ field: 'querystring.from', message: 'must not be after to' }],
+        details: [{ field: 'query.from', message: 'must not be after to' }],
       });
     }
     if (to.getTime() - from.getTime() > 366 * DAY_MS) {
       throw new AppError('VALIDATION_ERROR', 'A report covers at most 366 days', {
-        details: [{ field: 'querystring.from', message: 'at most 366 days before to' }],
+        details: [{ field: 'query.from', message: 'at most 366 days before to' }],
       });
     }
     return { from, to, fromDay, toDay, plan: query.plan, country: query.country?.toUpperCase() };
@@ -287,7 +288,7 @@ export function createAnalyticsService(deps: {
     async latestEvents(query: { name?: string; from?: string; to?: string; cursor?: string; limit: number }) {
       if (query.name !== undefined && !isEventName(query.name)) {
         throw new AppError('VALIDATION_ERROR', 'name is not in the event catalogue', {
-          details: [{ field: 'querystring.name', message: 'is not a catalogued event' }],
+          details: [{ field: 'query.name', message: 'is not a catalogued event' }],
         });
       }
       const range = rangeOf({ from: query.from, to: query.to });
@@ -416,17 +417,7 @@ export function createAnalyticsService(deps: {
 
 export type AnalyticsService = ReturnType<typeof createAnalyticsService>;
 
-function encodeCursor(at: Date, id: string): string {
-  return Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { at: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  const date = new Date(at ?? '');
-  if (!id || Number.isNaN(date.getTime()) || !/^[0-9a-f-]{36}$/i.test(id)) {
-    throw new AppError('VALIDATION_ERROR', 'cursor is not one this API gave', {
-      details: [{ field: 'querystring.cursor', message: 'is not a valid cursor' }],
-    });
-  }
-  return { at: date, id };
-}
+// Stored events run newest first by (occurred_at, id); the cursor is the last row's pair.
+const eventCursor = cursorCodec<{ at: Date; id: string }>({ at: cursorField.time, id: cursorField.uuid });
+const encodeCursor = (at: Date, id: string) => eventCursor.encode({ at, id });
+const decodeCursor = (cursor: string) => eventCursor.decode(cursor);

@@ -1,11 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { requirePermission } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, Nullable, pageQuery, Success } from '../../shared/http-schemas.js';
 import { auditFields } from './audit.chain.js';
 import type { AuditService } from './audit.service.js';
-
-const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 
 const AuditEntrySchema = Type.Object({
   id: Type.String(),
@@ -30,8 +28,9 @@ const AuditQuery = Type.Object(
     target_id: Type.Optional(Type.String({ maxLength: 100 })),
     from: Type.Optional(Type.String({ format: 'date-time' })),
     to: Type.Optional(Type.String({ format: 'date-time' })),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'seq of the last entry seen' })),
+    limit: pageQuery(50).limit,
+    // Below 10^15, so the sequence number is exact as a JavaScript number.
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'seq of the last entry seen' })),
   },
   { additionalProperties: false },
 );

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf, requireAuth, requirePermission } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, IdParams, NextCursorMeta, pageQuery, Success } from '../../shared/http-schemas.js';
 import {
   AdminBookingsQuery,
   AvailabilitySchema,
@@ -12,11 +12,8 @@ import {
   DashboardQuery,
   DashboardSchema,
   IdempotencyHeaders,
-  IdParams,
   ModerateBody,
   ModeratedReviewSchema,
-  NextCursorMeta,
-  PageQuery,
   ReplyBody,
   ReviewBody,
   ReviewSchema,
@@ -164,7 +161,7 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
         operationId: 'bookings.listMyBookings',
         tags,
         summary: 'Your bookings, latest start first',
-        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        querystring: Type.Object(pageQuery(), { additionalProperties: false }),
         response: {
           ...errorResponses('VALIDATION_ERROR'),
           200: Success(Type.Array(BookingSchema), NextCursorMeta),
@@ -312,7 +309,10 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
         summary: "A provider's visible reviews, newest first",
         params: IdParams,
         querystring: Type.Object(
-          { limit: PageQuery.limit, cursor: Type.Optional(Type.String({ format: 'uuid' })) },
+          {
+            limit: pageQuery().limit,
+            cursor: Type.Optional(Type.String({ format: 'uuid', description: 'id of the last review seen' })),
+          },
           { additionalProperties: false },
         ),
         response: {

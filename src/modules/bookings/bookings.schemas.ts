@@ -1,10 +1,8 @@
-import { type TSchema, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import { DateOnly, DateTime, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
 import { BOOKING_STATUSES } from './bookings.tables.js';
 
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const HHMM = Type.String({ pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$', description: 'local time HH:MM' });
-const DateTime = Type.String({ format: 'date-time' });
-const Uuid = Type.String({ format: 'uuid' });
 
 const WeeklyInterval = Type.Object(
   {
@@ -16,8 +14,8 @@ const WeeklyInterval = Type.Object(
 );
 
 const DateException = Type.Union([
-  Type.Object({ date: Type.String({ format: 'date' }), closed: Type.Literal(true) }, { additionalProperties: false }),
-  Type.Object({ date: Type.String({ format: 'date' }), start: HHMM, end: HHMM }, { additionalProperties: false }),
+  Type.Object({ date: DateOnly, closed: Type.Literal(true) }, { additionalProperties: false }),
+  Type.Object({ date: DateOnly, start: HHMM, end: HHMM }, { additionalProperties: false }),
 ]);
 
 export const ScheduleBody = Type.Object(
@@ -97,18 +95,11 @@ export const CancelBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const PageQuery = {
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  cursor: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 300, description: 'meta.next_cursor of the previous page' }),
-  ),
-};
-
 export const CalendarQuery = Type.Object(
   {
     from: Type.Optional(Type.String({ format: 'date-time', description: 'default now' })),
     to: Type.Optional(Type.String({ format: 'date-time', description: 'default from + 30 days' })),
-    ...PageQuery,
+    ...pageQuery(),
   },
   { additionalProperties: false },
 );
@@ -118,12 +109,10 @@ export const AdminBookingsQuery = Type.Object(
     status: Type.Optional(Status),
     provider_id: Type.Optional(Uuid),
     customer_id: Type.Optional(Uuid),
-    ...PageQuery,
+    ...pageQuery(),
   },
   { additionalProperties: false },
 );
-
-export const NextCursorMeta = Type.Object({ next_cursor: Nullable(Type.String()) });
 
 export const ReviewSchema = Type.Object({
   id: Uuid,
@@ -179,5 +168,3 @@ export const DashboardSchema = Type.Object({
   rating: Type.Object({ average: Nullable(Type.Number()), count: Type.Integer() }),
   generated_at: DateTime,
 });
-
-export const IdParams = Type.Object({ id: Uuid });

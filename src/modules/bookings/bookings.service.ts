@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AppError } from '../../errors.js';
+import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction, sqlState } from '../../infra/db/transaction.js';
@@ -7,6 +7,7 @@ import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/actor.js';
+import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { CatalogService, ProviderRow } from '../catalog/index.js';
@@ -102,27 +103,14 @@ const toSchedule = (row: Pick<AvailabilityRow, 'timeZone' | 'weekly' | 'breaks' 
   exceptions: row.exceptions,
 });
 
-const invalid = (field: string, message: string) =>
-  new AppError('VALIDATION_ERROR', 'Request validation failed', { details: [{ field, message }] });
 const notFound = () => new AppError('NOT_FOUND', 'Booking not found');
 const slotUnavailable = () =>
   new AppError('SLOT_UNAVAILABLE', 'This time is not available; pick another slot (GET /providers/:id/slots)');
 
-function encodeCursor(row: BookingRow): string {
-  return Buffer.from(JSON.stringify({ t: row.startsAt.toISOString(), i: row.id })).toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined): BookingCursor | undefined {
-  if (!cursor) return undefined;
-  try {
-    const { t, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const startsAt = new Date(t);
-    if (typeof i === 'string' && !Number.isNaN(startsAt.getTime())) return { startsAt, id: i };
-  } catch {
-    // fall through
-  }
-  throw invalid('query.cursor', 'is not a cursor of this list (pass meta.next_cursor as given)');
-}
+// Booking lists run in (starts_at, id) order; the cursor is the last row's pair.
+const bookingCursor = cursorCodec<BookingCursor>({ startsAt: cursorField.time, id: cursorField.uuid });
+const encodeCursor = (row: BookingRow) => bookingCursor.encode({ startsAt: row.startsAt, id: row.id });
+const decodeCursor = (cursor: string | undefined) => (cursor ? bookingCursor.decode(cursor) : undefined);
 
 const requestHashOf = (input: BookingInput) =>
   createHash('sha256')
@@ -272,8 +260,8 @@ export function createBookingsService(deps: {
       const now = clock.now();
       const from = query.from ? new Date(query.from) : now;
       const to = query.to ? new Date(query.to) : new Date(from.getTime() + DEFAULT_SLOT_RANGE_MS);
-      if (to <= from) throw invalid('query.to', 'must be after from');
-      if (to.getTime() - from.getTime() > MAX_SLOT_RANGE_MS) throw invalid('query.to', 'at most 60 days after from');
+      if (to <= from) throw invalidField('query.to', 'must be after from');
+      if (to.getTime() - from.getTime() > MAX_SLOT_RANGE_MS) throw invalidField('query.to', 'at most 60 days after from');
       const { service } = offer;
       const blockMs = (service.durationMinutes + service.bufferMinutes) * 60_000;
       const schedule = await loadSchedule(db, providerId);
@@ -441,7 +429,7 @@ export function createBookingsService(deps: {
           case 'cancel':
             if (!ACTIVE_STATUSES.includes(booking.status))
               throw illegal(`A ${booking.status} booking cannot be cancelled`);
-            if (party === 'provider' && !reason) throw invalid('body.reason', 'is required when the provider cancels');
+            if (party === 'provider' && !reason) throw invalidField('body.reason', 'is required when the provider cancels');
             if (party === 'customer' && now.getTime() > booking.startsAt.getTime() - CUSTOMER_CANCEL_CUTOFF_MS) {
               throw illegal('Bookings can be cancelled online until 24 hours before the start; contact the provider');
             }
@@ -561,7 +549,7 @@ export function createBookingsService(deps: {
 
     /** Hiding takes the rating out of the provider's average; showing again puts it back. */
     async moderateReview(actor: Actor, id: string, input: { visible: boolean; reason?: string }) {
-      if (!input.visible && !input.reason) throw invalid('body.reason', 'is required to hide a review');
+      if (!input.visible && !input.reason) throw invalidField('body.reason', 'is required to hide a review');
       const moderated = await inTransaction(db, async (tx) => {
         const review = await repository.findReview(tx, id, { forUpdate: true });
         if (!review) throw new AppError('NOT_FOUND', 'Review not found');
@@ -623,7 +611,7 @@ export function createBookingsService(deps: {
       const today = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
       const from = query.from ? new Date(query.from) : new Date(today - 30 * DAY_MS);
       const to = query.to ? new Date(query.to) : new Date(today + 30 * DAY_MS);
-      if (to <= from) throw invalid('query.to', 'must be after from');
+      if (to <= from) throw invalidField('query.to', 'must be after from');
       const key = `bookings:dashboard:${provider.id}:${from.toISOString()}:${to.toISOString()}`;
       const cached = await cacheGet(key);
       if (cached) return JSON.parse(cached) as ReturnType<typeof JSON.parse>;

@@ -1,15 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf, requirePermission } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, IdParams, NextCursorMeta, Success } from '../../shared/http-schemas.js';
 import {
   AdminProviderSchema,
   AdminProvidersQuery,
   CategorySchema,
   CreateCategoryBody,
   CreateServiceBody,
-  IdParams,
-  NextCursorMeta,
   OwnProviderSchema,
   PublicProviderSchema,
   SearchQuery,

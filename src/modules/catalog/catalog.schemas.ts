@@ -1,14 +1,6 @@
-import { type Static, type TLiteral, type TSchema, Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
+import { DateTime, idPageQuery, literals, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
 import { VERIFICATION_STATES } from './catalog.tables.js';
-
-const literals = <T extends readonly string[]>(values: T) =>
-  Type.Union(values.map((value) => Type.Literal(value)) as TLiteral<T[number]>[], { description: values.join(' | ') });
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const Uuid = Type.String({ format: 'uuid' });
-const DateTime = Type.String({ format: 'date-time' });
-
-export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
-export const NextCursorMeta = Type.Object({ next_cursor: Nullable(Type.String()) });
 
 // --- categories ---
 
@@ -96,8 +88,7 @@ export type UpdateProfileInput = Static<typeof UpdateProfileBody>;
 export const AdminProvidersQuery = Type.Object(
   {
     verification: Type.Optional(VerificationSchema),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    cursor: Type.Optional(Uuid),
+    ...idPageQuery(20),
   },
   { additionalProperties: false },
 );
@@ -169,12 +160,11 @@ export const SearchQuery = Type.Object(
     q: Type.Optional(Type.String({ maxLength: 200 })),
     category: Type.Optional(Type.String({ minLength: 1, maxLength: 80, description: 'category slug or id' })),
     city: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-    min_price: Type.Optional(Type.Integer({ minimum: 0 })),
-    max_price: Type.Optional(Type.Integer({ minimum: 0 })),
+    min_price: Type.Optional(Type.Integer({ minimum: 0, maximum: serviceFields.price_minor.maximum })),
+    max_price: Type.Optional(Type.Integer({ minimum: 0, maximum: serviceFields.price_minor.maximum })),
     min_rating: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
     sort: Type.Optional(literals(SEARCH_SORTS)),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    cursor: Type.Optional(Type.String({ maxLength: 500 })),
+    ...pageQuery(20),
   },
   { additionalProperties: false },
 );

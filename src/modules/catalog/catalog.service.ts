@@ -1,4 +1,4 @@
-import { AppError } from '../../errors.js';
+import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction, sqlState } from '../../infra/db/transaction.js';
@@ -7,21 +7,23 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
+import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
 import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { CatalogRepository, SearchCursor, SearchMode, SearchRow, SearchSort } from './catalog.repository.js';
-import type {
-  CreateCategoryInput,
-  CreateServiceInput,
-  SearchQueryInput,
-  SearchResult,
-  UpdateCategoryInput,
-  UpdateProfileInput,
-  UpdateServiceInput,
-  VerifyProviderInput,
+import {
+  type CreateCategoryInput,
+  type CreateServiceInput,
+  type SearchQueryInput,
+  type SearchResult,
+  type UpdateCategoryInput,
+  type UpdateProfileInput,
+  type UpdateServiceInput,
+  SEARCH_SORTS,
+  type VerifyProviderInput,
 } from './catalog.schemas.js';
 import type { CategoryRow, ProviderRow, ServiceRow, Verification } from './catalog.tables.js';
 
@@ -112,40 +114,30 @@ const searchResult = ({ service: s, provider: p, category: c }: SearchRow): Sear
   created_at: s.createdAt.toISOString(),
 });
 
-const invalid = (field: string, message: string) =>
-  new AppError('VALIDATION_ERROR', 'Request validation failed', { details: [{ field, message }] });
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface EncodedCursor extends SearchCursor {
   mode: SearchMode;
   sort: SearchSort;
 }
 
-function encodeCursor(cursor: EncodedCursor): string {
-  return Buffer.from(JSON.stringify({ m: cursor.mode, s: cursor.sort, k: cursor.key, i: cursor.id }), 'utf8').toString(
-    'base64url',
-  );
-}
+const CURSOR_HINT = 'is not a cursor of this search (pass meta.next_cursor with the same query)';
+// A search page ends at its last row's sort key and id, in the mode (full text, typo-tolerant, none) that found it.
+const searchCursor = cursorCodec<EncodedCursor>(
+  {
+    mode: cursorField.oneOf(['fts', 'trgm', 'all'] as const),
+    sort: cursorField.oneOf(SEARCH_SORTS),
+    key: cursorField.number,
+    id: cursorField.uuid,
+  },
+  { hint: CURSOR_HINT },
+);
+const encodeCursor = (cursor: EncodedCursor) => searchCursor.encode(cursor);
 
 function decodeCursor(cursor: string, sort: SearchSort, searching: boolean): EncodedCursor {
-  try {
-    const { m, s, k, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const modeFits = searching ? m === 'fts' || m === 'trgm' : m === 'all';
-    if (
-      modeFits &&
-      s === sort &&
-      typeof k === 'number' &&
-      Number.isFinite(k) &&
-      typeof i === 'string' &&
-      UUID.test(i)
-    ) {
-      return { mode: m, sort: s, key: k, id: i };
-    }
-  } catch {
-    // Falls through to the validation error.
-  }
-  throw invalid('query.cursor', 'is not a cursor of this search (pass meta.next_cursor with the same query)');
+  const decoded = searchCursor.decode(cursor);
+  const modeFits = searching ? decoded.mode !== 'all' : decoded.mode === 'all';
+  if (!modeFits || decoded.sort !== sort) throw invalidField('query.cursor', CURSOR_HINT);
+  return decoded;
 }
 
 /**
@@ -195,16 +187,16 @@ export function createCatalogService(deps: CatalogDeps) {
   /** The parent must exist and must not be the category itself or one of its descendants. */
   const checkParent = async (tx: Db, parentId: string, childId?: string) => {
     const line = await repository.selfAndAncestors(tx, parentId);
-    if (line.length === 0) throw invalid('body.parent_id', 'is not a category');
+    if (line.length === 0) throw invalidField('body.parent_id', 'is not a category');
     if (childId !== undefined && line.includes(childId)) {
-      throw invalid('body.parent_id', 'would make the category its own ancestor');
+      throw invalidField('body.parent_id', 'would make the category its own ancestor');
     }
   };
 
   /** A service may only be filed under an existing, active category. */
   const checkServiceCategory = async (tx: Db, categoryId: string) => {
     const found = await repository.findCategory(tx, categoryId);
-    if (!found?.active) throw invalid('body.category_id', 'is not an active category');
+    if (!found?.active) throw invalidField('body.category_id', 'is not an active category');
   };
 
   /** What a new profile starts from: her account's name and time zone (read outside any transaction). */
@@ -359,7 +351,7 @@ export function createCatalogService(deps: CatalogDeps) {
     /** A rename rewrites the search document of all her services, in the same transaction. */
     async updateOwnProfile(actor: Actor, patch: UpdateProfileInput) {
       if (patch.time_zone !== undefined && !isTimeZone(patch.time_zone)) {
-        throw invalid('body.time_zone', 'is not an IANA time zone');
+        throw invalidField('body.time_zone', 'is not an IANA time zone');
       }
       const defaults = await profileDefaults(actor);
       const updated = await inTransaction(db, async (tx) => {
@@ -409,7 +401,7 @@ export function createCatalogService(deps: CatalogDeps) {
     /** Verify or reject (with a reason) a provider; audited. Only verified providers are listed and bookable. */
     async setVerification(actor: Actor, id: string, input: VerifyProviderInput) {
       if (input.verification === 'rejected' && !input.reason?.trim()) {
-        throw invalid('body.reason', 'is required when rejecting a provider');
+        throw invalidField('body.reason', 'is required when rejecting a provider');
       }
       const updated = await inTransaction(db, async (tx) => {
         const current = await repository.findProvider(tx, id, { forUpdate: true });
@@ -508,7 +500,7 @@ export function createCatalogService(deps: CatalogDeps) {
       const q = query.q?.trim().replace(/\s+/g, ' ').toLowerCase() || undefined;
       const sort: SearchSort = query.sort ?? 'relevance';
       if (query.min_price !== undefined && query.max_price !== undefined && query.min_price > query.max_price) {
-        throw invalid('query.min_price', 'must not be greater than max_price');
+        throw invalidField('query.min_price', 'must not be greater than max_price');
       }
       const after = query.cursor ? decodeCursor(query.cursor, sort, q !== undefined) : undefined;
       const filters = {

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { idPageQuery } from '../../shared/http-schemas.js';
 import { CONSENT_PURPOSES } from './consent.tables.js';
 
 export const Purpose = Type.Union(
@@ -30,8 +31,7 @@ export const ConsentRecordSchema = Type.Object({
 
 export const HistoryQuery = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
-    cursor: Type.Optional(Type.String({ format: 'uuid' })),
+    ...idPageQuery(50),
   },
   { additionalProperties: false },
 );

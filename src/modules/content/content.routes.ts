@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf, requirePermission } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, IdParams, NextCursorMeta, Success } from '../../shared/http-schemas.js';
 import {
   AdminContentSchema,
   AdminContentSummarySchema,
@@ -11,8 +11,6 @@ import {
   ContentTeaserSchema,
   ContentVersionSchema,
   CreateContentBody,
-  IdParams,
-  NextCursorMeta,
   PremiumRequiredResponse,
   SlugParams,
   UpdateContentBody,

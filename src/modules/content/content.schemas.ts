@@ -1,11 +1,7 @@
-import { type Static, type TLiteral, type TSchema, Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
+import { DateTime, idPageQuery, literals, Nullable, pageQuery } from '../../shared/http-schemas.js';
 import { ACTIVITY_LEVELS, DIET_PREFERENCES } from '../profiles/profiles.tables.js';
 import { CONTENT_STATUSES, CONTENT_TIERS, CONTENT_TYPES } from './content.tables.js';
-
-const literals = <T extends readonly string[]>(values: T, description?: string) =>
-  Type.Union(values.map((value) => Type.Literal(value)) as TLiteral<T[number]>[], {
-    description: description ?? values.join(' | '),
-  });
 
 export const ContentTypeSchema = literals(CONTENT_TYPES);
 export const ContentStatusSchema = literals(CONTENT_STATUSES);
@@ -17,8 +13,6 @@ const Slug = Type.String({ pattern: KEBAB, minLength: 1, maxLength: 120, descrip
 const Tag = Type.String({ pattern: KEBAB, minLength: 1, maxLength: 40 });
 const Locale = Type.String({ pattern: '^[a-z]{2}(?:-[A-Z]{2})?$', description: 'BCP 47 language, e.g. en or en-GB' });
 const Age = Type.Integer({ minimum: 0, maximum: 120 });
-const DateTime = Type.String({ format: 'date-time' });
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 /** Who an item is for; every rule optional, all given rules must match the reader's profile. */
 export const AudienceSchema = Type.Object(
@@ -92,15 +86,13 @@ export const UpdateContentBody = Type.Object(
 );
 export type UpdateContentInput = Static<typeof UpdateContentBody>;
 
-export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 export const SlugParams = Type.Object({ slug: Type.String({ minLength: 1, maxLength: 120 }) });
 
 export const AdminListQuery = Type.Object(
   {
     type: Type.Optional(ContentTypeSchema),
     status: Type.Optional(ContentStatusSchema),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
-    cursor: Type.Optional(Type.String({ format: 'uuid' })),
+    ...idPageQuery(50),
   },
   { additionalProperties: false },
 );
@@ -114,10 +106,7 @@ export const BrowseQuery = Type.Object(
     locale: Type.Optional(Locale),
     tier: Type.Optional(ContentTierSchema),
     type: Type.Optional(ContentTypeSchema),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    cursor: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 300, description: 'meta.next_cursor of the previous page' }),
-    ),
+    ...pageQuery(20),
   },
   { additionalProperties: false },
 );
@@ -180,13 +169,14 @@ export const ContentArticleSchema = Type.Object({
 });
 
 /** 403 PREMIUM_REQUIRED on a premium item: the error plus a teaser of what it is. */
-export const PremiumRequiredResponse = Type.Object({
-  success: Type.Literal(false),
-  message: Type.String(),
-  code: Type.String({ description: 'PREMIUM_REQUIRED' }),
-  correlation_id: Type.String(),
-  title: Type.Optional(Type.String({ description: 'teaser: the item title' })),
-  summary: Type.Optional(Type.String({ description: 'teaser: the item summary' })),
-});
-
-export const NextCursorMeta = Type.Object({ next_cursor: Nullable(Type.String()) });
+export const PremiumRequiredResponse = Type.Object(
+  {
+    success: Type.Literal(false),
+    message: Type.String(),
+    code: Type.String({ description: 'PREMIUM_REQUIRED' }),
+    correlation_id: Type.String(),
+    title: Type.Optional(Type.String({ description: 'teaser: the item title' })),
+    summary: Type.Optional(Type.String({ description: 'teaser: the item summary' })),
+  },
+  { description: 'Error: PREMIUM_REQUIRED, with a teaser (`title`, `summary`) of the premium item' },
+);

@@ -1,10 +1,11 @@
-import { AppError } from '../../errors.js';
+import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction, sqlState } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Actor } from '../../shared/actor.js';
+import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { AccessService } from '../access/index.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
@@ -99,34 +100,18 @@ function checkAudience(audience: AudienceRules | undefined) {
 
 const slugTaken = (slug: string) => new AppError('CONFLICT', `A content item with slug "${slug}" already exists`);
 
-function encodeCursor(cursor: VisibleCursor): string {
-  return Buffer.from(
-    JSON.stringify({ r: cursor.rank, p: cursor.publishedAt.toISOString(), i: cursor.id }),
-    'utf8',
-  ).toString('base64url');
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// The reader's list runs by (search rank when searching, published_at, id); the cursor is the last row's.
+const visibleCursor = cursorCodec<VisibleCursor>(
+  { rank: cursorField.number, publishedAt: cursorField.time, id: cursorField.uuid },
+  { optional: ['rank'] },
+);
+const encodeCursor = (cursor: VisibleCursor) => visibleCursor.encode(cursor);
 
 function decodeCursor(cursor: string, searching: boolean): VisibleCursor {
-  try {
-    const { r, p, i } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const publishedAt = new Date(p);
-    if (
-      typeof p === 'string' &&
-      !Number.isNaN(publishedAt.getTime()) &&
-      typeof i === 'string' &&
-      UUID.test(i) &&
-      (searching ? typeof r === 'number' && Number.isFinite(r) : r === undefined)
-    ) {
-      return { rank: searching ? r : undefined, publishedAt, id: i };
-    }
-  } catch {
-    // Falls through to the validation error.
-  }
-  throw new AppError('VALIDATION_ERROR', 'Request validation failed', {
-    details: [{ field: 'query.cursor', message: 'is not a cursor of this list (pass meta.next_cursor as given)' }],
-  });
+  const decoded = visibleCursor.decode(cursor);
+  // A search cursor carries a rank and a browsing cursor none: the two lists are not interchangeable.
+  if ((decoded.rank !== undefined) !== searching) throw invalidField('query.cursor', 'is not a cursor of this list (pass meta.next_cursor as given)');
+  return decoded;
 }
 
 /**

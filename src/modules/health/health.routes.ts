@@ -20,7 +20,13 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
         tags: ['health'],
         summary: 'Health status; components (database, cache, …) for admins and HEALTH_TOKEN monitors',
         // 503 is either the critical report or the overload envelope.
-        response: { ...errorResponses(), 200: HealthReport, 503: Type.Union([HealthReport, ErrorRef]) },
+        response: {
+          ...errorResponses(),
+          200: HealthReport,
+          503: Type.Union([HealthReport, ErrorRef], {
+            description: 'A required dependency is down (the report), or SERVICE_UNAVAILABLE while overloaded',
+          }),
+        },
       },
     },
     async (request, reply) => {
@@ -64,7 +70,13 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
         operationId: 'health.getReadiness',
         tags: ['health'],
         summary: 'Readiness: send traffic here (false while draining, overloaded or without a database)',
-        response: { ...errorResponses(), 200: ReadyReport, 503: Type.Union([ReadyReport, ErrorRef]) },
+        response: {
+          ...errorResponses(),
+          200: ReadyReport,
+          503: Type.Union([ReadyReport, ErrorRef], {
+            description: 'Not ready: draining or a required dependency is down (the report), or SERVICE_UNAVAILABLE',
+          }),
+        },
       },
     },
     async (_request, reply) => {

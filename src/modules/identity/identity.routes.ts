@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf, contextOf, requireAuth, requirePermission } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, IdParams, Success } from '../../shared/http-schemas.js';
 import {
   AdminUpdateUserBody,
   AdminUsersQuery,
   ChangePasswordBody,
-  IdParams,
   LoginBody,
   Message,
   PublicUserSchema,

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { idPageQuery } from '../../shared/http-schemas.js';
 import { PASSWORD_MAX_LENGTH } from './passwords.js';
 
 const Email = Type.String({ format: 'email', maxLength: 254, description: 'unique, case-insensitively' });
@@ -68,16 +69,13 @@ export const SessionSchema = Type.Object({
   current: Type.Boolean(),
 });
 
-export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
-
 export const AdminUsersQuery = Type.Object(
   {
     email: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'email prefix' })),
     role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('provider'), Type.Literal('admin')])),
     plan: Type.Optional(Type.Union([Type.Literal('free'), Type.Literal('trial'), Type.Literal('premium')])),
     active: Type.Optional(Type.Boolean()),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    cursor: Type.Optional(Type.String({ format: 'uuid' })),
+    ...idPageQuery(20),
   },
   { additionalProperties: false },
 );

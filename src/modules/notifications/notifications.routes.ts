@@ -1,11 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf, requireAuth, requirePermission } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, IdParams, Success } from '../../shared/http-schemas.js';
 import {
   AdminNotificationSchema,
   AdminNotificationsQuery,
-  NotificationIdParams,
   PreferencesSchema,
   PutPreferencesBody,
 } from './notifications.schemas.js';
@@ -83,7 +82,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
         operationId: 'admin.retryNotification',
         tags: ['admin'],
         summary: 'Queue a dead or cancelled message again (checked again at send time; audited)',
-        params: NotificationIdParams,
+        params: IdParams,
         response: {
           ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'CONFLICT'),
           200: Success(AdminNotificationSchema),

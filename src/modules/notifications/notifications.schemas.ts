@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { DateTime, idPageQuery, Nullable } from '../../shared/http-schemas.js';
 
 // Spelled out (not mapped from the tables' lists) so the static types are the literals.
 const ChannelName = Type.Union([Type.Literal('whatsapp'), Type.Literal('email')]);
@@ -14,8 +15,6 @@ const Purpose = Type.Union([
   Type.Literal('reminder'),
   Type.Literal('promotion'),
 ]);
-const DateTime = Type.String({ format: 'date-time' });
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
 const LocalTime = Type.String({
   pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$',
@@ -77,10 +76,7 @@ export const AdminNotificationsQuery = Type.Object(
   {
     status: Type.Optional(Status),
     channel: Type.Optional(ChannelName),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    cursor: Type.Optional(Type.String({ format: 'uuid', description: 'next_cursor of the previous page' })),
+    ...idPageQuery(20),
   },
   { additionalProperties: false },
 );
-
-export const NotificationIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });

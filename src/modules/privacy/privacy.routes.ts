@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { actorOf, requireAuth, requirePermission } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
-import { IdParams } from '../identity/identity.schemas.js';
+import { errorResponses, IdParams, Success } from '../../shared/http-schemas.js';
 import {
   AdminEraseBody,
   EraseSelfBody,

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
+import { Nullable, DateTime as Timestamp } from '../../shared/http-schemas.js';
 
-const Timestamp = Type.String({ format: 'date-time' });
-const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+const NullableTimestamp = Nullable(Timestamp);
 
 export const ExportSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf, requireAuth } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, IdParams, Success } from '../../shared/http-schemas.js';
 import type { RemindersService } from './reminders.service.js';
 
 const Channel = Type.Union([Type.Literal('whatsapp'), Type.Literal('email')]);
@@ -39,7 +39,6 @@ const ReminderSchema = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 });
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 export const remindersRoutes: FastifyPluginAsyncTypebox<{ reminders: RemindersService }> = async (
   app,

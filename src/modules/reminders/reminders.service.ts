@@ -1,4 +1,4 @@
-import { AppError } from '../../errors.js';
+import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
@@ -57,8 +57,6 @@ const toPublic = (row: ReminderRow) => ({
   updated_at: row.updatedAt.toISOString(),
 });
 
-const invalid = (field: string, message: string) =>
-  new AppError('VALIDATION_ERROR', 'Request validation failed', { details: [{ field, message }] });
 
 /**
  * Reminders she sets for herself (no health meaning is stored), and the scheduler that turns
@@ -115,15 +113,15 @@ export function createRemindersService(deps: {
   };
 
   const planSchedule = (input: { starts_at: string; time_zone: string; recurrence?: RecurrenceInput | null }) => {
-    if (!isTimeZone(input.time_zone)) throw invalid('body.time_zone', 'is not an IANA time zone');
+    if (!isTimeZone(input.time_zone)) throw invalidField('body.time_zone', 'is not an IANA time zone');
     const startsAt = new Date(input.starts_at);
     const recurrence: Recurrence = input.recurrence?.kind ?? 'none';
     const intervalMonths = recurrence === 'every_n_months' ? (input.recurrence?.interval_months ?? null) : null;
     if (recurrence === 'every_n_months' && !intervalMonths) {
-      throw invalid('body.recurrence.interval_months', 'is required for every_n_months');
+      throw invalidField('body.recurrence.interval_months', 'is required for every_n_months');
     }
     if (recurrence !== 'every_n_months' && input.recurrence?.interval_months !== undefined) {
-      throw invalid('body.recurrence.interval_months', 'is only for every_n_months');
+      throw invalidField('body.recurrence.interval_months', 'is only for every_n_months');
     }
     const schedule: Schedule = {
       localStart: toLocal(startsAt, input.time_zone),
@@ -132,7 +130,7 @@ export function createRemindersService(deps: {
       intervalMonths,
     };
     const next = firstAtOrAfter(schedule, clock.now());
-    if (!next) throw invalid('body.starts_at', 'is in the past and the reminder does not repeat');
+    if (!next) throw invalidField('body.starts_at', 'is in the past and the reminder does not repeat');
     return { startsAt, schedule, next };
   };
 
@@ -201,7 +199,7 @@ export function createRemindersService(deps: {
             : undefined;
         const reactivated = active && !current.active && !timing;
         const next = timing ? timing.next : reactivated ? firstAtOrAfter(scheduleOf(current), clock.now()) : undefined;
-        if (reactivated && !next) throw invalid('body.active', 'this reminder has no occurrence left');
+        if (reactivated && !next) throw invalidField('body.active', 'this reminder has no occurrence left');
         return repository.update(tx, id, {
           ...(patch.title !== undefined ? { title: patch.title } : {}),
           channel,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf, requireAuth, requirePermission } from '../../plugins/auth.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, idPageQuery, Success } from '../../shared/http-schemas.js';
 import type { SupportService } from './support.service.js';
 
 const SupportRequestSchema = Type.Object({
@@ -49,8 +49,7 @@ export const supportRoutes: FastifyPluginAsyncTypebox<{ support: SupportService 
           {
             priority: Type.Optional(Type.Boolean()),
             status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
-            limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
-            cursor: Type.Optional(Type.String({ format: 'uuid' })),
+            ...idPageQuery(50),
           },
           { additionalProperties: false },
         ),
