@@ -7,6 +7,32 @@ interface Operation {
   responses?: Record<string, unknown>;
 }
 
+interface JsonSchema {
+  $ref?: string;
+  type?: string | string[];
+  format?: string;
+  pattern?: string;
+  enum?: unknown[];
+  const?: unknown;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  maxLength?: number;
+  maxItems?: number;
+  uniqueItems?: boolean;
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+}
+
+interface OperationDoc {
+  parameters?: { name: string; in: string; required?: boolean; schema: JsonSchema }[];
+  requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
+  responses?: Record<string, { description?: string; content?: unknown }>;
+}
+
 describe('API docs', () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -39,6 +65,88 @@ describe('API docs', () => {
       expect(statuses, where).toContain('500');
     }
     expect(ids).toContain('health.getHealth');
+  });
+
+  it('bounds every input a client sends, as a generated client needs to know them', async () => {
+    const spec = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    const schemas = spec.components.schemas as Record<string, JsonSchema>;
+    const resolve = (schema: JsonSchema): JsonSchema =>
+      schema.$ref ? resolve(schemas[schema.$ref.split('/').pop() as string] as JsonSchema) : schema;
+    const problems: string[] = [];
+    // An anchored pattern without open-ended repetition bounds the length by itself.
+    const boundedPattern = (pattern?: string) =>
+      pattern !== undefined &&
+      pattern.startsWith('^') &&
+      pattern.endsWith('$') &&
+      !/[+*]|\{\d+,\}/.test(pattern.replace(/\\./g, ''));
+    const walk = (raw: JsonSchema, where: string) => {
+      const schema = resolve(raw);
+      for (const branch of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])])
+        walk(branch, where);
+      const types = [schema.type].flat();
+      if (types.includes('integer') || types.includes('number')) {
+        if (schema.minimum === undefined || schema.maximum === undefined)
+          problems.push(`${where}: number without bounds`);
+      }
+      if (
+        types.includes('string') &&
+        schema.enum === undefined &&
+        schema.const === undefined &&
+        schema.maxLength === undefined &&
+        !['uuid', 'date', 'date-time'].includes(schema.format as string) &&
+        !boundedPattern(schema.pattern)
+      ) {
+        problems.push(`${where}: string without maxLength`);
+      }
+      if (types.includes('array') && schema.maxItems === undefined) {
+        const items = resolve(schema.items ?? {});
+        const enumItems =
+          items.enum !== undefined ||
+          (items.anyOf ?? []).every((item) => item.const !== undefined || item.enum !== undefined);
+        if (!(schema.uniqueItems && enumItems)) problems.push(`${where}: array without maxItems`);
+      }
+      for (const [name, property] of Object.entries(schema.properties ?? {})) walk(property, `${where}.${name}`);
+      if (schema.items) walk(schema.items, `${where}[]`);
+    };
+    for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, OperationDoc>>)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        for (const parameter of op.parameters ?? []) {
+          walk(parameter.schema, `${where} ${parameter.in}.${parameter.name}`);
+          if (parameter.required && parameter.schema.default !== undefined) {
+            problems.push(`${where} ${parameter.name}: has a default but is marked required`);
+          }
+        }
+        const body = op.requestBody?.content?.['application/json']?.schema;
+        if (body) walk(body, `${where} body`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('documents the statuses every operation of its kind can answer, each error by its codes', async () => {
+    const spec = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, OperationDoc>>)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        const responses = op.responses ?? {};
+        if (['post', 'put', 'patch', 'delete'].includes(method)) {
+          for (const status of ['400', '413', '415']) expect(Object.keys(responses), where).toContain(status);
+        }
+        if (op.parameters?.length || op.requestBody) expect(Object.keys(responses), where).toContain('400');
+        for (const [status, response] of Object.entries(responses)) {
+          expect(response.description, `${where} ${status}`).not.toBe('Default Response');
+          const schema = (response.content as Record<string, { schema?: JsonSchema }> | undefined)?.['application/json']
+            ?.schema;
+          if (schema?.$ref?.endsWith('/ErrorResponse')) {
+            expect(response.description, `${where} ${status}`).toMatch(/^Error: [A-Z_]+/);
+          }
+        }
+      }
+    }
+    const content = spec.paths['/api/v1/content'].get as OperationDoc;
+    expect(content.responses?.['304']?.content).toBeUndefined();
+    expect(content.parameters?.find((parameter) => parameter.name === 'limit')).toMatchObject({ required: false });
   });
 
   it('serves Swagger UI at /docs with a CSP it can run under', async () => {
