@@ -62,7 +62,7 @@ export function createMetrics() {
     }),
     analyticsSanitised: new Counter({
       name: 'analytics_properties_sanitised_total',
-      help: 'Event properties removed (personal or medical names) or masked (personal-looking values)',
+      help: 'Event properties removed (personal or medical names), masked (personal-looking values) or undeclared (client events keep only declared properties)',
       labelNames: ['action'] as const,
       registers: [registry],
     }),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
@@ -60,12 +61,11 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
   });
 
   it('checks each event of a batch on its own: stores the good ones, returns each rejected one with its index', async () => {
-    // Letters only: a long digit run would be masked as a phone number.
-    const marker = `batch-${Math.random()
-      .toString(36)
-      .replace(/[^a-z]/g, '')}`;
+    // This batch's events are found again by a content id and a result count no other test uses.
+    const marker = randomUUID();
+    const results = Math.floor(Math.random() * 1_000_000) + 1000;
     const events = [
-      view({ content_id: CONTENT_ID, tier: marker }),
+      view({ content_id: marker, tier: 'premium' }),
       'not an object',
       { ...view(), name: 'no_such_event' },
       { ...view(), name: 'booking_created' },
@@ -74,13 +74,13 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
       { ...view(), time: new Date(clock.now().getTime() + 3_600_000).toISOString() },
       { ...view(), device_id: '' },
       view({ content_id: 'not-a-uuid' }),
-      view({ content_id: CONTENT_ID, nested: { deep: true } }),
+      view({ content_id: CONTENT_ID, type: 'anything she likes to write here' }),
       { ...view(), extra: 1 },
       {
         name: 'service_searched',
         time: clock.now().toISOString(),
         device_id: 'd2',
-        properties: { has_query: true, tier: marker },
+        properties: { has_query: true, results, nested: { deep: true } },
       },
     ];
     const res = await post(events);
@@ -88,6 +88,7 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
     const body = res.json().data;
     expect(body.accepted).toBe(2);
     expect(body.dropped_no_consent).toBe(0);
+    expect(body.dropped_properties).toBe(1);
     expect(body.rejected.map((r: { index: number; reason: string }) => [r.index, r.reason])).toEqual([
       [1, 'invalid_event'],
       [2, 'unknown_event'],
@@ -101,10 +102,10 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
       [10, 'invalid_event'],
     ]);
     expect(body.rejected[7].detail).toContain('content_id');
-    const rows = await stored(sql`properties->>'tier' = ${marker}`);
-    expect(rows.map((row) => [row.name, row.source, row.subject, row.plan])).toEqual([
-      ['content_viewed', 'client', null, null],
-      ['service_searched', 'client', null, null],
+    const rows = await stored(sql`properties->>'content_id' = ${marker} or (properties->>'results')::int = ${results}`);
+    expect(rows.map((row) => [row.name, row.source, row.subject, row.plan, row.properties])).toEqual([
+      ['content_viewed', 'client', null, null, { content_id: marker, tier: 'premium' }],
+      ['service_searched', 'client', null, null, { has_query: true, results }],
     ]);
     // Nothing about the device, the IP or the browser is kept.
     expect(Object.keys(rows[0] as object).sort()).toEqual(
@@ -170,7 +171,7 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
       ],
       user.headers,
     );
-    expect(res.json().data.accepted).toBe(1);
+    expect(res.json().data).toMatchObject({ accepted: 1, dropped_properties: 8 });
     const subject = await subjectOf(t.app, user.id);
     expect(subject).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(subject).not.toContain(user.id);
@@ -179,11 +180,8 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
     // Her cohort is her sign-up: the pseudonym began with her user_signed_up event.
     const [signup] = await stored(sql`subject = ${subject} and name = 'user_signed_up'`);
     expect(new Date(row?.cohort_at as string).getTime()).toBe(new Date(signup?.occurred_at as string).getTime());
-    expect(row?.properties).toEqual({
-      content_id: CONTENT_ID,
-      note: 'write to [email] or call [phone], [address]',
-      source_label: 'newsletter',
-    });
+    // A client event keeps only what its catalogue entry declares; the rest never reaches storage.
+    expect(row?.properties).toEqual({ content_id: CONTENT_ID });
   });
 
   it('sanitises server-side events the same way', async () => {
@@ -266,6 +264,80 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
       expect(res.statusCode, bad).toBe(400);
       expect(res.json().code).toBe('VALIDATION_ERROR');
     }
+  });
+});
+
+describe('what a client event may carry', () => {
+  const clock = createTestClock();
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({ clock });
+  });
+  afterAll(() => t.close());
+
+  // Free text a person might type about her health; none of it may be kept, linked or not.
+  const SENTENCES = [
+    'my HPV test came back positive, CIN2 on biopsy',
+    'Pap smear abnormal, colposcopy booked next week',
+    'taking antiviral medication after my diagnosis',
+  ];
+  const WORDS = ['HPV', 'CIN2', 'biopsy', 'Pap smear', 'colposcopy', 'antiviral', 'diagnosis'];
+
+  /** The smallest valid properties of a client event: its required ids. */
+  const minimal = (name: keyof typeof EVENT_CATALOGUE) => {
+    const schema = EVENT_CATALOGUE[name].properties;
+    return Object.fromEntries((schema.required ?? []).map((key: string) => [key, randomUUID()]));
+  };
+
+  it('keeps no free text: medical sentences in any property of any client event are refused or dropped, before and after erasure', async () => {
+    const user = await createUser(t.app);
+    await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/me/consents/analytics',
+      headers: user.headers,
+      payload: { granted: true },
+    });
+    const clientEvents = (Object.keys(EVENT_CATALOGUE) as (keyof typeof EVENT_CATALOGUE)[]).filter(
+      (name) => EVENT_CATALOGUE[name].origin === 'client',
+    );
+    const events: unknown[] = [];
+    for (const name of clientEvents) {
+      for (const sentence of SENTENCES) {
+        const base = { name, time: clock.now().toISOString(), device_id: 'phone-1' };
+        // Undeclared properties carrying the sentence: the event is kept, the text is not.
+        events.push({ ...base, properties: { ...minimal(name), comment: sentence, note: sentence, label: sentence } });
+        // The sentence in each declared property: not an id, a number, a boolean or a listed value.
+        for (const key of Object.keys(EVENT_CATALOGUE[name].properties.properties)) {
+          events.push({ ...base, properties: { ...minimal(name), [key]: sentence } });
+        }
+      }
+    }
+    for (const headers of [user.headers, {}]) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/events', headers, payload: { events } });
+      expect(res.statusCode).toBe(202);
+      const body = res.json().data;
+      expect(body.accepted).toBe(clientEvents.length * SENTENCES.length);
+      expect(body.dropped_properties).toBe(clientEvents.length * SENTENCES.length * 3);
+      expect(body.accepted + body.rejected.length).toBe(events.length);
+      expect(new Set(body.rejected.map((r: { reason: string }) => r.reason))).toEqual(new Set(['invalid_properties']));
+    }
+    const storedText = async () =>
+      (await queryRows<{ text: string }>(t.app.platform.db, sql`select properties::text as text from product_events`))
+        .map((row) => row.text)
+        .join('\n');
+    const check = async () => {
+      const text = await storedText();
+      for (const word of WORDS) expect(text.toLowerCase()).not.toContain(word.toLowerCase());
+    };
+    await check();
+    const erased = await t.app.inject({
+      method: 'DELETE',
+      url: '/api/v1/me',
+      headers: user.headers,
+      payload: { password: user.password },
+    });
+    expect(erased.statusCode).toBe(200);
+    await check();
   });
 });
 

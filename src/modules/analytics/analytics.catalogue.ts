@@ -1,14 +1,20 @@
 import { type TObject, type TProperties, Type } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
+import { literals } from '../../shared/http-schemas.js';
+import { CONTENT_TIERS, CONTENT_TYPES } from '../content/index.js';
 
 /** A property value an event may carry: flat, short, never an object. */
 const Scalar = Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Boolean(), Type.Null()]);
 // A pattern, not `format: 'uuid'`: the compiled checker has no format registry.
 const Id = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
-const Count = Type.Integer({ minimum: 0 });
+const Count = Type.Integer({ minimum: 0, maximum: 1_000_000_000 });
 const Plan = Type.Union([Type.Literal('free'), Type.Literal('trial'), Type.Literal('premium')]);
 
+// What the server records: its declared properties plus flat scalars, all sanitised.
 const props = (properties: TProperties) => Type.Object(properties, { additionalProperties: Scalar, maxProperties: 30 });
+// What an app may send: exactly the declared properties, each a number, a boolean, an id or one
+// of a fixed list, never free text (undeclared ones are dropped before storage).
+const clientProps = (properties: TProperties) => Type.Object(properties, { additionalProperties: false });
 
 interface EventDefinition {
   description: string;
@@ -33,20 +39,20 @@ export const EVENT_CATALOGUE = {
   diet_plan_viewed: {
     description: 'Her diet plan was shown',
     origin: 'client',
-    properties: props({ personalised: Type.Optional(Type.Boolean()), items: Type.Optional(Count) }),
+    properties: clientProps({ personalised: Type.Optional(Type.Boolean()), items: Type.Optional(Count) }),
   },
   protection_plan_viewed: {
     description: 'Her protection plan was shown',
     origin: 'client',
-    properties: props({ personalised: Type.Optional(Type.Boolean()), items: Type.Optional(Count) }),
+    properties: clientProps({ personalised: Type.Optional(Type.Boolean()), items: Type.Optional(Count) }),
   },
   content_viewed: {
     description: 'A content item was read',
     origin: 'client',
-    properties: props({
+    properties: clientProps({
       content_id: Id,
-      type: Type.Optional(Type.String({ maxLength: 40 })),
-      tier: Type.Optional(Type.String({ maxLength: 40 })),
+      type: Type.Optional(literals(CONTENT_TYPES)),
+      tier: Type.Optional(literals(CONTENT_TIERS)),
     }),
   },
   whatsapp_opt_in: { description: 'WhatsApp consent was granted', origin: 'server', properties: props({}) },
@@ -79,12 +85,12 @@ export const EVENT_CATALOGUE = {
   service_searched: {
     description: 'A marketplace search (never the query text)',
     origin: 'client',
-    properties: props({ results: Type.Optional(Count), has_query: Type.Optional(Type.Boolean()) }),
+    properties: clientProps({ results: Type.Optional(Count), has_query: Type.Optional(Type.Boolean()) }),
   },
   slot_viewed: {
     description: "A provider's free slots were shown",
     origin: 'client',
-    properties: props({ provider_id: Id, service_id: Type.Optional(Id), slots: Type.Optional(Count) }),
+    properties: clientProps({ provider_id: Id, service_id: Type.Optional(Id), slots: Type.Optional(Count) }),
   },
   booking_created: {
     description: 'A booking was made',
@@ -123,6 +129,24 @@ const checkers = new Map<string, TypeCheck<TObject>>(
 );
 
 export const isEventName = (name: string): name is EventName => checkers.has(name);
+
+/**
+ * A client event's properties without those its catalogue entry does not declare, and how many
+ * were dropped. Server events keep theirs (they are the server's own words, sanitised).
+ */
+export function declaredProperties(
+  name: EventName,
+  properties: Record<string, unknown>,
+): { properties: Record<string, unknown>; dropped: number } {
+  const declared = EVENT_CATALOGUE[name].properties.properties;
+  let dropped = 0;
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(properties)) {
+    if (Object.hasOwn(declared, key)) kept[key] = value;
+    else dropped += 1;
+  }
+  return { properties: dropped === 0 ? properties : kept, dropped };
+}
 
 /** Why these properties do not fit the event's schema (the first error), or undefined when they do. */
 export function propertyError(name: EventName, properties: unknown): string | undefined {

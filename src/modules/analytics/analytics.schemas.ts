@@ -33,6 +33,10 @@ export const IngestResultSchema = Type.Object({
     }),
   ),
   dropped_no_consent: Type.Integer({ description: 'valid events not stored: you have not granted analytics consent' }),
+  dropped_properties: Type.Integer({
+    description:
+      "properties removed before storage because the event's catalogue entry does not declare them (summed over the batch)",
+  }),
 });
 
 export const ReportQuerySchema = Type.Object(

@@ -9,7 +9,13 @@ import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { PersonalDataEntry } from '../privacy/data-map.js';
-import { EVENT_CATALOGUE, type EventName, isEventName, propertyError } from './analytics.catalogue.js';
+import {
+  declaredProperties,
+  EVENT_CATALOGUE,
+  type EventName,
+  isEventName,
+  propertyError,
+} from './analytics.catalogue.js';
 import { rebuildFacts } from './analytics.facts.js';
 import { ensurePartitions, rawCutoff, rollUp } from './analytics.maintenance.js';
 import * as reports from './analytics.reports.js';
@@ -44,6 +50,7 @@ export interface IngestResult {
   accepted: number;
   rejected: { index: number; reason: RejectReason; detail: string }[];
   dropped_no_consent: number;
+  dropped_properties: number;
 }
 
 export interface ReportQuery {
@@ -174,7 +181,7 @@ export function createAnalyticsService(deps: {
     now: number,
   ):
     | { reason: RejectReason; detail: string }
-    | { name: EventName; time: Date; properties: Record<string, unknown> } => {
+    | { name: EventName; time: Date; properties: Record<string, unknown>; dropped: number } => {
     if (!isRecord(raw)) return { reason: 'invalid_event', detail: 'an event is an object' };
     const unknownKey = Object.keys(raw).find((key) => !EVENT_KEYS.has(key));
     if (unknownKey) return { reason: 'invalid_event', detail: `unknown field ${unknownKey}` };
@@ -194,9 +201,10 @@ export function createAnalyticsService(deps: {
       return { reason: 'invalid_device_id', detail: 'device_id is 1-128 letters, digits or . _ : -' };
     }
     if (!isRecord(properties)) return { reason: 'invalid_properties', detail: 'properties is an object' };
-    const error = propertyError(name, properties);
+    const declared = declaredProperties(name, properties);
+    const error = propertyError(name, declared.properties);
     if (error) return { reason: 'invalid_properties', detail: error };
-    return { name, time: new Date(at), properties };
+    return { name, time: new Date(at), properties: declared.properties, dropped: declared.dropped };
   };
 
   return {
@@ -212,13 +220,24 @@ export function createAnalyticsService(deps: {
       const now = clock.now();
       const rejected: IngestResult['rejected'] = [];
       const good: { name: EventName; time: Date; properties: Record<string, unknown> }[] = [];
+      let droppedProperties = 0;
       events.forEach((raw, index) => {
         const checked = checkClientEvent(raw, now.getTime());
         if ('reason' in checked) rejected.push({ index, ...checked });
-        else good.push(checked);
+        else {
+          good.push(checked);
+          droppedProperties += checked.dropped;
+        }
       });
       counted('client', 'rejected', rejected.length);
-      if (good.length === 0) return { accepted: 0, rejected, dropped_no_consent: 0 };
+      if (droppedProperties > 0) metrics.analyticsSanitised.inc({ action: 'undeclared' }, droppedProperties);
+      const answer = (accepted: number, droppedNoConsent: number): IngestResult => ({
+        accepted,
+        rejected,
+        dropped_no_consent: droppedNoConsent,
+        dropped_properties: droppedProperties,
+      });
+      if (good.length === 0) return answer(0, 0);
       // Her consent, pseudonym, plan and country in one query.
       const context = actor
         ? await repository.subjectContext(db, actor.id, now, {
@@ -228,7 +247,7 @@ export function createAnalyticsService(deps: {
         : undefined;
       if (actor && !context?.consented) {
         counted('client', 'dropped_no_consent', good.length);
-        return { accepted: 0, rejected, dropped_no_consent: good.length };
+        return answer(0, good.length);
       }
       const rows: BatchEvent[] = good.map((event) => ({
         name: event.name,
@@ -249,7 +268,7 @@ export function createAnalyticsService(deps: {
         rows,
       );
       counted('client', 'stored', rows.length);
-      return { accepted: rows.length, rejected, dropped_no_consent: 0 };
+      return answer(rows.length, 0);
     },
 
     /** Analytics consent changed: a grant makes a new pseudonym, a withdrawal destroys the secret. */

@@ -8,4 +8,4 @@ export {
   createContentService,
   type PublishedBlock,
 } from './content.service.js';
-export { type AudienceRules, CONTENT_TYPES, type ContentType } from './content.tables.js';
+export { type AudienceRules, CONTENT_TIERS, CONTENT_TYPES, type ContentType } from './content.tables.js';
