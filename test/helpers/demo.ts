@@ -1,0 +1,60 @@
+import type { FastifyInstance } from 'fastify';
+import { runSeeders } from '../../src/infra/db/seed.js';
+import { createLogger } from '../../src/infra/logger.js';
+import { seeders } from '../../src/seeders.js';
+
+export interface DemoAccount {
+  email: string;
+  password: string;
+  headers: { authorization: string };
+}
+
+/**
+ * The demo data `npm start` seeds, signed in: the admin, user and provider accounts, the demo
+ * provider with an active service, a category, and the provider still waiting for verification.
+ */
+export async function seedDemoData(app: FastifyInstance) {
+  await runSeeders(app.platform.db, seeders, {
+    clock: app.platform.clock,
+    logger: createLogger({ level: 'silent' }),
+    isProduction: false,
+  });
+  const logins = seeders.flatMap((seeder) => seeder.logins ?? []);
+  const account = async (role: string): Promise<DemoAccount> => {
+    const login = logins.find((candidate) => candidate.role === role);
+    if (!login) throw new Error(`no demo ${role}`);
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: login.email, password: login.password },
+    });
+    if (response.statusCode !== 200) throw new Error(`demo ${role} cannot sign in: ${response.body}`);
+    return {
+      email: login.email,
+      password: login.password,
+      headers: { authorization: `Bearer ${response.json().data.access_token}` },
+    };
+  };
+  const [admin, user, provider] = [await account('admin'), await account('user'), await account('provider')];
+  const get = async (url: string, who?: DemoAccount) => {
+    const response = await app.inject({ method: 'GET', url, headers: who?.headers ?? {} });
+    if (response.statusCode !== 200) throw new Error(`GET ${url}: ${response.statusCode} ${response.body}`);
+    return response.json().data;
+  };
+  const profile = await get('/api/v1/provider/profile', provider);
+  const services = (await get('/api/v1/provider/services', provider)) as { id: string; is_active: boolean }[];
+  const categories = (await get('/api/v1/categories')) as { id: string }[];
+  const pending = (await get('/api/v1/admin/providers?verification=pending', admin)) as { id: string }[];
+  const service = services.find((candidate) => candidate.is_active);
+  if (!service || !categories[0] || !pending[0])
+    throw new Error('the demo seed lacks a service, category or pending provider');
+  return {
+    admin,
+    user,
+    provider,
+    providerId: profile.id as string,
+    serviceId: service.id,
+    categoryId: categories[0].id,
+    pendingProviderId: pending[0].id,
+  };
+}

@@ -1,0 +1,349 @@
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { notifications } from '../../src/modules/notifications/notifications.tables.js';
+import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
+import { seedDemoData } from '../helpers/demo.js';
+import { createUser, type TestUser } from '../helpers/users.js';
+
+/**
+ * Every write route, once, with a request that succeeds, on the embedded database with the
+ * transaction guard on: a service that reads through the global handle inside its own
+ * transaction fails here at once (on PGlite it would hang the whole app). The walk must name
+ * every write operation of the OpenAPI document, so a new route cannot skip it.
+ */
+describe('every write route succeeds with the transaction guard on', () => {
+  const clock = createTestClock(new Date());
+  let t: TestApp;
+  const walked = new Map<string, number>();
+  let demo: Awaited<ReturnType<typeof seedDemoData>>;
+
+  beforeAll(async () => {
+    t = await buildTestApp({ clock });
+    demo = await seedDemoData(t.app);
+  });
+  afterAll(() => t.close());
+
+  /** Sends one request of operation `operation` ("POST /api/v1/bookings") and checks its status. */
+  const call = async (
+    operation: string,
+    path: string,
+    options: { as?: TestUser | { headers: Record<string, string> }; body?: unknown; status: number },
+  ) => {
+    const [method] = operation.split(' ');
+    const response = await t.app.inject({
+      method: method as 'POST',
+      url: path,
+      headers: options.as?.headers ?? {},
+      ...(options.body === undefined ? {} : { payload: options.body as Record<string, unknown> }),
+    });
+    expect(response.statusCode, `${operation}: ${response.body}`).toBe(options.status);
+    walked.set(operation, (walked.get(operation) ?? 0) + 1);
+    return response.statusCode === 204 ? undefined : response.json();
+  };
+
+  const walkAccounts = async () => {
+    const email = `walker.${randomUUID()}@example.test`;
+    const password = 'Walking-passphrase-2026';
+    await call('POST /api/v1/auth/signup', '/api/v1/auth/signup', { body: { email, password }, status: 201 });
+    const login = await call('POST /api/v1/auth/login', '/api/v1/auth/login', {
+      body: { email, password },
+      status: 200,
+    });
+    const refreshed = await call('POST /api/v1/auth/refresh', '/api/v1/auth/refresh', {
+      body: { refresh_token: login.data.refresh_token },
+      status: 200,
+    });
+    const walker = { headers: { authorization: `Bearer ${refreshed.data.access_token}` } };
+    await call('PATCH /api/v1/me', '/api/v1/me', {
+      as: walker,
+      body: { name: 'Walker', phone: '+447700900111' },
+      status: 200,
+    });
+    await call('POST /api/v1/me/trial', '/api/v1/me/trial', { as: walker, status: 201 });
+    await call('PUT /api/v1/me/consents/{purpose}', '/api/v1/me/consents/whatsapp', {
+      as: walker,
+      body: { granted: true },
+      status: 200,
+    });
+    await call('PUT /api/v1/me/profile', '/api/v1/me/profile', {
+      as: walker,
+      body: { age: 34, country: 'GB', diet_preference: 'vegetarian' },
+      status: 200,
+    });
+    await call('PATCH /api/v1/me/profile', '/api/v1/me/profile', {
+      as: walker,
+      body: { activity_level: 'active' },
+      status: 200,
+    });
+    await call('POST /api/v1/me/support-requests', '/api/v1/me/support-requests', {
+      as: walker,
+      body: { subject: 'Reminder times', message: 'Can reminders follow my time zone?' },
+      status: 201,
+    });
+    await call('POST /api/v1/me/data-export', '/api/v1/me/data-export', { as: walker, status: 202 });
+    await call('POST /api/v1/events', '/api/v1/events', {
+      as: walker,
+      body: {
+        events: [{ name: 'diet_plan_viewed', time: clock.now().toISOString(), device_id: 'walk-1', properties: {} }],
+      },
+      status: 202,
+    });
+
+    // Reminders: switching one to WhatsApp checks the consent inside the update's transaction.
+    const reminder = await call('POST /api/v1/me/reminders', '/api/v1/me/reminders', {
+      as: walker,
+      body: {
+        title: 'Screening',
+        starts_at: new Date(clock.now().getTime() + 7 * 86_400_000).toISOString(),
+        time_zone: 'Europe/London',
+        channel: 'email',
+      },
+      status: 201,
+    });
+    const reminderUrl = `/api/v1/me/reminders/${reminder.data.id}`;
+    await call('PATCH /api/v1/me/reminders/{id}', reminderUrl, {
+      as: walker,
+      body: { channel: 'whatsapp' },
+      status: 200,
+    });
+    await call('DELETE /api/v1/me/reminders/{id}', reminderUrl, { as: walker, status: 204 });
+
+    const other = await createUser(t.app);
+    const sessions = await call('GET', '/api/v1/auth/sessions', { as: other, status: 200 });
+    await call('DELETE /api/v1/auth/sessions/{id}', `/api/v1/auth/sessions/${sessions.data[0].id}`, {
+      as: await signIn(other),
+      status: 200,
+    });
+    await call('POST /api/v1/auth/password', '/api/v1/auth/password', {
+      as: await signIn(other),
+      body: { current_password: other.password, new_password: 'Another-passphrase-2026' },
+      status: 200,
+    });
+    await call('POST /api/v1/auth/password-reset/request', '/api/v1/auth/password-reset/request', {
+      body: { email: other.email },
+      status: 202,
+    });
+    // The token travels by email only: read it from the message queued for her.
+    const [reset] = await t.app.platform.db
+      .select()
+      .from(notifications)
+      .where(and(eq(notifications.userId, other.id), eq(notifications.template, 'password_reset')))
+      .orderBy(desc(notifications.createdAt))
+      .limit(1);
+    const token = (reset?.data as { token?: string } | null)?.token;
+    await call('POST /api/v1/auth/password-reset/confirm', '/api/v1/auth/password-reset/confirm', {
+      body: { token, password: 'Reset-passphrase-2026' },
+      status: 200,
+    });
+    const third = await createUser(t.app);
+    await call('POST /api/v1/auth/logout', '/api/v1/auth/logout', { as: third, status: 200 });
+    await call('POST /api/v1/auth/logout-all', '/api/v1/auth/logout-all', { as: await signIn(third), status: 200 });
+    await call('DELETE /api/v1/me', '/api/v1/me', {
+      as: await signIn(third),
+      body: { password: third.password },
+      status: 200,
+    });
+
+    const managed = await createUser(t.app);
+    await call('PATCH /api/v1/admin/users/{id}', `/api/v1/admin/users/${managed.id}`, {
+      as: demo.admin,
+      body: { plan: 'premium' },
+      status: 200,
+    });
+    await call('POST /api/v1/admin/users/{id}/erase', `/api/v1/admin/users/${managed.id}/erase`, {
+      as: demo.admin,
+      body: { reason: 'asked by email' },
+      status: 200,
+    });
+    await call('POST /api/v1/admin/consent-notices', '/api/v1/admin/consent-notices', {
+      as: demo.admin,
+      body: { purpose: 'analytics', title: 'Analytics, version 2', body: 'We count page views without names.' },
+      status: 201,
+    });
+    const key = `walk-${randomUUID().slice(0, 8)}`;
+    await call('POST /api/v1/admin/flags', '/api/v1/admin/flags', {
+      as: demo.admin,
+      body: { key, description: 'walk', enabled: true, rollout_percentage: 50 },
+      status: 201,
+    });
+    await call('PATCH /api/v1/admin/flags/{key}', `/api/v1/admin/flags/${key}`, {
+      as: demo.admin,
+      body: { description: 'walked', rules: { plans: ['premium'] } },
+      status: 200,
+    });
+    await call('DELETE /api/v1/admin/flags/{key}', `/api/v1/admin/flags/${key}`, { as: demo.admin, status: 204 });
+  };
+
+  const walkContentAndCatalogue = async () => {
+    const slug = `walk-${randomUUID().slice(0, 8)}`;
+    const item = await call('POST /api/v1/admin/content', '/api/v1/admin/content', {
+      as: demo.admin,
+      body: {
+        type: 'article',
+        slug,
+        title: 'Walking',
+        summary: 'Why walking helps',
+        body: 'Walk daily.',
+        status: 'published',
+      },
+      status: 201,
+    });
+    const itemUrl = `/api/v1/admin/content/${item.data.id}`;
+    await call('PATCH /api/v1/admin/content/{id}', itemUrl, {
+      as: demo.admin,
+      body: { title: 'Walking more' },
+      status: 200,
+    });
+    await call('DELETE /api/v1/admin/content/{id}', itemUrl, { as: demo.admin, status: 204 });
+
+    const category = await call('POST /api/v1/admin/categories', '/api/v1/admin/categories', {
+      as: demo.admin,
+      body: { slug, name: 'Walking groups' },
+      status: 201,
+    });
+    const categoryUrl = `/api/v1/admin/categories/${category.data.id}`;
+    await call('PATCH /api/v1/admin/categories/{id}', categoryUrl, {
+      as: demo.admin,
+      body: { name: 'Walks' },
+      status: 200,
+    });
+    await call('DELETE /api/v1/admin/categories/{id}', categoryUrl, { as: demo.admin, status: 204 });
+    await call('PATCH /api/v1/admin/providers/{id}', `/api/v1/admin/providers/${demo.pendingProviderId}`, {
+      as: demo.admin,
+      body: { verification: 'verified' },
+      status: 200,
+    });
+
+    await call('PATCH /api/v1/provider/profile', '/api/v1/provider/profile', {
+      as: demo.provider,
+      body: { bio: 'Sports massage in central London.', auto_confirm: false },
+      status: 200,
+    });
+    const service = await call('POST /api/v1/provider/services', '/api/v1/provider/services', {
+      as: demo.provider,
+      body: {
+        name: 'Walking consult',
+        category_id: demo.categoryId,
+        duration_minutes: 30,
+        price_minor: 2500,
+        currency: 'GBP',
+      },
+      status: 201,
+    });
+    const serviceUrl = `/api/v1/provider/services/${service.data.id}`;
+    await call('PATCH /api/v1/provider/services/{id}', serviceUrl, {
+      as: demo.provider,
+      body: { price_minor: 3000 },
+      status: 200,
+    });
+    await call('DELETE /api/v1/provider/services/{id}', serviceUrl, { as: demo.provider, status: 204 });
+    const schedule = await call('GET', '/api/v1/provider/availability', { as: demo.provider, status: 200 });
+    const { time_zone, weekly, breaks, exceptions } = schedule.data;
+    await call('PUT /api/v1/provider/availability', '/api/v1/provider/availability', {
+      as: demo.provider,
+      body: { time_zone, weekly, breaks, exceptions },
+      status: 200,
+    });
+  };
+
+  const walkBookingLife = async () => {
+    const customer = await createUser(t.app);
+    // Email off for her: the booking's email to her is cancelled on delivery, and an admin retries it.
+    await call('PUT /api/v1/me/notification-preferences', '/api/v1/me/notification-preferences', {
+      as: customer,
+      body: { channels: { whatsapp: false, email: false }, quiet_hours: { start: '22:00', end: '07:00' } },
+      status: 200,
+    });
+    const book = async (slotIndex: number) => {
+      const slots = await call('GET', `/api/v1/providers/${demo.providerId}/slots?service_id=${demo.serviceId}`, {
+        status: 200,
+      });
+      const booking = await call('POST /api/v1/bookings', '/api/v1/bookings', {
+        as: customer,
+        body: { service_id: demo.serviceId, starts_at: slots.data.slots[slotIndex], note: 'First visit' },
+        status: 201,
+      });
+      return booking.data as { id: string; starts_at: string };
+    };
+    const visited = await book(0);
+    const missed = await book(1);
+    const cancelled = await book(2);
+    for (const booking of [visited, missed]) {
+      await call('POST /api/v1/bookings/{id}/confirm', `/api/v1/bookings/${booking.id}/confirm`, {
+        as: demo.provider,
+        status: 200,
+      });
+    }
+    // The first slots are within a day: only the provider may still cancel, with a reason.
+    await call('POST /api/v1/bookings/{id}/cancel', `/api/v1/bookings/${cancelled.id}/cancel`, {
+      as: demo.provider,
+      body: { reason: 'Called in sick' },
+      status: 200,
+    });
+    // Both visits are over; access tokens from before have expired on the way.
+    clock.set(new Date(new Date(missed.starts_at).getTime() + 3_600_000));
+    const provider = await signIn(demo.provider);
+    await call('POST /api/v1/bookings/{id}/complete', `/api/v1/bookings/${visited.id}/complete`, {
+      as: provider,
+      status: 200,
+    });
+    await call('POST /api/v1/bookings/{id}/no-show', `/api/v1/bookings/${missed.id}/no-show`, {
+      as: provider,
+      status: 200,
+    });
+    const review = await call('POST /api/v1/bookings/{id}/review', `/api/v1/bookings/${visited.id}/review`, {
+      as: await signIn(customer),
+      body: { rating: 5, text: 'Kind and on time.' },
+      status: 201,
+    });
+    await call('POST /api/v1/provider/reviews/{id}/reply', `/api/v1/provider/reviews/${review.data.id}/reply`, {
+      as: provider,
+      body: { text: 'Thank you!' },
+      status: 200,
+    });
+    await call('PATCH /api/v1/admin/reviews/{id}', `/api/v1/admin/reviews/${review.data.id}`, {
+      as: await signIn(demo.admin),
+      body: { visible: false, reason: 'checking a complaint' },
+      status: 200,
+    });
+
+    await t.app.platform.dispatcher.runOnce();
+    const admin = await signIn(demo.admin);
+    const list = await call('GET', '/api/v1/admin/notifications?status=cancelled&limit=100', {
+      as: admin,
+      status: 200,
+    });
+    const hers = (list.data as { id: string; user_id: string }[]).find((row) => row.user_id === customer.id);
+    expect(hers).toBeDefined();
+    await call('POST /api/v1/admin/notifications/{id}/retry', `/api/v1/admin/notifications/${hers?.id}/retry`, {
+      as: admin,
+      status: 200,
+    });
+  };
+
+  it('walks accounts, content, the catalogue and a booking life, and no write operation of the document is left', async () => {
+    await walkAccounts();
+    await walkContentAndCatalogue();
+    await walkBookingLife();
+    const spec = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    const writes = Object.entries(spec.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
+      Object.keys(methods)
+        .filter((method) => ['post', 'put', 'patch', 'delete'].includes(method))
+        .map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(writes.length).toBeGreaterThan(40);
+    expect(writes.filter((operation) => !walked.has(operation))).toEqual([]);
+  });
+
+  /** A fresh access token for someone whose earlier one a walked route may have ended. */
+  async function signIn(user: { email: string; password: string }) {
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: user.email, password: user.password },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    return { ...user, headers: { authorization: `Bearer ${response.json().data.access_token}` } };
+  }
+});
