@@ -25,6 +25,15 @@ import { toCsv } from './csv.js';
 
 type Row = Record<string, unknown>;
 
+/** A report answers JSON, or CSV rows with `?format=csv`. */
+const reportResponse = <S extends TSchema>(schema: S) => ({
+  description: 'The report (JSON), or its rows as CSV with ?format=csv',
+  content: {
+    'application/json': { schema: Success(schema) },
+    'text/csv': { schema: Type.String({ description: 'a header row, then one row per line of the report' }) },
+  },
+});
+
 /** Each report as flat rows, for `?format=csv`. */
 const CSV_ROWS = {
   funnel: (data: Static<typeof FunnelSchema>) => data.steps.map((step) => ({ journey: data.journey, ...step })),
@@ -77,7 +86,7 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
           tags: ['analytics'],
           summary: `${summary} (cached 5 minutes; ?format=csv answers text/csv)`,
           querystring: ReportQuerySchema,
-          response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(schema) },
+          response: { ...errorResponses('VALIDATION_ERROR'), 200: reportResponse(schema) },
         },
       },
       async (request, reply) => {
@@ -120,7 +129,7 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
           'Funnel with per-step conversion: wellness (sign-up → profile → content → engaged → retained day 7) or ' +
           'marketplace (search → slot viewed → booking → completed); cached 5 minutes; ?format=csv',
         querystring: FunnelQuerySchema,
-        response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(FunnelSchema) },
+        response: { ...errorResponses('VALIDATION_ERROR'), 200: reportResponse(FunnelSchema) },
       },
     },
     async (request, reply) => {
