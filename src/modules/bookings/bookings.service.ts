@@ -261,7 +261,8 @@ export function createBookingsService(deps: {
       const from = query.from ? new Date(query.from) : now;
       const to = query.to ? new Date(query.to) : new Date(from.getTime() + DEFAULT_SLOT_RANGE_MS);
       if (to <= from) throw invalidField('query.to', 'must be after from');
-      if (to.getTime() - from.getTime() > MAX_SLOT_RANGE_MS) throw invalidField('query.to', 'at most 60 days after from');
+      if (to.getTime() - from.getTime() > MAX_SLOT_RANGE_MS)
+        throw invalidField('query.to', 'at most 60 days after from');
       const { service } = offer;
       const blockMs = (service.durationMinutes + service.bufferMinutes) * 60_000;
       const schedule = await loadSchedule(db, providerId);
@@ -429,7 +430,8 @@ export function createBookingsService(deps: {
           case 'cancel':
             if (!ACTIVE_STATUSES.includes(booking.status))
               throw illegal(`A ${booking.status} booking cannot be cancelled`);
-            if (party === 'provider' && !reason) throw invalidField('body.reason', 'is required when the provider cancels');
+            if (party === 'provider' && !reason)
+              throw invalidField('body.reason', 'is required when the provider cancels');
             if (party === 'customer' && now.getTime() > booking.startsAt.getTime() - CUSTOMER_CANCEL_CUTOFF_MS) {
               throw illegal('Bookings can be cancelled online until 24 hours before the start; contact the provider');
             }

@@ -17,12 +17,12 @@ import type { CatalogRepository, SearchCursor, SearchMode, SearchRow, SearchSort
 import {
   type CreateCategoryInput,
   type CreateServiceInput,
+  SEARCH_SORTS,
   type SearchQueryInput,
   type SearchResult,
   type UpdateCategoryInput,
   type UpdateProfileInput,
   type UpdateServiceInput,
-  SEARCH_SORTS,
   type VerifyProviderInput,
 } from './catalog.schemas.js';
 import type { CategoryRow, ProviderRow, ServiceRow, Verification } from './catalog.tables.js';
@@ -113,7 +113,6 @@ const searchResult = ({ service: s, provider: p, category: c }: SearchRow): Sear
   },
   created_at: s.createdAt.toISOString(),
 });
-
 
 interface EncodedCursor extends SearchCursor {
   mode: SearchMode;

@@ -110,7 +110,8 @@ const encodeCursor = (cursor: VisibleCursor) => visibleCursor.encode(cursor);
 function decodeCursor(cursor: string, searching: boolean): VisibleCursor {
   const decoded = visibleCursor.decode(cursor);
   // A search cursor carries a rank and a browsing cursor none: the two lists are not interchangeable.
-  if ((decoded.rank !== undefined) !== searching) throw invalidField('query.cursor', 'is not a cursor of this list (pass meta.next_cursor as given)');
+  if ((decoded.rank !== undefined) !== searching)
+    throw invalidField('query.cursor', 'is not a cursor of this list (pass meta.next_cursor as given)');
   return decoded;
 }
 

@@ -57,7 +57,6 @@ const toPublic = (row: ReminderRow) => ({
   updated_at: row.updatedAt.toISOString(),
 });
 
-
 /**
  * Reminders she sets for herself (no health meaning is stored), and the scheduler that turns
  * each due occurrence into exactly one notification, even with several instances running.
