@@ -75,9 +75,7 @@ describe('API docs', () => {
     const problems: string[] = [];
     // An anchored pattern without open-ended repetition bounds the length by itself.
     const boundedPattern = (pattern?: string) =>
-      pattern?.startsWith('^') === true &&
-      pattern.endsWith('$') &&
-      !/[+*]|\{\d+,\}/.test(pattern.replace(/\\./g, ''));
+      pattern?.startsWith('^') === true && pattern.endsWith('$') && !/[+*]|\{\d+,\}/.test(pattern.replace(/\\./g, ''));
     const walk = (raw: JsonSchema, where: string) => {
       const schema = resolve(raw);
       for (const branch of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])])
