@@ -16,7 +16,7 @@ import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dis
 import { createPeriodicJob, type PeriodicJob } from './jobs/periodic.js';
 import { createRetentionJob, outboxRetentionRules, type RetentionJob } from './jobs/retention.js';
 import { createSheetsSync, type SheetsSync } from './jobs/sheets-sync.js';
-import { accessRoutes, can, createAccessRepository, createAccessService } from './modules/access/index.js';
+import { accessRoutes, createAccessRepository, createAccessService } from './modules/access/index.js';
 import { adminDashboardRoutes } from './modules/admin-dashboard/index.js';
 import {
   type AnalyticsService,
@@ -85,6 +85,7 @@ import { overloadPlugin } from './plugins/overload.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { correlationIdFor, requestContextPlugin } from './plugins/request-context.js';
 import { inputTextPlugin, requestValidators } from './plugins/request-validation.js';
+import { can } from './shared/permissions.js';
 import { bearerToken, sameSecret } from './shared/secrets.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;

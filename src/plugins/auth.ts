@@ -1,32 +1,43 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, ERROR_STATUS } from '../errors.js';
-import { type AccessService, can, type Permission } from '../modules/access/index.js';
-import type { AccessClaims, AccessTokens, SessionState } from '../modules/identity/index.js';
+import type { AccessRule, GuardedRoute } from '../shared/access-rules.js';
 import type { Actor, Role } from '../shared/actor.js';
 import { errorCodesOf, errorResponse } from '../shared/http-schemas.js';
+import { can } from '../shared/permissions.js';
 import { routeConfigOf } from './route-config.js';
 
-/** What a route requires of its caller; any field implies a signed-in caller. */
-export interface AccessRule {
-  auth?: true;
-  roles?: Role[];
-  permission?: Permission;
-  premium?: true;
-  /** A feature flag that must be on for this caller (else 404 FEATURE_DISABLED). */
-  feature?: string;
+/** What the authentication hook reads from a verified access token. */
+export interface AccessClaims {
+  sub: string;
+  role: Role;
+  sid: string;
+  /** Issue time in milliseconds: a change to the user's access refuses tokens issued before it. */
+  iat_ms: number;
 }
 
-export const requireAuth = (): AccessRule => ({ auth: true });
-export const requireRole = (...roles: Role[]): AccessRule => ({ roles });
-export const requirePermission = (permission: Permission): AccessRule => ({ permission });
-export const requirePremium = (): AccessRule => ({ premium: true });
-export const requireFeature = (feature: string): AccessRule => ({ feature });
+/** Checks access tokens (the identity module's signer provides it). */
+export interface TokenVerifier {
+  verify(token: string): Promise<AccessClaims>;
+  /** The claims of a token this instance verified within the last moment, without checking again. */
+  verifiedBefore(token: string): AccessClaims | undefined;
+}
 
-export interface GuardedRoute {
-  method: string;
-  url: string;
-  rule: AccessRule;
+interface SessionView {
+  revoked: boolean;
+  validFrom: number;
+}
+
+/** Whether a session still stands and since when its user's tokens count (the shared store). */
+export interface SessionStateReader {
+  recent(sessionId: string, userId: string): SessionView | undefined;
+  lookup(sessionId: string, userId: string): Promise<SessionView>;
+}
+
+/** The plan and flag checks a route rule may ask for (the access module provides them). */
+export interface AccessChecks {
+  requirePremium(actor: Actor): Promise<unknown>;
+  isEnabled(feature: string, actor: Actor | undefined): Promise<boolean>;
 }
 
 declare module 'fastify' {
@@ -34,30 +45,6 @@ declare module 'fastify' {
     /** Every route with an access rule, as registered (docs and the role-walk test read it). */
     guardedRoutes: GuardedRoute[];
   }
-  interface FastifyContextConfig {
-    access?: AccessRule;
-  }
-  interface FastifyRequest {
-    /** The signed-in caller, when a valid access token came with the request. */
-    actor?: Actor;
-    /** Why a presented token was not accepted (reported only where a route needs a caller). */
-    authError?: AppError;
-  }
-}
-
-/** The caller of a route that requires one (guards have run, so it is there). */
-export function actorOf(request: FastifyRequest): Actor {
-  if (!request.actor) throw new AppError('UNAUTHORIZED', 'Sign in to continue');
-  return request.actor;
-}
-
-/** Where a call comes from, for services and the audit trail. */
-export function contextOf(request: FastifyRequest) {
-  return {
-    ip: request.ip,
-    correlationId: request.id,
-    userAgent: request.headers['user-agent'] ?? null,
-  };
 }
 
 /**
@@ -66,9 +53,9 @@ export function contextOf(request: FastifyRequest) {
  * security change for its user (both from the shared store, no database read). Sets
  * `request.actor`. A bad token is only an error where a route needs a caller.
  */
-export const authenticationPlugin = fp<{ tokens: AccessTokens; sessionState: SessionState }>(
+export const authenticationPlugin = fp<{ tokens: TokenVerifier; sessionState: SessionStateReader }>(
   async (app: FastifyInstance, { tokens, sessionState }) => {
-    const accept = (request: FastifyRequest, claims: AccessClaims, state: { revoked: boolean; validFrom: number }) => {
+    const accept = (request: FastifyRequest, claims: AccessClaims, state: SessionView) => {
       if (state.revoked) {
         request.authError = new AppError('SESSION_REVOKED', 'This session has ended; sign in again');
       } else if (claims.iat_ms < state.validFrom) {
@@ -133,7 +120,7 @@ const documentedErrors = (rule: AccessRule) => {
  * 403 PREMIUM_REQUIRED by plan, 404 FEATURE_DISABLED by flag. Also documents the bearer
  * scheme and those responses on every guarded route.
  */
-export const accessGuardPlugin = fp<{ access: Pick<AccessService, 'requirePremium' | 'isEnabled'> }>(
+export const accessGuardPlugin = fp<{ access: AccessChecks }>(
   async (app: FastifyInstance, { access }) => {
     const guarded: GuardedRoute[] = [];
     app.decorate('guardedRoutes', guarded);

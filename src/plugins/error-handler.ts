@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
-import { sqlState } from '../infra/db/transaction.js';
+import { isUnstorableText, sqlState } from '../infra/db/errors.js';
 import { redact } from '../infra/logger.js';
 
 // Fastify's own error codes, translated into ours.
@@ -63,12 +63,10 @@ export function validationDetails(error: FastifyError): ErrorDetail[] {
     .map(({ field, message }) => ({ field, message }));
 }
 
-// Text the database cannot store (a NUL byte, an invalid sequence): the client's input, not our fault.
-const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
-
 export function toAppError(error: FastifyError | AppError): AppError {
   if (error instanceof AppError) return error;
-  if (UNSTORABLE_TEXT.has(sqlState(error) ?? '')) {
+  // Text the database cannot store (a NUL byte, an invalid sequence): the client's input, not our fault.
+  if (isUnstorableText(error)) {
     return new AppError('VALIDATION_ERROR', 'Request contains characters that cannot be stored (such as NUL)');
   }
   if (error.validation) {

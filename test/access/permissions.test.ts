@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featureFlags } from '../../src/modules/access/access.tables.js';
-import { can, PERMISSIONS, type Permission, permissionsOf } from '../../src/modules/access/index.js';
 import { users } from '../../src/modules/identity/identity.tables.js';
-import type { AccessRule } from '../../src/plugins/auth.js';
+import type { AccessRule } from '../../src/shared/access-rules.js';
 import { ROLES, type Role } from '../../src/shared/actor.js';
+import { can, PERMISSIONS, type Permission, permissionsOf } from '../../src/shared/permissions.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 

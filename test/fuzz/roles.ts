@@ -1,6 +1,6 @@
-import { can } from '../../src/modules/access/index.js';
-import type { AccessRule, GuardedRoute } from '../../src/plugins/auth.js';
+import type { AccessRule, GuardedRoute } from '../../src/shared/access-rules.js';
 import { ROLES } from '../../src/shared/actor.js';
+import { can } from '../../src/shared/permissions.js';
 import type { Operation } from './openapi.js';
 
 /** Who sends a request; `throwaway` is a fresh account for routes that end their caller's session. */

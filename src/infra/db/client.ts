@@ -8,13 +8,15 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import pg from 'pg';
 import type { Metrics } from '../metrics.js';
-import * as schema from './schema.js';
 import { guardPglite, guardPool, markTransactions } from './transaction-guard.js';
 
-export type Schema = typeof schema;
 /** The one database type every repository takes: a pool/instance or an open transaction. */
-export type Db = PgDatabase<PgQueryResultHKT, Schema>;
-export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+export type Db = PgDatabase<PgQueryResultHKT>;
+export type Tx = PgTransaction<
+  PgQueryResultHKT,
+  Record<string, never>,
+  ExtractTablesWithRelations<Record<string, never>>
+>;
 
 /** Rows of a raw SQL statement; both drivers answer `{ rows }`. */
 export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
@@ -125,7 +127,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pool.on('error', () => {});
     if (observe) pool.on('connect', (client) => timePgClient(client, observe));
     if (guard) guardPool(pool);
-    const db = drizzlePostgres(pool, { schema }) as unknown as Db;
+    const db = drizzlePostgres(pool) as unknown as Db;
     if (guard) markTransactions(db);
     return {
       db,
@@ -141,7 +143,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const instance = 'instance' in options ? options.instance : await createPglite(options.dataDir);
   if (observe) timePglite(instance, observe);
   if (guard) guardPglite(instance);
-  const db = drizzlePglite(instance, { schema }) as unknown as Db;
+  const db = drizzlePglite(instance) as unknown as Db;
   if (guard) markTransactions(db);
   return {
     db,

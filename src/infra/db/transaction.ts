@@ -1,19 +1,5 @@
 import type { Db, Tx } from './client.js';
-
-// serialization_failure, deadlock_detected: safe to run the whole transaction again.
-const RETRYABLE = new Set(['40001', '40P01']);
-
-function sqlState(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 4; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-export { sqlState };
+import { isRetryableConflict } from './errors.js';
 
 /**
  * Runs `work` in one transaction. Serialization failures and deadlocks are retried
@@ -32,8 +18,7 @@ export async function inTransaction<T>(
         options.isolationLevel ? { isolationLevel: options.isolationLevel } : undefined,
       );
     } catch (error) {
-      const state = sqlState(error);
-      if (attempt >= retries || !state || !RETRYABLE.has(state)) throw error;
+      if (attempt >= retries || !isRetryableConflict(error)) throw error;
     }
   }
 }

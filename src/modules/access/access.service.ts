@@ -5,14 +5,14 @@ import { inTransaction } from '../../infra/db/transaction.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Actor, Plan } from '../../shared/actor.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
+import { isPremium, PLAN_FEATURES, permissionsOf } from '../../shared/permissions.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import { effectivePlan, type IdentityService } from '../identity/index.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { AccessRepository } from './access.repository.js';
 import type { FlagRow, FlagRules } from './access.tables.js';
 import { evaluateFlag, type FlagSubject } from './flags.js';
-import { isPremium, PLAN_FEATURES, permissionsOf } from './permissions.js';
 
 const FLAGS_CHANNEL = 'flags:changed';
 // A safety net only: changes normally arrive by pub/sub within milliseconds.

@@ -3,4 +3,3 @@ export { accessRoutes } from './access.routes.js';
 export { type AccessService, createAccessService, type FlagInput, flagToPublic } from './access.service.js';
 export type { FlagRules } from './access.tables.js';
 export { bucketOf, evaluateFlag } from './flags.js';
-export { can, isPremium, PERMISSIONS, type Permission, PLAN_FEATURES, permissionsOf } from './permissions.js';

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
-import { actorOf, requirePermission, requirePremium } from '../../plugins/auth.js';
+import { requirePermission, requirePremium } from '../../shared/access-rules.js';
+import { actorOf } from '../../shared/actor.js';
 import { errorResponses, Success } from '../../shared/http-schemas.js';
 import {
   ActivationSchema,

@@ -7,8 +7,8 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import {
   declaredProperties,
   EVENT_CATALOGUE,

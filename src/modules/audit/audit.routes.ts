@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { requirePermission } from '../../plugins/auth.js';
+import { requirePermission } from '../../shared/access-rules.js';
 import { errorResponses, Nullable, pageQuery, Success } from '../../shared/http-schemas.js';
 import { auditFields } from './audit.chain.js';
 import type { AuditService } from './audit.service.js';

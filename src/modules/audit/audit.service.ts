@@ -1,7 +1,7 @@
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import type { IdGenerator } from '../../infra/ids.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { chainHash, GENESIS_HASH } from './audit.chain.js';
 import type { AuditFilters, AuditRepository } from './audit.repository.js';
 import type { AuditRow } from './audit.tables.js';

@@ -2,17 +2,18 @@ import { createHash } from 'node:crypto';
 import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
-import { inTransaction, sqlState } from '../../infra/db/transaction.js';
+import { isExclusionViolation } from '../../infra/db/errors.js';
+import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/actor.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { CatalogService, ProviderRow } from '../catalog/index.js';
 import type { Notify, TemplateName } from '../notifications/index.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import { ACTIVE_STATUSES, type BookingCursor, type BookingsRepository } from './bookings.repository.js';
 import {
   DEFAULT_MIN_NOTICE_MS,
@@ -396,7 +397,7 @@ export function createBookingsService(deps: {
         });
       } catch (error) {
         // exclusion_violation: another active booking holds overlapping time.
-        if (sqlState(error) === '23P01') throw slotUnavailable();
+        if (isExclusionViolation(error)) throw slotUnavailable();
         throw error;
       }
     },

@@ -1,18 +1,19 @@
 import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
-import { inTransaction, sqlState } from '../../infra/db/transaction.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../../infra/db/errors.js';
+import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { CatalogRepository, SearchCursor, SearchMode, SearchRow, SearchSort } from './catalog.repository.js';
 import {
   type CreateCategoryInput,
@@ -307,7 +308,7 @@ export function createCatalogService(deps: CatalogDeps) {
           return row;
         });
       } catch (error) {
-        if (patch.slug !== undefined && sqlState(error) === '23505') throw slugTaken(patch.slug);
+        if (patch.slug !== undefined && isUniqueViolation(error)) throw slugTaken(patch.slug);
         throw error;
       }
       await invalidate();
@@ -334,7 +335,7 @@ export function createCatalogService(deps: CatalogDeps) {
         });
       } catch (error) {
         // A service or child added concurrently: the foreign key refuses the delete.
-        if (sqlState(error) === '23503') throw inUse();
+        if (isForeignKeyViolation(error)) throw inUse();
         throw error;
       }
       await invalidate();

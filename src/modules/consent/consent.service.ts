@@ -5,9 +5,9 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor, CallContext } from '../../shared/actor.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { ConsentRepository } from './consent.repository.js';
 import {
   CONSENT_PURPOSES,

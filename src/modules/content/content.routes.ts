@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { actorOf, requirePermission } from '../../plugins/auth.js';
+import { requirePermission } from '../../shared/access-rules.js';
+import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, NextCursorMeta, Success } from '../../shared/http-schemas.js';
 import {
   AdminContentSchema,

@@ -1,15 +1,16 @@
 import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
-import { inTransaction, sqlState } from '../../infra/db/transaction.js';
+import { isUniqueViolation } from '../../infra/db/errors.js';
+import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Actor } from '../../shared/actor.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { AccessService } from '../access/index.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import { renderMarkdown } from './content.markdown.js';
 import type { ContentRepository, ItemWithVersion, VisibleCursor } from './content.repository.js';
 import { CONTENT_FIELDS, type CreateContentInput, type UpdateContentInput } from './content.schemas.js';
@@ -154,7 +155,7 @@ export function createContentService(deps: {
     try {
       return await work();
     } catch (error) {
-      if (slug !== undefined && sqlState(error) === '23505') throw slugTaken(slug);
+      if (slug !== undefined && isUniqueViolation(error)) throw slugTaken(slug);
       throw error;
     }
   };

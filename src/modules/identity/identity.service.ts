@@ -2,16 +2,17 @@ import type { SQL } from 'drizzle-orm';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
-import { inTransaction, sqlState } from '../../infra/db/transaction.js';
+import { isUniqueViolation } from '../../infra/db/errors.js';
+import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Actor, CallContext, Plan, Role } from '../../shared/actor.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { ConsentService } from '../consent/index.js';
 import type { Notify } from '../notifications/index.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { IdentityRepository, UserFilters } from './identity.repository.js';
 import type { UserRow } from './identity.tables.js';
 import type { LoginGuard } from './login-guard.js';
@@ -185,7 +186,7 @@ export function createIdentityService(deps: {
           return { user: toPublic(user), tokens };
         });
       } catch (error) {
-        if (sqlState(error) === '23505') throw new AppError('EMAIL_TAKEN', 'An account with this email already exists');
+        if (isUniqueViolation(error)) throw new AppError('EMAIL_TAKEN', 'An account with this email already exists');
         throw error;
       }
     },

@@ -1,4 +1,4 @@
-import type { PersonalDataEntry } from '../privacy/data-map.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import type { NotificationsRepository } from './notifications.repository.js';
 
 /** The notifications module's entry in the privacy data map. */

@@ -1,4 +1,4 @@
-export { createDataMap, type DataMap, type ErasureOutcome, type PersonalDataEntry } from './data-map.js';
+export { createDataMap, type DataMap, type ErasureOutcome, type PersonalDataEntry } from '../../shared/data-map.js';
 export { createPrivacyRepository } from './privacy.repository.js';
 export { privacyRoutes } from './privacy.routes.js';
 export { createPrivacyService, EXPORT_FORMAT, type PrivacyService } from './privacy.service.js';

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { actorOf, requireAuth, requirePermission } from '../../plugins/auth.js';
+import { requireAuth, requirePermission } from '../../shared/access-rules.js';
+import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, Success } from '../../shared/http-schemas.js';
 import {
   AdminEraseBody,

@@ -6,9 +6,9 @@ import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { DeliveryContext, Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/actor.js';
+import type { DataMap, ErasureOutcome, PersonalDataEntry } from '../../shared/data-map.js';
 import type { AuditService } from '../audit/index.js';
 import { type IdentityService, isErased } from '../identity/index.js';
-import type { DataMap, ErasureOutcome, PersonalDataEntry } from './data-map.js';
 import type { PrivacyRepository } from './privacy.repository.js';
 import type { DataExportRow } from './privacy.tables.js';
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AppError } from '../../errors.js';
-import { actorOf, requireAuth } from '../../plugins/auth.js';
+import { requireAuth } from '../../shared/access-rules.js';
+import { actorOf } from '../../shared/actor.js';
 import { errorResponses, Success } from '../../shared/http-schemas.js';
 import { medicalFields } from './medical-fields.js';
 import { ProfileBody, ProfileSchema } from './profiles.schemas.js';

@@ -4,8 +4,8 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { Actor } from '../../shared/actor.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
 import type { Track } from '../analytics/index.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { ProfilesRepository } from './profiles.repository.js';
 import type { ActivityLevel, DietPreference, Gender, WellnessProfileRow } from './profiles.tables.js';
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { actorOf, requirePermission, requirePremium } from '../../plugins/auth.js';
+import { requirePermission, requirePremium } from '../../shared/access-rules.js';
+import { actorOf } from '../../shared/actor.js';
 import { errorResponses, Success } from '../../shared/http-schemas.js';
 import type { PlanKind, RecommendationsService } from './recommendations.service.js';
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { actorOf, requireAuth } from '../../plugins/auth.js';
+import { requireAuth } from '../../shared/access-rules.js';
+import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, Success } from '../../shared/http-schemas.js';
 import type { RemindersService } from './reminders.service.js';
 

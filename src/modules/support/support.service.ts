@@ -4,10 +4,10 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
-import { isPremium } from '../access/index.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
+import { isPremium } from '../../shared/permissions.js';
 import type { Track } from '../analytics/index.js';
 import { effectivePlan, type IdentityService } from '../identity/index.js';
-import type { PersonalDataEntry } from '../privacy/data-map.js';
 import type { SupportRepository } from './support.repository.js';
 import type { SupportRequestRow } from './support.tables.js';
 

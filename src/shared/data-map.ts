@@ -1,4 +1,4 @@
-import type { Db } from '../../infra/db/client.js';
+import type { Db } from '../infra/db/client.js';
 
 /** What erasing did to one module's data about a person. */
 export interface ErasureOutcome {

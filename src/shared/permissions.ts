@@ -1,4 +1,4 @@
-import type { Plan, Role } from '../../shared/actor.js';
+import type { Plan, Role } from './actor.js';
 
 /**
  * The single source of who may do what (the product spec's matrix). Route guards, the
