@@ -1,18 +1,25 @@
 // npm run seed: (re)creates the demo data, idempotently. Refused when NODE_ENV=production.
+import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { systemClock } from '../src/infra/clock.js';
 import { runSeeders, SeedRefusedError } from '../src/infra/db/seed.js';
 import { openInfrastructure } from '../src/infra/index.js';
-import { seeders } from '../src/seeders.js';
 
 try {
   const config = loadConfig();
   if (config.isProduction) throw new SeedRefusedError('Refusing to seed demo data when NODE_ENV=production');
-  const { database, kv, logger } = await openInfrastructure(config);
+  // The modules say what demo data they have; building the app (without listening) collects it.
+  const infrastructure = await openInfrastructure(config);
+  const app = await buildApp({ config, ...infrastructure });
+  const { seeders } = app.platform;
   try {
-    await runSeeders(database.db, seeders, { clock: systemClock, logger, isProduction: config.isProduction });
+    await runSeeders(app.platform.db, seeders, {
+      clock: systemClock,
+      logger: infrastructure.logger,
+      isProduction: config.isProduction,
+    });
   } finally {
-    await Promise.all([database.close(), kv.close()]);
+    await app.close();
   }
   const logins = seeders.flatMap((seeder) => seeder.logins ?? []);
   process.stdout.write(

@@ -10,6 +10,7 @@ export * from './modules/bookings/bookings.tables.js';
 export * from './modules/catalog/catalog.tables.js';
 export * from './modules/consent/consent.tables.js';
 export * from './modules/content/content.tables.js';
+export * from './modules/idempotency/idempotency.tables.js';
 export * from './modules/identity/identity.tables.js';
 export * from './modules/notifications/notifications.tables.js';
 export * from './modules/privacy/privacy.tables.js';

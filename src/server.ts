@@ -5,7 +5,6 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import type { Seeder } from './infra/db/seed.js';
 import { isSeeded, runSeeders } from './infra/db/seed.js';
 import { openInfrastructure } from './infra/index.js';
-import { seeders as defaultSeeders } from './seeders.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -29,7 +28,7 @@ export async function start(
   // This month's and the next months' event partitions, before the first event arrives.
   await app.platform.services.analytics.ensurePartitions();
 
-  const seeders = options.seeders ?? defaultSeeders;
+  const seeders = options.seeders ?? app.platform.seeders;
   const canSeed = !config.isProduction && !config.isPostgres && config.seedDemoData;
   if (canSeed && !(await isSeeded(app.platform.db))) {
     await runSeeders(app.platform.db, seeders, {
@@ -44,8 +43,8 @@ export async function start(
   if (config.workersEnabled) {
     app.platform.dispatcher.start();
     app.platform.retention.start();
-    app.platform.reminderScheduler.start();
-    app.platform.sheetsSync.start(); // a no-op unless GOOGLE_SHEETS_ID is set
+    // The sheets sync is a no-op unless GOOGLE_SHEETS_ID is set.
+    for (const job of Object.values(app.platform.jobs)) job.start();
   }
 
   const logins = canSeed ? seeders.flatMap((seeder) => seeder.logins ?? []) : [];

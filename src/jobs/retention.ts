@@ -5,8 +5,8 @@ import { inTransaction } from '../infra/db/transaction.js';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
 import { outbox } from '../infra/outbox/outbox.tables.js';
+import { createPeriodicJob, type PeriodicJob } from '../infra/periodic.js';
 import type { RetentionRule } from '../shared/retention.js';
-import { createPeriodicJob, type PeriodicJob } from './periodic.js';
 
 /** Applies every rule once per pass; `runOnce` resolves with rows removed per rule (rules another instance holds are skipped). */
 export type RetentionJob = PeriodicJob<Record<string, number>>;

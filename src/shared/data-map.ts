@@ -25,6 +25,8 @@ export interface PersonalDataEntry {
   export(tx: Db, userId: string): Promise<unknown>;
   /** Erases (or pseudonymises) it inside the erasure transaction. */
   erase(tx: Db, userId: string): Promise<ErasureOutcome>;
+  /** Erased after every other entry (the account row, which the others point at). */
+  eraseLast?: boolean;
 }
 
 export interface DataMap {
@@ -41,6 +43,10 @@ export function createDataMap(): DataMap {
       }
       registered.push(entry);
     },
-    entries: () => registered,
+    // Registration order, with the entries that must go last moved to the end.
+    entries: () => [
+      ...registered.filter((entry) => !entry.eraseLast),
+      ...registered.filter((entry) => entry.eraseLast),
+    ],
   };
 }

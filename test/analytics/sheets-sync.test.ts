@@ -3,8 +3,8 @@ import { asc } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/infra/logger.js';
-import { createSheetsSync, pendingDays, SHEET_METRIC_COLUMNS } from '../../src/jobs/sheets-sync.js';
 import { analyticsSheetDays } from '../../src/modules/analytics/analytics.tables.js';
+import { createSheetsSync, pendingDays, SHEET_METRIC_COLUMNS } from '../../src/modules/analytics/index.js';
 import { type SheetsServer, startSheetsServer } from '../fixtures/sheets-server.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { createUser } from '../helpers/users.js';
@@ -53,7 +53,7 @@ describe('Google Sheets sync: not configured', () => {
     const t = await buildTestApp({ env: { HEALTH_TOKEN } });
     try {
       expect(t.app.platform.config.sheetsSync).toBeUndefined();
-      expect(await t.app.platform.sheetsSync.runOnce()).toEqual({ outcome: 'not_configured', days: [] });
+      expect(await t.app.platform.jobs.sheetsSync.runOnce()).toEqual({ outcome: 'not_configured', days: [] });
       const health = await healthOf(t);
       expect(health.statusCode).toBe(200);
       expect(health.body.status).toBe('healthy');
@@ -101,7 +101,7 @@ describe('Google Sheets sync against a stand-in Sheets API', () => {
     // Today's sign-up is in no row yet: the day is not complete.
     await createUser(t.app);
 
-    expect(await t.app.platform.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: FIRST_WEEK });
+    expect(await t.app.platform.jobs.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: FIRST_WEEK });
 
     const rows = server.rows('Daily');
     expect(rows[0]).toEqual(HEADER);
@@ -135,13 +135,13 @@ describe('Google Sheets sync against a stand-in Sheets API', () => {
     expect(first?.syncedAt.toISOString()).toBe(START.toISOString());
 
     // Nothing new: no append at all.
-    expect(await t.app.platform.sheetsSync.runOnce()).toEqual({ outcome: 'up_to_date', days: [] });
+    expect(await t.app.platform.jobs.sheetsSync.runOnce()).toEqual({ outcome: 'up_to_date', days: [] });
     expect(appends()).toHaveLength(1);
     expect(server.rows('Daily')).toHaveLength(1 + FIRST_WEEK.length);
 
     // The next day: one more row (with today's sign-up), no second header.
     clock.advance(86_400_000);
-    expect(await t.app.platform.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: ['2026-11-23'] });
+    expect(await t.app.platform.jobs.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: ['2026-11-23'] });
     expect(server.rows('Daily')).toHaveLength(2 + FIRST_WEEK.length);
     expect(server.rows('Daily').at(-1)?.slice(0, 2)).toEqual(['2026-11-23', 1]);
     expect(server.calls.filter((call) => call.kind === 'token')).toHaveLength(1);
@@ -157,16 +157,16 @@ describe('Google Sheets sync against a stand-in Sheets API', () => {
 
   it('retries a 503 and appends each row exactly once', async () => {
     server.failNextAppends(1);
-    expect(await t.app.platform.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: FIRST_WEEK });
+    expect(await t.app.platform.jobs.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: FIRST_WEEK });
     expect(appends().map((call) => call.status)).toEqual([503, 200]);
     expect(server.rows('Daily').map((row) => row[0])).toEqual(['day', ...FIRST_WEEK]);
     expect(await recordedDays()).toEqual(FIRST_WEEK);
-    expect(t.app.platform.sheetsSync.health().status).toBe('connected');
+    expect(t.app.platform.jobs.sheetsSync.health().status).toBe('connected');
   });
 
   it('does not write a row twice when an append went in but its answer was an error', async () => {
     server.failNextAppends(1, { afterApplying: true });
-    expect(await t.app.platform.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: FIRST_WEEK });
+    expect(await t.app.platform.jobs.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: FIRST_WEEK });
     // The retry read the day column first, found the rows there and sent nothing more.
     expect(appends().map((call) => call.status)).toEqual([503]);
     expect(server.rows('Daily').map((row) => row[0])).toEqual(['day', ...FIRST_WEEK]);
@@ -175,7 +175,7 @@ describe('Google Sheets sync against a stand-in Sheets API', () => {
 
   it('fails the pass after the last retry (failing, nothing recorded); a pass after recovery appends the days', async () => {
     server.setFailing(true);
-    await expect(t.app.platform.sheetsSync.runOnce()).rejects.toThrow(
+    await expect(t.app.platform.jobs.sheetsSync.runOnce()).rejects.toThrow(
       new RegExp(`after ${MAX_ATTEMPTS} attempt\\(s\\): answered 503`),
     );
     expect(appends()).toHaveLength(MAX_ATTEMPTS);
@@ -196,7 +196,7 @@ describe('Google Sheets sync against a stand-in Sheets API', () => {
 
     server.setFailing(false);
     clock.advance(3_600_000);
-    expect(await t.app.platform.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: FIRST_WEEK });
+    expect(await t.app.platform.jobs.sheetsSync.runOnce()).toEqual({ outcome: 'appended', days: FIRST_WEEK });
     expect(server.rows('Daily').map((row) => row[0])).toEqual(['day', ...FIRST_WEEK]);
     expect(await recordedDays()).toEqual(FIRST_WEEK);
     const recovered = await healthOf(t);
@@ -206,15 +206,18 @@ describe('Google Sheets sync against a stand-in Sheets API', () => {
 
   it('does not retry an answer that will not mend (a missing tab is 400)', async () => {
     server.reset(); // no "Daily" tab
-    await expect(t.app.platform.sheetsSync.runOnce()).rejects.toThrow(/after 1 attempt\(s\): answered 400/);
+    await expect(t.app.platform.jobs.sheetsSync.runOnce()).rejects.toThrow(/after 1 attempt\(s\): answered 400/);
     expect(server.calls.filter((call) => call.kind === 'get').map((call) => call.status)).toEqual([400]);
     expect(appends()).toEqual([]);
-    expect(t.app.platform.sheetsSync.health().status).toBe('failing');
+    expect(t.app.platform.jobs.sheetsSync.health().status).toBe('failing');
     expect(await recordedDays()).toEqual([]);
   });
 
   it('runs one pass for callers at once', async () => {
-    const [a, b] = await Promise.all([t.app.platform.sheetsSync.runOnce(), t.app.platform.sheetsSync.runOnce()]);
+    const [a, b] = await Promise.all([
+      t.app.platform.jobs.sheetsSync.runOnce(),
+      t.app.platform.jobs.sheetsSync.runOnce(),
+    ]);
     expect(a).toEqual({ outcome: 'appended', days: FIRST_WEEK });
     expect(b).toBe(a);
     expect(appends()).toHaveLength(1);

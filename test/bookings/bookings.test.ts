@@ -366,8 +366,11 @@ describe('bookings', () => {
     const exported = (await entry?.export(t.database.db, customer.id)) as { bookings: unknown[]; reviews: unknown[] };
     expect(exported.bookings.length).toBeGreaterThan(3);
     expect(exported.reviews).toHaveLength(1);
+    // Erasure runs every entry; the customer's idempotency keys are the idempotency module's.
+    const keysEntry = t.app.platform.dataMap.entries().find((e) => e.module === 'idempotency');
     await t.database.db.transaction(async (tx) => {
       await entry?.erase(tx, customer.id);
+      await keysEntry?.erase(tx, customer.id);
     });
     const left = await t.database.db.select().from(bookings).where(eq(bookings.customerId, customer.id));
     expect(left).toHaveLength(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { freeSlots, isFreeSlot, type Schedule, scheduleProblems } from '../../src/modules/bookings/bookings.slots.js';
+import { freeSlots, isFreeSlot, type Schedule, scheduleProblems } from '../../src/modules/bookings/index.js';
 
 const HOUR = 3_600_000;
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());

@@ -302,7 +302,8 @@ describe('reading content', () => {
   });
 
   it('gives the recommendations engine published blocks and tells it when what readers see changes', async () => {
-    const onPublishedChange = vi.fn();
+    // What readers see changed: the content module publishes it on the event bus.
+    const onPublishedChange = vi.fn(async () => {});
     const { services, db, track } = t.app.platform;
     const content = createContentService({
       db,
@@ -312,7 +313,7 @@ describe('reading content', () => {
       access: services.access,
       clock,
       ids: t.app.platform.ids,
-      onPublishedChange,
+      events: { publish: onPublishedChange },
     });
     const actor = { id: admin.id, role: 'admin' as const, sessionId: 's', ip: null, correlationId: null };
     const base = { title: 'Block', summary: 'A block', body: 'Block body' };

@@ -2,7 +2,6 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { CONTENT_NOTE, contentSeeder } from '../../src/modules/content/index.js';
-import { seeders } from '../../src/seeders.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 
 interface SeededRow {
@@ -33,6 +32,7 @@ describe('content seed', () => {
     );
 
   it('is wired after consent and creates at least 12 published English items with sources, once', async () => {
+    const { seeders } = t.app.platform;
     expect(seeders.indexOf(contentSeeder)).toBeGreaterThan(
       seeders.findIndex((seeder) => seeder.name.startsWith('consent')),
     );

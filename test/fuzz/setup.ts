@@ -3,7 +3,6 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { queryRows } from '../../src/infra/db/client.js';
 import { runSeeders } from '../../src/infra/db/seed.js';
 import { createLogger } from '../../src/infra/logger.js';
-import { seeders } from '../../src/seeders.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { type Accounts, createAccounts } from './accounts.js';
 import { listOperations, type OpenApiDocument, type Operation } from './openapi.js';
@@ -114,6 +113,7 @@ export async function startFuzzApp(): Promise<FuzzApp> {
   // Error lines only: the per-request lines would cost time and say nothing a check needs.
   const t = await buildTestApp({ logLines, env: { LOG_LEVEL: 'error' } });
   const { app } = t;
+  const { seeders } = app.platform;
   await runSeeders(app.platform.db, seeders, {
     clock: app.platform.clock,
     logger: createLogger({ level: 'silent' }),

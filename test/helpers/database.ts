@@ -19,7 +19,7 @@ export async function createTestDatabase(
     kind?: 'pglite' | 'postgres';
     /** node-postgres pool size (PostgreSQL only); default 10. */
     poolMax?: number;
-    /** The transaction guard (src/infra/db/transaction-guard.ts); on unless a test turns it off. */
+    /** The transaction guard (src/infra/db/transaction-context.ts); on unless a test turns it off. */
     guardTransactions?: boolean;
   } = {},
 ) {

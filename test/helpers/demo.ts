@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { runSeeders } from '../../src/infra/db/seed.js';
 import { createLogger } from '../../src/infra/logger.js';
-import { seeders } from '../../src/seeders.js';
 
 export interface DemoAccount {
   email: string;
@@ -14,6 +13,7 @@ export interface DemoAccount {
  * provider with an active service, a category, and the provider still waiting for verification.
  */
 export async function seedDemoData(app: FastifyInstance) {
+  const { seeders } = app.platform;
   await runSeeders(app.platform.db, seeders, {
     clock: app.platform.clock,
     logger: createLogger({ level: 'silent' }),

@@ -5,7 +5,7 @@ import type { KeyValueStore } from '../../src/infra/kv/kv.js';
 import { createMemoryStore } from '../../src/infra/kv/memory.js';
 import { createRedisStore } from '../../src/infra/kv/redis.js';
 import { auditLog } from '../../src/modules/audit/audit.tables.js';
-import { createLoginGuard } from '../../src/modules/identity/login-guard.js';
+import { createLoginGuard } from '../../src/modules/identity/index.js';
 import { notifications } from '../../src/modules/notifications/notifications.tables.js';
 import { buildTestApp, createTestClock, type TestApp, testRedisUrl } from '../helpers/app.js';
 import { createUser } from '../helpers/users.js';

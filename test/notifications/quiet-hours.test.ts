@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quietUntil } from '../../src/modules/notifications/notifications.quiet-hours.js';
+import { quietUntil } from '../../src/modules/notifications/index.js';
 import { zonedTimeToUtc } from '../../src/shared/zoned-time.js';
 
 const at = (iso: string) => new Date(iso);

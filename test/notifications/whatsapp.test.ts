@@ -1,8 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { auditLog } from '../../src/modules/audit/audit.tables.js';
-import { n8nSignature } from '../../src/modules/notifications/channels/index.js';
-import { RETRY_DELAYS_MS } from '../../src/modules/notifications/index.js';
+import { n8nSignature, RETRY_DELAYS_MS } from '../../src/modules/notifications/index.js';
 import { type N8nReceiver, startN8nReceiver } from '../fixtures/n8n-receiver.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/users.js';

@@ -6,11 +6,10 @@ import { migrate } from '../../src/infra/db/migrate.js';
 import { isSeeded, runSeeders, type Seeder, SeedRefusedError } from '../../src/infra/db/seed.js';
 import { inTransaction } from '../../src/infra/db/transaction.js';
 import { uuidv7 } from '../../src/infra/ids.js';
-import { createMemoryStore } from '../../src/infra/kv/memory.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { createMetrics } from '../../src/infra/metrics.js';
 import { productEvents } from '../../src/modules/analytics/analytics.tables.js';
-import { createAnalyticsService } from '../../src/modules/analytics/index.js';
+import { createAnalyticsRepository, createTracker } from '../../src/modules/analytics/index.js';
 import { createTestClock } from '../helpers/app.js';
 import { createTestDatabase, servicesMode } from '../helpers/database.js';
 
@@ -90,16 +89,13 @@ describe(`database (${servicesMode ? 'PostgreSQL' : 'PGlite'})`, () => {
 
   it('tracks product events inside the caller transaction', async () => {
     const clock = createTestClock();
-    const { track } = createAnalyticsService({
-      db: database.db,
-      kv: createMemoryStore(clock),
+    const { track } = createTracker({
+      repository: createAnalyticsRepository(),
       clock,
       ids: uuidv7,
       metrics: createMetrics(),
       logger: createLogger({ level: 'silent' }),
       of: { consentGranted: () => sql`false`, plan: () => sql`null`, country: () => sql`null` },
-      recordPremiumUse: async () => {},
-      rawRetentionDays: 90,
       strict: true,
     });
     // No such account: the event is stored without a subject.

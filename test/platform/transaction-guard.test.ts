@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { inTransaction } from '../../src/infra/db/transaction.js';
-import { GlobalHandleInTransactionError } from '../../src/infra/db/transaction-guard.js';
+import { GlobalHandleInTransactionError } from '../../src/infra/db/transaction-context.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, servicesMode } from '../helpers/database.js';
 import { createUser } from '../helpers/users.js';

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
-import { occurrence } from '../../src/modules/reminders/recurrence.js';
+import { occurrence } from '../../src/modules/reminders/index.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { subjectOf } from '../helpers/events.js';
 import { createUser, type TestUser } from '../helpers/users.js';
@@ -105,15 +105,15 @@ describe('reminders', () => {
     const sentAt: string[] = [];
     for (const at of ['2027-03-26T09:00:00Z', '2027-03-27T09:00:00Z', '2027-03-28T08:00:00Z']) {
       clock.set(new Date(new Date(at).getTime() - 60_000));
-      expect(await t.app.platform.reminderScheduler.runOnce()).toBe(0);
+      expect(await t.app.platform.jobs.reminders.runOnce()).toBe(0);
       clock.set(new Date(at));
       // Two schedulers at once (two instances): one send between them.
       const [a, b] = await Promise.all([
-        t.app.platform.reminderScheduler.runOnce(),
-        t.app.platform.reminderScheduler.runOnce(),
+        t.app.platform.jobs.reminders.runOnce(),
+        t.app.platform.jobs.reminders.runOnce(),
       ]);
       expect(a + b).toBe(1);
-      expect(await t.app.platform.reminderScheduler.runOnce()).toBe(0);
+      expect(await t.app.platform.jobs.reminders.runOnce()).toBe(0);
       sentAt.push(at);
     }
     const occurrences = await queryRows<{ occurs_at: Date; notification_id: string | null }>(
@@ -148,7 +148,7 @@ describe('reminders', () => {
     expect(once.recurrence).toBeNull();
     clock.set(new Date('2027-04-05T12:00:00Z'));
     // Other tests' reminders are due too: count this user's sends.
-    await t.app.platform.reminderScheduler.runOnce();
+    await t.app.platform.jobs.reminders.runOnce();
     const [sentForUser] = await queryRows<{ n: number }>(
       t.app.platform.db,
       sql`select count(*)::int as n from reminder_occurrences o join reminders r on r.id = o.reminder_id
@@ -168,7 +168,7 @@ describe('reminders', () => {
       sql`select occurs_at from reminder_occurrences where reminder_id = ${daily.id}`,
     );
     expect(new Date(sent?.occurs_at as Date).toISOString()).toBe('2027-04-05T09:00:00.000Z');
-    expect(await t.app.platform.reminderScheduler.runOnce()).toBe(0);
+    expect(await t.app.platform.jobs.reminders.runOnce()).toBe(0);
   });
 
   it('limits the free plan to 2 active reminders; premium is unlimited and priority', async () => {

@@ -8,7 +8,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import pg from 'pg';
 import type { Metrics } from '../metrics.js';
-import { guardPglite, guardPool, markTransactions } from './transaction-guard.js';
+import { guardPglite, guardPool, markTransactions } from './transaction-context.js';
 
 /** The one database type every repository takes: a pool/instance or an open transaction. */
 export type Db = PgDatabase<PgQueryResultHKT>;
@@ -37,7 +37,7 @@ interface CommonOptions {
   metrics?: Metrics;
   /**
    * Refuse queries through the global handle from inside an open transaction
-   * (src/infra/db/transaction-guard.ts). On by default; production turns it off.
+   * (src/infra/db/transaction-context.ts). On by default; production turns it off.
    */
   guardTransactions?: boolean;
 }
@@ -128,7 +128,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     if (observe) pool.on('connect', (client) => timePgClient(client, observe));
     if (guard) guardPool(pool);
     const db = drizzlePostgres(pool) as unknown as Db;
-    if (guard) markTransactions(db);
+    markTransactions(db);
     return {
       db,
       kind: 'postgres',
@@ -144,7 +144,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (observe) timePglite(instance, observe);
   if (guard) guardPglite(instance);
   const db = drizzlePglite(instance) as unknown as Db;
-  if (guard) markTransactions(db);
+  markTransactions(db);
   return {
     db,
     kind: 'pglite',

@@ -1,6 +1,6 @@
 import { type TSchema, Type } from '@sinclair/typebox';
 import { DateOnly, pageQuery } from '../../shared/http-schemas.js';
-import { MAX_BATCH } from './analytics.service.js';
+import { MAX_BATCH } from './analytics.ingest.js';
 
 const Rate = Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], {
   description: 'a fraction 0-1 (4 places); null when its denominator is 0 or not yet measurable',

@@ -1,10 +1,24 @@
+import type { Platform } from '../../platform.js';
+import type { ModuleDescriptor } from '../../shared/module.js';
+import { createAuditRepository } from './audit.repository.js';
+import { auditRoutes } from './audit.routes.js';
+import { type AuditService, createAuditService } from './audit.service.js';
+
 export { canonicalJson, chainHash, GENESIS_HASH } from './audit.chain.js';
-export { createAuditRepository } from './audit.repository.js';
-export { auditRoutes } from './audit.routes.js';
-export {
-  type AuditContext,
-  type AuditEntry,
-  type AuditService,
-  createAuditService,
-  type VerifyResult,
-} from './audit.service.js';
+export type { AuditContext, AuditEntry, AuditService, VerifyResult } from './audit.service.js';
+
+/** The append-only, hash-chained audit trail every module records into, in its own transaction. */
+export function createAuditModule(platform: Platform): ModuleDescriptor<'audit', AuditService> {
+  const service = createAuditService({
+    db: platform.db,
+    repository: createAuditRepository(),
+    clock: platform.clock,
+    ids: platform.ids,
+  });
+  return {
+    name: 'audit',
+    service,
+    routes: async (api) => api.register(auditRoutes, { audit: service }),
+    dataMap: service.dataMapEntry(),
+  };
+}

@@ -6,7 +6,6 @@ import {
   type BookingRow,
   type BookingStatus,
   bookings,
-  idempotencyKeys,
   type ReviewRow,
   reviews,
 } from './bookings.tables.js';
@@ -141,53 +140,6 @@ export function createBookingsRepository() {
         .set({ customerId: null, note: null })
         .where(eq(bookings.customerId, customerId))
         .returning({ id: bookings.id });
-      return rows.length;
-    },
-
-    async idempotencyKey(db: Db, userId: string, scope: string, key: string) {
-      const [row] = await db
-        .select()
-        .from(idempotencyKeys)
-        .where(and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key)))
-        .limit(1);
-      return row;
-    },
-
-    /**
-     * Claims a key in the caller's transaction; false when it exists. A concurrent claim of the
-     * same key waits on the unique index until this transaction ends.
-     */
-    async claimIdempotencyKey(db: Db, row: typeof idempotencyKeys.$inferInsert): Promise<boolean> {
-      const rows = await db
-        .insert(idempotencyKeys)
-        .values(row)
-        .onConflictDoNothing()
-        .returning({ key: idempotencyKeys.key });
-      return rows.length > 0;
-    },
-
-    async completeIdempotencyKey(
-      db: Db,
-      where: { userId: string; scope: string; key: string },
-      result: { statusCode: number; response: unknown },
-    ): Promise<void> {
-      await db
-        .update(idempotencyKeys)
-        .set(result)
-        .where(
-          and(
-            eq(idempotencyKeys.userId, where.userId),
-            eq(idempotencyKeys.scope, where.scope),
-            eq(idempotencyKeys.key, where.key),
-          ),
-        );
-    },
-
-    async deleteIdempotencyKeys(db: Db, userId: string): Promise<number> {
-      const rows = await db
-        .delete(idempotencyKeys)
-        .where(eq(idempotencyKeys.userId, userId))
-        .returning({ key: idempotencyKeys.key });
       return rows.length;
     },
 

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { requireAuth, requirePermission } from '../../shared/access-rules.js';
 import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, NextCursorMeta, pageQuery, Success } from '../../shared/http-schemas.js';
+import { IdempotencyHeaders } from '../../shared/idempotency.js';
 import {
   AdminBookingsQuery,
   AvailabilitySchema,
@@ -12,7 +13,6 @@ import {
   CreateBookingBody,
   DashboardQuery,
   DashboardSchema,
-  IdempotencyHeaders,
   ModerateBody,
   ModeratedReviewSchema,
   ReplyBody,

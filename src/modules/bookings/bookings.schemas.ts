@@ -86,10 +86,6 @@ export const CreateBookingBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-});
-
 export const CancelBody = Type.Object(
   { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'required from the provider' })) },
   { additionalProperties: false },

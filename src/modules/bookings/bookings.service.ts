@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
@@ -9,6 +8,7 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/actor.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
+import { type IdempotencyStore, replayOf, requestHashOf, type StoredAnswer } from '../../shared/idempotency.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
@@ -113,16 +113,13 @@ const bookingCursor = cursorCodec<BookingCursor>({ startsAt: cursorField.time, i
 const encodeCursor = (row: BookingRow) => bookingCursor.encode({ startsAt: row.startsAt, id: row.id });
 const decodeCursor = (cursor: string | undefined) => (cursor ? bookingCursor.decode(cursor) : undefined);
 
-const requestHashOf = (input: BookingInput) =>
-  createHash('sha256')
-    .update(
-      JSON.stringify({
-        service_id: input.service_id,
-        starts_at: new Date(input.starts_at).toISOString(),
-        note: input.note ?? null,
-      }),
-    )
-    .digest('hex');
+// What makes two booking requests the same request, whatever their spelling.
+const bookingRequestHash = (input: BookingInput) =>
+  requestHashOf({
+    service_id: input.service_id,
+    starts_at: new Date(input.starts_at).toISOString(),
+    note: input.note ?? null,
+  });
 
 type Party = 'customer' | 'provider';
 export type Transition = 'confirm' | 'complete' | 'no_show' | 'cancel';
@@ -140,6 +137,7 @@ export function createBookingsService(deps: {
   outbox: Pick<Outbox, 'enqueue'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
+  idempotency: IdempotencyStore;
   kv: KeyValueStore;
   clock: Clock;
   ids: IdGenerator;
@@ -311,16 +309,14 @@ export function createBookingsService(deps: {
       input: BookingInput,
       idempotencyKey?: string,
     ): Promise<{ statusCode: number; booking: PublicBooking; replayed: boolean }> {
-      const requestHash = requestHashOf(input);
+      const requestHash = bookingRequestHash(input);
       const keyRef = idempotencyKey ? { userId: actor.id, scope: CREATE_SCOPE, key: idempotencyKey } : undefined;
-      const replay = (stored: { requestHash: string; statusCode: number; response: unknown }) => {
-        if (stored.requestHash !== requestHash) {
-          throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request');
-        }
-        return { statusCode: stored.statusCode, booking: stored.response as PublicBooking, replayed: true };
+      const replay = (stored: StoredAnswer) => {
+        const { statusCode, response } = replayOf(stored, requestHash);
+        return { statusCode, booking: response as PublicBooking, replayed: true };
       };
       if (keyRef) {
-        const stored = await repository.idempotencyKey(db, keyRef.userId, keyRef.scope, keyRef.key);
+        const stored = await deps.idempotency.find(db, keyRef);
         if (stored) return replay(stored);
       }
 
@@ -343,15 +339,8 @@ export function createBookingsService(deps: {
       try {
         return await inTransaction(db, async (tx) => {
           if (keyRef) {
-            const claimed = await repository.claimIdempotencyKey(tx, {
-              ...keyRef,
-              requestHash,
-              statusCode: 0,
-              response: {},
-              createdAt: now,
-            });
-            if (!claimed) {
-              const stored = await repository.idempotencyKey(tx, keyRef.userId, keyRef.scope, keyRef.key);
+            if (!(await deps.idempotency.claim(tx, keyRef, requestHash))) {
+              const stored = await deps.idempotency.find(tx, keyRef);
               if (stored) return replay(stored);
             }
           }
@@ -392,7 +381,7 @@ export function createBookingsService(deps: {
             });
           }
           const booking = toPublicBooking(row);
-          if (keyRef) await repository.completeIdempotencyKey(tx, keyRef, { statusCode: 201, response: booking });
+          if (keyRef) await deps.idempotency.complete(tx, keyRef, { statusCode: 201, response: booking });
           return { statusCode: 201, booking, replayed: false };
         });
       } catch (error) {
@@ -657,7 +646,7 @@ export function createBookingsService(deps: {
         legalBasis: 'contract',
         retention:
           'bookings stay with the provider pseudonymised after erasure; review ratings stay, without text or link to you',
-        tables: ['bookings', 'reviews', 'idempotency_keys', 'availability'],
+        tables: ['bookings', 'reviews', 'availability'],
         async export(tx, userId) {
           const [own, written] = await Promise.all([
             repository.listForCustomer(tx, userId),
@@ -668,11 +657,10 @@ export function createBookingsService(deps: {
         async erase(tx, userId) {
           const booked = await repository.pseudonymiseCustomer(tx, userId);
           const reviewed = await repository.pseudonymiseReviews(tx, userId);
-          const keys = await repository.deleteIdempotencyKeys(tx, userId);
           return {
             action: 'pseudonymised',
-            rows: booked + reviewed + keys,
-            note: 'bookings kept for the provider without customer or note; review text removed, rating kept; idempotency keys deleted',
+            rows: booked + reviewed,
+            note: 'bookings kept for the provider without customer or note; review text removed, rating kept',
           };
         },
       };

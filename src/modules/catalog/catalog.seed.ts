@@ -5,7 +5,7 @@ import type { Seeder } from '../../infra/db/seed.js';
 import { uuidv7 } from '../../infra/ids.js';
 // Seed data only: provider owners are demo accounts nobody signs in to (random passwords).
 import { users } from '../identity/identity.tables.js';
-import { hashPassword } from '../identity/passwords.js';
+import { hashPassword } from '../identity/index.js';
 import { categories, providers, services, type Verification } from './catalog.tables.js';
 
 const CATEGORIES: { slug: string; name: string; parent?: string }[] = [

@@ -1,7 +1,16 @@
-export { type CatalogRepository, createCatalogRepository } from './catalog.repository.js';
-export { catalogRoutes } from './catalog.routes.js';
+import type { Platform } from '../../platform.js';
+import type { ModuleDescriptor } from '../../shared/module.js';
+import type { Track } from '../analytics/index.js';
+import type { AuditService } from '../audit/index.js';
+import type { IdentityService } from '../identity/index.js';
+import { createCatalogRepository } from './catalog.repository.js';
+import { catalogRoutes } from './catalog.routes.js';
+import { catalogSeeder } from './catalog.seed.js';
+import { type CatalogService, createCatalogService } from './catalog.service.js';
+
+export { createCatalogRepository } from './catalog.repository.js';
 export { catalogSeeder, DEMO_PROVIDERS, seededProviderId } from './catalog.seed.js';
-export { CATALOG_GENERATION, type CatalogService, createCatalogService } from './catalog.service.js';
+export { CATALOG_GENERATION, type CatalogService } from './catalog.service.js';
 export {
   type CategoryRow,
   type ProviderRow,
@@ -9,3 +18,29 @@ export {
   VERIFICATION_STATES,
   type Verification,
 } from './catalog.tables.js';
+
+/** Categories, provider profiles and verification, providers' services, and search. */
+export function createCatalogModule(
+  platform: Platform,
+  deps: { audit: Pick<AuditService, 'record'>; track: Track; identity: Pick<IdentityService, 'getAccount'> },
+): ModuleDescriptor<'catalog', CatalogService> {
+  const service = createCatalogService({
+    db: platform.db,
+    repository: createCatalogRepository(),
+    audit: deps.audit,
+    track: deps.track,
+    kv: platform.kv,
+    metrics: platform.metrics,
+    clock: platform.clock,
+    ids: platform.ids,
+    identity: deps.identity,
+    logger: platform.logger.child({ component: 'catalog' }),
+  });
+  return {
+    name: 'catalog',
+    service,
+    routes: async (api) => api.register(catalogRoutes, { catalog: service }),
+    dataMap: service.dataMapEntry(),
+    seeders: [catalogSeeder],
+  };
+}

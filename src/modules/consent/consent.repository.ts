@@ -10,6 +10,11 @@ import {
   consents,
 } from './consent.tables.js';
 
+/** Whether the person has granted `purpose` under its newest notice, as an SQL condition on a user id expression. */
+export const consentGrantedFor = (userId: SQL, purpose: ConsentPurpose): SQL =>
+  sql`exists (select 1 from ${consents} c where c.user_id = ${userId} and c.purpose = ${purpose}
+    and c.granted and c.notice_version >= (select coalesce(max(version), 0) from ${consentNotices} where purpose = ${purpose}))`;
+
 export function createConsentRepository() {
   return {
     /** The newest version of each purpose's notice. */
@@ -84,11 +89,6 @@ export function createConsentRepository() {
     },
 
     /** Whether the person has granted `purpose` under the newest notice, in one query. */
-    /** `hasCurrent` as an SQL condition on a user id expression, for a caller's own query. */
-    grantedCondition(userId: SQL, purpose: ConsentPurpose): SQL {
-      return sql`exists (select 1 from ${consents} c where c.user_id = ${userId} and c.purpose = ${purpose}
-        and c.granted and c.notice_version >= (select coalesce(max(version), 0) from ${consentNotices} where purpose = ${purpose}))`;
-    },
 
     async hasCurrent(db: Db, userId: string, purpose: ConsentPurpose): Promise<boolean> {
       const [row] = await db

@@ -1,4 +1,3 @@
-import type { SQL } from 'drizzle-orm';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
@@ -6,6 +5,7 @@ import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor, CallContext } from '../../shared/actor.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
+import type { EventBus } from '../../shared/events.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { ConsentRepository } from './consent.repository.js';
@@ -56,8 +56,9 @@ export function createConsentService(deps: {
   repository: ConsentRepository;
   audit: Pick<AuditService, 'record'>;
   track: Track;
-  /** Analytics consent changed: analytics makes or destroys her pseudonym's secret, in this transaction. */
+  /** Analytics consent changed: analytics makes or destroys the pseudonym's secret, in this transaction. */
   onAnalyticsConsent?: (tx: Db, userId: string, granted: boolean) => Promise<void>;
+  events: Pick<EventBus, 'publish'>;
   clock: Clock;
   ids: IdGenerator;
 }) {
@@ -108,9 +109,6 @@ export function createConsentService(deps: {
   const service = {
     purposes: CONSENT_PURPOSES,
 
-    /** `has` as an SQL condition on a user id expression (one query for a caller that reads more). */
-    grantedCondition: (userId: SQL, purpose: ConsentPurpose): SQL => repository.grantedCondition(userId, purpose),
-
     /** True when the person has granted `purpose` under its newest notice. */
     async has(userId: string, purpose: ConsentPurpose, tx: Db = db): Promise<boolean> {
       return repository.hasCurrent(tx, userId, purpose);
@@ -148,6 +146,7 @@ export function createConsentService(deps: {
           );
           if (purpose === 'whatsapp' && granted) await deps.track(tx, 'whatsapp_opt_in', actor.id, {});
           if (purpose === 'analytics') await deps.onAnalyticsConsent?.(tx, actor.id, granted);
+          deps.events.publish('consent.changed', { userId: actor.id, purpose, granted });
         }
         const states = await stateFrom(tx, actor.id);
         return states.find((state) => state.purpose === purpose) as ConsentState;

@@ -7,6 +7,7 @@ import type { IdGenerator } from '../../infra/ids.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Actor } from '../../shared/actor.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
+import type { EventBus } from '../../shared/events.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { AccessService } from '../access/index.js';
 import type { Track } from '../analytics/index.js';
@@ -130,19 +131,12 @@ export function createContentService(deps: {
   clock: Clock;
   ids: IdGenerator;
   logger?: Pick<Logger, 'warn'>;
-  /** Called after any commit that changes what readers see (e.g. to drop a recommendations cache). */
-  onPublishedChange?: () => void;
+  events: Pick<EventBus, 'publish'>;
 }) {
   const { db, repository, clock, ids } = deps;
 
-  const publishedChanged = () => {
-    if (!deps.onPublishedChange) return;
-    try {
-      deps.onPublishedChange();
-    } catch (error) {
-      deps.logger?.warn({ err: error }, 'content: onPublishedChange failed');
-    }
-  };
+  /** What readers see changed (e.g. cached plans are stale); published after the commit. */
+  const publishedChanged = (contentId: string) => deps.events.publish('content.published_changed', { contentId });
 
   const auditContext = (actor: Actor) => ({ actorId: actor.id, ip: actor.ip, correlationId: actor.correlationId });
 
@@ -204,7 +198,7 @@ export function createContentService(deps: {
         await deps.track(tx, 'admin_content_created', actor.id, { content_id: item.id, type: item.type });
         return { item, version };
       });
-      if (status === 'published') publishedChanged();
+      if (status === 'published') await publishedChanged(created.item.id);
       return adminItem(created);
     },
 
@@ -275,7 +269,7 @@ export function createContentService(deps: {
           return { updated: { item, version }, wasPublished: current.item.status === 'published' };
         }),
       );
-      if (wasPublished || updated.item.status === 'published') publishedChanged();
+      if (wasPublished || updated.item.status === 'published') await publishedChanged(updated.item.id);
       return adminItem(updated);
     },
 
@@ -294,7 +288,7 @@ export function createContentService(deps: {
         });
         return current.item.status === 'published';
       });
-      if (wasPublished) publishedChanged();
+      if (wasPublished) await publishedChanged(id);
     },
 
     async get(id: string) {

@@ -1,5 +1,14 @@
+import type { Platform } from '../../platform.js';
+import type { ModuleDescriptor } from '../../shared/module.js';
+import type { AccessService } from '../access/index.js';
+import type { Track } from '../analytics/index.js';
+import type { AuditService } from '../audit/index.js';
+import { createContentRepository } from './content.repository.js';
+import { contentRoutes } from './content.routes.js';
+import { contentSeeder } from './content.seed.js';
+import { type ContentService, createContentService } from './content.service.js';
+
 export { createContentRepository } from './content.repository.js';
-export { contentRoutes } from './content.routes.js';
 export { contentSeeder } from './content.seed.js';
 export {
   type BlockType,
@@ -9,3 +18,32 @@ export {
   type PublishedBlock,
 } from './content.service.js';
 export { type AudienceRules, CONTENT_TIERS, CONTENT_TYPES, type ContentType } from './content.tables.js';
+
+/** Admin-written articles, tips and plan blocks, versioned, some premium; published changes go on the event bus. */
+export function createContentModule(
+  platform: Platform,
+  deps: {
+    audit: Pick<AuditService, 'record'>;
+    track: Track;
+    access: Pick<AccessService, 'requirePremium' | 'recordPremiumUse'>;
+  },
+): ModuleDescriptor<'content', ContentService> {
+  const service = createContentService({
+    db: platform.db,
+    repository: createContentRepository(),
+    audit: deps.audit,
+    track: deps.track,
+    access: deps.access,
+    clock: platform.clock,
+    ids: platform.ids,
+    logger: platform.logger.child({ component: 'content' }),
+    events: platform.events,
+  });
+  return {
+    name: 'content',
+    service,
+    routes: async (api) => api.register(contentRoutes, { content: service }),
+    dataMap: service.dataMapEntry(),
+    seeders: [contentSeeder],
+  };
+}

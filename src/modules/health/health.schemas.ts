@@ -1,24 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { ComponentHealth } from '../../shared/health.js';
 
-/**
- * up / down: probed now. connected / failing: a background integration (the Sheets sync) that is
- * not called per request reports how its last run went.
- */
-export const ComponentHealth = Type.Object({
-  status: Type.Union([
-    Type.Literal('up'),
-    Type.Literal('down'),
-    Type.Literal('connected'),
-    Type.Literal('failing'),
-    Type.Literal('not_configured'),
-  ]),
-  latency_ms: Type.Optional(Type.Number()),
-  kind: Type.Optional(Type.String()),
-  error: Type.Optional(Type.String()),
-  checked_at: Type.Optional(
-    Type.String({ format: 'date-time', description: 'when a connected/failing component last ran' }),
-  ),
-});
+export { ComponentHealth };
 
 export const HealthStatus = Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('critical')]);
 
@@ -41,6 +24,5 @@ export const ReadyReport = Type.Object({
   reason: Type.Optional(Type.String()),
 });
 
-export type ComponentHealth = Static<typeof ComponentHealth>;
 export type HealthReport = Required<Static<typeof HealthReport>>;
 export type ReadyReport = Static<typeof ReadyReport>;

@@ -1,17 +1,8 @@
 import type { Clock } from '../../infra/clock.js';
-import type { ComponentHealth, HealthReport, ReadyReport } from './health.schemas.js';
+import type { ComponentHealth, HealthCheck } from '../../shared/health.js';
+import type { HealthReport, ReadyReport } from './health.schemas.js';
 
-/**
- * One dependency the health report checks. `required` ones make the app critical when down.
- * Either probed on each report (`check`, throws when unreachable) or, for a background
- * integration not worth calling per request, its own account of its last run (`state`).
- */
-export type HealthCheck = {
-  name: string;
-  required: boolean;
-  kind?: string;
-  configured?: boolean;
-} & ({ check(): Promise<void> } | { state(): ComponentHealth });
+export type { HealthCheck };
 
 const CHECK_TIMEOUT_MS = 2000;
 

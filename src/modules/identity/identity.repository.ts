@@ -2,6 +2,7 @@ import { and, asc, eq, gt, inArray, isNotNull, isNull, like, lt, ne, or, type SQ
 import type { Db } from '../../infra/db/client.js';
 import type { Plan, Role } from '../../shared/actor.js';
 import {
+  type AccountView,
   passwordResetTokens,
   refreshTokens,
   type SessionRow,
@@ -19,13 +20,20 @@ export interface UserFilters {
   limit: number;
 }
 
+/** The account's plan as an SQL expression on a user id expression (null when there is no such account). */
+export const planOfUser = (userId: SQL): SQL<string | null> =>
+  sql`(select ${users.plan} from ${users} where ${users.id} = ${userId})`;
+
+/** The account without its password hash, or undefined. */
+export async function findAccount(db: Db, userId: string): Promise<AccountView | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, userId)).limit(1);
+  if (!row) return undefined;
+  const { passwordHash: _secret, ...account } = row;
+  return account;
+}
+
 export function createIdentityRepository() {
   return {
-    /** Her plan as an SQL expression on a user id expression (null when there is no such account). */
-    planOf(userId: SQL): SQL<string | null> {
-      return sql`(select ${users.plan} from ${users} where ${users.id} = ${userId})`;
-    },
-
     async findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
       const [row] = await db.select().from(users).where(eq(users.email, email)).limit(1);
       return row;

@@ -1,4 +1,3 @@
-import type { SQL } from 'drizzle-orm';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
@@ -8,13 +7,14 @@ import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Actor, CallContext, Plan, Role } from '../../shared/actor.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
+import type { EventBus } from '../../shared/events.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { ConsentService } from '../consent/index.js';
 import type { Notify } from '../notifications/index.js';
-import type { IdentityRepository, UserFilters } from './identity.repository.js';
-import type { UserRow } from './identity.tables.js';
+import { findAccount, type IdentityRepository, type UserFilters } from './identity.repository.js';
+import type { AccountView, UserRow } from './identity.tables.js';
 import type { LoginGuard } from './login-guard.js';
 import { dummyPasswordHash, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
 import type { SessionState } from './session-state.js';
@@ -74,6 +74,7 @@ export function createIdentityService(deps: {
   accessTokens: AccessTokens;
   loginGuard: LoginGuard;
   sessionState: SessionState;
+  events: Pick<EventBus, 'publish'>;
   refreshTokenTtlDays: number;
 }) {
   const { db, repository, audit, clock, ids, accessTokens, loginGuard, sessionState } = deps;
@@ -150,9 +151,6 @@ export function createIdentityService(deps: {
   const nowMs = () => clock.now().getTime();
 
   return {
-    /** Her plan as an SQL expression, for a caller's own query (analytics files events under it). */
-    planOf: (userId: SQL): SQL<string | null> => repository.planOf(userId),
-
     async signup(
       input: { email: string; password: string; name?: string; phone?: string },
       context: CallContext,
@@ -455,9 +453,8 @@ export function createIdentityService(deps: {
     },
 
     /** Account facts other modules need (plan, role, attributes), by id. */
-    async getAccount(userId: string): Promise<UserRow | undefined> {
-      return repository.findUserById(db, userId);
-    },
+    /** The account as other modules see it (no password hash), or undefined. */
+    getAccount: (userId: string): Promise<AccountView | undefined> => findAccount(db, userId),
 
     async startTrial(actor: Actor): Promise<PublicUser> {
       const user = await inTransaction(db, async (tx) => {
@@ -479,6 +476,7 @@ export function createIdentityService(deps: {
           details: { days: TRIAL_DAYS },
         });
         await deps.track(tx, 'trial_started', actor.id, { days: TRIAL_DAYS });
+        deps.events.publish('plan.changed', { userId: actor.id, from: current.plan, to: 'trial' });
         return updated as UserRow;
       });
       return toPublic(user);
@@ -563,8 +561,9 @@ export function createIdentityService(deps: {
             details: { changes },
           });
         }
-        if (changes.plan) {
+        if (patch.plan !== undefined && changes.plan) {
           await deps.track(tx, 'plan_changed', userId, { from: before.plan, to: patch.plan, by: 'admin' });
+          deps.events.publish('plan.changed', { userId, from: before.plan, to: patch.plan });
         }
         return { after, revoked, changed: Object.keys(changes).length > 0 };
       });

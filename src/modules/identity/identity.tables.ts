@@ -92,4 +92,6 @@ export const passwordResetTokens = pgTable(
 );
 
 export type UserRow = typeof users.$inferSelect;
+/** An account as other modules see it: everything but the password hash. */
+export type AccountView = Omit<UserRow, 'passwordHash'>;
 export type SessionRow = typeof sessions.$inferSelect;

@@ -1,20 +1,28 @@
-export {
-  type ChannelSettings,
-  channelHealthChecks,
-  closeChannels,
-  createChannels,
-  type NotificationChannel,
-  type NotificationChannels,
-  type OutboundMessage,
-} from './channels/index.js';
-export { notificationsPersonalData } from './notifications.data-map.js';
-export { createNotificationsRepository, type NotificationsRepository } from './notifications.repository.js';
-export { notificationsRoutes } from './notifications.routes.js';
-export {
-  type CancelReason,
+import type { Platform } from '../../platform.js';
+import type { ModuleDescriptor } from '../../shared/module.js';
+import type { AuditService } from '../audit/index.js';
+import { channelHealthChecks, closeChannels, createChannels } from './channels/index.js';
+import { notificationsPersonalData } from './notifications.data-map.js';
+import { createNotificationsRepository } from './notifications.repository.js';
+import { notificationsRoutes } from './notifications.routes.js';
+import {
   createNotificationsService,
   NOTIFICATION_DELIVER,
   NOTIFICATION_DELIVERY_OPTIONS,
+  type NotificationsService,
+  type Recipient,
+} from './notifications.service.js';
+
+export {
+  type ChannelSettings,
+  type NotificationChannel,
+  n8nSignature,
+  type OutboundMessage,
+} from './channels/index.js';
+export { quietUntil } from './notifications.quiet-hours.js';
+export {
+  type CancelReason,
+  NOTIFICATION_DELIVER,
   type NotificationsService,
   type Notify,
   RETRY_DELAYS_MS,
@@ -23,3 +31,54 @@ export {
 } from './notifications.service.js';
 export { CHANNELS, type Channel, MESSAGE_PURPOSES, type MessagePurpose } from './notifications.tables.js';
 export { TEMPLATES, type TemplateName } from './notifications.templates.js';
+
+// Reset emails queued under this type before identity sent them through this module are relayed.
+const LEGACY_PASSWORD_RESET = 'email.password_reset';
+
+/**
+ * Messages to people: queued in the caller's transaction, delivered by the outbox worker through
+ * the configured channels (n8n for WhatsApp, SMTP for email; the log in development), within
+ * their preferences, quiet hours, consent and weekly cap.
+ */
+export function createNotificationsModule(
+  platform: Platform,
+  deps: {
+    audit: Pick<AuditService, 'record'>;
+    hasConsent: (userId: string, purpose: 'whatsapp' | 'marketing') => Promise<boolean>;
+    /** Who a message goes to, read at delivery time (the identity module's account). */
+    recipientOf: (userId: string) => Promise<Recipient | undefined>;
+  },
+): ModuleDescriptor<'notifications', NotificationsService> {
+  const { config } = platform;
+  const logger = platform.logger.child({ component: 'notifications' });
+  // Transports chosen once from config: n8n / SMTP when set, else the log (never in production).
+  const channels = createChannels(config, { logger, clock: platform.clock });
+  const repository = createNotificationsRepository();
+  const service = createNotificationsService({
+    db: platform.db,
+    repository,
+    outbox: platform.outbox,
+    channels,
+    audit: deps.audit,
+    clock: platform.clock,
+    ids: platform.ids,
+    logger,
+    getRecipient: deps.recipientOf,
+    hasConsent: deps.hasConsent,
+    weeklyCap: config.notifications.weeklyCap,
+    publicAppUrl: config.publicAppUrl,
+  });
+  return {
+    name: 'notifications',
+    service,
+    routes: async (api) => api.register(notificationsRoutes, { notifications: service }),
+    dataMap: notificationsPersonalData(repository),
+    retention: service.retentionRules({ finishedDays: config.retention.notificationsDays }),
+    outboxHandlers: [
+      { type: NOTIFICATION_DELIVER, handle: service.deliver, options: NOTIFICATION_DELIVERY_OPTIONS },
+      { type: LEGACY_PASSWORD_RESET, handle: service.relayPasswordReset },
+    ],
+    health: channelHealthChecks(channels),
+    close: () => closeChannels(channels),
+  };
+}

@@ -40,7 +40,7 @@ export function createPrivacyService(deps: {
   db: Db;
   repository: PrivacyRepository;
   dataMap: DataMap;
-  outbox: Pick<Outbox, 'enqueue' | 'register'>;
+  outbox: Pick<Outbox, 'enqueue'>;
   audit: Pick<AuditService, 'record'>;
   identity: Pick<IdentityService, 'confirmPassword' | 'endAllAccess' | 'getAccount'>;
   clock: Clock;
@@ -105,7 +105,6 @@ export function createPrivacyService(deps: {
       });
     }
   };
-  deps.outbox.register(EXPORT_OUTBOX_TYPE, runExport, { maxAttempts: EXPORT_MAX_ATTEMPTS });
 
   const erase = async (
     userId: string,
@@ -140,6 +139,10 @@ export function createPrivacyService(deps: {
   };
 
   return {
+    /** The outbox handler that builds a requested export. */
+    runExport,
+    exportDelivery: { type: EXPORT_OUTBOX_TYPE, options: { maxAttempts: EXPORT_MAX_ATTEMPTS } },
+
     async requestExport(actor: Actor) {
       return inTransaction(db, async (tx) => {
         // One at a time: asking again while one is being built returns that one.

@@ -2,13 +2,12 @@ import { eq, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 import { type WellnessProfileRow, wellnessProfiles } from './profiles.tables.js';
 
+/** The person's country as an SQL expression on a user id expression (null without a profile or a country). */
+export const countryOfUser = (userId: SQL): SQL<string | null> =>
+  sql`(select ${wellnessProfiles.country} from ${wellnessProfiles} where ${wellnessProfiles.userId} = ${userId})`;
+
 export function createProfilesRepository() {
   return {
-    /** Her country as an SQL expression on a user id expression (null without a profile or a country). */
-    countryOf(userId: SQL): SQL<string | null> {
-      return sql`(select ${wellnessProfiles.country} from ${wellnessProfiles} where ${wellnessProfiles.userId} = ${userId})`;
-    },
-
     async find(db: Db, userId: string, options: { forUpdate?: boolean } = {}): Promise<WellnessProfileRow | undefined> {
       const query = db.select().from(wellnessProfiles).where(eq(wellnessProfiles.userId, userId)).limit(1);
       const [row] = options.forUpdate ? await query.for('update') : await query;

@@ -1,10 +1,10 @@
-import type { SQL } from 'drizzle-orm';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { Actor } from '../../shared/actor.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
+import type { EventBus } from '../../shared/events.js';
 import type { Track } from '../analytics/index.js';
 import type { ProfilesRepository } from './profiles.repository.js';
 import type { ActivityLevel, DietPreference, Gender, WellnessProfileRow } from './profiles.tables.js';
@@ -60,8 +60,7 @@ export function createProfilesService(deps: {
   repository: ProfilesRepository;
   track: Track;
   clock: Clock;
-  /** Told after a profile change commits (plans cached for her are stale). */
-  onChange?: (userId: string) => void;
+  events: Pick<EventBus, 'publish'>;
 }) {
   const { db, repository, clock } = deps;
 
@@ -133,15 +132,13 @@ export function createProfilesService(deps: {
       });
       if (reachesFull) await deps.track(tx, 'profile_completed', actor.id, {});
       return row;
-    }).then((row) => {
-      deps.onChange?.(actor.id);
+    }).then(async (row) => {
+      // Plans cached for the person are stale.
+      await deps.events.publish('profile.changed', { userId: actor.id });
       return toPublic(row);
     });
 
   return {
-    /** Her country as an SQL expression, for a caller's own query (analytics files events under it). */
-    countryOf: (userId: SQL): SQL<string | null> => repository.countryOf(userId),
-
     async get(actor: Actor) {
       return toPublic(await repository.find(db, actor.id));
     },
@@ -185,7 +182,7 @@ export function createProfilesService(deps: {
         },
         async erase(tx, userId) {
           const rows = await repository.delete(tx, userId);
-          deps.onChange?.(userId);
+          await deps.events.publish('profile.changed', { userId });
           return { action: 'deleted', rows };
         },
       };

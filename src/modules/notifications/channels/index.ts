@@ -1,6 +1,6 @@
 import type { Clock } from '../../../infra/clock.js';
 import type { Logger } from '../../../infra/logger.js';
-import type { HealthCheck } from '../../health/index.js';
+import type { HealthCheck } from '../../../shared/health.js';
 import { CHANNELS } from '../notifications.tables.js';
 import type { NotificationChannels } from './channel.js';
 import { createLogChannel, createUnconfiguredChannel } from './log.channel.js';

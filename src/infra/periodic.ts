@@ -1,4 +1,4 @@
-import type { Logger } from '../infra/logger.js';
+import type { Logger } from './logger.js';
 
 const FIRST_PASS_MAX_DELAY_MS = 60_000;
 

@@ -1,12 +1,12 @@
 import type { sheets_v4 } from '@googleapis/sheets';
 import { inArray, max, sql } from 'drizzle-orm';
-import type { SheetsSyncConfig } from '../config.js';
-import type { Clock } from '../infra/clock.js';
-import { type Db, queryRows } from '../infra/db/client.js';
-import type { Logger } from '../infra/logger.js';
-import { analyticsSheetDays } from '../modules/analytics/analytics.tables.js';
-import type { ComponentHealth } from '../modules/health/health.schemas.js';
-import { createPeriodicJob } from './periodic.js';
+import type { SheetsSyncConfig } from '../../config.js';
+import type { Clock } from '../../infra/clock.js';
+import { type Db, queryRows } from '../../infra/db/client.js';
+import type { Logger } from '../../infra/logger.js';
+import { createPeriodicJob } from '../../infra/periodic.js';
+import type { ComponentHealth } from '../../shared/health.js';
+import { analyticsSheetDays } from './analytics.tables.js';
 
 /** The columns after `day`, in sheet order; a new metric goes at the end so old rows stay aligned. */
 export const SHEET_METRIC_COLUMNS = [

@@ -1,0 +1,69 @@
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { KeyValueStore } from './kv.js';
+
+/**
+ * One read-through cache over the shared store, with one policy: the store is an optimisation,
+ * never a dependency. A read or write that fails is counted (`cache_requests_total{result="error"}`),
+ * logged as a warning and answered from the source, so a Redis outage slows requests down but
+ * never fails them. Values are JSON; `undefined` (nothing found) is not cached.
+ */
+export interface ReadThroughCache {
+  get<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T>;
+  /** The current value of a generation counter, stamped into keys ("0" when unset or unreadable). */
+  generation(counter: string): Promise<string>;
+  /** Moves a generation counter on: every key stamped with the old value is stale everywhere. */
+  bump(counter: string, ttlMs: number): Promise<void>;
+}
+
+export function createReadThroughCache(
+  deps: { kv: KeyValueStore; metrics: Metrics; logger: Pick<Logger, 'warn'> },
+  /** The `cache` label on the metrics, e.g. "search". */
+  name: string,
+): ReadThroughCache {
+  const { kv, metrics, logger } = deps;
+  const failed = (error: unknown, during: string) => {
+    metrics.cacheRequests.inc({ cache: name, result: 'error' });
+    logger.warn({ err: error, cache: name }, `cache ${during} failed; answered from the source`);
+  };
+  return {
+    async get(key, ttlMs, load) {
+      let hit: string | undefined;
+      try {
+        hit = await kv.get(key);
+      } catch (error) {
+        failed(error, 'read');
+        return load();
+      }
+      if (hit !== undefined) {
+        metrics.cacheRequests.inc({ cache: name, result: 'hit' });
+        return JSON.parse(hit);
+      }
+      metrics.cacheRequests.inc({ cache: name, result: 'miss' });
+      const value = await load();
+      if (value !== undefined) {
+        try {
+          await kv.set(key, JSON.stringify(value), ttlMs);
+        } catch (error) {
+          failed(error, 'write');
+        }
+      }
+      return value;
+    },
+    async generation(counter) {
+      try {
+        return (await kv.get(counter)) ?? '0';
+      } catch (error) {
+        failed(error, 'generation read');
+        return '0';
+      }
+    },
+    async bump(counter, ttlMs) {
+      try {
+        await kv.increment(counter, ttlMs);
+      } catch (error) {
+        failed(error, 'invalidation');
+      }
+    },
+  };
+}

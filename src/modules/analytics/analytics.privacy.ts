@@ -1,0 +1,47 @@
+import type { Clock } from '../../infra/clock.js';
+import type { PersonalDataEntry } from '../../shared/data-map.js';
+import type { AnalyticsRepository } from './analytics.repository.js';
+
+/**
+ * Events are kept under a pseudonym, never an id: export lists those under the current
+ * pseudonym; erasure destroys the secret the pseudonym is made with, so the events stay
+ * counted but can no longer be tied to the person.
+ */
+export function analyticsPersonalData(deps: {
+  repository: AnalyticsRepository;
+  clock: Clock;
+  rawRetentionDays: number;
+}): PersonalDataEntry {
+  const { repository, clock } = deps;
+  return {
+    module: 'analytics',
+    description:
+      'Product events (event name, sanitised properties, time, plan, country) under a pseudonym made from your id and a secret kept for you',
+    purposes: ['improving the product', 'counting usage in aggregate'],
+    legalBasis:
+      'consent (analytics) for events your app sends; legitimate interest for server-side counts, which you can object to by withdrawing analytics consent',
+    retention: `raw events ${deps.rawRetentionDays} days, then daily counts without any pseudonym`,
+    tables: ['product_events', 'analytics_subject_keys', 'analytics_subject_facts'],
+    async export(tx, userId) {
+      const subject = await repository.currentSubject(tx, userId);
+      if (!subject) return { subject: null, events: [] };
+      const rows = await repository.eventsOfSubject(tx, subject);
+      return {
+        subject,
+        events: rows.map((row) => ({
+          name: row.name,
+          properties: row.properties,
+          occurred_at: row.occurredAt.toISOString(),
+        })),
+      };
+    },
+    async erase(tx, userId) {
+      const had = await repository.forget(tx, userId, clock.now());
+      return {
+        action: 'pseudonymised',
+        rows: had ? 1 : 0,
+        note: 'your analytics secret was destroyed: past events still count but can no longer be tied to you',
+      };
+    },
+  };
+}
