@@ -45,9 +45,10 @@ export function createIdentityRepository() {
       return row;
     },
 
-    async insertUser(db: Db, row: typeof users.$inferInsert): Promise<UserRow> {
+    /** The new account, or undefined when the email is taken. */
+    async insertUser(db: Db, row: typeof users.$inferInsert): Promise<UserRow | undefined> {
       const [created] = await db.insert(users).values(row).onConflictDoNothing({ target: users.email }).returning();
-      return created as UserRow;
+      return created;
     },
 
     async updateUser(db: Db, id: string, patch: Partial<typeof users.$inferInsert>): Promise<UserRow | undefined> {
@@ -171,7 +172,7 @@ export function createIdentityRepository() {
       return db.select().from(sessions).where(eq(sessions.userId, userId)).orderBy(asc(sessions.createdAt));
     },
 
-    /** Deletes her sessions (their refresh tokens cascade) and reset tokens; returns the session ids. */
+    /** Deletes the person's sessions (their refresh tokens cascade) and reset tokens; returns the session ids. */
     async deleteCredentials(db: Db, userId: string): Promise<{ sessions: string[]; resetTokens: number }> {
       const deleted = await db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
       const tokens = await db

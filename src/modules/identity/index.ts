@@ -12,18 +12,18 @@ import { createLoginGuard } from './login-guard.js';
 import { createSessionState, type SessionState } from './session-state.js';
 import { type AccessTokens, createAccessTokens } from './tokens.js';
 
+export type { TokenPair } from './identity.auth.js';
 export { findAccount, planOfUser } from './identity.repository.js';
 export { identitySeeder } from './identity.seed.js';
+export type { IdentityService } from './identity.service.js';
 export {
   effectivePlan,
   erasedEmail,
-  type IdentityService,
   isErased,
   normaliseEmail,
   type PublicUser,
-  type TokenPair,
   TRIAL_DAYS,
-} from './identity.service.js';
+} from './identity.shared.js';
 export type { AccountView } from './identity.tables.js';
 export { createLoginGuard } from './login-guard.js';
 export { hashPassword } from './passwords.js';

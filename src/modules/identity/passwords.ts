@@ -1,5 +1,6 @@
 import { hash, verify } from '@node-rs/argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { AppError } from '../../errors.js';
 
 /** OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane. Hashing runs on libuv's pool, off the event loop. */
 // algorithm 2 is Argon2id (a const enum in the typings, which isolatedModules cannot read).
@@ -22,6 +23,12 @@ export function passwordProblem(password: string): string | undefined {
   if (length > PASSWORD_MAX_LENGTH) return `must be at most ${PASSWORD_MAX_LENGTH} characters`;
   if (commonPasswords().has(password.toLowerCase())) return 'is too common: it appears in lists of breached passwords';
   return undefined;
+}
+
+/** Throws 400 WEAK_PASSWORD naming `field` when the password is refused. */
+export function requireStrongPassword(password: string, field: string): void {
+  const problem = passwordProblem(password);
+  if (problem) throw new AppError('WEAK_PASSWORD', `Password ${problem}`, { details: [{ field, message: problem }] });
 }
 
 export function hashPassword(password: string): Promise<string> {
