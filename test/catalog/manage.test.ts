@@ -289,7 +289,7 @@ describe('catalog management', () => {
   });
 
   describe('services', () => {
-    it('CRUD on her own services; another provider gets 404; soft delete', async () => {
+    it("CRUD on the provider's own services; another provider gets 404; soft delete", async () => {
       const cat = await createCategory(t.app, admin, { name: 'Yoga' });
       const { user: owner, providerId } = await createProvider(t.app, admin, { display_name: 'Flow Studio' });
       const { user: other } = await createProvider(t.app, admin);
@@ -378,7 +378,7 @@ describe('catalog management', () => {
       expect(await count('services')).toBe(before);
     });
 
-    it('a provider rename rewrites the search text of all her services', async () => {
+    it("a provider rename rewrites the search text of all the provider's services", async () => {
       const cat = await createCategory(t.app, admin, { name: 'Skin care' });
       const { user: provider, providerId } = await createProvider(t.app, admin, { display_name: 'Glow Room' });
       const a = await createService(t.app, provider, { category_id: cat.id, name: 'Facial' });

@@ -241,10 +241,11 @@ export function createCatalogRepository() {
           ? sql`ts_rank(${searchDocument}, websearch_to_tsquery('simple', ${q}))`
           : sql`word_similarity(${q}, ${services.searchText})`;
 
-      // Every sort is (key, id) with a fixed direction, so the keyset is one row comparison.
+      // Without a query there is nothing to rank by: relevance is newest first.
       const relevance = sort === 'relevance' && mode !== 'all';
-      // Every key is a float8 (exact for ranks, prices, ratings and epoch milliseconds), so a
-      // cursor round-trips through JSON unchanged and the keyset is one comparison.
+      // Every sort is (key, id) with a fixed direction, and every key a float8 (exact for ranks,
+      // prices, ratings and epoch milliseconds), so a cursor round-trips through JSON unchanged
+      // and the keyset is one comparison.
       const key: SQL =
         sort === 'price'
           ? sql`${services.priceMinor}::float8`

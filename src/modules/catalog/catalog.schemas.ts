@@ -14,6 +14,7 @@ export const CategorySchema = Type.Object({
   name: Type.String(),
   active: Type.Boolean(),
 });
+export type Category = Static<typeof CategorySchema>;
 
 export const CreateCategoryBody = Type.Object(
   { slug: Slug, name: CategoryName, parent_id: Type.Optional(Nullable(Uuid)), active: Type.Optional(Type.Boolean()) },
@@ -49,6 +50,7 @@ const PublicProviderFields = {
 };
 
 export const PublicProviderSchema = Type.Object(PublicProviderFields);
+export type PublicProvider = Static<typeof PublicProviderSchema>;
 
 export const OwnProviderSchema = Type.Object({
   ...PublicProviderFields,
@@ -58,11 +60,13 @@ export const OwnProviderSchema = Type.Object({
   created_at: DateTime,
   updated_at: DateTime,
 });
+export type OwnProvider = Static<typeof OwnProviderSchema>;
 
 export const AdminProviderSchema = Type.Object({
   ...OwnProviderSchema.properties,
   user_id: Uuid,
 });
+export type AdminProvider = Static<typeof AdminProviderSchema>;
 
 export const UpdateProfileBody = Type.Object(
   {
@@ -92,6 +96,7 @@ export const AdminProvidersQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+export type AdminProvidersQueryInput = Static<typeof AdminProvidersQuery>;
 
 export const VerifyProviderBody = Type.Object(
   {
@@ -150,6 +155,7 @@ export const ServiceSchema = Type.Object({
   created_at: DateTime,
   updated_at: DateTime,
 });
+export type Service = Static<typeof ServiceSchema>;
 
 // --- search ---
 

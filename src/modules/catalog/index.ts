@@ -3,14 +3,16 @@ import type { ModuleDescriptor } from '../../shared/module.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
+import { createCatalogCache } from './catalog.cache.js';
 import { createCatalogRepository } from './catalog.repository.js';
 import { catalogRoutes } from './catalog.routes.js';
 import { catalogSeeder } from './catalog.seed.js';
 import { type CatalogService, createCatalogService } from './catalog.service.js';
 
+export { CATALOG_GENERATION } from './catalog.cache.js';
 export { createCatalogRepository } from './catalog.repository.js';
 export { catalogSeeder, DEMO_PROVIDERS, seededProviderId } from './catalog.seed.js';
-export { CATALOG_GENERATION, type CatalogService } from './catalog.service.js';
+export type { CatalogService } from './catalog.service.js';
 export {
   type CategoryRow,
   type ProviderRow,
@@ -29,12 +31,14 @@ export function createCatalogModule(
     repository: createCatalogRepository(),
     audit: deps.audit,
     track: deps.track,
-    kv: platform.kv,
-    metrics: platform.metrics,
+    cache: createCatalogCache({
+      kv: platform.kv,
+      metrics: platform.metrics,
+      logger: platform.logger.child({ component: 'catalog' }),
+    }),
     clock: platform.clock,
     ids: platform.ids,
     identity: deps.identity,
-    logger: platform.logger.child({ component: 'catalog' }),
   });
   return {
     name: 'catalog',

@@ -1,0 +1,71 @@
+import type { SearchRow } from './catalog.repository.js';
+import type { AdminProvider, Category, OwnProvider, PublicProvider, SearchResult, Service } from './catalog.schemas.js';
+import type { CategoryRow, ProviderRow, ServiceRow } from './catalog.tables.js';
+
+// Rows as the API shows them, one mapping per response schema, so every use case answers with
+// exactly the documented fields.
+
+export const toCategory = (row: CategoryRow): Category => ({
+  id: row.id,
+  parent_id: row.parentId,
+  slug: row.slug,
+  name: row.name,
+  active: row.active,
+});
+
+export const toPublicProvider = (row: ProviderRow): PublicProvider => ({
+  id: row.id,
+  display_name: row.displayName,
+  bio: row.bio,
+  city: row.city,
+  country: row.country,
+  languages: row.languages,
+  time_zone: row.timeZone,
+  rating_average: row.ratingAverage,
+  rating_count: row.ratingCount,
+});
+
+export const toOwnProvider = (row: ProviderRow): OwnProvider => ({
+  ...toPublicProvider(row),
+  verification: row.verification,
+  verification_reason: row.verificationReason,
+  auto_confirm: row.autoConfirm,
+  created_at: row.createdAt.toISOString(),
+  updated_at: row.updatedAt.toISOString(),
+});
+
+export const toAdminProvider = (row: ProviderRow): AdminProvider => ({ ...toOwnProvider(row), user_id: row.userId });
+
+export const toService = (row: ServiceRow): Service => ({
+  id: row.id,
+  provider_id: row.providerId,
+  name: row.name,
+  description: row.description,
+  category_id: row.categoryId,
+  duration_minutes: row.durationMinutes,
+  buffer_minutes: row.bufferMinutes,
+  price_minor: row.priceMinor,
+  currency: row.currency,
+  is_active: row.isActive,
+  created_at: row.createdAt.toISOString(),
+  updated_at: row.updatedAt.toISOString(),
+});
+
+export const toSearchResult = ({ service, provider, category }: SearchRow): SearchResult => ({
+  id: service.id,
+  name: service.name,
+  description: service.description,
+  duration_minutes: service.durationMinutes,
+  price_minor: service.priceMinor,
+  currency: service.currency,
+  category: { id: category.id, slug: category.slug, name: category.name },
+  provider: {
+    id: provider.id,
+    display_name: provider.displayName,
+    city: provider.city,
+    country: provider.country,
+    rating_average: provider.ratingAverage,
+    rating_count: provider.ratingCount,
+  },
+  created_at: service.createdAt.toISOString(),
+});

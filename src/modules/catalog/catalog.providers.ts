@@ -1,0 +1,192 @@
+import { invalidField, notFound } from '../../errors.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/client.js';
+import { inTransaction } from '../../infra/db/transaction.js';
+import type { IdGenerator } from '../../infra/ids.js';
+import type { Actor } from '../../shared/actor.js';
+import { isTimeZone } from '../../shared/zoned-time.js';
+import type { AuditService } from '../audit/index.js';
+import type { IdentityService } from '../identity/index.js';
+import type { CatalogCache } from './catalog.cache.js';
+import { toAdminProvider, toOwnProvider, toPublicProvider } from './catalog.dto.js';
+import type { CatalogRepository } from './catalog.repository.js';
+import type {
+  AdminProvider,
+  AdminProvidersQueryInput,
+  OwnProvider,
+  PublicProvider,
+  UpdateProfileInput,
+  VerifyProviderInput,
+} from './catalog.schemas.js';
+import type { ProviderRow } from './catalog.tables.js';
+
+const PROVIDER_TTL_MS = 3_600_000;
+
+/** What a new profile starts from. */
+export interface ProfileDefaults {
+  displayName: string;
+  timeZone: string;
+}
+
+/** The signed-in provider's own profile, created (pending verification) on first use. */
+export function createOwnProfiles(deps: {
+  db: Db;
+  repository: CatalogRepository;
+  clock: Clock;
+  ids: IdGenerator;
+  /** Names a new profile after its owner's account. */
+  identity: Pick<IdentityService, 'getAccount'>;
+}) {
+  const { db, repository, clock, ids } = deps;
+  return {
+    /**
+     * The account's name and time zone, or undefined when the profile exists. Read before the
+     * transaction opens: the identity service queries through the global handle.
+     */
+    async defaults(actor: Actor): Promise<ProfileDefaults | undefined> {
+      if (await repository.findProviderByUser(db, actor.id)) return undefined;
+      const account = await deps.identity.getAccount(actor.id);
+      return { displayName: account?.name?.trim() || 'New provider', timeZone: account?.timeZone ?? 'UTC' };
+    },
+
+    /** The provider's profile, locked for the transaction; created from `defaults` when missing. */
+    async ensure(tx: Db, actor: Actor, defaults: ProfileDefaults | undefined): Promise<ProviderRow> {
+      const existing = await repository.findProviderByUser(tx, actor.id, { forUpdate: true });
+      if (existing) return existing;
+      const now = clock.now();
+      const created = await repository.insertProvider(tx, {
+        id: ids(),
+        userId: actor.id,
+        displayName: defaults?.displayName ?? 'New provider',
+        bio: '',
+        languages: ['en'],
+        timeZone: defaults?.timeZone ?? 'UTC',
+        verification: 'pending',
+        createdAt: now,
+        updatedAt: now,
+      });
+      // Lost a race with the provider's own concurrent first request: read the winner's row.
+      return created ?? ((await repository.findProviderByUser(tx, actor.id, { forUpdate: true })) as ProviderRow);
+    },
+  };
+}
+
+export type OwnProfiles = ReturnType<typeof createOwnProfiles>;
+
+/**
+ * Provider profiles: the provider edits their own, admins verify or reject (audited), anyone
+ * reads a verified one; ratings follow reviews. Only verified providers are listed and bookable.
+ */
+export function createProviderUseCases(deps: {
+  db: Db;
+  repository: CatalogRepository;
+  audit: Pick<AuditService, 'record'>;
+  cache: Pick<CatalogCache, 'providers' | 'invalidate'>;
+  clock: Clock;
+  ownProfiles: OwnProfiles;
+}) {
+  const { db, repository, audit, cache, clock, ownProfiles } = deps;
+  const auditContext = (actor: Actor) => ({ actorId: actor.id, ip: actor.ip, correlationId: actor.correlationId });
+
+  return {
+    async ownProfile(actor: Actor): Promise<OwnProvider> {
+      const defaults = await ownProfiles.defaults(actor);
+      return toOwnProvider(await inTransaction(db, (tx) => ownProfiles.ensure(tx, actor, defaults)));
+    },
+
+    /** A rename rewrites the search document of all the provider's services, in the same transaction. */
+    async updateOwnProfile(actor: Actor, patch: UpdateProfileInput): Promise<OwnProvider> {
+      if (patch.time_zone !== undefined && !isTimeZone(patch.time_zone)) {
+        throw invalidField('body.time_zone', 'is not an IANA time zone');
+      }
+      const defaults = await ownProfiles.defaults(actor);
+      const updated = await inTransaction(db, async (tx) => {
+        const current = await ownProfiles.ensure(tx, actor, defaults);
+        const row = await repository.updateProvider(tx, current.id, {
+          ...(patch.display_name !== undefined ? { displayName: patch.display_name } : {}),
+          ...(patch.bio !== undefined ? { bio: patch.bio } : {}),
+          ...(patch.city !== undefined ? { city: patch.city } : {}),
+          ...(patch.country !== undefined ? { country: patch.country } : {}),
+          ...(patch.languages !== undefined ? { languages: patch.languages } : {}),
+          ...(patch.time_zone !== undefined ? { timeZone: patch.time_zone } : {}),
+          ...(patch.auto_confirm !== undefined ? { autoConfirm: patch.auto_confirm } : {}),
+          updatedAt: clock.now(),
+        });
+        if (patch.display_name !== undefined && patch.display_name !== current.displayName) {
+          await repository.refreshSearchTextOfProvider(tx, current.id);
+        }
+        return row;
+      });
+      await cache.invalidate();
+      return toOwnProvider(updated);
+    },
+
+    /** A verified provider's public profile; anyone else's is 404. */
+    async publicProfile(id: string): Promise<PublicProvider> {
+      const profile = await cache.providers.get(id, PROVIDER_TTL_MS, async () => {
+        const row = await repository.findProvider(db, id);
+        return row && row.verification === 'verified' ? toPublicProvider(row) : undefined;
+      });
+      if (!profile) throw notFound('Provider');
+      return profile;
+    },
+
+    async adminListProviders(
+      query: AdminProvidersQueryInput,
+    ): Promise<{ items: AdminProvider[]; nextCursor: string | null }> {
+      const rows = await repository.listProviders(db, {
+        verification: query.verification,
+        afterId: query.cursor,
+        limit: query.limit + 1,
+      });
+      const page = rows.slice(0, query.limit);
+      return {
+        items: page.map(toAdminProvider),
+        nextCursor: rows.length > query.limit ? (page.at(-1)?.id ?? null) : null,
+      };
+    },
+
+    /** Verify or reject (with a reason) a provider; audited. */
+    async setVerification(actor: Actor, id: string, input: VerifyProviderInput): Promise<AdminProvider> {
+      if (input.verification === 'rejected' && !input.reason?.trim()) {
+        throw invalidField('body.reason', 'is required when rejecting a provider');
+      }
+      const updated = await inTransaction(db, async (tx) => {
+        const current = await repository.findProvider(tx, id, { forUpdate: true });
+        if (!current) throw notFound('Provider');
+        const row = await repository.updateProvider(tx, id, {
+          verification: input.verification,
+          verificationReason: input.reason ?? null,
+          updatedAt: clock.now(),
+        });
+        await audit.record(tx, auditContext(actor), {
+          action: 'catalog.provider_verification',
+          targetType: 'provider',
+          targetId: id,
+          details: { verification: input.verification, previous: current.verification, reason: input.reason ?? null },
+        });
+        return row;
+      });
+      await cache.invalidate();
+      return toAdminProvider(updated);
+    },
+
+    /** The provider profile a user owns, if any. */
+    async providerOfUser(userId: string, tx: Db = db): Promise<ProviderRow | undefined> {
+      return repository.findProviderByUser(tx, userId);
+    },
+
+    async findProvider(providerId: string, tx: Db = db): Promise<ProviderRow | undefined> {
+      return repository.findProvider(tx, providerId);
+    },
+
+    /**
+     * In the caller's transaction: adds a rating and/or removes one (a hidden review), the
+     * average rounded to 2 places (null without ratings); cached profiles and searches go stale.
+     */
+    async applyReview(tx: Db, providerId: string, change: { add?: number; remove?: number }): Promise<void> {
+      await repository.applyRating(tx, providerId, change);
+      await cache.invalidate();
+    },
+  };
+}
