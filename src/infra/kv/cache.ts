@@ -10,8 +10,12 @@ import type { KeyValueStore } from './kv.js';
  */
 export interface ReadThroughCache {
   get<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T>;
-  /** The current value of a generation counter, stamped into keys ("0" when unset or unreadable). */
-  generation(counter: string): Promise<string>;
+  /**
+   * The current value of a generation counter, stamped into keys ("0" when unset). Undefined when
+   * the store cannot be read: the caller then answers from the source, never from a key stamped
+   * with a generation that may be stale.
+   */
+  generation(counter: string): Promise<string | undefined>;
   /** Moves a generation counter on: every key stamped with the old value is stale everywhere. */
   bump(counter: string, ttlMs: number): Promise<void>;
 }
@@ -55,7 +59,7 @@ export function createReadThroughCache(
         return (await kv.get(counter)) ?? '0';
       } catch (error) {
         failed(error, 'generation read');
-        return '0';
+        return undefined;
       }
     },
     async bump(counter, ttlMs) {

@@ -38,6 +38,7 @@ export function createCatalogCache(deps: {
     return {
       async get(key, ttlMs, load) {
         const generation = await counter.generation(CATALOG_GENERATION);
+        if (generation === undefined) return load();
         return cache.get(`catalog:${name}:${generation}:${key}`, ttlMs, load);
       },
     };

@@ -1,4 +1,5 @@
 import type { Clock } from '../../infra/clock.js';
+import { afterCommit } from '../../infra/db/transaction-context.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
 import type { CatalogCache } from './catalog.cache.js';
 import type { CatalogRepository } from './catalog.repository.js';
@@ -67,7 +68,8 @@ export function catalogPersonalData(deps: {
         updatedAt: clock.now(),
       });
       await repository.refreshSearchTextOfProvider(tx, provider.id);
-      await cache.invalidate();
+      // After the erasure commits: a read before that would cache the old name again.
+      await afterCommit(() => cache.invalidate(), () => {});
       return {
         action: 'pseudonymised',
         rows: 1,
