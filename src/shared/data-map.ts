@@ -2,7 +2,7 @@ import type { Db } from '../infra/db/client.js';
 
 /** What erasing did to one module's data about a person. */
 export interface ErasureOutcome {
-  /** deleted: gone; pseudonymised: kept without anything that names her; retained: kept by law. */
+  /** deleted: gone; pseudonymised: kept without anything that names the person; retained: kept by law. */
   action: 'deleted' | 'pseudonymised' | 'retained';
   rows: number;
   note?: string;

@@ -56,7 +56,7 @@ describe('admin dashboard page', () => {
   it('serves the linked script, stylesheet and icon, cached for good under their content hash', async () => {
     const html = (await t.app.inject({ method: 'GET', url: '/admin' })).body;
     const links = [...html.matchAll(/(?:src|href)="(\/admin\/[\w.]+\?v=[\w-]+)"/g)].map((match) => match[1]!);
-    expect(links).toHaveLength(3);
+    expect(links).toHaveLength(6);
     const types: Record<string, RegExp> = { js: /^text\/javascript/, css: /^text\/css/, svg: /^image\/svg\+xml/ };
     for (const link of links) {
       const res = await t.app.inject({ method: 'GET', url: link });

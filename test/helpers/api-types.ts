@@ -546,7 +546,7 @@ export type paths = {
         };
         get?: never;
         put?: never;
-        /** Erase a person's data across every module (on her request); answers with the receipt */
+        /** Erase a person's data across every module (on the person's request); answers with the receipt */
         post: operations["admin.eraseUser"];
         delete?: never;
         options?: never;
@@ -940,7 +940,7 @@ export type paths = {
         };
         get?: never;
         put?: never;
-        /** Up to 500 client events; each is checked on its own (rejected ones come back with their index). A signed-in person's events are stored only with her analytics consent; anonymous events are stored without a subject. */
+        /** Up to 500 client events; each is checked on its own (rejected ones come back with their index). A signed-in person's events are stored only with that person's analytics consent; anonymous events are stored without a subject. */
         post: operations["analytics.ingest"];
         delete?: never;
         options?: never;

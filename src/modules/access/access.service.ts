@@ -5,7 +5,6 @@ import { inTransaction } from '../../infra/db/transaction.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Actor, Plan } from '../../shared/actor.js';
-import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { isPremium, PLAN_FEATURES, permissionsOf } from '../../shared/permissions.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
@@ -183,28 +182,6 @@ export function createAccessService(deps: {
 
     async listFlags() {
       return (await repository.allFlags(db)).map(flagToPublic);
-    },
-
-    dataMapEntry(): PersonalDataEntry {
-      return {
-        module: 'access',
-        description: 'How often you used each premium feature, and when last',
-        purposes: ['plan entitlements', 'premium feature usage counts'],
-        legalBasis: 'contract (your plan)',
-        retention: 'for as long as the account exists; erased with it',
-        tables: ['premium_feature_usage'],
-        async export(tx, userId) {
-          const rows = await repository.premiumUsage(tx, userId);
-          return rows.map((row) => ({
-            feature: row.featureName,
-            uses: row.usageCount,
-            last_used_at: row.lastUsedAt.toISOString(),
-          }));
-        },
-        async erase(tx, userId) {
-          return { action: 'deleted', rows: await repository.deletePremiumUsage(tx, userId) };
-        },
-      };
     },
 
     async createFlag(actor: Actor, input: FlagInput) {

@@ -3,6 +3,7 @@ import type { ModuleDescriptor } from '../../shared/module.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
+import { accessPersonalData } from './access.privacy.js';
 import { createAccessRepository } from './access.repository.js';
 import { accessRoutes } from './access.routes.js';
 import { type AccessService, createAccessService } from './access.service.js';
@@ -21,9 +22,10 @@ export function createAccessModule(
     track: Track;
   },
 ): ModuleDescriptor<'access', AccessService> {
+  const repository = createAccessRepository();
   const service = createAccessService({
     db: platform.db,
-    repository: createAccessRepository(),
+    repository,
     identity: deps.identity,
     audit: deps.audit,
     track: deps.track,
@@ -36,7 +38,7 @@ export function createAccessModule(
     name: 'access',
     service,
     routes: async (api) => api.register(accessRoutes, { access: service, identity: deps.identity }),
-    dataMap: service.dataMapEntry(),
+    dataMap: accessPersonalData(repository),
     // Flag changes on other instances drop this instance's flag cache.
     async start() {
       stopListening = await service.listenForChanges();

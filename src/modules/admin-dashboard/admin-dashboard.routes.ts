@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 
 /**
- * Stricter than the API default: the page runs only its own script and stylesheet, talks only
+ * Stricter than the API default: the page runs only its own scripts and stylesheets, talks only
  * to this origin, and its sign-in form can never be submitted natively (the script posts JSON).
  */
 export const DASHBOARD_CSP =
@@ -14,9 +14,15 @@ const ASSETS_DIR = new URL('./assets/', import.meta.url);
 
 const TYPES: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
+  'api.js': 'text/javascript; charset=utf-8',
+  'charts.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'charts.css': 'text/css; charset=utf-8',
   'icon.svg': 'image/svg+xml',
 };
+
+/** Where a text file links another asset: replaced by that asset's version. */
+const VERSION_SLOT = /\{\{version:([\w.-]+)\}\}/g;
 
 interface Asset {
   body: Buffer;
@@ -36,23 +42,47 @@ function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
 }
 
 /**
- * The admin dashboard at /admin: one HTML page plus its script, stylesheet and icon, read
+ * Every asset, each text file's version slots filled in before it is hashed: a file's version
+ * covers the versions it links, so a change to charts.js gives app.js, which imports it, a new
+ * URL too, and a deploy never serves a stale module to a new page.
+ */
+async function loadAssets(): Promise<{ assets: Map<string, Asset>; stamp: (text: string, from: string) => string }> {
+  const assets = new Map<string, Asset>();
+  const loading = new Set<string>();
+  const stamp = (text: string, from: string) =>
+    text.replace(VERSION_SLOT, (_match, name: string) => {
+      const linked = assets.get(name);
+      if (!linked) throw new Error(`admin dashboard: ${from} links unknown asset ${name}`);
+      return linked.version;
+    });
+  const load = async (name: string): Promise<void> => {
+    if (assets.has(name)) return;
+    if (loading.has(name)) throw new Error(`admin dashboard: ${name} links itself through other assets`);
+    loading.add(name);
+    const type = TYPES[name]!;
+    let body = await readFile(new URL(name, ASSETS_DIR));
+    if (type.startsWith('text/')) {
+      const text = body.toString('utf8');
+      for (const [, linked = ''] of text.matchAll(VERSION_SLOT)) {
+        if (TYPES[linked]) await load(linked);
+      }
+      body = Buffer.from(stamp(text, name));
+    }
+    assets.set(name, asset(body, type));
+  };
+  for (const name of Object.keys(TYPES)) await load(name);
+  return { assets, stamp };
+}
+
+/**
+ * The admin dashboard at /admin: one HTML page plus its scripts, stylesheets and icon, read
  * once when the plugin registers. The page signs in and calls the analytics API itself; these
  * routes serve files only, so they carry no access rule and stay out of the API docs.
  */
 export async function adminDashboardRoutes(app: FastifyInstance) {
-  const assets = new Map<string, Asset>();
-  for (const name of Object.keys(TYPES)) {
-    assets.set(name, asset(await readFile(new URL(name, ASSETS_DIR)), TYPES[name]!));
-  }
-  // Asset links carry their content hash, so a deploy never serves a stale script to a new page.
+  const { assets, stamp } = await loadAssets();
   const template = await readFile(new URL('index.html', ASSETS_DIR), 'utf8');
-  const html = template.replace(/\{\{version:([\w.-]+)\}\}/g, (_match, name: string) => {
-    const linked = assets.get(name);
-    if (!linked) throw new Error(`admin dashboard: index.html links unknown asset ${name}`);
-    return linked.version;
-  });
-  const page = asset(Buffer.from(html), 'text/html; charset=utf-8');
+  const page = asset(Buffer.from(stamp(template, 'index.html')), 'text/html; charset=utf-8');
 
   const routeOptions = {
     // Static files: our own ETag below, no per-request hashing by the etag plugin.

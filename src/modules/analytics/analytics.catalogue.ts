@@ -31,18 +31,18 @@ interface EventDefinition {
 export const EVENT_CATALOGUE = {
   user_signed_up: { description: 'An account was created', origin: 'server', properties: props({}) },
   profile_completed: {
-    description: 'Her lifestyle profile reached complete (once)',
+    description: "The person's lifestyle profile reached complete (once)",
     origin: 'server',
     properties: props({}),
   },
   last_login: { description: 'A successful sign-in', origin: 'server', properties: props({}) },
   diet_plan_viewed: {
-    description: 'Her diet plan was shown',
+    description: "The person's diet plan was shown",
     origin: 'client',
     properties: clientProps({ personalised: Type.Optional(Type.Boolean()), items: Type.Optional(Count) }),
   },
   protection_plan_viewed: {
-    description: 'Her protection plan was shown',
+    description: "The person's protection plan was shown",
     origin: 'client',
     properties: clientProps({ personalised: Type.Optional(Type.Boolean()), items: Type.Optional(Count) }),
   },
@@ -78,7 +78,7 @@ export const EVENT_CATALOGUE = {
   },
   trial_started: { description: 'A 14-day trial began', origin: 'server', properties: props({ days: Count }) },
   plan_changed: {
-    description: 'Her plan changed',
+    description: "The person's plan changed",
     origin: 'server',
     properties: props({ from: Plan, to: Plan, by: Type.String({ maxLength: 20 }) }),
   },

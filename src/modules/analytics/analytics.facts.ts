@@ -2,13 +2,13 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 
 /**
- * Per-pseudonym facts (`analytics_subject_facts`): the first time of each funnel step, her
- * engagement in her first week and whether she came back on days 7-13 and 30-36, all relative
- * to when her pseudonym began. Each insert of events folds its batch in (one statement with
+ * Per-pseudonym facts (`analytics_subject_facts`): the first time of each funnel step, the
+ * person's engagement in the first week and whether the person came back on days 7-13 and
+ * 30-36, all relative to when the pseudonym began. Each insert of events folds its batch in (one statement with
  * the insert); `REBUILD_FACTS` recomputes them from the raw events.
  */
 
-/** Events that count towards "engaged" (3 or more in her first 7 days). */
+/** Events that count towards "engaged" (3 or more in the person's first 7 days). */
 export const ENGAGEMENT_EVENTS = [
   'content_viewed',
   'diet_plan_viewed',
@@ -39,7 +39,7 @@ export interface FactsEvent {
   properties: Record<string, unknown>;
 }
 
-/** What a batch of her events adds to her facts. */
+/** What a batch of one subject's events adds to its facts. */
 export function factsDelta(cohortAt: Date, events: FactsEvent[]) {
   const since = cohortAt.getTime();
   const first: Record<string, number | null> = Object.fromEntries(FIRST_COLUMNS.map((column) => [column, null]));
@@ -67,7 +67,7 @@ export function factsDelta(cohortAt: Date, events: FactsEvent[]) {
 const stamp = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
 /**
- * `insert … on conflict` folding a delta into her row: first times keep the earliest, counts
+ * `insert … on conflict` folding a delta into the subject's row: first times keep the earliest, counts
  * add up, flags stay once set, plan and country take the newest known.
  */
 export function upsertFacts(

@@ -69,7 +69,7 @@ function checkClientEvent(raw: unknown, now: number): { reason: RejectReason; de
 
 /**
  * `POST /events`: a batch of client events. Each is checked on its own; the good ones are
- * stored in one statement. A signed-in person's events are stored only with her analytics
+ * stored in one statement. A signed-in person's events are stored only with that person's analytics
  * consent (otherwise dropped and counted). The device id is checked but never stored.
  */
 export function createIngest(deps: { db: Db; tracker: Tracker; clock: Clock; metrics: Metrics }) {

@@ -1,5 +1,9 @@
 import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/client.js';
+import type { Logger } from '../../infra/logger.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
+import type { RetentionRule } from '../../shared/retention.js';
+import { ensurePartitions, rollUp } from './analytics.maintenance.js';
 import type { AnalyticsRepository } from './analytics.repository.js';
 
 /**
@@ -44,4 +48,24 @@ export function analyticsPersonalData(deps: {
       };
     },
   };
+}
+
+/**
+ * Raw events past the raw window are rolled up into daily counts and removed (the count is the
+ * raw rows removed); the months ahead get their partitions on the same run.
+ */
+export function analyticsRetentionRules(deps: {
+  logger: Pick<Logger, 'info'>;
+  rawRetentionDays: number;
+}): RetentionRule[] {
+  return [
+    {
+      name: 'analytics.rollup',
+      run: async (tx: Db, now: Date) => {
+        const created = await ensurePartitions(tx, now);
+        if (created.length > 0) deps.logger.info({ partitions: created }, 'analytics: event partitions created');
+        return rollUp(tx, now, deps.rawRetentionDays);
+      },
+    },
+  ];
 }

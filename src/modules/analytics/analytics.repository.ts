@@ -23,17 +23,17 @@ export interface BatchEvent {
   properties: Record<string, unknown>;
 }
 
-/** Where an event about her is filed: her pseudonym (null = not linkable) and plan and country. */
+/** Where an event about a person is filed: the pseudonym (null = not linkable), plan and country. */
 export interface SubjectContext {
   subject: string | null;
-  /** When her pseudonym began (the secret's creation). */
+  /** When the pseudonym began (the secret's creation). */
   cohortAt: Date | null;
   plan: string | null;
   country: string | null;
 }
 
 /**
- * Her pseudonym: HMAC-SHA256(user id) under her own secret, the first 128 bits written as a
+ * A person's pseudonym: HMAC-SHA256(user id) under the person's own secret, the first 128 bits written as a
  * UUID (version 8, "custom"). Without the secret nobody can tell whose it is.
  */
 export function subjectId(secret: string, userId: string): string {
@@ -49,18 +49,19 @@ const newSecret = () => randomBytes(32).toString('base64');
 export function createAnalyticsRepository() {
   return {
     /**
-     * Her subject, plan and country for an event. The first event about her makes her secret;
-     * once forgotten (objection or erasure) events about her carry no subject.
+     * The person's subject, plan and country for an event. The first event about the person
+     * makes the secret; once forgotten (objection or erasure) events about the person carry no
+     * subject.
      */
     async subjectContext(
       tx: Db,
       userId: string,
       now: Date,
       of: {
-        /** Her plan and country (the identity and profiles modules' expressions on her id). */
+        /** The person's plan and country (the identity and profiles modules' expressions on the id). */
         plan: (userId: SQL) => SQL<string | null>;
         country: (userId: SQL) => SQL<string | null>;
-        /** When given, a condition on her id: unless it holds nothing is made for her. */
+        /** When given, a condition on the person's id: unless it holds nothing is made. */
         consent?: (userId: SQL) => SQL;
       },
     ): Promise<(SubjectContext & { consented: boolean }) | undefined> {
@@ -81,7 +82,7 @@ export function createAnalyticsRepository() {
       );
       // Every account has a plan: none means no such account.
       if (!row?.plan) return undefined;
-      // Asked with a consent condition that does not hold: nothing is made for her.
+      // Asked with a consent condition that does not hold: nothing is made for the person.
       if (!row.consented)
         return { consented: false, subject: null, cohortAt: null, plan: row.plan, country: row.country };
       let key: { secret: string | null; createdAt: Date | null } = {
@@ -111,7 +112,7 @@ export function createAnalyticsRepository() {
       };
     },
 
-    /** Her subject if she has a live secret (no secret is made). */
+    /** The person's subject while the secret lives (no secret is made). */
     async currentSubject(db: Db, userId: string): Promise<string | null> {
       const [row] = await db
         .select({ secret: analyticsSubjectKeys.secret })
@@ -120,7 +121,7 @@ export function createAnalyticsRepository() {
       return row?.secret ? subjectId(row.secret, userId) : null;
     },
 
-    /** Destroys her secret: her past events can no longer be tied to her. True if there was one. */
+    /** Destroys the person's secret: past events can no longer be tied to the person. True if there was one. */
     async forget(tx: Db, userId: string, now: Date): Promise<boolean> {
       const [before] = await tx
         .select({ secret: analyticsSubjectKeys.secret })
@@ -134,7 +135,7 @@ export function createAnalyticsRepository() {
       return Boolean(before?.secret);
     },
 
-    /** She opted in (again): a new secret, so a new pseudonym unrelated to any earlier one. */
+    /** The person opted in (again): a new secret, so a new pseudonym unrelated to any earlier one. */
     async renew(tx: Db, userId: string, now: Date): Promise<void> {
       await tx
         .insert(analyticsSubjectKeys)
@@ -194,7 +195,7 @@ export function createAnalyticsRepository() {
         await db.execute(insert);
         return;
       }
-      // Her facts move in the same statement as her events: both or neither.
+      // The subject's facts move in the same statement as its events: both or neither.
       const facts = upsertFacts(
         shared.subject,
         { cohortAt: shared.cohortAt, plan: shared.plan, country: shared.country },

@@ -106,13 +106,13 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
         tags: ['analytics'],
         summary:
           'Up to 500 client events; each is checked on its own (rejected ones come back with their index). ' +
-          "A signed-in person's events are stored only with her analytics consent; anonymous events are stored without a subject.",
+          "A signed-in person's events are stored only with that person's analytics consent; anonymous events are stored without a subject.",
         body: IngestBody,
         response: { ...errorResponses('VALIDATION_ERROR', 'TOKEN_INVALID'), 202: Success(IngestResultSchema) },
       },
     },
     async (request, reply) => {
-      // A token that does not verify is an error, not a reason to file her events as anonymous.
+      // A token that does not verify is an error, not a reason to file the person's events as anonymous.
       if (request.authError) throw request.authError;
       const result = await analytics.ingest(request.actor, request.body.events);
       return reply.code(202).send({ success: true, data: result });

@@ -2,15 +2,13 @@ import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import type { ReadThroughCache } from '../../infra/kv/cache.js';
-import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
-import type { RetentionRule } from '../../shared/retention.js';
 import { isEventName } from './analytics.catalogue.js';
 import { rebuildFacts } from './analytics.facts.js';
 import { createIngest } from './analytics.ingest.js';
-import { ensurePartitions, rawCutoff, rollUp } from './analytics.maintenance.js';
+import { ensurePartitions, rawCutoff } from './analytics.maintenance.js';
 import * as reports from './analytics.reports.js';
 import type { AnalyticsRepository } from './analytics.repository.js';
 import type { Tracker } from './analytics.tracker.js';
@@ -38,7 +36,6 @@ export function createAnalyticsService(deps: {
   repository: AnalyticsRepository;
   cache: ReadThroughCache;
   clock: Clock;
-  logger: Pick<Logger, 'info'>;
   tracker: Tracker;
   metrics: Metrics;
   /** Counts a use of a premium feature (the access module), for the advanced dashboard. */
@@ -47,7 +44,7 @@ export function createAnalyticsService(deps: {
   contentTitles?: (ids: string[]) => Promise<Map<string, string>>;
   rawRetentionDays: number;
 }) {
-  const { db, repository, clock, logger } = deps;
+  const { db, repository, clock } = deps;
 
   /** Resolves the report range: whole UTC days, `to` inclusive; default the last 30 days. */
   const rangeOf = (query: ReportQuery): reports.ReportRange & { fromDay: string; toDay: string } => {
@@ -145,7 +142,7 @@ export function createAnalyticsService(deps: {
       };
     },
 
-    /** Her own engagement (the premium dashboard): weekly activity, what she uses, how she compares. */
+    /** The member's own engagement (the premium dashboard): weekly activity, what they use, how they compare. */
     async advanced(actor: Actor, weeks = 12) {
       await deps.recordPremiumUse(actor.id, 'advanced_analytics');
       const subject = await repository.currentSubject(db, actor.id);
@@ -169,7 +166,7 @@ export function createAnalyticsService(deps: {
       return { linked: true, weeks, ...mine, platform_median_score: platform };
     },
 
-    /** Her weekly counts of the given events (the premium insights of recommendations). */
+    /** The member's weekly counts of the given events (the premium insights of recommendations). */
     async weekly(userId: string, names: string[], since: Date) {
       const subject = await repository.currentSubject(db, userId);
       return subject ? reports.weeklyCounts(db, subject, names, since) : [];
@@ -188,23 +185,6 @@ export function createAnalyticsService(deps: {
 
     /** Creates the monthly partitions around now that are missing. */
     ensurePartitions: (tx: Db = db) => ensurePartitions(tx, clock.now()),
-
-    /**
-     * The retention rule: the months ahead get their partitions, and raw events past the raw
-     * window are rolled up and removed (the count is the raw rows removed).
-     */
-    retentionRules(): RetentionRule[] {
-      return [
-        {
-          name: 'analytics.rollup',
-          run: async (tx: Db, now: Date) => {
-            const created = await ensurePartitions(tx, now);
-            if (created.length > 0) logger.info({ partitions: created }, 'analytics: event partitions created');
-            return rollUp(tx, now, deps.rawRetentionDays);
-          },
-        },
-      ];
-    },
   };
 }
 

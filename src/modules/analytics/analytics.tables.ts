@@ -18,8 +18,8 @@ export const EVENT_SOURCES = ['server', 'client'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 
 /**
- * Product events, sanitised and pseudonymous: `subject` is HMAC(user id, her secret), null
- * when the event is anonymous or she has objected. Range-partitioned by month on
+ * Product events, sanitised and pseudonymous: `subject` is HMAC(user id, the person's secret),
+ * null when the event is anonymous or the person has objected. Range-partitioned by month on
  * `occurred_at` (migration 0011; the partitions are made ahead by the maintenance job), so
  * there is no single-column primary key: `(occurred_at, id)` identifies a row.
  */
@@ -30,11 +30,11 @@ export const productEvents = pgTable(
     name: text('name').notNull(),
     occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
     subject: uuid('subject'),
-    // When her pseudonym began (her sign-up, or her opt-in after an objection): cohorts and
+    // When the pseudonym began (the person's sign-up, or opt-in after an objection): cohorts and
     // "within N days" windows read it from the row itself, without a join.
     cohortAt: timestamp('cohort_at', { withTimezone: true }),
     source: text('source').$type<EventSource>().notNull(),
-    // Her plan and country when the event happened, for filters; never anything finer.
+    // The person's plan and country when the event happened, for filters; never anything finer.
     plan: text('plan'),
     country: text('country'),
     properties: jsonb('properties').$type<Record<string, unknown>>().notNull(),
@@ -48,9 +48,10 @@ export const productEvents = pgTable(
 );
 
 /**
- * The per-person secret behind her subject id. Withdrawing analytics consent or erasure
- * sets `secret` null (`forgotten_at`): her past events stay counted but can no longer be
- * tied to her, and new server events are stored without a subject until she opts in again.
+ * The per-person secret behind the person's subject id. Withdrawing analytics consent or
+ * erasure sets `secret` null (`forgotten_at`): past events stay counted but can no longer be
+ * tied to the person, and new server events are stored without a subject until the person
+ * opts in again.
  */
 export const analyticsSubjectKeys = pgTable('analytics_subject_keys', {
   userId: uuid('user_id')
@@ -88,7 +89,7 @@ export const analyticsSheetDays = pgTable('analytics_sheet_days', {
 
 /**
  * What each pseudonym has done, relative to when it began, kept up to date by every insert of
- * her events (in the same statement): the cohort reports read one row per person instead of
+ * the person's events (in the same statement): the cohort reports read one row per person instead of
  * every event. Keyed by the pseudonym only; it outlives the raw events' roll-up.
  */
 export const analyticsSubjectFacts = pgTable(
@@ -96,7 +97,7 @@ export const analyticsSubjectFacts = pgTable(
   {
     subject: uuid('subject').primaryKey(),
     cohortAt: timestamp('cohort_at', { withTimezone: true }).notNull(),
-    // Her latest plan and country seen on an event.
+    // The person's latest plan and country seen on an event.
     plan: text('plan'),
     country: text('country'),
     signedUp: boolean('signed_up').notNull(),
@@ -110,7 +111,7 @@ export const analyticsSubjectFacts = pgTable(
     slotAt: timestamp('slot_at', { withTimezone: true }),
     bookingAt: timestamp('booking_at', { withTimezone: true }),
     completedAt: timestamp('completed_at', { withTimezone: true }),
-    // Engagement events in her first 7 days; any event on days 7-13 and on days 30-36.
+    // Engagement events in the first 7 days; any event on days 7-13 and on days 30-36.
     engage7d: integer('engage_7d').notNull(),
     activeDay7: boolean('active_day_7').notNull(),
     activeDay30: boolean('active_day_30').notNull(),

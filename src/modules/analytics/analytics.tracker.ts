@@ -83,9 +83,9 @@ export function createTracker(deps: TrackerDeps) {
     counted,
 
     /**
-     * Stores checked client events in one statement, under the person's pseudonym when she is
-     * signed in and has granted analytics consent. Resolves with how many were stored, or
-     * `dropped` when she has not consented (nothing stored).
+     * Stores checked client events in one statement, under the person's pseudonym when the person
+     * is signed in and has granted analytics consent. Resolves with how many were stored, or
+     * `dropped` without that consent (nothing stored).
      */
     async store(
       db: Db,
@@ -93,7 +93,7 @@ export function createTracker(deps: TrackerDeps) {
       events: { name: EventName; time: Date; properties: Record<string, unknown> }[],
     ): Promise<{ stored: number } | { dropped: number }> {
       const now = clock.now();
-      // Her consent, pseudonym, plan and country in one query.
+      // The person's consent, pseudonym, plan and country in one query.
       const context = userId
         ? await repository.subjectContext(db, userId, now, {
             ...deps.of,

@@ -1,7 +1,7 @@
 import { createReadThroughCache } from '../../infra/kv/cache.js';
 import type { Platform } from '../../platform.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
-import { analyticsPersonalData } from './analytics.privacy.js';
+import { analyticsPersonalData, analyticsRetentionRules } from './analytics.privacy.js';
 import { createAnalyticsRepository } from './analytics.repository.js';
 import { analyticsRoutes } from './analytics.routes.js';
 import { type AnalyticsService, createAnalyticsService } from './analytics.service.js';
@@ -53,7 +53,6 @@ export function createAnalyticsModule(
     repository,
     cache: createReadThroughCache({ kv: platform.kv, metrics: platform.metrics, logger }, 'analytics_report'),
     clock,
-    logger,
     metrics: platform.metrics,
     tracker: deps.tracker,
     recordPremiumUse: deps.recordPremiumUse,
@@ -74,7 +73,7 @@ export function createAnalyticsModule(
     service,
     routes: async (api) => api.register(analyticsRoutes, { analytics: service }),
     dataMap: analyticsPersonalData({ repository, clock, rawRetentionDays }),
-    retention: service.retentionRules(),
+    retention: analyticsRetentionRules({ logger, rawRetentionDays }),
     jobs: { sheetsSync },
     health: [{ name: 'sheets', required: false, state: () => sheetsSync.health() }],
   };

@@ -59,7 +59,7 @@ export function createAuditRepository() {
         .limit(filters.limit);
     },
 
-    /** Rows where she acted or was acted on, oldest first. */
+    /** Rows where the person acted or was acted on, oldest first. */
     async about(db: Db, userId: string): Promise<AuditRow[]> {
       return db
         .select()

@@ -1,5 +1,6 @@
 import type { Platform } from '../../platform.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
+import { auditPersonalData } from './audit.privacy.js';
 import { createAuditRepository } from './audit.repository.js';
 import { auditRoutes } from './audit.routes.js';
 import { type AuditService, createAuditService } from './audit.service.js';
@@ -9,9 +10,10 @@ export type { AuditContext, AuditEntry, AuditService, VerifyResult } from './aud
 
 /** The append-only, hash-chained audit trail every module records into, in its own transaction. */
 export function createAuditModule(platform: Platform): ModuleDescriptor<'audit', AuditService> {
+  const repository = createAuditRepository();
   const service = createAuditService({
     db: platform.db,
-    repository: createAuditRepository(),
+    repository,
     clock: platform.clock,
     ids: platform.ids,
   });
@@ -19,6 +21,6 @@ export function createAuditModule(platform: Platform): ModuleDescriptor<'audit',
     name: 'audit',
     service,
     routes: async (api) => api.register(auditRoutes, { audit: service }),
-    dataMap: service.dataMapEntry(),
+    dataMap: auditPersonalData(repository),
   };
 }

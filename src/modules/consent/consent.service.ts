@@ -4,7 +4,6 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor, CallContext } from '../../shared/actor.js';
-import type { PersonalDataEntry } from '../../shared/data-map.js';
 import type { EventBus } from '../../shared/events.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
@@ -20,10 +19,10 @@ import {
 export interface ConsentState {
   purpose: ConsentPurpose;
   granted: boolean;
-  /** The notice version she last answered; null = never asked. */
+  /** The notice version the person last answered; null = never asked. */
   notice_version: number | null;
   current_notice_version: number;
-  /** Granted under an older notice: she is asked again, and until then it counts as not given. */
+  /** Granted under an older notice: the person is asked again, and until then it counts as not given. */
   needs_renewal: boolean;
   updated_at: string | null;
 }
@@ -37,7 +36,7 @@ const noticeToPublic = (notice: ConsentNoticeRow) => ({
   published_at: notice.publishedAt.toISOString(),
 });
 
-const recordToPublic = (record: ConsentRecordRow) => ({
+export const recordToPublic = (record: ConsentRecordRow) => ({
   id: record.id,
   purpose: record.purpose,
   granted: record.granted,
@@ -45,6 +44,23 @@ const recordToPublic = (record: ConsentRecordRow) => ({
   source: record.source,
   created_at: record.createdAt.toISOString(),
 });
+
+/** The person's answer for every purpose, against each purpose's newest notice. */
+export async function consentStates(repository: ConsentRepository, tx: Db, userId: string): Promise<ConsentState[]> {
+  const [notices, rows] = await Promise.all([repository.latestNotices(tx), repository.states(tx, userId)]);
+  return CONSENT_PURPOSES.map((purpose) => {
+    const current = notices.find((notice) => notice.purpose === purpose)?.version ?? 0;
+    const row = rows.find((r) => r.purpose === purpose);
+    return {
+      purpose,
+      granted: row?.granted ?? false,
+      notice_version: row?.noticeVersion ?? null,
+      current_notice_version: current,
+      needs_renewal: row?.granted === true && row.noticeVersion < current,
+      updated_at: row?.updatedAt.toISOString() ?? null,
+    };
+  });
+}
 
 /**
  * The consent ledger. Nothing but `data_processing` (recorded at signup) is on until the
@@ -63,22 +79,6 @@ export function createConsentService(deps: {
   ids: IdGenerator;
 }) {
   const { db, repository, clock, ids } = deps;
-
-  const stateFrom = async (tx: Db, userId: string): Promise<ConsentState[]> => {
-    const [notices, rows] = await Promise.all([repository.latestNotices(tx), repository.states(tx, userId)]);
-    return CONSENT_PURPOSES.map((purpose) => {
-      const current = notices.find((notice) => notice.purpose === purpose)?.version ?? 0;
-      const row = rows.find((r) => r.purpose === purpose);
-      return {
-        purpose,
-        granted: row?.granted ?? false,
-        notice_version: row?.noticeVersion ?? null,
-        current_notice_version: current,
-        needs_renewal: row?.granted === true && row.noticeVersion < current,
-        updated_at: row?.updatedAt.toISOString() ?? null,
-      };
-    });
-  };
 
   const change = async (
     tx: Db,
@@ -120,7 +120,7 @@ export function createConsentService(deps: {
     },
 
     async getState(actor: Actor): Promise<ConsentState[]> {
-      return stateFrom(db, actor.id);
+      return consentStates(repository, db, actor.id);
     },
 
     /** Grant or withdraw; withdrawing is as easy as granting and takes effect at once. */
@@ -148,7 +148,7 @@ export function createConsentService(deps: {
           if (purpose === 'analytics') await deps.onAnalyticsConsent?.(tx, actor.id, granted);
           deps.events.publish('consent.changed', { userId: actor.id, purpose, granted });
         }
-        const states = await stateFrom(tx, actor.id);
+        const states = await consentStates(repository, tx, actor.id);
         return states.find((state) => state.purpose === purpose) as ConsentState;
       });
     },
@@ -197,24 +197,6 @@ export function createConsentService(deps: {
         );
         return noticeToPublic(notice);
       });
-    },
-
-    dataMapEntry(): PersonalDataEntry {
-      return {
-        module: 'consent',
-        description: 'Your consent choices per purpose, each change with the notice version, source, IP and time',
-        purposes: ['proof of consent (GDPR Art. 7(1))', 'honouring withdrawals at send and ingest time'],
-        legalBasis: 'legal obligation (demonstrating consent)',
-        retention: 'for as long as the account exists; erased with it',
-        tables: ['consents', 'consent_records'],
-        async export(tx, userId) {
-          const rows = await repository.history(tx, userId, { limit: 100_000 });
-          return { current: await stateFrom(tx, userId), history: rows.map(recordToPublic) };
-        },
-        async erase(tx, userId) {
-          return { action: 'deleted', rows: await repository.eraseFor(tx, userId) };
-        },
-      };
     },
   };
   return service;

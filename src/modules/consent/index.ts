@@ -3,6 +3,7 @@ import type { Platform } from '../../platform.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
+import { consentPersonalData } from './consent.privacy.js';
 import { createConsentRepository } from './consent.repository.js';
 import { consentRoutes } from './consent.routes.js';
 import { consentSeeder } from './consent.seed.js';
@@ -22,9 +23,10 @@ export function createConsentModule(
     onAnalyticsConsent: (tx: Db, userId: string, granted: boolean) => Promise<void>;
   },
 ): ModuleDescriptor<'consent', ConsentService> {
+  const repository = createConsentRepository();
   const service = createConsentService({
     db: platform.db,
-    repository: createConsentRepository(),
+    repository,
     audit: deps.audit,
     track: deps.track,
     onAnalyticsConsent: deps.onAnalyticsConsent,
@@ -36,7 +38,7 @@ export function createConsentModule(
     name: 'consent',
     service,
     routes: async (api) => api.register(consentRoutes, { consent: service }),
-    dataMap: service.dataMapEntry(),
+    dataMap: consentPersonalData(repository),
     seeders: [consentSeeder],
   };
 }

@@ -1,6 +1,6 @@
 import type { Seeder } from '../../infra/db/seed.js';
 import { uuidv7 } from '../../infra/ids.js';
-import { CONTENT_NOTE } from './content.service.js';
+import { CONTENT_NOTE } from './content.reading.js';
 import {
   type AudienceRules,
   type ContentTier,

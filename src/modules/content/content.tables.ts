@@ -77,7 +77,7 @@ export const contentVersions = pgTable(
   ],
 );
 
-/** One row per read, for content analytics; a reader's rows go when she is erased. */
+/** One row per read, for content analytics; a reader's rows go when the reader is erased. */
 export const contentViews = pgTable(
   'content_views',
   {

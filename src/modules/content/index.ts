@@ -3,20 +3,17 @@ import type { ModuleDescriptor } from '../../shared/module.js';
 import type { AccessService } from '../access/index.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
+import { contentPersonalData } from './content.privacy.js';
 import { createContentRepository } from './content.repository.js';
 import { contentRoutes } from './content.routes.js';
 import { contentSeeder } from './content.seed.js';
 import { type ContentService, createContentService } from './content.service.js';
 
+export type { BlockType, PublishedBlock } from './content.blocks.js';
+export { CONTENT_NOTE } from './content.reading.js';
 export { createContentRepository } from './content.repository.js';
 export { contentSeeder } from './content.seed.js';
-export {
-  type BlockType,
-  CONTENT_NOTE,
-  type ContentService,
-  createContentService,
-  type PublishedBlock,
-} from './content.service.js';
+export { type ContentService, createContentService } from './content.service.js';
 export { type AudienceRules, CONTENT_TIERS, CONTENT_TYPES, type ContentType } from './content.tables.js';
 
 /** Admin-written articles, tips and plan blocks, versioned, some premium; published changes go on the event bus. */
@@ -28,22 +25,22 @@ export function createContentModule(
     access: Pick<AccessService, 'requirePremium' | 'recordPremiumUse'>;
   },
 ): ModuleDescriptor<'content', ContentService> {
+  const repository = createContentRepository();
   const service = createContentService({
     db: platform.db,
-    repository: createContentRepository(),
+    repository,
     audit: deps.audit,
     track: deps.track,
     access: deps.access,
     clock: platform.clock,
     ids: platform.ids,
-    logger: platform.logger.child({ component: 'content' }),
     events: platform.events,
   });
   return {
     name: 'content',
     service,
     routes: async (api) => api.register(contentRoutes, { content: service }),
-    dataMap: service.dataMapEntry(),
+    dataMap: contentPersonalData(repository),
     seeders: [contentSeeder],
   };
 }

@@ -2,16 +2,12 @@ import type { Platform } from '../../platform.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
 import type { AuditService } from '../audit/index.js';
 import { channelHealthChecks, closeChannels, createChannels } from './channels/index.js';
-import { notificationsPersonalData } from './notifications.data-map.js';
+import type { Recipient } from './notifications.delivery.js';
+import { notificationsPersonalData, notificationsRetentionRules } from './notifications.privacy.js';
+import { LEGACY_PASSWORD_RESET, NOTIFICATION_DELIVER, NOTIFICATION_DELIVERY_OPTIONS } from './notifications.queue.js';
 import { createNotificationsRepository } from './notifications.repository.js';
 import { notificationsRoutes } from './notifications.routes.js';
-import {
-  createNotificationsService,
-  NOTIFICATION_DELIVER,
-  NOTIFICATION_DELIVERY_OPTIONS,
-  type NotificationsService,
-  type Recipient,
-} from './notifications.service.js';
+import { createNotificationsService, type NotificationsService } from './notifications.service.js';
 
 export {
   type ChannelSettings,
@@ -19,21 +15,12 @@ export {
   n8nSignature,
   type OutboundMessage,
 } from './channels/index.js';
+export type { CancelReason, Recipient } from './notifications.delivery.js';
+export { NOTIFICATION_DELIVER, RETRY_DELAYS_MS, type SendInput } from './notifications.queue.js';
 export { quietUntil } from './notifications.quiet-hours.js';
-export {
-  type CancelReason,
-  NOTIFICATION_DELIVER,
-  type NotificationsService,
-  type Notify,
-  RETRY_DELAYS_MS,
-  type Recipient,
-  type SendInput,
-} from './notifications.service.js';
+export type { NotificationsService, Notify } from './notifications.service.js';
 export { CHANNELS, type Channel, MESSAGE_PURPOSES, type MessagePurpose } from './notifications.tables.js';
 export { TEMPLATES, type TemplateName } from './notifications.templates.js';
-
-// Reset emails queued under this type before identity sent them through this module are relayed.
-const LEGACY_PASSWORD_RESET = 'email.password_reset';
 
 /**
  * Messages to people: queued in the caller's transaction, delivered by the outbox worker through
@@ -73,7 +60,7 @@ export function createNotificationsModule(
     service,
     routes: async (api) => api.register(notificationsRoutes, { notifications: service }),
     dataMap: notificationsPersonalData(repository),
-    retention: service.retentionRules({ finishedDays: config.retention.notificationsDays }),
+    retention: notificationsRetentionRules(repository, { finishedDays: config.retention.notificationsDays }),
     outboxHandlers: [
       { type: NOTIFICATION_DELIVER, handle: service.deliver, options: NOTIFICATION_DELIVERY_OPTIONS },
       { type: LEGACY_PASSWORD_RESET, handle: service.relayPasswordReset },

@@ -7,7 +7,7 @@
 export interface RenderContext {
   /** Base URL of the web app, without a trailing slash. */
   appUrl: string;
-  /** The recipient's time zone: times in messages are her local times. */
+  /** The recipient's time zone: times in messages are the recipient's local times. */
   timeZone: string;
   name?: string | null;
   /** Account messages carry no "change your settings" footer (they cannot be turned off). */

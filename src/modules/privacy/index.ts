@@ -3,6 +3,7 @@ import type { DataMap } from '../../shared/data-map.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
 import type { AuditService } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
+import { privacyPersonalData, privacyRetentionRules } from './privacy.privacy.js';
 import { createPrivacyRepository } from './privacy.repository.js';
 import { privacyRoutes } from './privacy.routes.js';
 import { createPrivacyService, type PrivacyService } from './privacy.service.js';
@@ -20,9 +21,10 @@ export function createPrivacyModule(
   },
 ): ModuleDescriptor<'privacy', PrivacyService> {
   const { config } = platform;
+  const repository = createPrivacyRepository();
   const service = createPrivacyService({
     db: platform.db,
-    repository: createPrivacyRepository(),
+    repository,
     dataMap: deps.dataMap,
     outbox: platform.outbox,
     audit: deps.audit,
@@ -36,8 +38,8 @@ export function createPrivacyModule(
     name: 'privacy',
     service,
     routes: async (api) => api.register(privacyRoutes, { privacy: service }),
-    dataMap: service.dataMapEntry(),
-    retention: service.retentionRules(),
+    dataMap: privacyPersonalData(repository, { exportsDays: config.retention.exportsDays }),
+    retention: privacyRetentionRules(repository),
     outboxHandlers: [{ ...service.exportDelivery, handle: service.runExport }],
   };
 }

@@ -73,7 +73,7 @@ export const privacyRoutes: FastifyPluginAsyncTypebox<{ privacy: PrivacyService 
       schema: {
         operationId: 'admin.eraseUser',
         tags: ['admin'],
-        summary: "Erase a person's data across every module (on her request); answers with the receipt",
+        summary: "Erase a person's data across every module (on the person's request); answers with the receipt",
         params: IdParams,
         body: AdminEraseBody,
         response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'CONFLICT'), 200: Success(ReceiptSchema) },

@@ -6,7 +6,7 @@ import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { DeliveryContext, Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/actor.js';
-import type { DataMap, ErasureOutcome, PersonalDataEntry } from '../../shared/data-map.js';
+import type { DataMap, ErasureOutcome } from '../../shared/data-map.js';
 import type { AuditService } from '../audit/index.js';
 import { type IdentityService, isErased } from '../identity/index.js';
 import type { PrivacyRepository } from './privacy.repository.js';
@@ -23,7 +23,7 @@ export interface ErasureReceipt {
   modules: Record<string, ErasureOutcome>;
 }
 
-const exportToPublic = (row: DataExportRow, withDocument: boolean) => ({
+export const exportToPublic = (row: DataExportRow, withDocument: boolean) => ({
   id: row.id,
   status: row.status,
   requested_at: row.requestedAt.toISOString(),
@@ -171,7 +171,7 @@ export function createPrivacyService(deps: {
       return exportToPublic(row, true);
     },
 
-    /** DELETE /me: her password again, then everything, in one transaction. */
+    /** DELETE /me: the person's password again, then everything, in one transaction. */
     async eraseSelf(actor: Actor, password: string): Promise<ErasureReceipt> {
       await deps.identity.confirmPassword(actor, password);
       return erase(actor.id, { actor, requestedBy: 'self' });
@@ -185,28 +185,6 @@ export function createPrivacyService(deps: {
       if (!account) throw new AppError('NOT_FOUND', 'User not found');
       if (isErased(account)) throw new AppError('CONFLICT', 'This account was already erased');
       return erase(userId, { actor, requestedBy: 'admin', reason });
-    },
-
-    /** The module's own entry: her export requests (the documents go with them). */
-    dataMapEntry(): PersonalDataEntry {
-      return {
-        module: 'privacy',
-        description: 'Your data-export requests and the documents built for them',
-        purposes: ['answering your access and portability requests'],
-        legalBasis: 'legal obligation (GDPR Art. 15 and 20)',
-        retention: `documents for ${deps.exportsDays} days after they are built; requests until erased`,
-        tables: ['data_exports'],
-        async export(tx, userId) {
-          return (await repository.exportsOf(tx, userId)).map((row) => exportToPublic(row, false));
-        },
-        async erase(tx, userId) {
-          return { action: 'deleted', rows: await repository.deleteExportsOf(tx, userId) };
-        },
-      };
-    },
-
-    retentionRules() {
-      return [{ name: 'privacy.expired_exports', run: (tx: Db, now: Date) => repository.expireExports(tx, now) }];
     },
   };
 }

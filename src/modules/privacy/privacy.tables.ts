@@ -29,7 +29,7 @@ export const dataExports = pgTable(
 
 /**
  * Erasure receipts: proof that an erasure happened, naming the person only by a keyed hash
- * of the former id (so a receipt can be matched when she asks, and nothing else).
+ * of the former id (so a receipt can be matched when the person asks, and nothing else).
  */
 export const erasureReceipts = pgTable(
   'erasure_receipts',

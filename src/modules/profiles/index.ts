@@ -1,6 +1,7 @@
 import type { Platform } from '../../platform.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
 import type { Track } from '../analytics/index.js';
+import { profilesPersonalData } from './profiles.privacy.js';
 import { createProfilesRepository } from './profiles.repository.js';
 import { profilesRoutes } from './profiles.routes.js';
 import { createProfilesService, type ProfilesService } from './profiles.service.js';
@@ -19,9 +20,10 @@ export function createProfilesModule(
   platform: Platform,
   deps: { track: Track },
 ): ModuleDescriptor<'profiles', ProfilesService> {
+  const repository = createProfilesRepository();
   const service = createProfilesService({
     db: platform.db,
-    repository: createProfilesRepository(),
+    repository,
     track: deps.track,
     clock: platform.clock,
     events: platform.events,
@@ -30,6 +32,6 @@ export function createProfilesModule(
     name: 'profiles',
     service,
     routes: async (api) => api.register(profilesRoutes, { profiles: service }),
-    dataMap: service.dataMapEntry(),
+    dataMap: profilesPersonalData({ repository, clock: platform.clock, events: platform.events }),
   };
 }

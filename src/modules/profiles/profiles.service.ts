@@ -3,7 +3,6 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { Actor } from '../../shared/actor.js';
-import type { PersonalDataEntry } from '../../shared/data-map.js';
 import type { EventBus } from '../../shared/events.js';
 import type { Track } from '../analytics/index.js';
 import type { ProfilesRepository } from './profiles.repository.js';
@@ -55,6 +54,34 @@ const toInput = (row: WellnessProfileRow | undefined): Stored => ({
   preferred_language: row?.preferredLanguage ?? null,
 });
 
+const ageOf = (profile: Stored, now: Date): number | undefined => {
+  if (profile.age !== null && profile.age !== undefined) return profile.age;
+  if (profile.birth_year !== null && profile.birth_year !== undefined) {
+    return now.getUTCFullYear() - profile.birth_year;
+  }
+  return undefined;
+};
+
+const missingOf = (profile: Stored, now: Date): string[] =>
+  COMPLETION_FIELDS.filter((field) =>
+    field === 'age' ? ageOf(profile, now) === undefined : profile[field] === null || profile[field] === undefined,
+  );
+
+const completionOf = (profile: Stored, now: Date) =>
+  Math.round(((COMPLETION_FIELDS.length - missingOf(profile, now).length) / COMPLETION_FIELDS.length) * 100);
+
+/** The profile as its owner reads it, with how complete it is at `now` (age follows the birth year). */
+export const profileToPublic = (row: WellnessProfileRow | undefined, now: Date) => {
+  const profile = toInput(row);
+  return {
+    ...profile,
+    completion: completionOf(profile, now),
+    missing_fields: missingOf(profile, now),
+    completed_at: row?.completedAt?.toISOString() ?? null,
+    updated_at: row?.updatedAt.toISOString() ?? null,
+  };
+};
+
 export function createProfilesService(deps: {
   db: Db;
   repository: ProfilesRepository;
@@ -63,33 +90,6 @@ export function createProfilesService(deps: {
   events: Pick<EventBus, 'publish'>;
 }) {
   const { db, repository, clock } = deps;
-
-  const ageOf = (profile: Stored): number | undefined => {
-    if (profile.age !== null && profile.age !== undefined) return profile.age;
-    if (profile.birth_year !== null && profile.birth_year !== undefined) {
-      return clock.now().getUTCFullYear() - profile.birth_year;
-    }
-    return undefined;
-  };
-
-  const missingOf = (profile: Stored): string[] =>
-    COMPLETION_FIELDS.filter((field) =>
-      field === 'age' ? ageOf(profile) === undefined : profile[field] === null || profile[field] === undefined,
-    );
-
-  const completionOf = (profile: Stored) =>
-    Math.round(((COMPLETION_FIELDS.length - missingOf(profile).length) / COMPLETION_FIELDS.length) * 100);
-
-  const toPublic = (row: WellnessProfileRow | undefined) => {
-    const profile = toInput(row);
-    return {
-      ...profile,
-      completion: completionOf(profile),
-      missing_fields: missingOf(profile),
-      completed_at: row?.completedAt?.toISOString() ?? null,
-      updated_at: row?.updatedAt.toISOString() ?? null,
-    };
-  };
 
   const check = (profile: Stored) => {
     const year = clock.now().getUTCFullYear();
@@ -114,7 +114,7 @@ export function createProfilesService(deps: {
       const next = build(toInput(current));
       check(next);
       const now = clock.now();
-      const reachesFull = completionOf(next) === 100 && !current?.completedAt;
+      const reachesFull = completionOf(next, now) === 100 && !current?.completedAt;
       const row = await repository.upsert(tx, {
         userId: actor.id,
         age: next.age ?? null,
@@ -135,12 +135,12 @@ export function createProfilesService(deps: {
     }).then(async (row) => {
       // Plans cached for the person are stale.
       await deps.events.publish('profile.changed', { userId: actor.id });
-      return toPublic(row);
+      return profileToPublic(row, clock.now());
     });
 
   return {
     async get(actor: Actor) {
-      return toPublic(await repository.find(db, actor.id));
+      return profileToPublic(await repository.find(db, actor.id), clock.now());
     },
 
     /** PUT: the whole profile; fields left out are cleared. */
@@ -155,8 +155,9 @@ export function createProfilesService(deps: {
 
     async facts(userId: string): Promise<{ facts: ProfileFacts; missing: string[]; completion: number }> {
       const profile = toInput(await repository.find(db, userId));
+      const now = clock.now();
       const facts: ProfileFacts = {};
-      const age = ageOf(profile);
+      const age = ageOf(profile, now);
       if (age !== undefined) facts.age = age;
       if (profile.gender) facts.gender = profile.gender;
       if (profile.country) facts.country = profile.country;
@@ -164,28 +165,7 @@ export function createProfilesService(deps: {
       if (profile.diet_preference) facts.diet_preference = profile.diet_preference;
       if (profile.activity_level) facts.activity_level = profile.activity_level;
       if (profile.preferred_language) facts.preferred_language = profile.preferred_language;
-      return { facts, missing: missingOf(profile), completion: completionOf(profile) };
-    },
-
-    dataMapEntry(): PersonalDataEntry {
-      return {
-        module: 'profiles',
-        description:
-          'Your lifestyle profile: age or birth year, gender, country and region, diet, activity level, language',
-        purposes: ['personalising your diet and protection plans and content'],
-        legalBasis: 'consent (data_processing) and contract',
-        retention: 'until you change it or erase your account',
-        tables: ['wellness_profiles'],
-        async export(tx, userId) {
-          const row = await repository.find(tx, userId);
-          return row ? toPublic(row) : null;
-        },
-        async erase(tx, userId) {
-          const rows = await repository.delete(tx, userId);
-          await deps.events.publish('profile.changed', { userId });
-          return { action: 'deleted', rows };
-        },
-      };
+      return { facts, missing: missingOf(profile, now), completion: completionOf(profile, now) };
     },
   };
 }

@@ -20,7 +20,7 @@ export type DietPreference = (typeof DIET_PREFERENCES)[number];
 export type ActivityLevel = (typeof ACTIVITY_LEVELS)[number];
 
 /**
- * A woman's lifestyle profile: who she is in broad strokes, never anything medical (the
+ * A member's lifestyle profile: who the member is in broad strokes, never anything medical (the
  * schema has no place for it and the API refuses it).
  */
 export const wellnessProfiles = pgTable(

@@ -5,6 +5,7 @@ import type { Track } from '../analytics/index.js';
 import type { ConsentService } from '../consent/index.js';
 import type { IdentityService } from '../identity/index.js';
 import type { Notify } from '../notifications/index.js';
+import { remindersPersonalData } from './reminders.privacy.js';
 import { createRemindersRepository } from './reminders.repository.js';
 import { remindersRoutes } from './reminders.routes.js';
 import { createRemindersService, type RemindersService } from './reminders.service.js';
@@ -26,9 +27,10 @@ export function createRemindersModule(
     track: Track;
   },
 ): RemindersModule {
+  const repository = createRemindersRepository();
   const service = createRemindersService({
     db: platform.db,
-    repository: createRemindersRepository(),
+    repository,
     identity: deps.identity,
     consent: deps.consent,
     notify: deps.notify,
@@ -40,7 +42,7 @@ export function createRemindersModule(
     name: 'reminders',
     service,
     routes: async (api) => api.register(remindersRoutes, { reminders: service }),
-    dataMap: service.dataMapEntry(),
+    dataMap: remindersPersonalData(repository),
     // Enqueues due occurrences; resolves with how many were sent.
     jobs: {
       reminders: createPeriodicJob({

@@ -4,7 +4,6 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
-import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { isPremium } from '../../shared/permissions.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
 import type { Track } from '../analytics/index.js';
@@ -39,7 +38,7 @@ const scheduleOf = (row: Pick<ReminderRow, 'localStart' | 'timeZone' | 'recurren
   intervalMonths: row.intervalMonths,
 });
 
-const toPublic = (row: ReminderRow) => ({
+export const reminderToPublic = (row: ReminderRow) => ({
   id: row.id,
   title: row.title,
   starts_at: row.startsAt.toISOString(),
@@ -58,7 +57,7 @@ const toPublic = (row: ReminderRow) => ({
 });
 
 /**
- * Reminders she sets for herself (no health meaning is stored), and the scheduler that turns
+ * Reminders people set for themselves (no health meaning is stored), and the scheduler that turns
  * each due occurrence into exactly one notification, even with several instances running.
  */
 export function createRemindersService(deps: {
@@ -135,13 +134,13 @@ export function createRemindersService(deps: {
 
   return {
     async list(actor: Actor) {
-      return (await repository.listFor(db, actor.id)).map(toPublic);
+      return (await repository.listFor(db, actor.id)).map(reminderToPublic);
     },
 
     async get(actor: Actor, id: string) {
       const row = await repository.find(db, id);
       if (!row || row.userId !== actor.id) throw new AppError('NOT_FOUND', 'Reminder not found');
-      return toPublic(row);
+      return reminderToPublic(row);
     },
 
     async create(actor: Actor, input: ReminderInput) {
@@ -170,7 +169,7 @@ export function createRemindersService(deps: {
           updatedAt: now,
         });
       });
-      return toPublic(row);
+      return reminderToPublic(row);
     },
 
     async update(actor: Actor, id: string, patch: Partial<ReminderInput> & { active?: boolean }) {
@@ -219,7 +218,7 @@ export function createRemindersService(deps: {
           updatedAt: clock.now(),
         });
       });
-      return toPublic(row as ReminderRow);
+      return reminderToPublic(row as ReminderRow);
     },
 
     async remove(actor: Actor, id: string): Promise<void> {
@@ -277,29 +276,6 @@ export function createRemindersService(deps: {
         }
         return sent;
       });
-    },
-
-    dataMapEntry(): PersonalDataEntry {
-      return {
-        module: 'reminders',
-        description: 'Reminders you set (title, time, time zone, repeat, channel) and when each was sent',
-        purposes: ['sending you the reminders you asked for'],
-        legalBasis: 'consent (whatsapp) and contract',
-        retention: 'until you delete the reminder or erase your account',
-        tables: ['reminders', 'reminder_occurrences'],
-        async export(tx, userId) {
-          const rows = await repository.listFor(tx, userId);
-          return Promise.all(
-            rows.map(async (row) => ({
-              ...toPublic(row),
-              sent: (await repository.occurrencesOf(tx, row.id)).map((o) => o.occursAt.toISOString()),
-            })),
-          );
-        },
-        async erase(tx, userId) {
-          return { action: 'deleted', rows: await repository.deleteFor(tx, userId) };
-        },
-      };
     },
   };
 }

@@ -8,7 +8,7 @@ export const REMINDER_CHANNELS = ['whatsapp', 'email'] as const;
 export type ReminderChannel = (typeof REMINDER_CHANNELS)[number];
 
 /**
- * A user-chosen reminder: a title, a first occurrence in her time zone and an optional
+ * A user-chosen reminder: a title, a first occurrence in the member's time zone and an optional
  * recurrence, kept as local wall time so 09:00 stays 09:00 across daylight-saving changes.
  * It stores no health meaning.
  */

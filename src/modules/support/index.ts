@@ -2,6 +2,7 @@ import type { Platform } from '../../platform.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
 import type { Track } from '../analytics/index.js';
 import type { IdentityService } from '../identity/index.js';
+import { supportPersonalData } from './support.privacy.js';
 import { createSupportRepository } from './support.repository.js';
 import { supportRoutes } from './support.routes.js';
 import { createSupportService, type SupportService } from './support.service.js';
@@ -13,9 +14,10 @@ export function createSupportModule(
   platform: Platform,
   deps: { identity: Pick<IdentityService, 'getAccount'>; track: Track },
 ): ModuleDescriptor<'support', SupportService> {
+  const repository = createSupportRepository();
   const service = createSupportService({
     db: platform.db,
-    repository: createSupportRepository(),
+    repository,
     identity: deps.identity,
     track: deps.track,
     clock: platform.clock,
@@ -25,6 +27,6 @@ export function createSupportModule(
     name: 'support',
     service,
     routes: async (api) => api.register(supportRoutes, { support: service }),
-    dataMap: service.dataMapEntry(),
+    dataMap: supportPersonalData(repository),
   };
 }

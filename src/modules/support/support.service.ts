@@ -4,14 +4,13 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
-import type { PersonalDataEntry } from '../../shared/data-map.js';
 import { isPremium } from '../../shared/permissions.js';
 import type { Track } from '../analytics/index.js';
 import { effectivePlan, type IdentityService } from '../identity/index.js';
 import type { SupportRepository } from './support.repository.js';
 import type { SupportRequestRow } from './support.tables.js';
 
-const toPublic = (row: SupportRequestRow) => ({
+export const supportRequestToPublic = (row: SupportRequestRow) => ({
   id: row.id,
   user_id: row.userId,
   subject: row.subject,
@@ -50,29 +49,15 @@ export function createSupportService(deps: {
         await deps.track(tx, 'support_request', actor.id, { priority });
         return created;
       });
-      return toPublic(row);
+      return supportRequestToPublic(row);
     },
 
     async list(filters: { priority?: boolean; status?: 'open' | 'closed'; cursor?: string; limit: number }) {
       const rows = await repository.list(db, { ...filters, beforeId: filters.cursor, limit: filters.limit + 1 });
       const page = rows.slice(0, filters.limit);
-      return { requests: page.map(toPublic), nextCursor: rows.length > filters.limit ? page.at(-1)?.id : undefined };
-    },
-
-    dataMapEntry(): PersonalDataEntry {
       return {
-        module: 'support',
-        description: 'Your support requests (subject, message, time)',
-        purposes: ['answering your questions'],
-        legalBasis: 'contract',
-        retention: 'until you erase your account',
-        tables: ['support_requests'],
-        async export(tx, userId) {
-          return (await repository.list(tx, { userId, limit: 10_000 })).map(toPublic);
-        },
-        async erase(tx, userId) {
-          return { action: 'deleted', rows: await repository.deleteFor(tx, userId) };
-        },
+        requests: page.map(supportRequestToPublic),
+        nextCursor: rows.length > filters.limit ? page.at(-1)?.id : undefined,
       };
     },
   };

@@ -1,494 +1,172 @@
-// Admin dashboard: sign in, then draw the analytics reports as inline SVG. No framework, no
-// third-party code; the page's CSP allows only this script and same-origin requests. The access
-// token lives in this closure only (never in storage), so closing the tab ends the session here.
-(() => {
-  const API = '/api/v1';
-  const SVG_NS = 'http://www.w3.org/2000/svg';
-  const DAY_MS = 86_400_000;
-  const numbers = new Intl.NumberFormat('en-GB');
+// Admin dashboard: sign in, then draw the analytics reports (charts.js) from the API (api.js).
+// No framework, no third-party code; the page's CSP allows only these scripts and same-origin
+// requests. The server fills in each import's content hash, so a page never mixes old and new
+// modules after a deploy.
+import {
+  API,
+  api,
+  endSession as closeSession,
+  onSessionExpired,
+  signedIn,
+  startSession,
+} from './api.js?v={{version:api.js}}';
+import {
+  contentTable,
+  DAY_MS,
+  eventsChart,
+  funnelChart,
+  h,
+  healthPanel,
+  isoDay,
+  kpiTiles,
+  retentionHeatmap,
+} from './charts.js?v={{version:charts.js}}';
 
-  let token = null;
-  // Bumped on every load and sign-out: answers to an earlier load are dropped.
-  let generation = 0;
+// Bumped on every load and sign-out: answers to an earlier load are dropped.
+let generation = 0;
 
-  const byId = (id) => document.getElementById(id);
-  const panel = (name) => document.querySelector(`[data-testid="panel-${name}"]`);
+const byId = (id) => document.getElementById(id);
+const panel = (name) => document.querySelector(`[data-testid="panel-${name}"]`);
 
-  // ---- DOM helpers (text only through textContent: report data is never parsed as HTML) ----
+function filters(extra) {
+  const params = new URLSearchParams({ from: byId('from').value, to: byId('to').value });
+  if (byId('plan').value) params.set('plan', byId('plan').value);
+  for (const [key, value] of Object.entries(extra)) params.set(key, value);
+  return params;
+}
 
-  function fill(el, attrs, children) {
-    for (const [key, value] of Object.entries(attrs ?? {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === 'text') el.textContent = String(value);
-      else el.setAttribute(key, value === true ? '' : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child !== null && child !== undefined && child !== false) el.append(child);
-    }
-    return el;
-  }
-  const h = (tag, attrs, ...children) => fill(document.createElement(tag), attrs, children);
-  const s = (tag, attrs, ...children) => fill(document.createElementNS(SVG_NS, tag), attrs, children);
+async function report(name, extra = {}) {
+  const payload = await api(`${API}/admin/analytics/${name}?${filters(extra)}`);
+  return payload.data;
+}
 
-  const count = (n) => numbers.format(n ?? 0);
-  const percent = (rate) => (rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(1)}%`);
-  const label = (key) => key.replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase());
-  const isoDay = (date) => date.toISOString().slice(0, 10);
+// ---- Screens ----
 
-  // ---- API ----
+function show(screen) {
+  byId('sign-in').hidden = screen !== 'sign-in';
+  byId('admins-only').hidden = screen !== 'admins-only';
+  byId('dashboard').hidden = screen !== 'dashboard';
+  byId('who').hidden = screen !== 'dashboard';
+}
 
-  class ApiError extends Error {
-    constructor(status, body) {
-      super(body?.message ?? `The server answered ${status}`);
-      this.status = status;
-      this.code = body?.code;
-    }
-  }
+/** Forgets the token and ends its session on the server; loads still in flight are dropped. */
+function endSession() {
+  closeSession();
+  generation += 1;
+}
 
-  async function api(path, { method = 'GET', body, accept = [] } = {}) {
-    const headers = { accept: 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: 'no-store',
-      credentials: 'omit',
+function signOut(message) {
+  endSession();
+  byId('password').value = '';
+  const error = byId('login-error');
+  error.textContent = message ?? '';
+  error.hidden = !message;
+  show('sign-in');
+  byId('email').focus();
+}
+
+// A session that cannot read the reports is of no use here: end it.
+function adminsOnly() {
+  endSession();
+  show('admins-only');
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const button = event.submitter ?? byId('login-form').querySelector('button');
+  const error = byId('login-error');
+  error.hidden = true;
+  button.disabled = true;
+  try {
+    const email = byId('email').value.trim();
+    const payload = await api(`${API}/auth/login`, {
+      method: 'POST',
+      body: { email, password: byId('password').value },
     });
-    const payload = await response.json().catch(() => null);
-    if (response.ok || accept.includes(response.status)) return payload;
-    if (response.status === 401 && token) signOut('Your session has ended; sign in again.');
-    throw new ApiError(response.status, payload);
-  }
-
-  function filters() {
-    const params = new URLSearchParams({ from: byId('from').value, to: byId('to').value });
-    if (byId('plan').value) params.set('plan', byId('plan').value);
-    return params;
-  }
-
-  async function report(name, extra = {}) {
-    const params = filters();
-    for (const [key, value] of Object.entries(extra)) params.set(key, value);
-    const payload = await api(`${API}/admin/analytics/${name}?${params}`);
-    return payload.data;
-  }
-
-  // ---- Screens ----
-
-  function show(screen) {
-    byId('sign-in').hidden = screen !== 'sign-in';
-    byId('admins-only').hidden = screen !== 'admins-only';
-    byId('dashboard').hidden = screen !== 'dashboard';
-    byId('who').hidden = screen !== 'dashboard';
-  }
-
-  /** Forgets the token and ends its session on the server; loads still in flight are dropped. */
-  function endSession() {
-    const ending = token;
-    token = null;
-    generation += 1;
-    if (ending) {
-      fetch(`${API}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${ending}` } }).catch(() => {});
-    }
-  }
-
-  function signOut(message) {
-    endSession();
+    startSession(payload.data.access_token);
     byId('password').value = '';
-    const error = byId('login-error');
-    error.textContent = message ?? '';
-    error.hidden = !message;
-    show('sign-in');
-    byId('email').focus();
-  }
-
-  // A session that cannot read the reports is of no use here: end it.
-  function adminsOnly() {
-    endSession();
-    show('admins-only');
-  }
-
-  async function signIn(event) {
-    event.preventDefault();
-    const button = event.submitter ?? byId('login-form').querySelector('button');
-    const error = byId('login-error');
-    error.hidden = true;
-    button.disabled = true;
+    byId('signed-in-as').textContent = email;
+    // The reports decide who is an admin: a 403 here means the account is not one.
     try {
-      const email = byId('email').value.trim();
-      const payload = await api(`${API}/auth/login`, {
-        method: 'POST',
-        body: { email, password: byId('password').value },
-      });
-      token = payload.data.access_token;
-      byId('password').value = '';
-      byId('signed-in-as').textContent = email;
-      // The reports decide who is an admin: a 403 here means the account is not one.
-      try {
-        await report('activation');
-      } catch (failure) {
-        if (failure.status === 403) return adminsOnly();
-        // Signed out again (401), or the report is down: the dashboard shows each panel's error.
-        if (!token) return;
-      }
-      show('dashboard');
-      load();
+      await report('activation');
     } catch (failure) {
-      error.textContent = failure.status === 401 ? 'Wrong email or password.' : failure.message;
-      error.hidden = false;
-    } finally {
-      button.disabled = false;
-    }
-  }
-
-  // ---- Panels ----
-
-  async function render(name, draw) {
-    const section = panel(name);
-    const target = section.querySelector('.body') ?? section;
-    const mine = generation;
-    section.dataset.state = 'loading';
-    section.setAttribute('aria-busy', 'true');
-    try {
-      const content = await draw();
-      if (mine !== generation) return;
-      target.replaceChildren(content);
-      section.dataset.state = 'ready';
-    } catch (failure) {
-      if (mine !== generation) return;
       if (failure.status === 403) return adminsOnly();
-      const text = failure.status === 404 ? 'This report is not available on this server.' : failure.message;
-      target.replaceChildren(h('p', { class: 'error', role: 'alert', text }));
-      section.dataset.state = 'error';
-    } finally {
-      section.removeAttribute('aria-busy');
+      // Signed out again (401), or the report is down: the dashboard shows each panel's error.
+      if (!signedIn()) return;
     }
+    show('dashboard');
+    load();
+  } catch (failure) {
+    error.textContent = failure.status === 401 ? 'Wrong email or password.' : failure.message;
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
   }
+}
 
-  function load() {
-    const from = byId('from').value;
-    const to = byId('to').value;
-    const note = byId('range-note');
-    if (!from || !to || from > to) {
-      note.textContent = 'Choose a start date on or before the end date.';
-      return;
-    }
-    generation += 1;
-    const days = Math.round((Date.parse(to) - Date.parse(from)) / DAY_MS) + 1;
-    note.textContent = `${days} day${days === 1 ? '' : 's'}, UTC`;
-    render('kpis', drawKpis);
-    render('funnel-wellness', () => drawFunnel('wellness'));
-    render('funnel-marketplace', () => drawFunnel('marketplace'));
-    render('events', drawEvents);
-    render('retention', drawRetention);
-    render('content', drawContent);
-    render('health', drawHealth);
+// ---- Panels ----
+
+async function render(name, draw) {
+  const section = panel(name);
+  const target = section.querySelector('.body') ?? section;
+  const mine = generation;
+  section.dataset.state = 'loading';
+  section.setAttribute('aria-busy', 'true');
+  try {
+    const content = await draw();
+    if (mine !== generation) return;
+    target.replaceChildren(content);
+    section.dataset.state = 'ready';
+  } catch (failure) {
+    if (mine !== generation) return;
+    if (failure.status === 403) return adminsOnly();
+    const text = failure.status === 404 ? 'This report is not available on this server.' : failure.message;
+    target.replaceChildren(h('p', { class: 'error', role: 'alert', text }));
+    section.dataset.state = 'error';
+  } finally {
+    section.removeAttribute('aria-busy');
   }
+}
 
-  async function drawKpis() {
-    const [activation, conversion] = await Promise.all([report('activation'), report('conversion')]);
-    const tile = (name, value, detail) =>
-      h(
-        'div',
-        { class: 'kpi', 'data-testid': `kpi-${name}` },
-        h('strong', { text: value }),
-        h('span', { text: detail }),
-      );
-    return h(
-      'div',
-      { class: 'kpi-row' },
-      tile('signups', count(activation.signups), 'sign-ups'),
-      tile('activated', count(activation.activated), `activated · ${percent(activation.rate)}`),
-      tile('trials', count(conversion.trials_started), `trials · ${percent(conversion.free_to_trial_rate)} of free`),
-      tile('premium', count(conversion.premium), `premium · ${percent(conversion.trial_to_premium_rate)} of trials`),
-    );
+function load() {
+  const from = byId('from').value;
+  const to = byId('to').value;
+  const note = byId('range-note');
+  if (!from || !to || from > to) {
+    note.textContent = 'Choose a start date on or before the end date.';
+    return;
   }
+  generation += 1;
+  const days = Math.round((Date.parse(to) - Date.parse(from)) / DAY_MS) + 1;
+  note.textContent = `${days} day${days === 1 ? '' : 's'}, UTC`;
+  render('kpis', async () => kpiTiles(...(await Promise.all([report('activation'), report('conversion')]))));
+  render('funnel-wellness', async () =>
+    funnelChart('wellness', (await report('funnel', { journey: 'wellness' })).steps),
+  );
+  render('funnel-marketplace', async () =>
+    funnelChart('marketplace', (await report('funnel', { journey: 'marketplace' })).steps),
+  );
+  render('events', async () => eventsChart(await report('engagement')));
+  render('retention', async () => retentionHeatmap((await report('retention')).cohorts));
+  render('content', async () => contentTable((await report('content')).items));
+  // 503 still carries the report (status critical).
+  render('health', async () => healthPanel(await api('/api/health', { accept: [503] })));
+}
 
-  async function drawFunnel(journey) {
-    const { steps } = await report('funnel', { journey });
-    const max = Math.max(1, ...steps.map((step) => step.count));
-    const rowHeight = 36;
-    const labelWidth = 150;
-    const barWidth = 230;
-    const svg = s('svg', {
-      viewBox: `0 0 ${labelWidth + barWidth + 160} ${steps.length * rowHeight}`,
-      role: 'img',
-      'aria-label': `${label(journey)} funnel: ${steps.map((step) => `${label(step.step)} ${step.count}`).join(', ')}`,
-    });
-    steps.forEach((step, index) => {
-      const y = index * rowHeight;
-      const width = step.count > 0 ? Math.max(2, (step.count / max) * barWidth) : 0;
-      const conversion = index === 0 ? '' : `${percent(step.conversion_from_previous)} of previous`;
-      svg.append(
-        s(
-          'g',
-          { 'data-testid': `funnel-step-${step.step}`, 'data-count': step.count },
-          s('title', {
-            text: `${label(step.step)} (${step.event}): ${count(step.count)}, ${percent(step.conversion_from_start)} of start`,
-          }),
-          s('text', { x: 0, y: y + 22, class: 'axis-label', text: label(step.step) }),
-          s('rect', { x: labelWidth, y: y + 6, width: barWidth, height: 24, class: 'track' }),
-          s('rect', { x: labelWidth, y: y + 6, width, height: 24, class: 'bar' }),
-          // The count sits inside a bar wide enough to hold it, else just after the bar.
-          width >= 40
-            ? s('text', { x: labelWidth + 6, y: y + 23, class: 'bar-label', text: count(step.count) })
-            : s('text', { x: labelWidth + width + 6, y: y + 23, class: 'axis-label', text: count(step.count) }),
-          s('text', { x: labelWidth + barWidth + 8, y: y + 23, class: 'muted-label', text: conversion }),
-        ),
-      );
-    });
-    return svg;
-  }
+// ---- Start ----
 
-  async function drawEvents() {
-    const data = await report('engagement');
-    const total = data.daily.reduce((sum, day) => sum + day.events, 0);
-    // The API lists days with events; quiet days are drawn as zero so the axis is the whole range.
-    const byDay = new Map(data.daily.map((day) => [day.day, day]));
-    const days = [];
-    for (let time = Date.parse(data.from); time <= Date.parse(data.to) && days.length < 400; time += DAY_MS) {
-      const day = isoDay(new Date(time));
-      days.push(byDay.get(day) ?? { day, events: 0, active_subjects: 0 });
-    }
-    const summary = h('p', {
-      class: 'summary',
-      'data-testid': 'events-total',
-      'data-total': total,
-      text:
-        `${count(total)} events · ${count(data.active_subjects)} active · score avg ${data.average_score ?? '—'}, ` +
-        `median ${data.median_score ?? '—'} · ` +
-        data.buckets.map((bucket) => `${bucket.bucket} ${count(bucket.subjects)}`).join(', '),
-    });
-    if (total === 0) return h('div', {}, summary, h('p', { class: 'muted', text: 'No events in this range.' }));
-    const width = 520;
-    const height = 180;
-    const left = 36;
-    const bottom = 20;
-    const max = Math.max(1, ...days.map((day) => day.events));
-    const step = (width - left) / days.length;
-    const yOf = (value) => height - bottom - (value / max) * (height - bottom - 8);
-    const svg = s('svg', {
-      viewBox: `0 0 ${width} ${height}`,
-      role: 'img',
-      'aria-label': `Events per day from ${days[0].day} to ${days.at(-1).day}, ${total} in all`,
-    });
-    for (const tick of [0, Math.round(max / 2), max]) {
-      svg.append(
-        s('line', { x1: left, x2: width, y1: yOf(tick), y2: yOf(tick), class: 'grid-line' }),
-        s('text', { x: left - 4, y: yOf(tick) + 4, class: 'axis-label end', text: count(tick) }),
-      );
-    }
-    days.forEach((day, index) => {
-      const y = yOf(day.events);
-      svg.append(
-        s(
-          'rect',
-          { x: left + index * step + step * 0.15, y, width: step * 0.7, height: height - bottom - y, class: 'bar' },
-          s('title', { text: `${day.day}: ${count(day.events)} events, ${count(day.active_subjects)} active` }),
-        ),
-      );
-    });
-    const points = days.map((day, index) => `${left + (index + 0.5) * step},${yOf(day.active_subjects)}`).join(' ');
-    svg.append(s('polyline', { points, class: 'line' }));
-    // First, middle and last day under the axis, kept inside the chart's edges.
-    const ticks = [
-      [0, left, 'axis-label'],
-      [Math.floor((days.length - 1) / 2), left + (Math.floor((days.length - 1) / 2) + 0.5) * step, 'axis-label middle'],
-      [days.length - 1, width, 'axis-label end'],
-    ];
-    for (const [index, x, className] of days.length < 3 ? ticks.slice(1, 2) : ticks) {
-      svg.append(s('text', { x, y: height - 4, class: className, text: days[index].day.slice(5) }));
-    }
-    const legend = h(
-      'p',
-      { class: 'legend' },
-      h('span', { class: 'swatch bar-swatch' }),
-      ' events ',
-      h('span', { class: 'swatch line-swatch' }),
-      ' active subjects',
-    );
-    return h('div', {}, summary, svg, legend);
-  }
+onSessionExpired(() => signOut('Your session has ended; sign in again.'));
 
-  // Square root: typical retention (10-50%) spreads over most of the scale instead of its pale end.
-  const heat = (rate) => Math.sqrt(Math.min(1, Math.max(0, rate)));
-
-  function heatColour(rate) {
-    // From a pale to a deep teal as the rate goes from 0 to 1.
-    const mix = (a, b) => Math.round(a + (b - a) * heat(rate));
-    return `rgb(${mix(230, 13)}, ${mix(245, 110)}, ${mix(243, 110)})`;
-  }
-
-  async function drawRetention() {
-    const { cohorts } = await report('retention');
-    if (cohorts.length === 0) return h('p', { class: 'muted', text: 'No sign-up cohorts in this range.' });
-    const rowHeight = 30;
-    const columns = [
-      ['day_7', 'Day 7'],
-      ['day_30', 'Day 30'],
-    ];
-    const first = 150;
-    const cellWidth = 140;
-    const svg = s('svg', {
-      viewBox: `0 0 ${first + cellWidth * columns.length} ${(cohorts.length + 1) * rowHeight}`,
-      role: 'img',
-      'aria-label': 'Retention heatmap: weekly sign-up cohorts by day 7 and day 30',
-    });
-    svg.append(s('text', { x: 0, y: 20, class: 'axis-label strong', text: 'Cohort (size)' }));
-    columns.forEach(([, title], column) => {
-      svg.append(
-        s('text', {
-          x: first + column * cellWidth + cellWidth / 2,
-          y: 20,
-          class: 'axis-label middle strong',
-          text: title,
-        }),
-      );
-    });
-    cohorts.forEach((cohort, row) => {
-      const y = (row + 1) * rowHeight;
-      svg.append(
-        s('text', { x: 0, y: y + 20, class: 'axis-label', text: `${cohort.cohort_week} (${count(cohort.size)})` }),
-      );
-      columns.forEach(([key, title], column) => {
-        const cell = cohort[key];
-        const x = first + column * cellWidth;
-        const measured = cell.measurable && cell.rate !== null;
-        svg.append(
-          s(
-            'g',
-            { 'data-testid': `retention-${cohort.cohort_week}-${key}`, 'data-retained': cell.retained },
-            s('title', {
-              text: measured
-                ? `Week of ${cohort.cohort_week}, ${title}: ${cell.retained} of ${cohort.size} (${percent(cell.rate)})`
-                : `Week of ${cohort.cohort_week}, ${title}: not measurable yet`,
-            }),
-            s('rect', {
-              x: x + 2,
-              y: y + 2,
-              width: cellWidth - 4,
-              height: rowHeight - 4,
-              rx: 3,
-              fill: measured ? heatColour(cell.rate) : null,
-              class: measured ? 'cell' : 'cell pending',
-            }),
-            s('text', {
-              x: x + cellWidth / 2,
-              y: y + 20,
-              class: `cell-label${measured && heat(cell.rate) > 0.6 ? ' on-dark' : ''}`,
-              text: measured ? `${count(cell.retained)} · ${percent(cell.rate)}` : 'not yet',
-            }),
-          ),
-        );
-      });
-    });
-    return svg;
-  }
-
-  async function drawContent() {
-    const { items } = await report('content');
-    if (items.length === 0) return h('p', { class: 'muted', text: 'No content views in this range.' });
-    const max = Math.max(1, ...items.map((item) => item.views));
-    const rows = items
-      .slice(0, 20)
-      .map((item) =>
-        h(
-          'tr',
-          { class: item.low_performer ? 'low' : null, 'data-testid': `content-row-${item.content_id}` },
-          h('td', { class: 'num', text: item.rank }),
-          h('td', { text: item.title ?? '(untitled)' }),
-          h(
-            'td',
-            { class: 'views' },
-            s(
-              'svg',
-              { viewBox: '0 0 100 10', class: 'inline-bar', 'aria-hidden': 'true' },
-              s('rect', { x: 0, y: 1, width: Math.max(1, (item.views / max) * 100), height: 8, class: 'bar' }),
-            ),
-            h('span', { class: 'num', text: count(item.views) }),
-          ),
-          h('td', { class: 'num', text: count(item.unique_viewers) }),
-          h('td', { class: 'num', text: percent(item.plan_view_conversion) }),
-          h('td', {}, item.low_performer ? h('span', { class: 'badge', text: 'Low performer' }) : ''),
-        ),
-      );
-    const header = [
-      ['Rank'],
-      ['Title'],
-      ['Views'],
-      ['Unique viewers'],
-      ['Viewed plans', 'Share of its viewers who went on to view the plans'],
-      ['Flag'],
-    ];
-    return h(
-      'table',
-      {},
-      h('caption', { class: 'muted', text: `Top ${rows.length} of ${items.length} by views` }),
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          header.map(([text, title]) => h('th', { scope: 'col', title, text })),
-        ),
-      ),
-      h('tbody', {}, rows),
-    );
-  }
-
-  async function drawHealth() {
-    // 503 still carries the report (status critical).
-    const health = await api('/api/health', { accept: [503] });
-    const services = Object.entries(health.services ?? {});
-    const uptime =
-      health.uptime === undefined
-        ? ''
-        : ` · up ${Math.floor(health.uptime / 3600)} h ${Math.floor((health.uptime % 3600) / 60)} min`;
-    return h(
-      'div',
-      {},
-      h(
-        'p',
-        { class: 'summary' },
-        h('span', { class: `status ${health.status}`, 'data-testid': 'health-status', text: health.status }),
-        health.version ? ` version ${health.version}${uptime}` : '',
-      ),
-      h(
-        'ul',
-        { class: 'components' },
-        services.map(([name, service]) =>
-          h(
-            'li',
-            { 'data-testid': `health-${name}`, 'data-status': service.status },
-            h('span', { class: `dot ${service.status}`, 'aria-hidden': 'true' }),
-            h('strong', { text: name }),
-            ` ${label(service.status)}`,
-            service.kind ? ` · ${service.kind}` : '',
-            service.latency_ms === undefined ? '' : ` · ${service.latency_ms} ms`,
-            service.checked_at ? ` · last run ${service.checked_at.slice(0, 16).replace('T', ' ')} UTC` : '',
-            service.error ? h('span', { class: 'error', text: ` · ${service.error}` }) : '',
-          ),
-        ),
-      ),
-    );
-  }
-
-  // ---- Start ----
-
-  document.addEventListener('DOMContentLoaded', () => {
-    const today = new Date();
-    byId('to').value = isoDay(today);
-    byId('from').value = isoDay(new Date(today.getTime() - 29 * DAY_MS));
-    byId('login-form').addEventListener('submit', signIn);
-    byId('filters').addEventListener('submit', (event) => {
-      event.preventDefault();
-      load();
-    });
-    byId('sign-out').addEventListener('click', () => signOut());
-    byId('admins-only-back').addEventListener('click', () => signOut());
-    show('sign-in');
+document.addEventListener('DOMContentLoaded', () => {
+  const today = new Date();
+  byId('to').value = isoDay(today);
+  byId('from').value = isoDay(new Date(today.getTime() - 29 * DAY_MS));
+  byId('login-form').addEventListener('submit', signIn);
+  byId('filters').addEventListener('submit', (event) => {
+    event.preventDefault();
+    load();
   });
-})();
+  byId('sign-out').addEventListener('click', () => signOut());
+  byId('admins-only-back').addEventListener('click', () => signOut());
+  show('sign-in');
+});

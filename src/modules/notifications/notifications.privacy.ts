@@ -1,13 +1,17 @@
+import type { Db } from '../../infra/db/client.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
+import type { RetentionRule } from '../../shared/retention.js';
 import type { NotificationsRepository } from './notifications.repository.js';
+
+const DAY_MS = 86_400_000;
 
 /** The notifications module's entry in the privacy data map. */
 export function notificationsPersonalData(repository: NotificationsRepository): PersonalDataEntry {
   return {
     module: 'notifications',
     description:
-      'Messages sent or queued to the person (channel, purpose, template, status, times) and her delivery preferences',
-    purposes: ['account and booking messages', 'reminders she turned on', 'promotions she agreed to'],
+      "Messages sent or queued to the person (channel, purpose, template, status, times) and the person's delivery preferences",
+    purposes: ['account and booking messages', 'reminders the person turned on', 'promotions the person agreed to'],
     legalBasis: 'contract (account and booking messages); consent (WhatsApp, reminders, marketing)',
     retention:
       'finished messages: RETENTION_NOTIFICATIONS_DAYS (180 days by default); preferences: while the account exists',
@@ -44,4 +48,18 @@ export function notificationsPersonalData(repository: NotificationsRepository): 
       return { action: 'deleted', rows };
     },
   };
+}
+
+/** Finished messages (sent, cancelled, dead) are deleted `finishedDays` after they ended. */
+export function notificationsRetentionRules(
+  repository: NotificationsRepository,
+  options: { finishedDays: number },
+): RetentionRule[] {
+  return [
+    {
+      name: 'notifications.finished',
+      run: (tx: Db, now: Date) =>
+        repository.deleteFinishedBefore(tx, new Date(now.getTime() - options.finishedDays * DAY_MS)),
+    },
+  ];
 }

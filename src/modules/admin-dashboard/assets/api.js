@@ -1,0 +1,53 @@
+// The dashboard's side of the API. The access token lives in this module only (never in
+// storage), so closing the tab ends the session here.
+
+export const API = '/api/v1';
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message ?? `The server answered ${status}`);
+    this.status = status;
+    this.code = body?.code;
+  }
+}
+
+let token = null;
+let sessionExpired = () => {};
+
+/** What the page does when the server no longer accepts the token (a 401 while signed in). */
+export function onSessionExpired(callback) {
+  sessionExpired = callback;
+}
+
+export const signedIn = () => token !== null;
+
+export function startSession(accessToken) {
+  token = accessToken;
+}
+
+/** Forgets the token and ends its session on the server. */
+export function endSession() {
+  const ending = token;
+  token = null;
+  if (ending) {
+    fetch(`${API}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${ending}` } }).catch(() => {});
+  }
+}
+
+/** JSON in and out, with the token when signed in; a status not in `accept` and not 2xx throws ApiError. */
+export async function api(path, { method = 'GET', body, accept = [] } = {}) {
+  const headers = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: 'no-store',
+    credentials: 'omit',
+  });
+  const payload = await response.json().catch(() => null);
+  if (response.ok || accept.includes(response.status)) return payload;
+  if (response.status === 401 && token) sessionExpired();
+  throw new ApiError(response.status, payload);
+}
