@@ -133,7 +133,7 @@ export function createBookingsRepository() {
       return db.select().from(bookings).where(eq(bookings.customerId, customerId)).orderBy(asc(bookings.startsAt));
     },
 
-    /** Erasure: the provider keeps the visit, without who it was or her note. */
+    /** Erasure: the provider keeps the visit, without who the customer was or the customer's note. */
     async pseudonymiseCustomer(db: Db, customerId: string): Promise<number> {
       const rows = await db
         .update(bookings)
@@ -184,7 +184,7 @@ export function createBookingsRepository() {
       return db.select().from(reviews).where(eq(reviews.customerId, customerId)).orderBy(asc(reviews.createdAt));
     },
 
-    /** Erasure: the rating stays (provider averages stay right), her words and the link go. */
+    /** Erasure: the rating stays (provider averages stay right), the customer's words and the link go. */
     async pseudonymiseReviews(db: Db, customerId: string): Promise<number> {
       const rows = await db
         .update(reviews)

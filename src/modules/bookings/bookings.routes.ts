@@ -4,6 +4,7 @@ import { requireAuth, requirePermission } from '../../shared/access-rules.js';
 import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, NextCursorMeta, pageQuery, Success } from '../../shared/http-schemas.js';
 import { IdempotencyHeaders } from '../../shared/idempotency.js';
+import type { Transition } from './bookings.lifecycle.js';
 import {
   AdminBookingsQuery,
   AvailabilitySchema,
@@ -22,7 +23,7 @@ import {
   SlotsQuery,
   SlotsSchema,
 } from './bookings.schemas.js';
-import type { BookingsService, Transition } from './bookings.service.js';
+import type { BookingsService } from './bookings.service.js';
 
 const PRIVATE = { 'cache-control': 'private, no-cache', vary: 'authorization' };
 

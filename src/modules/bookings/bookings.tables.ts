@@ -58,7 +58,6 @@ export const bookings = pgTable(
     priceMinor: integer('price_minor').notNull(),
     currency: text('currency').notNull(),
     note: text('note'),
-    // Where a payment step slots in: null until payments exist (a later issue).
     paymentStatus: text('payment_status'),
     cancelledBy: text('cancelled_by').$type<'customer' | 'provider' | 'admin'>(),
     cancelReason: text('cancel_reason'),

@@ -1,3 +1,4 @@
+import { createReadThroughCache } from '../../infra/kv/cache.js';
 import type { Platform } from '../../platform.js';
 import type { IdempotencyStore } from '../../shared/idempotency.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
@@ -5,13 +6,16 @@ import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { CatalogService } from '../catalog/index.js';
 import type { Notify } from '../notifications/index.js';
+import { BOOKING_REMIND } from './bookings.messages.js';
 import { createBookingsRepository } from './bookings.repository.js';
 import { bookingsRoutes } from './bookings.routes.js';
 import { bookingsSeeder } from './bookings.seed.js';
-import { BOOKING_REMIND, type BookingsService, createBookingsService } from './bookings.service.js';
+import { type BookingsService, createBookingsService } from './bookings.service.js';
 
+export { CUSTOMER_CANCEL_CUTOFF_MS } from './bookings.lifecycle.js';
+export { BOOKING_REMIND } from './bookings.messages.js';
 export { bookingsSeeder } from './bookings.seed.js';
-export { BOOKING_REMIND, type BookingsService, CUSTOMER_CANCEL_CUTOFF_MS } from './bookings.service.js';
+export type { BookingsService } from './bookings.service.js';
 export { freeSlots, isFreeSlot, type Schedule, scheduleProblems } from './bookings.slots.js';
 
 /** Providers' weekly availability, free slots, bookings and their life, reviews and the provider dashboard. */
@@ -25,6 +29,7 @@ export function createBookingsModule(
     idempotency: IdempotencyStore;
   },
 ): ModuleDescriptor<'bookings', BookingsService> {
+  const logger = platform.logger.child({ component: 'bookings' });
   const service = createBookingsService({
     db: platform.db,
     repository: createBookingsRepository(),
@@ -34,7 +39,7 @@ export function createBookingsModule(
     audit: deps.audit,
     track: deps.track,
     idempotency: deps.idempotency,
-    kv: platform.kv,
+    cache: createReadThroughCache({ kv: platform.kv, metrics: platform.metrics, logger }, 'bookings_dashboard'),
     clock: platform.clock,
     ids: platform.ids,
   });

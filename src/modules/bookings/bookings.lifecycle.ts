@@ -1,0 +1,87 @@
+import { AppError, invalidField, notFound } from '../../errors.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/client.js';
+import { inTransaction } from '../../infra/db/transaction.js';
+import type { Actor } from '../../shared/actor.js';
+import type { Track } from '../analytics/index.js';
+import type { CatalogService } from '../catalog/index.js';
+import { type PublicBooking, toPublicBooking } from './bookings.dto.js';
+import type { BookingMessages } from './bookings.messages.js';
+import { partyOf } from './bookings.parties.js';
+import { ACTIVE_STATUSES, type BookingsRepository } from './bookings.repository.js';
+import type { BookingRow } from './bookings.tables.js';
+
+/** A customer may cancel until this long before the start; the provider at any time. */
+export const CUSTOMER_CANCEL_CUTOFF_MS = 24 * 3_600_000;
+
+export type Transition = 'confirm' | 'complete' | 'no_show' | 'cancel';
+
+const illegal = (message: string) => new AppError('INVALID_STATE', message);
+
+/**
+ * A booking's life after it is made: the provider confirms it and, once the visit has started,
+ * marks it completed or a no-show; either party cancels it while it is active.
+ */
+export function createBookingLifecycle(deps: {
+  db: Db;
+  repository: BookingsRepository;
+  catalog: Pick<CatalogService, 'providerOfUser'>;
+  messages: Pick<BookingMessages, 'notifyBoth'>;
+  track: Track;
+  clock: Clock;
+}) {
+  const { db, repository, catalog, messages, clock } = deps;
+
+  return {
+    async transition(actor: Actor, id: string, action: Transition, reason?: string): Promise<PublicBooking> {
+      return inTransaction(db, async (tx) => {
+        const booking = await repository.find(tx, id, { forUpdate: true });
+        if (!booking) throw notFound('Booking');
+        const party = await partyOf(catalog, tx, actor, booking);
+        const now = clock.now();
+        if (action !== 'cancel' && party !== 'provider') {
+          throw new AppError('FORBIDDEN', 'Only the provider of this booking may do this');
+        }
+        let patch: Partial<BookingRow>;
+        switch (action) {
+          case 'confirm':
+            if (booking.status !== 'pending') throw illegal(`A ${booking.status} booking cannot be confirmed`);
+            patch = { status: 'confirmed' };
+            break;
+          case 'complete':
+          case 'no_show':
+            if (booking.status !== 'confirmed') {
+              throw illegal(
+                `A ${booking.status} booking cannot be marked ${action === 'complete' ? 'completed' : 'no-show'}`,
+              );
+            }
+            if (now < booking.startsAt) throw illegal('The visit has not started yet');
+            patch = { status: action === 'complete' ? 'completed' : 'no_show' };
+            break;
+          case 'cancel':
+            if (!ACTIVE_STATUSES.includes(booking.status)) {
+              throw illegal(`A ${booking.status} booking cannot be cancelled`);
+            }
+            if (party === 'provider' && !reason) {
+              throw invalidField('body.reason', 'is required when the provider cancels');
+            }
+            if (party === 'customer' && now.getTime() > booking.startsAt.getTime() - CUSTOMER_CANCEL_CUTOFF_MS) {
+              throw illegal('Bookings can be cancelled online until 24 hours before the start; contact the provider');
+            }
+            patch = { status: 'cancelled', cancelledBy: party, cancelReason: reason ?? null };
+            break;
+        }
+        const updated = await repository.update(tx, booking.id, { ...patch, updatedAt: now });
+        const properties = { booking_id: booking.id, provider_id: booking.providerId, service_id: booking.serviceId };
+        if (action === 'confirm') await messages.notifyBoth(tx, updated, 'booking_confirmed');
+        if (action === 'complete') await deps.track(tx, 'booking_completed', booking.customerId, properties);
+        if (action === 'cancel') {
+          await deps.track(tx, 'booking_cancelled', booking.customerId, { ...properties, cancelled_by: party });
+          // The queued reminder finds the booking cancelled and sends nothing.
+          await messages.notifyBoth(tx, updated, 'booking_cancelled', reason ? { reason } : {});
+        }
+        return toPublicBooking(updated);
+      });
+    },
+  };
+}

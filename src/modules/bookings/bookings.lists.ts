@@ -1,0 +1,88 @@
+import type { Static } from '@sinclair/typebox';
+import { notFound } from '../../errors.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/client.js';
+import type { Actor } from '../../shared/actor.js';
+import { cursorCodec, cursorField } from '../../shared/pagination.js';
+import type { CatalogService } from '../catalog/index.js';
+import { type PublicBooking, toPublicBooking } from './bookings.dto.js';
+import { ownProvider, partyOf } from './bookings.parties.js';
+import type { BookingCursor, BookingsRepository } from './bookings.repository.js';
+import type { AdminBookingsQuery, CalendarQuery } from './bookings.schemas.js';
+import type { BookingRow } from './bookings.tables.js';
+
+const DAY_MS = 86_400_000;
+
+// Booking lists run in (starts_at, id) order; the cursor is the last row's pair.
+const bookingCursor = cursorCodec<BookingCursor>({ startsAt: cursorField.time, id: cursorField.uuid });
+const decodeCursor = (cursor: string | undefined) => (cursor ? bookingCursor.decode(cursor) : undefined);
+
+export interface BookingPage {
+  items: PublicBooking[];
+  nextCursor: string | null;
+}
+
+/** `rows` were read with `limit + 1`: the extra row only says there is a next page. */
+const page = (rows: BookingRow[], limit: number): BookingPage => {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map(toPublicBooking),
+    nextCursor: rows.length > limit && last ? bookingCursor.encode({ startsAt: last.startsAt, id: last.id }) : null,
+  };
+};
+
+/** One booking for its parties, and the lists: the customer's, the provider's calendar, everyone's for admins. */
+export function createBookingLists(deps: {
+  db: Db;
+  repository: BookingsRepository;
+  catalog: Pick<CatalogService, 'providerOfUser'>;
+  clock: Clock;
+}) {
+  const { db, repository, catalog, clock } = deps;
+
+  return {
+    async get(actor: Actor, id: string): Promise<PublicBooking> {
+      const booking = await repository.find(db, id);
+      if (!booking) throw notFound('Booking');
+      await partyOf(catalog, db, actor, booking);
+      return toPublicBooking(booking);
+    },
+
+    async listMine(actor: Actor, query: { cursor?: string; limit: number }): Promise<BookingPage> {
+      const rows = await repository.list(db, {
+        customerId: actor.id,
+        after: decodeCursor(query.cursor),
+        limit: query.limit + 1,
+      });
+      return page(rows, query.limit);
+    },
+
+    /** The provider's calendar: bookings starting in [from, to), earliest first. */
+    async providerCalendar(actor: Actor, query: Static<typeof CalendarQuery>): Promise<BookingPage> {
+      const provider = await ownProvider(catalog, actor, db);
+      const from = query.from ? new Date(query.from) : clock.now();
+      const to = query.to ? new Date(query.to) : new Date(from.getTime() + 30 * DAY_MS);
+      const rows = await repository.list(db, {
+        providerId: provider.id,
+        from,
+        to,
+        order: 'asc',
+        after: decodeCursor(query.cursor),
+        limit: query.limit + 1,
+      });
+      return page(rows, query.limit);
+    },
+
+    async adminList(_actor: Actor, query: Static<typeof AdminBookingsQuery>): Promise<BookingPage> {
+      const rows = await repository.list(db, {
+        status: query.status,
+        providerId: query.provider_id,
+        customerId: query.customer_id,
+        after: decodeCursor(query.cursor),
+        limit: query.limit + 1,
+      });
+      return page(rows, query.limit);
+    },
+  };
+}
