@@ -73,7 +73,7 @@ function wrap<T>(raw: LightMyRequestResponse): ApiResponse<T> {
       return body.data as T;
     },
     get error(): ErrorBody {
-      if (!body || body.success !== false) throw new Error(`expected an error, got ${raw.statusCode}: ${raw.body}`);
+      if (body?.success !== false) throw new Error(`expected an error, got ${raw.statusCode}: ${raw.body}`);
       return body as ErrorBody;
     },
   };

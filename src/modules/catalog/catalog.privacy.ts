@@ -69,7 +69,10 @@ export function catalogPersonalData(deps: {
       });
       await repository.refreshSearchTextOfProvider(tx, provider.id);
       // After the erasure commits: a read before that would cache the old name again.
-      await afterCommit(() => cache.invalidate(), () => {});
+      await afterCommit(
+        () => cache.invalidate(),
+        () => {},
+      );
       return {
         action: 'pseudonymised',
         rows: 1,
