@@ -40,7 +40,7 @@ const PUBLIC_ROUTES = new Set([
   'GET /api/v1/providers/:id/slots',
   'GET /api/v1/providers/:id/reviews',
   // Client analytics events: anonymous ones are stored without a subject; a signed-in
-  // person's only with her analytics consent.
+  // person's only with that person's analytics consent.
   'POST /api/v1/events',
 ]);
 

@@ -74,7 +74,7 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
       { ...view(), time: new Date(clock.now().getTime() + 3_600_000).toISOString() },
       { ...view(), device_id: '' },
       view({ content_id: 'not-a-uuid' }),
-      view({ content_id: CONTENT_ID, type: 'anything she likes to write here' }),
+      view({ content_id: CONTENT_ID, type: 'anything a person likes to write here' }),
       { ...view(), extra: 1 },
       {
         name: 'service_searched',
@@ -134,7 +134,7 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
     expect(res.json().data).toMatchObject({ accepted: 0, dropped_no_consent: 2 });
     expect(res.json().data.rejected).toHaveLength(1);
     expect(await metric('dropped_no_consent')).toBe(droppedBefore + 2);
-    // Server-side events do carry her pseudonym (legitimate interest, until she objects).
+    // Server-side events do carry the person's pseudonym (legitimate interest, until an objection).
     const subject = await subjectOf(t.app, user.id);
     const hers = await stored(sql`subject = ${subject} and source = 'client'`);
     expect(hers).toHaveLength(0);
@@ -146,7 +146,7 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
     expect(res.json().code).toBe('TOKEN_INVALID');
   });
 
-  it('stores a consenting person’s events under her pseudonym, plan and country, sanitised', async () => {
+  it('stores a consenting person’s events under the person’s pseudonym, plan and country, sanitised', async () => {
     const user = await createUser(t.app, { plan: 'premium' });
     await t.app.inject({
       method: 'PATCH',
@@ -177,7 +177,7 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
     expect(subject).not.toContain(user.id);
     const [row] = await stored(sql`subject = ${subject} and source = 'client'`);
     expect(row).toMatchObject({ plan: 'premium', country: 'GB' });
-    // Her cohort is her sign-up: the pseudonym began with her user_signed_up event.
+    // The cohort is the sign-up: the pseudonym began with the user_signed_up event.
     const [signup] = await stored(sql`subject = ${subject} and name = 'user_signed_up'`);
     expect(new Date(row?.cohort_at as string).getTime()).toBe(new Date(signup?.occurred_at as string).getTime());
     // A client event keeps only what its catalogue entry declares; the rest never reaches storage.
@@ -193,7 +193,7 @@ describe('product events in: catalogue, sanitisation, consent, pseudonyms', () =
     expect(rows.map((row) => row.properties)).toEqual([{ priority: false }]);
   });
 
-  it('withdrawing analytics consent destroys her secret: old events stay, unlinkable; new ones carry no subject', async () => {
+  it('withdrawing analytics consent destroys the person’s secret: old events stay, unlinkable; new ones carry no subject', async () => {
     const user = await createUser(t.app);
     await consent(user, true);
     await post([view()], user.headers);
@@ -275,7 +275,7 @@ describe('what a client event may carry', () => {
   });
   afterAll(() => t.close());
 
-  // Free text a person might type about her health; none of it may be kept, linked or not.
+  // Free text a person might type about their health; none of it may be kept, linked or not.
   const SENTENCES = [
     'my HPV test came back positive, CIN2 on biopsy',
     'Pap smear abnormal, colposcopy booked next week',

@@ -33,7 +33,7 @@ describe('product_events storage: monthly partitions, roll-up after 90 days', ()
     t.app.platform.database.db.transaction((tx) => t.app.platform.track(tx, name, user.id, properties));
 
   it('is partitioned by month, keeps events outside the partitions in the default one, and makes months ahead', async () => {
-    // Her sign-up happened before this month had a partition: it waits in the default partition.
+    // The sign-up happened before this month had a partition: it waits in the default partition.
     expect(await rowsIn('product_events_default')).toBeGreaterThan(0);
     const created = await t.app.platform.services.analytics.ensurePartitions();
     // January 2030 already has rows in the default partition, so it stays there; the others are made.

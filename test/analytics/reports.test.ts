@@ -299,7 +299,7 @@ describe('admin analytics reports', () => {
     }
   });
 
-  it('keeps each person’s facts equal to what her raw events say', async () => {
+  it('keeps each person’s facts equal to what the person’s raw events say', async () => {
     const facts = () =>
       queryRows<Record<string, unknown>>(
         t.app.platform.db,

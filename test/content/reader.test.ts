@@ -357,7 +357,7 @@ describe('reading content', () => {
     expect((await content.publishedBlocks(['protection_block'])).map((b) => b.slug)).not.toContain(block.slug);
   });
 
-  it('exports her views in the privacy data map and erases them', async () => {
+  it("exports the reader's views in the privacy data map and erases them", async () => {
     const reader = await createUser(t.app);
     const item = await createContent(t.app, admin, { status: 'published' });
     await t.app.inject({ method: 'GET', url: `/api/v1/content/${item.slug}`, headers: reader.headers });

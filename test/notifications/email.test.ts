@@ -145,7 +145,7 @@ describe('email through SMTP', () => {
     expect(mails[0]?.text).toContain('expires on Monday, 23 November 2026 at 23:30 UTC');
   });
 
-  it('renders booking and wellness templates in her time zone and escapes HTML', async () => {
+  it('renders booking and wellness templates in the recipient’s time zone and escapes HTML', async () => {
     const user = await createUser(t.app);
     await setPreferences(t.app, user, {
       channels: { whatsapp: true, email: true },

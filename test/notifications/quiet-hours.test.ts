@@ -21,7 +21,7 @@ describe('quiet hours', () => {
     expect(quietUntil(at('2026-11-23T03:00:00Z'), { start: '08:00', end: '08:00' }, 'UTC')).toBeUndefined();
   });
 
-  it('uses the wall clock of her zone, including half-hour offsets and the date line', () => {
+  it('uses the wall clock of the recipient’s zone, including half-hour offsets and the date line', () => {
     // 21:30 in Kolkata (UTC+5:30) is 16:00 UTC; 08:00 there is 02:30 UTC.
     expect(quietUntil(at('2026-11-23T16:00:00Z'), night, 'Asia/Kolkata')?.toISOString()).toBe(
       '2026-11-24T02:30:00.000Z',

@@ -270,7 +270,7 @@ describe('notification preferences and admin routes (no channel configured: deve
   });
 
   describe('privacy data map entry', () => {
-    it('exports her notifications without their data and her preferences; erasure deletes both', async () => {
+    it('exports the user’s notifications without their data and the user’s preferences; erasure deletes both', async () => {
       const user = await createUser(t.app);
       await put(user, { channels: { whatsapp: true, email: false }, quiet_hours: { start: '20:00', end: '07:00' } });
       const id = await queue(t, reminder(user.id, { channel: 'email' }));
@@ -303,7 +303,7 @@ describe('notification preferences and admin routes (no channel configured: deve
       expect(after).toEqual({ notifications: [], preferences: null });
       expect((await notificationRow(t, othersId)).status).toBe('queued');
 
-      // Her queued message's outbox row finds nothing to send any more; the other person's goes.
+      // The erased user's queued message's outbox row finds nothing to send any more; the other person's goes.
       await drain(t);
       expect((await outboxRow(t, erasedOutboxId)).status).toBe('delivered');
       expect(logLines.some((line) => line.delivery_id === id)).toBe(false);
@@ -358,7 +358,7 @@ describe('weekly cap', () => {
     await drain(t);
     expect(await notificationRow(t, later)).toMatchObject({ status: 'sent' });
 
-    // Another person has her own budget.
+    // Another person has a budget of their own.
     const other = await createUser(t.app);
     const theirs = await queue(t, reminder(other.id, { channel: 'email' }));
     await drain(t);

@@ -124,7 +124,7 @@ describe('every write route succeeds with the transaction guard on', () => {
       body: { email: other.email },
       status: 202,
     });
-    // The token travels by email only: read it from the message queued for her.
+    // The token travels by email only: read it from the message queued for the account holder.
     const [reset] = await t.app.platform.db
       .select()
       .from(notifications)
@@ -249,7 +249,7 @@ describe('every write route succeeds with the transaction guard on', () => {
 
   const walkBookingLife = async () => {
     const customer = await createUser(t.app);
-    // Email off for her: the booking's email to her is cancelled on delivery, and an admin retries it.
+    // Email off for the customer: the booking's email to the customer is cancelled on delivery, and an admin retries it.
     await call('PUT /api/v1/me/notification-preferences', '/api/v1/me/notification-preferences', {
       as: customer,
       body: { channels: { whatsapp: false, email: false }, quiet_hours: { start: '22:00', end: '07:00' } },

@@ -153,7 +153,7 @@ describe('erasure (GDPR Art. 17)', () => {
     expect(receipt.modules.consent).toMatchObject({ action: 'deleted', rows: 2 });
     expect(receipt.modules.audit.action).toBe('retained');
 
-    // Nothing that names her is left.
+    // Nothing that names the person is left.
     const [account] = await queryRows<Record<string, unknown>>(
       t.app.platform.db,
       sql`select email, name, phone, is_active from users where id = ${user.id}`,
@@ -162,7 +162,7 @@ describe('erasure (GDPR Art. 17)', () => {
     for (const table of ['sessions', 'password_reset_tokens', 'consents', 'consent_records', 'data_exports']) {
       expect(await count(t, table, user.id), table).toBe(0);
     }
-    // Her events still count in aggregates, but her secret is gone: nobody can tie them to her.
+    // The person's events still count in aggregates, but the secret is gone: nobody can tie them to the person.
     const [unlinked] = await queryRows<{ n: number }>(
       t.app.platform.db,
       sql`select count(*)::int as n from product_events where subject = ${subject} and name = 'user_signed_up'`,
@@ -188,7 +188,7 @@ describe('erasure (GDPR Art. 17)', () => {
     expect(stored?.requested_by).toBe('self');
     expect(stored?.subject_hash).not.toContain(user.id);
 
-    // Her token, her login and her export all find nothing.
+    // The person's token, login and export all find nothing.
     const me = await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: user.headers });
     expect(me.statusCode).toBe(401);
     const exported = await t.app.inject({ method: 'POST', url: '/api/v1/me/data-export', headers: user.headers });
@@ -205,7 +205,7 @@ describe('erasure (GDPR Art. 17)', () => {
       payload: { refresh_token: user.refreshToken },
     });
     expect(refresh.statusCode).toBe(401);
-    // Her email is free again.
+    // The email is free again.
     const signup = await t.app.inject({
       method: 'POST',
       url: '/api/v1/auth/signup',

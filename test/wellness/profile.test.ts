@@ -140,7 +140,7 @@ describe('lifestyle profile', () => {
     }
   });
 
-  it('needs a signed-in caller and only ever shows her own profile', async () => {
+  it('needs a signed-in caller and only ever shows the caller’s own profile', async () => {
     for (const method of ['GET', 'PUT', 'PATCH'] as const) {
       const res = await t.app.inject({ method, url: '/api/v1/me/profile', payload: method === 'GET' ? undefined : {} });
       expect(res.statusCode).toBe(401);

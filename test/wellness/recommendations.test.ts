@@ -103,7 +103,7 @@ describe('diet and protection plans', () => {
     ]);
   });
 
-  it('caches per user and invalidates when her profile or matching content changes', async () => {
+  it('caches per user and invalidates when the user’s profile or matching content changes', async () => {
     const user = await createUser(t.app);
     await setProfile(user, { age: 55 });
     const hits = async () => {
@@ -165,7 +165,7 @@ describe('premium insights', () => {
     expect(res.json().code).toBe('PREMIUM_REQUIRED');
   });
 
-  it('shows a trial user her engagement and next steps, counts the use, and stops when the trial ends', async () => {
+  it('shows a trial user their engagement and next steps, counts the use, and stops when the trial ends', async () => {
     const user = await createUser(t.app);
     const trial = await t.app.inject({ method: 'POST', url: '/api/v1/me/trial', headers: user.headers });
     expect(trial.statusCode).toBe(201);

@@ -2,6 +2,7 @@ import { invalidField, notFound } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
+import { afterCommit } from '../../infra/db/transaction-context.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
@@ -182,11 +183,15 @@ export function createProviderUseCases(deps: {
 
     /**
      * In the caller's transaction: adds a rating and/or removes one (a hidden review), the
-     * average rounded to 2 places (null without ratings); cached profiles and searches go stale.
+     * average rounded to 2 places (null without ratings); cached profiles and searches go stale
+     * once it commits (a read before that would cache the old rating again).
      */
     async applyReview(tx: Db, providerId: string, change: { add?: number; remove?: number }): Promise<void> {
       await repository.applyRating(tx, providerId, change);
-      await cache.invalidate();
+      await afterCommit(
+        () => cache.invalidate(),
+        () => {},
+      );
     },
   };
 }

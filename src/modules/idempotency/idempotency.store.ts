@@ -29,7 +29,7 @@ export function createIdempotencyStore(deps: { clock: Clock }): IdempotencyStore
   };
 }
 
-/** A person's keys are the answers she was given; erasure deletes them. */
+/** A person's keys are the answers the person was given; erasure deletes them. */
 export const idempotencyPersonalData: PersonalDataEntry = {
   module: 'idempotency',
   description: 'The first answer to each request you sent with an Idempotency-Key (e.g. a booking)',

@@ -55,7 +55,7 @@ export function createIdentityPrivacy(deps: IdentityPrivacyDeps) {
             })),
           };
         },
-        // The row stays under its id (audit rows and payments point at it), with nothing that
+        // The row stays under its id (audit rows and bookings point at it), with nothing that
         // names the person.
         async erase(tx, userId) {
           const deleted = await repository.deleteCredentials(tx, userId);

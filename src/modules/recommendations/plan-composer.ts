@@ -48,7 +48,7 @@ const FACT_OF_RULE = {
   countries: 'country',
 } as const;
 
-/** The reasons a block fits the facts, or undefined when a rule fails or needs a fact she has not given. */
+/** The reasons a block fits the facts, or undefined when a rule fails or needs a fact the person has not given. */
 function match(block: PlanBlock, facts: ProfileFacts): string[] | undefined {
   const { audience } = block;
   const why: string[] = [];
@@ -81,8 +81,8 @@ function match(block: PlanBlock, facts: ProfileFacts): string[] | undefined {
 
 /**
  * Composes a plan from building blocks, deterministically: every block whose audience rules
- * all hold for her facts, most specific first (then by slug). Blocks with no rules are general
- * guidance and always come; blocks whose rules need a fact she has not given are left out, and
+ * all hold for the person's facts, most specific first (then by slug). Blocks with no rules are general
+ * guidance and always come; blocks whose rules need a fact the person has not given are left out, and
  * that fact is named in `would_personalise`. Premium blocks only when `premium`.
  */
 export function composePlan(blocks: PlanBlock[], facts: ProfileFacts, options: { premium: boolean }): ComposedPlan {

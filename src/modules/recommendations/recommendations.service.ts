@@ -40,9 +40,9 @@ const INSIGHT_WEEKS = 12;
 const WEEK_MS = 7 * 86_400_000;
 
 /**
- * Diet and protection plans composed from published building blocks that match her profile,
+ * Diet and protection plans composed from published building blocks that match the person's profile,
  * cached per user in the shared store. A plan's cache key carries two generation counters: hers
- * (bumped when her profile changes) and the content's (bumped when what readers see changes),
+ * (bumped when the person's profile changes) and the content's (bumped when what readers see changes),
  * so invalidation is one increment and reaches every instance.
  */
 export function createRecommendationsService(deps: {
@@ -51,7 +51,7 @@ export function createRecommendationsService(deps: {
   profiles: Pick<ProfilesService, 'facts'>;
   identity: Pick<IdentityService, 'getAccount'>;
   access: Pick<AccessService, 'recordPremiumUse'>;
-  /** Her own weekly event counts (empty when she objected to analytics). */
+  /** The person's own weekly event counts (empty after an objection to analytics). */
   engagement: Pick<AnalyticsService, 'weekly'>;
   kv: KeyValueStore;
   track: Track;
@@ -104,7 +104,7 @@ export function createRecommendationsService(deps: {
       return plan;
     },
 
-    /** Her profile changed: her cached plans are stale. */
+    /** The person's profile or plan changed: the plans cached for them are stale. */
     async profileChanged(userId: string): Promise<void> {
       await kv.increment(userGeneration(userId), GENERATION_TTL_MS);
     },
@@ -114,7 +114,7 @@ export function createRecommendationsService(deps: {
       await kv.increment(CONTENT_GENERATION, GENERATION_TTL_MS);
     },
 
-    /** Premium insights: her own engagement per week and what to do next. */
+    /** Premium insights: the member's own engagement per week and what to do next. */
     async insights(actor: Actor) {
       await deps.access.recordPremiumUse(deps.db, actor.id, 'personalised_insights');
       const since = new Date(clock.now().getTime() - INSIGHT_WEEKS * WEEK_MS);
