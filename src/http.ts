@@ -21,6 +21,7 @@ import { overloadPlugin } from './plugins/overload.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { correlationIdFor, requestContextPlugin } from './plugins/request-context.js';
 import { inputTextPlugin, requestValidators } from './plugins/request-validation.js';
+import { responseSerializers } from './plugins/response-serializers.js';
 
 /** The Fastify instance with the server-wide options; no routes, no plugins yet. */
 export function createFastify(config: Config, logger: Logger): FastifyInstance {
@@ -47,7 +48,9 @@ export function createFastify(config: Config, logger: Logger): FastifyInstance {
     frameworkErrors: (error, request, reply) => sendError(request, reply, toAppError(error)),
     routerOptions: { ignoreTrailingSlash: true },
     // Bodies checked as sent, query and path coerced from text; unknown fields refused.
-    schemaController: { compilersFactory: { buildValidator: requestValidators() } },
+    schemaController: {
+      compilersFactory: { buildValidator: requestValidators(), buildSerializer: responseSerializers() },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
 }
 

@@ -59,9 +59,12 @@ function refuseNonFinite(validate: Validate): Validate {
   return checked;
 }
 
+// One pool per process: Ajv keeps what it compiled, so every app built here (tests build many)
+// reuses the validators of schemas it has seen instead of compiling them again.
+const pool = AjvCompiler();
+
 /** Fastify's `schemaController.compilersFactory.buildValidator`: one Ajv for bodies, one for the rest. */
 export function requestValidators() {
-  const pool = AjvCompiler();
   return (externalSchemas: Parameters<typeof pool>[0]) => {
     const body = pool(externalSchemas, {
       customOptions: { ...BASE_OPTIONS, coerceTypes: false },
