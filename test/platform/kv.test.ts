@@ -55,13 +55,16 @@ describe.each(kinds)('%s key-value store', (kind, make) => {
     expect(await a.get('never-set')).toBeUndefined();
   });
 
-  it.runIf(kind === 'memory')('expires keys when their TTL passes', async () => {
+  it('expires keys when their TTL passes', async () => {
     const [a] = pair();
-    await a.set('short', 'x', 1000);
-    await a.increment('window', 1000);
-    clock.advance(1001);
+    // The memory store follows the test clock; Redis keeps its own time, so it is waited for.
+    const ttlMs = kind === 'memory' ? 1000 : 150;
+    await a.set('short', 'x', ttlMs);
+    await a.increment('window', ttlMs);
+    if (kind === 'memory') clock.advance(ttlMs + 1);
+    else await new Promise((resolve) => setTimeout(resolve, ttlMs * 3));
     expect(await a.get('short')).toBeUndefined();
-    expect((await a.increment('window', 1000)).count).toBe(1);
+    expect((await a.increment('window', ttlMs)).count).toBe(1);
   });
 
   it('delivers published messages to subscribers of another client', async () => {

@@ -24,6 +24,18 @@ export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
   return result.rows;
 }
 
+/**
+ * The first row of a one-row select, or undefined; with `forUpdate`, the row is locked until the
+ * caller's transaction ends (`SELECT … FOR UPDATE`).
+ */
+export async function firstRow<T>(
+  query: PromiseLike<T[]> & { for(strength: 'update'): PromiseLike<T[]> },
+  options: { forUpdate?: boolean } = {},
+): Promise<T | undefined> {
+  const [row] = options.forUpdate ? await query.for('update') : await query;
+  return row;
+}
+
 export interface Database {
   readonly db: Db;
   readonly kind: 'pglite' | 'postgres';

@@ -1,6 +1,7 @@
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import type { IdGenerator } from '../../infra/ids.js';
+import type { CallContext } from '../../shared/actor.js';
 import { chainHash, GENESIS_HASH } from './audit.chain.js';
 import type { AuditFilters, AuditRepository } from './audit.repository.js';
 import type { AuditRow } from './audit.tables.js';
@@ -10,6 +11,17 @@ export interface AuditContext {
   actorId: string | null;
   ip?: string | null;
   correlationId?: string | null;
+}
+
+/**
+ * Who acted and from where, for the audit trail: the caller (an actor) by default, or `actorId`
+ * given explicitly (null when no known account acted: a sign-in with an unknown email, the CLI).
+ */
+export function auditContextOf(
+  caller: CallContext & { id?: string },
+  actorId: string | null = caller.id ?? null,
+): AuditContext {
+  return { actorId, ip: caller.ip, correlationId: caller.correlationId };
 }
 
 export interface AuditEntry {

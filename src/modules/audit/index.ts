@@ -6,7 +6,13 @@ import { auditRoutes } from './audit.routes.js';
 import { type AuditService, createAuditService } from './audit.service.js';
 
 export { canonicalJson, chainHash, GENESIS_HASH } from './audit.chain.js';
-export type { AuditContext, AuditEntry, AuditService, VerifyResult } from './audit.service.js';
+export {
+  type AuditContext,
+  type AuditEntry,
+  type AuditService,
+  auditContextOf,
+  type VerifyResult,
+} from './audit.service.js';
 
 /** The append-only, hash-chained audit trail every module records into, in its own transaction. */
 export function createAuditModule(platform: Platform): ModuleDescriptor<'audit', AuditService> {

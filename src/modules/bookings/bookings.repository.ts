@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql } from 'drizzle-orm';
-import type { Db } from '../../infra/db/client.js';
+import { type Db, firstRow } from '../../infra/db/client.js';
 import {
   type AvailabilityRow,
   availability,
@@ -78,9 +78,7 @@ export function createBookingsRepository() {
     },
 
     async find(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<BookingRow | undefined> {
-      const query = db.select().from(bookings).where(eq(bookings.id, id)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(bookings).where(eq(bookings.id, id)).limit(1), options);
     },
 
     async update(db: Db, id: string, patch: Partial<typeof bookings.$inferInsert>): Promise<BookingRow> {
@@ -149,9 +147,7 @@ export function createBookingsRepository() {
     },
 
     async findReview(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<ReviewRow | undefined> {
-      const query = db.select().from(reviews).where(eq(reviews.id, id)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(reviews).where(eq(reviews.id, id)).limit(1), options);
     },
 
     async reviewOfBooking(db: Db, bookingId: string): Promise<ReviewRow | undefined> {

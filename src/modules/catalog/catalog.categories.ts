@@ -5,7 +5,7 @@ import { isForeignKeyViolation, isUniqueViolation } from '../../infra/db/errors.
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
-import type { AuditService } from '../audit/index.js';
+import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { CatalogCache } from './catalog.cache.js';
 import { toCategory } from './catalog.dto.js';
 import type { CatalogRepository } from './catalog.repository.js';
@@ -28,7 +28,6 @@ export function createCategoryUseCases(deps: {
   ids: IdGenerator;
 }) {
   const { db, repository, audit, cache, clock, ids } = deps;
-  const auditContext = (actor: Actor) => ({ actorId: actor.id, ip: actor.ip, correlationId: actor.correlationId });
 
   /** The parent must exist and must not be the category itself or one of its descendants. */
   const checkParent = async (tx: Db, parentId: string, childId?: string) => {
@@ -65,7 +64,7 @@ export function createCategoryUseCases(deps: {
           updatedAt: now,
         });
         if (!row) throw slugTaken(input.slug);
-        await audit.record(tx, auditContext(actor), {
+        await audit.record(tx, auditContextOf(actor), {
           action: 'catalog.category_created',
           targetType: 'category',
           targetId: row.id,
@@ -95,7 +94,7 @@ export function createCategoryUseCases(deps: {
           if (patch.name !== undefined && patch.name !== current.name) {
             await repository.refreshSearchTextOfCategory(tx, id);
           }
-          await audit.record(tx, auditContext(actor), {
+          await audit.record(tx, auditContextOf(actor), {
             action: 'catalog.category_updated',
             targetType: 'category',
             targetId: id,
@@ -120,7 +119,7 @@ export function createCategoryUseCases(deps: {
           const use = await repository.categoryInUse(tx, id);
           if (use.children || use.services) throw inUse();
           await repository.deleteCategory(tx, id);
-          await audit.record(tx, auditContext(actor), {
+          await audit.record(tx, auditContextOf(actor), {
             action: 'catalog.category_deleted',
             targetType: 'category',
             targetId: id,

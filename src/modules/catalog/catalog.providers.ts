@@ -6,7 +6,7 @@ import { afterCommit } from '../../infra/db/transaction-context.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
-import type { AuditService } from '../audit/index.js';
+import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
 import type { CatalogCache } from './catalog.cache.js';
 import { toAdminProvider, toOwnProvider, toPublicProvider } from './catalog.dto.js';
@@ -87,7 +87,6 @@ export function createProviderUseCases(deps: {
   ownProfiles: OwnProfiles;
 }) {
   const { db, repository, audit, cache, clock, ownProfiles } = deps;
-  const auditContext = (actor: Actor) => ({ actorId: actor.id, ip: actor.ip, correlationId: actor.correlationId });
 
   return {
     async ownProfile(actor: Actor): Promise<OwnProvider> {
@@ -160,7 +159,7 @@ export function createProviderUseCases(deps: {
           verificationReason: input.reason ?? null,
           updatedAt: clock.now(),
         });
-        await audit.record(tx, auditContext(actor), {
+        await audit.record(tx, auditContextOf(actor), {
           action: 'catalog.provider_verification',
           targetType: 'provider',
           targetId: id,

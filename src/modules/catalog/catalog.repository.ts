@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, type SQL, sql } from 'drizzle-orm';
-import { type Db, queryRows } from '../../infra/db/client.js';
+import { type Db, firstRow, queryRows } from '../../infra/db/client.js';
 import {
   type CategoryRow,
   categories,
@@ -63,9 +63,7 @@ export function createCatalogRepository() {
     },
 
     async findCategory(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<CategoryRow | undefined> {
-      const query = db.select().from(categories).where(eq(categories.id, id)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(categories).where(eq(categories.id, id)).limit(1), options);
     },
 
     /** undefined when the slug is taken. */
@@ -109,9 +107,7 @@ export function createCatalogRepository() {
     // --- providers ---
 
     async findProvider(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<ProviderRow | undefined> {
-      const query = db.select().from(providers).where(eq(providers.id, id)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(providers).where(eq(providers.id, id)).limit(1), options);
     },
 
     async findProviderByUser(
@@ -119,9 +115,7 @@ export function createCatalogRepository() {
       userId: string,
       options: { forUpdate?: boolean } = {},
     ): Promise<ProviderRow | undefined> {
-      const query = db.select().from(providers).where(eq(providers.userId, userId)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(providers).where(eq(providers.userId, userId)).limit(1), options);
     },
 
     /** undefined when the user already has a profile. */
@@ -178,9 +172,7 @@ export function createCatalogRepository() {
     // --- services ---
 
     async findService(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<ServiceRow | undefined> {
-      const query = db.select().from(services).where(eq(services.id, id)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(services).where(eq(services.id, id)).limit(1), options);
     },
 
     async servicesOfProvider(db: Db, providerId: string): Promise<ServiceRow[]> {

@@ -1,5 +1,5 @@
 import { and, desc, eq, lt, max, type SQL, sql } from 'drizzle-orm';
-import type { Db } from '../../infra/db/client.js';
+import { type Db, firstRow } from '../../infra/db/client.js';
 import {
   type ConsentNoticeRow,
   type ConsentPurpose,
@@ -47,13 +47,14 @@ export function createConsentRepository() {
     },
 
     async state(db: Db, userId: string, purpose: ConsentPurpose, options: { forUpdate?: boolean } = {}) {
-      const query = db
-        .select()
-        .from(consents)
-        .where(and(eq(consents.userId, userId), eq(consents.purpose, purpose)))
-        .limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(
+        db
+          .select()
+          .from(consents)
+          .where(and(eq(consents.userId, userId), eq(consents.purpose, purpose)))
+          .limit(1),
+        options,
+      );
     },
 
     /** Appends the change to the history and makes it the current state, in the caller's transaction. */

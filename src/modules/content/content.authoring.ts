@@ -7,7 +7,7 @@ import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
 import type { EventBus } from '../../shared/events.js';
 import type { Track } from '../analytics/index.js';
-import type { AuditService } from '../audit/index.js';
+import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { ContentRepository, ItemWithVersion } from './content.repository.js';
 import { CONTENT_FIELDS, type CreateContentInput, type UpdateContentInput } from './content.schemas.js';
 import type { AudienceRules, ContentItemRow, ContentStatus, ContentType, ContentVersionRow } from './content.tables.js';
@@ -71,8 +71,6 @@ async function mapSlugConflict<T>(slug: string | undefined, work: () => Promise<
 const scheduleFor = (status: ContentStatus, publishAt: Date | null, now: Date) =>
   status === 'published' && publishAt === null ? now : publishAt;
 
-const auditContext = (actor: Actor) => ({ actorId: actor.id, ip: actor.ip, correlationId: actor.correlationId });
-
 /**
  * What admins do with content: write it in immutable versions, move it between draft,
  * published and archived, and read it back whatever its state. Every write is audited; a
@@ -127,7 +125,7 @@ export function createContentAuthoring(deps: {
           editedBy: actor.id,
           createdAt: now,
         });
-        await deps.audit.record(tx, auditContext(actor), {
+        await deps.audit.record(tx, auditContextOf(actor), {
           action: 'content.created',
           targetType: 'content',
           targetId: item.id,
@@ -189,7 +187,7 @@ export function createContentAuthoring(deps: {
             publishAt: scheduleFor(status, requestedSchedule, now),
             updatedAt: now,
           });
-          await deps.audit.record(tx, auditContext(actor), {
+          await deps.audit.record(tx, auditContextOf(actor), {
             action: status !== current.item.status && status === 'archived' ? 'content.archived' : 'content.updated',
             targetType: 'content',
             targetId: id,
@@ -218,7 +216,7 @@ export function createContentAuthoring(deps: {
         if (!current) throw notFound('Content');
         if (current.item.status === 'archived') return false;
         await repository.updateItem(tx, id, { status: 'archived', updatedAt: clock.now() });
-        await deps.audit.record(tx, auditContext(actor), {
+        await deps.audit.record(tx, auditContextOf(actor), {
           action: 'content.archived',
           targetType: 'content',
           targetId: id,

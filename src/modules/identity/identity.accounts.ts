@@ -6,9 +6,9 @@ import type { Actor } from '../../shared/actor.js';
 import type { EventBus } from '../../shared/events.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
 import type { Track } from '../analytics/index.js';
-import type { AuditService } from '../audit/index.js';
+import { type AuditService, auditContextOf } from '../audit/index.js';
 import { findAccount, type IdentityRepository } from './identity.repository.js';
-import { auditContext, type PublicUser, TRIAL_DAYS, toPublicUser, trialEndsAt } from './identity.shared.js';
+import { type PublicUser, TRIAL_DAYS, toPublicUser, trialEndsAt } from './identity.shared.js';
 import type { AccountView, UserRow } from './identity.tables.js';
 import type { SessionState } from './session-state.js';
 
@@ -71,7 +71,7 @@ export function createAccountUseCases(deps: AccountDeps) {
           trialExpiresAt: trialEndsAt(now),
           updatedAt: now,
         })) as UserRow;
-        await audit.record(tx, auditContext(actor, actor.id), {
+        await audit.record(tx, auditContextOf(actor, actor.id), {
           action: 'plan.trial_started',
           targetType: 'user',
           targetId: actor.id,

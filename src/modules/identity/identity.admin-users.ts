@@ -6,16 +6,9 @@ import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor, CallContext, Plan, Role } from '../../shared/actor.js';
 import type { EventBus } from '../../shared/events.js';
 import type { Track } from '../analytics/index.js';
-import type { AuditService } from '../audit/index.js';
+import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { IdentityRepository, UserFilters } from './identity.repository.js';
-import {
-  auditContext,
-  effectivePlan,
-  normaliseEmail,
-  type PublicUser,
-  toPublicUser,
-  trialEndsAt,
-} from './identity.shared.js';
+import { effectivePlan, normaliseEmail, type PublicUser, toPublicUser, trialEndsAt } from './identity.shared.js';
 import type { UserRow } from './identity.tables.js';
 import { hashPassword, requireStrongPassword } from './passwords.js';
 import type { SessionState } from './session-state.js';
@@ -46,7 +39,7 @@ export function createAdminUserUseCases(deps: AdminUserDeps) {
         limit: filters.limit + 1,
       });
       await inTransaction(db, (tx) =>
-        audit.record(tx, auditContext(actor, actor.id), {
+        audit.record(tx, auditContextOf(actor, actor.id), {
           action: 'admin.users_listed',
           details: {
             filters: {
@@ -72,7 +65,7 @@ export function createAdminUserUseCases(deps: AdminUserDeps) {
       if (!user) throw notFound('User');
       if (userId !== actor.id) {
         await inTransaction(db, (tx) =>
-          audit.record(tx, auditContext(actor, actor.id), {
+          audit.record(tx, auditContextOf(actor, actor.id), {
             action: 'admin.user_viewed',
             targetType: 'user',
             targetId: userId,
@@ -115,7 +108,7 @@ export function createAdminUserUseCases(deps: AdminUserDeps) {
           revoked = await repository.revokeSessions(tx, { userId }, 'deactivated', clock.now());
         }
         if (Object.keys(changes).length > 0) {
-          await audit.record(tx, auditContext(actor, actor.id), {
+          await audit.record(tx, auditContextOf(actor, actor.id), {
             action: 'admin.user_updated',
             targetType: 'user',
             targetId: userId,
@@ -147,7 +140,7 @@ export function createAdminUserUseCases(deps: AdminUserDeps) {
             role: 'admin',
             updatedAt: clock.now(),
           })) as UserRow;
-          await audit.record(tx, auditContext(context, null), {
+          await audit.record(tx, auditContextOf(context, null), {
             action: 'admin.user_updated',
             targetType: 'user',
             targetId: existing.id,
@@ -174,7 +167,7 @@ export function createAdminUserUseCases(deps: AdminUserDeps) {
           updatedAt: now,
         });
         if (!created) throw new AppError('EMAIL_TAKEN', 'An account with this email already exists');
-        await audit.record(tx, auditContext(context, null), {
+        await audit.record(tx, auditContextOf(context, null), {
           action: 'admin.created',
           targetType: 'user',
           targetId: created.id,

@@ -7,17 +7,10 @@ import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Actor, CallContext } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
-import type { AuditService } from '../audit/index.js';
+import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { ConsentService } from '../consent/index.js';
 import type { IdentityRepository } from './identity.repository.js';
-import {
-  auditContext,
-  DAY_MS,
-  effectivePlan,
-  normaliseEmail,
-  type PublicUser,
-  toPublicUser,
-} from './identity.shared.js';
+import { DAY_MS, effectivePlan, normaliseEmail, type PublicUser, toPublicUser } from './identity.shared.js';
 import type { UserRow } from './identity.tables.js';
 import type { LoginGuard } from './login-guard.js';
 import { dummyPasswordHash, hashPassword, requireStrongPassword, verifyPassword } from './passwords.js';
@@ -124,7 +117,7 @@ export function createAuthUseCases(deps: AuthDeps) {
             updatedAt: now,
           });
           if (!user) throw emailTaken();
-          await audit.record(tx, auditContext(context, user.id), {
+          await audit.record(tx, auditContextOf(context, user.id), {
             action: 'auth.signup',
             targetType: 'user',
             targetId: user.id,
@@ -151,14 +144,14 @@ export function createAuthUseCases(deps: AuthDeps) {
       if (!user || !passwordOk) {
         const lockedForMs = await loginGuard.recordFailure(account, context.ip);
         await inTransaction(db, async (tx) => {
-          await audit.record(tx, auditContext(context, user?.id ?? null), {
+          await audit.record(tx, auditContextOf(context, user?.id ?? null), {
             action: 'auth.login_failed',
             targetType: user ? 'user' : undefined,
             targetId: user?.id,
             details: { reason: user ? 'wrong_password' : 'unknown_account' },
           });
           if (lockedForMs) {
-            await audit.record(tx, auditContext(context, user?.id ?? null), {
+            await audit.record(tx, auditContextOf(context, user?.id ?? null), {
               action: 'auth.lockout',
               targetType: user ? 'user' : undefined,
               targetId: user?.id,
@@ -176,7 +169,7 @@ export function createAuthUseCases(deps: AuthDeps) {
       return inTransaction(db, async (tx) => {
         const now = clock.now();
         await repository.updateUser(tx, user.id, { lastLoginAt: now });
-        await audit.record(tx, auditContext(context, user.id), {
+        await audit.record(tx, auditContextOf(context, user.id), {
           action: 'auth.login',
           targetType: 'user',
           targetId: user.id,
@@ -209,7 +202,7 @@ export function createAuthUseCases(deps: AuthDeps) {
           }
           const family = { userId: user.id, sessionIds: [session.id] };
           await repository.revokeSessions(tx, family, 'refresh_token_reuse', clock.now());
-          await audit.record(tx, auditContext(context, user.id), {
+          await audit.record(tx, auditContextOf(context, user.id), {
             action: 'auth.refresh_reuse',
             targetType: 'session',
             targetId: session.id,
@@ -245,7 +238,7 @@ export function createAuthUseCases(deps: AuthDeps) {
     async logout(actor: Actor): Promise<void> {
       await inTransaction(db, async (tx) => {
         await repository.revokeSessions(tx, { userId: actor.id, sessionIds: [actor.sessionId] }, 'logout', clock.now());
-        await audit.record(tx, auditContext(actor, actor.id), {
+        await audit.record(tx, auditContextOf(actor, actor.id), {
           action: 'auth.logout',
           targetType: 'session',
           targetId: actor.sessionId,
@@ -257,7 +250,7 @@ export function createAuthUseCases(deps: AuthDeps) {
     async logoutAll(actor: Actor): Promise<number> {
       const revoked = await inTransaction(db, async (tx) => {
         const sessionIds = await repository.revokeSessions(tx, { userId: actor.id }, 'logout_all', clock.now());
-        await audit.record(tx, auditContext(actor, actor.id), {
+        await audit.record(tx, auditContextOf(actor, actor.id), {
           action: 'auth.logout_all',
           targetType: 'user',
           targetId: actor.id,
@@ -288,7 +281,7 @@ export function createAuthUseCases(deps: AuthDeps) {
         const sessionIds = await repository.revokeSessions(tx, where, 'revoked_by_user', clock.now());
         // Another user's session, an unknown id or one already ended: all look the same.
         if (sessionIds.length === 0) throw notFound('Session');
-        await audit.record(tx, auditContext(actor, actor.id), {
+        await audit.record(tx, auditContextOf(actor, actor.id), {
           action: 'auth.session_revoked',
           targetType: 'session',
           targetId: sessionId,

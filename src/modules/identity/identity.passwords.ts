@@ -4,10 +4,10 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor, CallContext } from '../../shared/actor.js';
-import type { AuditService } from '../audit/index.js';
+import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { Notify } from '../notifications/index.js';
 import type { IdentityRepository } from './identity.repository.js';
-import { auditContext, normaliseEmail } from './identity.shared.js';
+import { normaliseEmail } from './identity.shared.js';
 import type { LoginGuard } from './login-guard.js';
 import { hashPassword, requireStrongPassword, verifyPassword } from './passwords.js';
 import type { SessionState } from './session-state.js';
@@ -53,7 +53,7 @@ export function createPasswordUseCases(deps: PasswordDeps) {
         await repository.updateUser(tx, user.id, { passwordHash, passwordChangedAt: now, updatedAt: now });
         const others = { userId: user.id, keep: actor.sessionId };
         const sessionIds = await repository.revokeSessions(tx, others, 'password_changed', clock.now());
-        await audit.record(tx, auditContext(actor, actor.id), {
+        await audit.record(tx, auditContextOf(actor, actor.id), {
           action: 'auth.password_changed',
           targetType: 'user',
           targetId: user.id,
@@ -88,7 +88,7 @@ export function createPasswordUseCases(deps: PasswordDeps) {
           data: { token, expires_at: expiresAt.toISOString() },
           urgent: true,
         });
-        await audit.record(tx, auditContext(context, user.id), {
+        await audit.record(tx, auditContextOf(context, user.id), {
           action: 'auth.password_reset_requested',
           targetType: 'user',
           targetId: user.id,
@@ -108,7 +108,7 @@ export function createPasswordUseCases(deps: PasswordDeps) {
         await repository.useResetTokens(tx, user.id, now);
         await repository.updateUser(tx, user.id, { passwordHash, passwordChangedAt: now, updatedAt: now });
         const revoked = await repository.revokeSessions(tx, { userId: user.id }, 'password_reset', clock.now());
-        await audit.record(tx, auditContext(context, user.id), {
+        await audit.record(tx, auditContextOf(context, user.id), {
           action: 'auth.password_reset',
           targetType: 'user',
           targetId: user.id,

@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, inArray, isNotNull, isNull, like, lt, ne, or, type SQL, sql } from 'drizzle-orm';
-import type { Db } from '../../infra/db/client.js';
+import { type Db, firstRow } from '../../infra/db/client.js';
 import type { Plan, Role } from '../../shared/actor.js';
 import {
   type AccountView,
@@ -40,9 +40,7 @@ export function createIdentityRepository() {
     },
 
     async findUserById(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<UserRow | undefined> {
-      const query = db.select().from(users).where(eq(users.id, id)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(users).where(eq(users.id, id)).limit(1), options);
     },
 
     /** The new account, or undefined when the email is taken. */

@@ -1,4 +1,4 @@
-import type { CallContext, Plan, Role } from '../../shared/actor.js';
+import type { Plan, Role } from '../../shared/actor.js';
 import type { UserRow } from './identity.tables.js';
 
 export const DAY_MS = 86_400_000;
@@ -52,13 +52,3 @@ export function toPublicUser(user: UserRow, now: Date): PublicUser {
     created_at: user.createdAt.toISOString(),
   };
 }
-
-/**
- * Who acted and from where, for the audit trail; `actorId` is null when no known account acted
- * (a sign-in with an unknown email, the admin CLI).
- */
-export const auditContext = (context: CallContext, actorId: string | null) => ({
-  actorId,
-  ip: context.ip,
-  correlationId: context.correlationId,
-});

@@ -1,5 +1,5 @@
 import { and, count, desc, eq, gt, inArray, lt, type SQL } from 'drizzle-orm';
-import type { Db } from '../../infra/db/client.js';
+import { type Db, firstRow } from '../../infra/db/client.js';
 import {
   type Channel,
   type NotificationPreferencesRow,
@@ -46,9 +46,7 @@ export function createNotificationsRepository() {
     },
 
     async findById(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<NotificationRow | undefined> {
-      const query = db.select().from(notifications).where(eq(notifications.id, id)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(notifications).where(eq(notifications.id, id)).limit(1), options);
     },
 
     /** Updates a notification only while it is still queued: a concurrent retry or erasure wins. */

@@ -1,5 +1,5 @@
 import { eq, type SQL, sql } from 'drizzle-orm';
-import type { Db } from '../../infra/db/client.js';
+import { type Db, firstRow } from '../../infra/db/client.js';
 import { type WellnessProfileRow, wellnessProfiles } from './profiles.tables.js';
 
 /** The person's country as an SQL expression on a user id expression (null without a profile or a country). */
@@ -9,9 +9,7 @@ export const countryOfUser = (userId: SQL): SQL<string | null> =>
 export function createProfilesRepository() {
   return {
     async find(db: Db, userId: string, options: { forUpdate?: boolean } = {}): Promise<WellnessProfileRow | undefined> {
-      const query = db.select().from(wellnessProfiles).where(eq(wellnessProfiles.userId, userId)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(wellnessProfiles).where(eq(wellnessProfiles.userId, userId)).limit(1), options);
     },
 
     async upsert(db: Db, row: typeof wellnessProfiles.$inferInsert): Promise<WellnessProfileRow> {

@@ -1,3 +1,4 @@
+import { createReadThroughCache } from '../../infra/kv/cache.js';
 import type { Platform } from '../../platform.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
 import type { AccessService } from '../access/index.js';
@@ -33,10 +34,12 @@ export function createRecommendationsModule(
     identity: deps.identity,
     access: deps.access,
     engagement: deps.analytics,
-    kv: platform.kv,
+    cache: createReadThroughCache(
+      { kv: platform.kv, metrics: platform.metrics, logger: platform.logger.child({ component: 'recommendations' }) },
+      'recommendations',
+    ),
     track: deps.track,
     clock: platform.clock,
-    metrics: platform.metrics,
   });
   const { events } = platform;
   events.subscribe('content.published_changed', () => service.contentChanged());

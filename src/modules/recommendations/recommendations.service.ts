@@ -1,8 +1,7 @@
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
-import type { KeyValueStore } from '../../infra/kv/kv.js';
-import type { Metrics } from '../../infra/metrics.js';
+import type { ReadThroughCache } from '../../infra/kv/cache.js';
 import type { Actor } from '../../shared/actor.js';
 import { isPremium } from '../../shared/permissions.js';
 import type { AccessService } from '../access/index.js';
@@ -53,12 +52,12 @@ export function createRecommendationsService(deps: {
   access: Pick<AccessService, 'recordPremiumUse'>;
   /** The person's own weekly event counts (empty after an objection to analytics). */
   engagement: Pick<AnalyticsService, 'weekly'>;
-  kv: KeyValueStore;
+  /** Plans, keyed by the person's and the content's generation counters. */
+  cache: ReadThroughCache;
   track: Track;
   clock: Clock;
-  metrics: Metrics;
 }) {
-  const { kv, clock, metrics } = deps;
+  const { cache, clock } = deps;
 
   const premiumOf = async (userId: string) => {
     const account = await deps.identity.getAccount(userId);
@@ -85,18 +84,17 @@ export function createRecommendationsService(deps: {
   return {
     async plan(actor: Actor, kind: PlanKind): Promise<Plan> {
       const premium = await premiumOf(actor.id);
-      const [contentGen, userGen] = await Promise.all([kv.get(CONTENT_GENERATION), kv.get(userGeneration(actor.id))]);
-      const key = `reco:plan:${kind}:${actor.id}:${userGen ?? 0}:${contentGen ?? 0}:${premium ? 'p' : 'f'}`;
-      const cached = await kv.get(key);
-      let plan: Plan;
-      if (cached) {
-        metrics.cacheRequests.inc({ cache: 'recommendations', result: 'hit' });
-        plan = JSON.parse(cached) as Plan;
-      } else {
-        metrics.cacheRequests.inc({ cache: 'recommendations', result: 'miss' });
-        plan = await compose(kind, actor.id, premium);
-        await kv.set(key, JSON.stringify(plan), PLAN_CACHE_TTL_MS);
-      }
+      const [contentGen, userGen] = await Promise.all([
+        cache.generation(CONTENT_GENERATION),
+        cache.generation(userGeneration(actor.id)),
+      ]);
+      const load = () => compose(kind, actor.id, premium);
+      const key = `reco:plan:${kind}:${actor.id}:${userGen}:${contentGen}:${premium ? 'p' : 'f'}`;
+      // Without both generations a cached plan could be stale: compose it afresh.
+      const plan =
+        contentGen === undefined || userGen === undefined
+          ? await load()
+          : await cache.get(key, PLAN_CACHE_TTL_MS, load);
       await deps.track(deps.db, PLANS[kind].event, actor.id, {
         personalised: plan.personalised,
         items: plan.items.length,
@@ -106,12 +104,12 @@ export function createRecommendationsService(deps: {
 
     /** The person's profile or plan changed: the plans cached for them are stale. */
     async profileChanged(userId: string): Promise<void> {
-      await kv.increment(userGeneration(userId), GENERATION_TTL_MS);
+      await cache.bump(userGeneration(userId), GENERATION_TTL_MS);
     },
 
     /** What readers see changed: every cached plan is stale. */
     async contentChanged(): Promise<void> {
-      await kv.increment(CONTENT_GENERATION, GENERATION_TTL_MS);
+      await cache.bump(CONTENT_GENERATION, GENERATION_TTL_MS);
     },
 
     /** Premium insights: the member's own engagement per week and what to do next. */

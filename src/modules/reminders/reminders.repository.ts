@@ -1,5 +1,5 @@
 import { and, asc, eq, lte, sql } from 'drizzle-orm';
-import type { Db } from '../../infra/db/client.js';
+import { type Db, firstRow } from '../../infra/db/client.js';
 import { type ReminderRow, reminderOccurrences, reminders } from './reminders.tables.js';
 
 export function createRemindersRepository() {
@@ -23,9 +23,7 @@ export function createRemindersRepository() {
     },
 
     async find(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<ReminderRow | undefined> {
-      const query = db.select().from(reminders).where(eq(reminders.id, id)).limit(1);
-      const [row] = options.forUpdate ? await query.for('update') : await query;
-      return row;
+      return firstRow(db.select().from(reminders).where(eq(reminders.id, id)).limit(1), options);
     },
 
     async listFor(db: Db, userId: string): Promise<ReminderRow[]> {
