@@ -196,6 +196,65 @@ export const EnvSchema = Type.Object({
     maximum: 120_000,
     description: 'timeout of one Google API call',
   }),
+  COMMISSION_RATE_BPS: Int({
+    default: 1000,
+    maximum: 10_000,
+    description: 'platform commission on a paid booking, in basis points (1000 = 10%); admins override it per category',
+  }),
+  PAYMENT_HOLD_MINUTES: Int({
+    default: 15,
+    minimum: 1,
+    maximum: 120,
+    description: 'how long an unpaid booking holds its slot before it is released',
+  }),
+  STRIPE_SECRET_KEY: Type.Optional(
+    Type.String({ pattern: '^(sk|rk)_[A-Za-z0-9_]+$', description: 'Stripe secret key; unset = Stripe not configured' }),
+  ),
+  STRIPE_PUBLISHABLE_KEY: Type.Optional(
+    Type.String({ pattern: '^pk_[A-Za-z0-9_]+$', description: 'Stripe publishable key, handed to clients' }),
+  ),
+  STRIPE_WEBHOOK_SECRET: Type.Optional(
+    Type.String({ minLength: 8, description: 'signing secret (whsec_…) of the Stripe webhook endpoint' }),
+  ),
+  STRIPE_API_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^\\s/]+(:[0-9]+)?/?$',
+      description: 'another Stripe API host (stripe-mock, a test server); unset = api.stripe.com',
+    }),
+  ),
+  STRIPE_PRICE_MONTHLY: Type.Optional(
+    Type.String({ pattern: '^price_[A-Za-z0-9_]+$', description: 'Stripe price of the monthly Premium plan' }),
+  ),
+  STRIPE_PRICE_YEARLY: Type.Optional(
+    Type.String({ pattern: '^price_[A-Za-z0-9_]+$', description: 'Stripe price of the yearly Premium plan' }),
+  ),
+  MOYASAR_SECRET_KEY: Type.Optional(
+    Type.String({ pattern: '^sk_[A-Za-z0-9_]+$', description: 'Moyasar secret key (mada, Apple Pay, STC Pay in SAR)' }),
+  ),
+  MOYASAR_WEBHOOK_SECRET: Type.Optional(
+    Type.String({ minLength: 8, description: 'the secret_token Moyasar sends in each webhook body' }),
+  ),
+  MOYASAR_API_URL: Type.String({
+    default: 'https://api.moyasar.com',
+    pattern: '^https?://[^\\s]+$',
+    description: 'Moyasar API base URL',
+  }),
+  SUBSCRIPTION_GRACE_DAYS: Int({
+    default: 7,
+    maximum: 60,
+    description: 'days a past-due Premium subscription keeps Premium before it lapses',
+  }),
+  RETENTION_FINANCIAL_YEARS: Int({
+    default: 10,
+    minimum: 1,
+    maximum: 30,
+    description: 'years payment records are kept (pseudonymised after erasure) for accounting law',
+  }),
+  PAYMENTS_RECONCILE_INTERVAL_MS: Int({
+    default: 86_400_000,
+    minimum: 1000,
+    description: 'how often the ledger is reconciled with the gateways (the previous UTC day)',
+  }),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -253,6 +312,26 @@ export interface Config {
   };
   /** Google Sheets daily metrics sync; undefined = not configured (GOOGLE_SHEETS_ID unset). */
   sheetsSync?: SheetsSyncConfig;
+  payments: PaymentsConfig;
+}
+
+export interface PaymentsConfig {
+  commissionRateBps: number;
+  holdMinutes: number;
+  subscriptionGraceDays: number;
+  financialRetentionYears: number;
+  reconcileIntervalMs: number;
+  /** Stripe; undefined without STRIPE_SECRET_KEY. */
+  stripe?: {
+    secretKey: string;
+    publishableKey?: string;
+    webhookSecret?: string;
+    /** host/port/protocol for the official SDK when STRIPE_API_URL points elsewhere. */
+    api?: { host: string; port: number; protocol: 'http' | 'https' };
+    prices: { monthly?: string; yearly?: string };
+  };
+  /** Moyasar; undefined without MOYASAR_SECRET_KEY. */
+  moyasar?: { secretKey: string; webhookSecret?: string; apiUrl: string };
 }
 
 export interface SheetsSyncConfig {
@@ -415,7 +494,33 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             timeoutMs: e.SHEETS_SYNC_TIMEOUT_MS,
           }
         : undefined,
+    payments: {
+      commissionRateBps: e.COMMISSION_RATE_BPS,
+      holdMinutes: e.PAYMENT_HOLD_MINUTES,
+      subscriptionGraceDays: e.SUBSCRIPTION_GRACE_DAYS,
+      financialRetentionYears: e.RETENTION_FINANCIAL_YEARS,
+      reconcileIntervalMs: e.PAYMENTS_RECONCILE_INTERVAL_MS,
+      stripe: e.STRIPE_SECRET_KEY
+        ? {
+            secretKey: e.STRIPE_SECRET_KEY,
+            publishableKey: e.STRIPE_PUBLISHABLE_KEY,
+            webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+            api: e.STRIPE_API_URL ? stripeApiOf(e.STRIPE_API_URL) : undefined,
+            prices: { monthly: e.STRIPE_PRICE_MONTHLY, yearly: e.STRIPE_PRICE_YEARLY },
+          }
+        : undefined,
+      moyasar: e.MOYASAR_SECRET_KEY
+        ? { secretKey: e.MOYASAR_SECRET_KEY, webhookSecret: e.MOYASAR_WEBHOOK_SECRET, apiUrl: e.MOYASAR_API_URL }
+        : undefined,
+    },
   };
+}
+
+/** STRIPE_API_URL as the SDK's host, port and protocol settings. */
+function stripeApiOf(url: string): NonNullable<PaymentsConfig['stripe']>['api'] {
+  const parsed = new URL(url);
+  const protocol = parsed.protocol === 'http:' ? 'http' : 'https';
+  return { host: parsed.hostname, port: Number(parsed.port || (protocol === 'http' ? 80 : 443)), protocol };
 }
 
 /**

@@ -32,6 +32,7 @@ export function createDashboard(deps: {
       repository.list(db, { providerId: provider.id, statuses: ACTIVE_STATUSES, from: now, order: 'asc', limit: 10 }),
     ]);
     const byStatus: Record<BookingStatus, number> = {
+      pending_payment: 0,
       pending: 0,
       confirmed: 0,
       completed: 0,

@@ -10,7 +10,8 @@ import {
   reviews,
 } from './bookings.tables.js';
 
-export const ACTIVE_STATUSES: BookingStatus[] = ['pending', 'confirmed'];
+// Bookings that hold their time: the exclusion constraint counts the same ones.
+export const ACTIVE_STATUSES: BookingStatus[] = ['pending_payment', 'pending', 'confirmed'];
 
 /** A keyset position in a list ordered by (starts_at, id). */
 export interface BookingCursor {

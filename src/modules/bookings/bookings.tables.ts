@@ -30,7 +30,8 @@ export const availability = pgTable('availability', {
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
 });
 
-export const BOOKING_STATUSES = ['pending', 'confirmed', 'completed', 'no_show', 'cancelled'] as const;
+/** `pending_payment`: a paid service's booking holds its slot until it is paid or `payment_due_at` passes. */
+export const BOOKING_STATUSES = ['pending_payment', 'pending', 'confirmed', 'completed', 'no_show', 'cancelled'] as const;
 export type BookingStatus = (typeof BOOKING_STATUSES)[number];
 
 /**
@@ -59,6 +60,8 @@ export const bookings = pgTable(
     currency: text('currency').notNull(),
     note: text('note'),
     paymentStatus: text('payment_status'),
+    /** Until when an unpaid booking (`pending_payment`) holds its slot. */
+    paymentDueAt: timestamp('payment_due_at', { withTimezone: true }),
     cancelledBy: text('cancelled_by').$type<'customer' | 'provider' | 'admin'>(),
     cancelReason: text('cancel_reason'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
@@ -68,9 +71,10 @@ export const bookings = pgTable(
     index('bookings_customer_id_idx').on(table.customerId),
     index('bookings_provider_starts_idx').on(table.providerId, table.startsAt),
     index('bookings_service_id_idx').on(table.serviceId),
+    index('bookings_payment_due_idx').on(table.paymentDueAt).where(sql`${table.status} = 'pending_payment'`),
     check(
       'bookings_status_check',
-      sql`${table.status} in ('pending', 'confirmed', 'completed', 'no_show', 'cancelled')`,
+      sql`${table.status} in ('pending_payment', 'pending', 'confirmed', 'completed', 'no_show', 'cancelled')`,
     ),
     check(
       'bookings_times_check',

@@ -56,6 +56,8 @@ export const providers = pgTable(
     ratingAverage: numeric('rating_average', { precision: 3, scale: 2, mode: 'number' }),
     ratingCount: integer('rating_count').notNull().default(0),
     ratingSum: integer('rating_sum').notNull().default(0),
+    // Set by the payments module from the gateway's onboarding: only then may the provider sell paid services.
+    payoutsEnabled: boolean('payouts_enabled').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
   },
@@ -86,6 +88,12 @@ export const services = pgTable(
     priceMinor: integer('price_minor').notNull(),
     currency: text('currency').notNull(),
     isActive: boolean('is_active').notNull().default(true),
+    /** `required`: paid when booked, online; `at_visit`: paid to the provider at the visit. */
+    paymentMode: text('payment_mode').$type<PaymentMode>().notNull().default('at_visit'),
+    /** The cancellation policy of a paid booking: free until this many hours before the start… */
+    freeCancelHours: integer('free_cancel_hours').notNull().default(24),
+    /** …then this share of the price is kept (basis points). */
+    lateCancelFeeBps: integer('late_cancel_fee_bps').notNull().default(0),
     // Denormalised text for search: service name and description, category name, provider name.
     searchText: text('search_text').notNull().default(''),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
@@ -101,8 +109,14 @@ export const services = pgTable(
     check('services_buffer_check', sql`${table.bufferMinutes} between 0 and 240`),
     check('services_price_check', sql`${table.priceMinor} >= 0`),
     check('services_currency_check', sql`${table.currency} ~ '^[A-Z]{3}$'`),
+    check('services_payment_mode_check', sql`${table.paymentMode} in ('required', 'at_visit')`),
+    check('services_free_cancel_hours_check', sql`${table.freeCancelHours} between 0 and 720`),
+    check('services_late_cancel_fee_check', sql`${table.lateCancelFeeBps} between 0 and 10000`),
   ],
 );
+
+export const PAYMENT_MODES = ['required', 'at_visit'] as const;
+export type PaymentMode = (typeof PAYMENT_MODES)[number];
 
 export type CategoryRow = typeof categories.$inferSelect;
 export type ProviderRow = typeof providers.$inferSelect;
