@@ -2881,7 +2881,7 @@ export interface operations {
                 customer_id?: string;
                 limit?: number;
                 provider_id?: string;
-                status?: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                status?: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
             };
             header?: never;
             path?: never;
@@ -2932,7 +2932,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -7378,7 +7378,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -7433,7 +7433,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -7582,7 +7582,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -7711,7 +7711,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -7860,7 +7860,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -8018,7 +8018,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -8176,7 +8176,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -9262,7 +9262,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -11917,7 +11917,7 @@ export interface operations {
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             starts_at: string;
-                            status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -12026,6 +12026,7 @@ export interface operations {
                                 confirmed: number;
                                 no_show: number;
                                 pending: number;
+                                pending_payment: number;
                             };
                             cancellation_rate: number | null;
                             completion_rate: number | null;
@@ -12086,7 +12087,7 @@ export interface operations {
                                  * @description RFC 3339 date-time with offset, years 1900-2999
                                  */
                                 starts_at: string;
-                                status: "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                                status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
                                 /**
                                  * Format: date-time
                                  * @description RFC 3339 date-time with offset, years 1900-2999
