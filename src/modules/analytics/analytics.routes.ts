@@ -3,6 +3,7 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import { requirePermission, requirePremium } from '../../shared/access-rules.js';
 import { actorOf } from '../../shared/actor.js';
+import { toCsv } from '../../shared/csv.js';
 import { errorResponses, Success } from '../../shared/http-schemas.js';
 import {
   ActivationSchema,
@@ -22,7 +23,6 @@ import {
   SupportSchema,
 } from './analytics.schemas.js';
 import type { AnalyticsService, ReportQuery } from './analytics.service.js';
-import { toCsv } from './csv.js';
 
 type Row = Record<string, unknown>;
 
