@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
@@ -208,7 +209,10 @@ export const EnvSchema = Type.Object({
     description: 'how long an unpaid booking holds its slot before it is released',
   }),
   STRIPE_SECRET_KEY: Type.Optional(
-    Type.String({ pattern: '^(sk|rk)_[A-Za-z0-9_]+$', description: 'Stripe secret key; unset = Stripe not configured' }),
+    Type.String({
+      pattern: '^(sk|rk)_[A-Za-z0-9_]+$',
+      description: 'Stripe secret key; unset = Stripe not configured',
+    }),
   ),
   STRIPE_PUBLISHABLE_KEY: Type.Optional(
     Type.String({ pattern: '^pk_[A-Za-z0-9_]+$', description: 'Stripe publishable key, handed to clients' }),
@@ -239,6 +243,13 @@ export const EnvSchema = Type.Object({
     pattern: '^https?://[^\\s]+$',
     description: 'Moyasar API base URL',
   }),
+  APPLE_PAY_DOMAIN_ASSOCIATION_FILE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'path of the Apple Pay domain association file your gateway gives you, served at /.well-known/apple-developer-merchantid-domain-association',
+    }),
+  ),
   SUBSCRIPTION_GRACE_DAYS: Int({
     default: 7,
     maximum: 60,
@@ -321,6 +332,8 @@ export interface PaymentsConfig {
   subscriptionGraceDays: number;
   financialRetentionYears: number;
   reconcileIntervalMs: number;
+  /** The Apple Pay domain association file's contents (APPLE_PAY_DOMAIN_ASSOCIATION_FILE). */
+  applePayDomainAssociation?: string;
   /** Stripe; undefined without STRIPE_SECRET_KEY. */
   stripe?: {
     secretKey: string;
@@ -386,6 +399,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       'Invalid configuration: N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET are set together (webhook calls are always signed)',
     );
+  }
+  if (e.NODE_ENV === 'production') {
+    // A payment whose outcome could never be verified must not be taken.
+    if (e.STRIPE_SECRET_KEY && !e.STRIPE_WEBHOOK_SECRET) {
+      throw new ConfigError('Invalid configuration: STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET in production');
+    }
+    if (e.MOYASAR_SECRET_KEY && !e.MOYASAR_WEBHOOK_SECRET) {
+      throw new ConfigError('Invalid configuration: MOYASAR_SECRET_KEY needs MOYASAR_WEBHOOK_SECRET in production');
+    }
+  }
+  let applePayDomainAssociation: string | undefined;
+  if (e.APPLE_PAY_DOMAIN_ASSOCIATION_FILE) {
+    try {
+      applePayDomainAssociation = readFileSync(e.APPLE_PAY_DOMAIN_ASSOCIATION_FILE, 'utf8');
+    } catch {
+      throw new ConfigError(
+        `Invalid configuration: APPLE_PAY_DOMAIN_ASSOCIATION_FILE=${JSON.stringify(e.APPLE_PAY_DOMAIN_ASSOCIATION_FILE)} cannot be read`,
+      );
+    }
   }
   const sheetsCredentials = serviceAccountCredentials(e);
   if (e.GOOGLE_SHEETS_ID && !sheetsCredentials) {
@@ -500,6 +532,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       subscriptionGraceDays: e.SUBSCRIPTION_GRACE_DAYS,
       financialRetentionYears: e.RETENTION_FINANCIAL_YEARS,
       reconcileIntervalMs: e.PAYMENTS_RECONCILE_INTERVAL_MS,
+      applePayDomainAssociation,
       stripe: e.STRIPE_SECRET_KEY
         ? {
             secretKey: e.STRIPE_SECRET_KEY,

@@ -72,6 +72,18 @@ export function createMetrics() {
       labelNames: ['type', 'event'] as const,
       registers: [registry],
     }),
+    paymentWebhooks: new Counter({
+      name: 'payment_webhooks_total',
+      help: 'Payment gateway webhooks by gateway and outcome (accepted, duplicate, bad_signature)',
+      labelNames: ['gateway', 'outcome'] as const,
+      registers: [registry],
+    }),
+    reconciliationMismatches: new Gauge({
+      name: 'payments_reconciliation_mismatches',
+      help: "Differences between the ledger and the gateway's balance transactions in the last reconciled day",
+      labelNames: ['gateway'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -32,8 +32,10 @@ export interface IdempotencyStore {
   find(db: Db, ref: IdempotencyKeyRef): Promise<StoredAnswer | undefined>;
   /** Claims the key in the caller's transaction; false when it is taken (a concurrent claim waits). */
   claim(tx: Db, ref: IdempotencyKeyRef, requestHash: string): Promise<boolean>;
-  /** Stores the answer with the claim, in the same transaction. */
+  /** Stores the answer with the claim, in the same transaction (again: replaces it). */
   complete(tx: Db, ref: IdempotencyKeyRef, answer: { statusCode: number; response: unknown }): Promise<void>;
+  /** Gives the key up: the request failed in a way a retry may not (the gateway did not answer). */
+  release(tx: Db, ref: IdempotencyKeyRef): Promise<void>;
 }
 
 /** The fingerprint of a request body, canonicalised by the caller (ids, ISO times). */

@@ -23,6 +23,8 @@ export const PERMISSIONS = {
   'availability:manage_own': ['provider'],
   'bookings:manage_own': ['provider'],
   'bookings:admin': ['admin'],
+  'payouts:manage_own': ['provider'],
+  'payments:admin': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;

@@ -47,6 +47,9 @@ export const toService = (row: ServiceRow): Service => ({
   price_minor: row.priceMinor,
   currency: row.currency,
   is_active: row.isActive,
+  payment: row.paymentMode,
+  free_cancel_hours: row.freeCancelHours,
+  late_cancel_fee_bps: row.lateCancelFeeBps,
   created_at: row.createdAt.toISOString(),
   updated_at: row.updatedAt.toISOString(),
 });

@@ -171,6 +171,11 @@ export function createProviderUseCases(deps: {
       return toAdminProvider(updated);
     },
 
+    /** The payments module's word on whether the gateway can pay this provider out (its onboarding). */
+    async setPayoutsEnabled(tx: Db, providerId: string, enabled: boolean): Promise<void> {
+      await repository.updateProvider(tx, providerId, { payoutsEnabled: enabled, updatedAt: clock.now() });
+    },
+
     /** The provider profile a user owns, if any. */
     async providerOfUser(userId: string, tx: Db = db): Promise<ProviderRow | undefined> {
       return repository.findProviderByUser(tx, userId);

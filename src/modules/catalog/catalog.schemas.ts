@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { DateTime, idPageQuery, literals, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
-import { VERIFICATION_STATES } from './catalog.tables.js';
+import { PAYMENT_MODES, VERIFICATION_STATES } from './catalog.tables.js';
 
 // --- categories ---
 
@@ -118,6 +118,20 @@ const serviceFields = {
   price_minor: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'integer minor units' }),
   currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217, uppercase' }),
   is_active: Type.Boolean(),
+  payment: literals(
+    PAYMENT_MODES,
+    'required: paid online when booked (the provider must be set up for payouts); at_visit: paid at the visit',
+  ),
+  free_cancel_hours: Type.Integer({
+    minimum: 0,
+    maximum: 720,
+    description: 'a paid booking cancelled by the customer until this many hours before the start is refunded in full',
+  }),
+  late_cancel_fee_bps: Type.Integer({
+    minimum: 0,
+    maximum: 10_000,
+    description: 'after that, this share of the price (basis points) is kept and the rest refunded',
+  }),
 };
 
 export const CreateServiceBody = Type.Object(
@@ -130,6 +144,9 @@ export const CreateServiceBody = Type.Object(
     price_minor: serviceFields.price_minor,
     currency: serviceFields.currency,
     is_active: Type.Optional(serviceFields.is_active),
+    payment: Type.Optional({ ...serviceFields.payment, default: 'at_visit' }),
+    free_cancel_hours: Type.Optional({ ...serviceFields.free_cancel_hours, default: 24 }),
+    late_cancel_fee_bps: Type.Optional({ ...serviceFields.late_cancel_fee_bps, default: 0 }),
   },
   { additionalProperties: false },
 );
@@ -152,6 +169,9 @@ export const ServiceSchema = Type.Object({
   price_minor: Type.Integer(),
   currency: Type.String(),
   is_active: Type.Boolean(),
+  payment: serviceFields.payment,
+  free_cancel_hours: Type.Integer(),
+  late_cancel_fee_bps: Type.Integer(),
   created_at: DateTime,
   updated_at: DateTime,
 });

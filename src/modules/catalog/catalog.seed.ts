@@ -25,6 +25,8 @@ interface SeedService {
   category: string;
   minutes: number;
   price: number;
+  /** Paid online at booking, with its cancellation policy. */
+  prepaid?: { freeCancelHours: number; lateCancelFeeBps: number };
 }
 
 interface SeedProvider {
@@ -39,6 +41,8 @@ interface SeedProvider {
   currency: string;
   verification: Verification;
   autoConfirm: boolean;
+  /** Onboarded for payouts (the payments seeder gives it its account): may sell prepaid services. */
+  payoutsEnabled?: boolean;
   services: SeedService[];
 }
 
@@ -54,6 +58,7 @@ export const DEMO_PROVIDERS: SeedProvider[] = [
     currency: 'GBP',
     verification: 'verified',
     autoConfirm: true,
+    payoutsEnabled: true,
     services: [
       {
         name: 'Sports massage',
@@ -75,6 +80,14 @@ export const DEMO_PROVIDERS: SeedProvider[] = [
         category: 'massage',
         minutes: 30,
         price: 3500,
+      },
+      {
+        name: 'Deep tissue massage, paid online',
+        description: 'Paid when you book: free cancellation until 48 hours before, then half the price is kept.',
+        category: 'sports-massage',
+        minutes: 60,
+        price: 7000,
+        prepaid: { freeCancelHours: 48, lateCancelFeeBps: 5000 },
       },
     ],
   },
@@ -356,6 +369,7 @@ export const catalogSeeder: Seeder = {
         timeZone: seed.timeZone,
         verification: seed.verification,
         autoConfirm: seed.autoConfirm,
+        payoutsEnabled: seed.payoutsEnabled ?? false,
         createdAt: now,
         updatedAt: now,
       });
@@ -372,6 +386,7 @@ export const catalogSeeder: Seeder = {
           bufferMinutes: 15,
           priceMinor: offered.price,
           currency: seed.currency,
+          ...(offered.prepaid ? { paymentMode: 'required' as const, ...offered.prepaid } : {}),
           createdAt: now,
           updatedAt: now,
         });

@@ -1,4 +1,4 @@
-import { invalidField, notFound } from '../../errors.js';
+import { AppError, invalidField, notFound } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
@@ -31,6 +31,16 @@ export function createProviderServiceUseCases(deps: {
     if (!found?.active) throw invalidField('body.category_id', 'is not an active category');
   };
 
+  /** A service paid online needs a provider the gateway can pay out. */
+  const checkPayouts = (provider: ProviderRow, paymentMode: string | undefined, active: boolean) => {
+    if (paymentMode === 'required' && active && !provider.payoutsEnabled) {
+      throw new AppError(
+        'PAYOUTS_NOT_READY',
+        'A service paid online needs your payout account first: POST /api/v1/provider/payouts/onboarding',
+      );
+    }
+  };
+
   /** The caller's own service, locked for the transaction. */
   const ownService = async (tx: Db, actor: Actor, id: string) => {
     const provider = await repository.findProviderByUser(tx, actor.id);
@@ -51,6 +61,7 @@ export function createProviderServiceUseCases(deps: {
       const created = await inTransaction(db, async (tx) => {
         const provider = await ownProfiles.ensure(tx, actor, defaults);
         await checkCategory(tx, input.category_id);
+        checkPayouts(provider, input.payment, input.is_active ?? true);
         const now = clock.now();
         const row = await repository.insertService(tx, {
           id: ids(),
@@ -63,6 +74,9 @@ export function createProviderServiceUseCases(deps: {
           priceMinor: input.price_minor,
           currency: input.currency,
           isActive: input.is_active ?? true,
+          paymentMode: input.payment ?? 'at_visit',
+          freeCancelHours: input.free_cancel_hours ?? 24,
+          lateCancelFeeBps: input.late_cancel_fee_bps ?? 0,
           createdAt: now,
           updatedAt: now,
         });
@@ -79,6 +93,10 @@ export function createProviderServiceUseCases(deps: {
         if (patch.category_id !== undefined && patch.category_id !== current.categoryId) {
           await checkCategory(tx, patch.category_id);
         }
+        const provider = await repository.findProvider(tx, current.providerId);
+        if (provider) {
+          checkPayouts(provider, patch.payment ?? current.paymentMode, patch.is_active ?? current.isActive);
+        }
         const row = await repository.updateService(tx, id, {
           ...(patch.name !== undefined ? { name: patch.name } : {}),
           ...(patch.description !== undefined ? { description: patch.description } : {}),
@@ -88,6 +106,9 @@ export function createProviderServiceUseCases(deps: {
           ...(patch.price_minor !== undefined ? { priceMinor: patch.price_minor } : {}),
           ...(patch.currency !== undefined ? { currency: patch.currency } : {}),
           ...(patch.is_active !== undefined ? { isActive: patch.is_active } : {}),
+          ...(patch.payment !== undefined ? { paymentMode: patch.payment } : {}),
+          ...(patch.free_cancel_hours !== undefined ? { freeCancelHours: patch.free_cancel_hours } : {}),
+          ...(patch.late_cancel_fee_bps !== undefined ? { lateCancelFeeBps: patch.late_cancel_fee_bps } : {}),
           updatedAt: clock.now(),
         });
         await repository.refreshSearchTextOfService(tx, id);

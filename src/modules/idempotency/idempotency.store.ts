@@ -26,6 +26,9 @@ export function createIdempotencyStore(deps: { clock: Clock }): IdempotencyStore
     async complete(tx, ref, answer) {
       await tx.update(idempotencyKeys).set(answer).where(matches(ref));
     },
+    async release(tx, ref) {
+      await tx.delete(idempotencyKeys).where(matches(ref));
+    },
   };
 }
 

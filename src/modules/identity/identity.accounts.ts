@@ -2,6 +2,7 @@ import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
+import { afterCommit } from '../../infra/db/transaction-context.js';
 import type { Actor } from '../../shared/actor.js';
 import type { EventBus } from '../../shared/events.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
@@ -82,6 +83,38 @@ export function createAccountUseCases(deps: AccountDeps) {
         return updated;
       });
       return toPublicUser(user, clock.now());
+    },
+
+    /**
+     * The plan a Premium subscription gives (or takes away), in the caller's transaction: the
+     * payments module calls it when the gateway's subscription events say so. Audited and tracked
+     * like an admin's change; tokens carrying the old plan are refused once it commits. A trial
+     * still running is not cut short by a lapsed subscription.
+     */
+    async applySubscriptionPlan(tx: Db, userId: string, plan: 'premium' | 'free', reason: string): Promise<boolean> {
+      const current = await repository.findUserById(tx, userId, { forUpdate: true });
+      if (!current) return false;
+      const now = clock.now();
+      const trialRunning = current.plan === 'trial' && current.trialExpiresAt !== null && current.trialExpiresAt > now;
+      if (current.plan === plan || (plan === 'free' && trialRunning)) return false;
+      await repository.updateUser(tx, userId, { plan, updatedAt: now });
+      await audit.record(
+        tx,
+        { actorId: null },
+        {
+          action: 'plan.subscription_changed',
+          targetType: 'user',
+          targetId: userId,
+          details: { from: current.plan, to: plan, reason },
+        },
+      );
+      await deps.track(tx, 'plan_changed', userId, { from: current.plan, to: plan, by: 'subscription' });
+      await deps.events.publish('plan.changed', { userId, from: current.plan, to: plan });
+      await afterCommit(
+        () => sessionState.invalidateTokensBefore(userId, now.getTime()),
+        () => {},
+      );
+      return true;
     },
 
     /**

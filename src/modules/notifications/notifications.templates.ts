@@ -114,6 +114,32 @@ export const TEMPLATES = {
       action: { label: 'View your booking', url: bookingUrl(data, context) },
     }),
   },
+  payment_receipt: {
+    required: ['description', 'amount', 'paid_at'],
+    optional: ['method', 'card_last4', 'payment_id', 'booking_id'],
+    build: (data, context) => ({
+      subject: `Receipt: ${data.amount} paid`,
+      paragraphs: [
+        `We received ${data.amount} for ${data.description} on ${formatTime(data.paid_at as string, context.timeZone)}.`,
+        ...(data.card_last4 ? [`Paid with ${data.method ?? 'card'} ending in ${data.card_last4}.`] : []),
+        ...(data.payment_id ? [`Payment reference: ${data.payment_id}`] : []),
+      ],
+      ...(data.booking_id ? { action: { label: 'View your booking', url: bookingUrl(data, context) } } : {}),
+    }),
+  },
+  refund_notice: {
+    required: ['description', 'amount'],
+    optional: ['reason', 'payment_id', 'booking_id'],
+    build: (data, context) => ({
+      subject: `Refund: ${data.amount} on its way`,
+      paragraphs: [
+        `We refunded ${data.amount} for ${data.description}. Your bank shows it within a few working days.`,
+        ...(data.reason ? [`Reason: ${data.reason}`] : []),
+        ...(data.payment_id ? [`Payment reference: ${data.payment_id}`] : []),
+      ],
+      ...(data.booking_id ? { action: { label: 'View your booking', url: bookingUrl(data, context) } } : {}),
+    }),
+  },
   wellness_reminder: {
     required: ['title', 'message'],
     build: (data, context) => ({

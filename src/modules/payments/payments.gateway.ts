@@ -140,6 +140,8 @@ export type GatewayEvent = {
       subscription: {
         id: string;
         customerId: string;
+        /** Ours, from the subscription's metadata: lets an event that beats the checkout's find its member. */
+        userId?: string;
         status: SubscriptionStatus;
         interval?: 'month' | 'year';
         currentPeriodEnd?: Date;

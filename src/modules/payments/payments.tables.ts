@@ -70,6 +70,8 @@ export const payments = pgTable(
     cardLast4: text('card_last4'),
     /** Where the customer completes 3-D Secure or a wallet step, when the gateway asks for one. */
     nextActionUrl: text('next_action_url'),
+    /** Connect: the provider's account a destination charge pays (its refunds reverse the transfer). */
+    destinationAccountId: text('destination_account_id'),
     /** The cancellation policy of the booking when it was paid: free until N hours before, then a fee. */
     freeCancelHours: integer('free_cancel_hours'),
     lateCancelFeeBps: integer('late_cancel_fee_bps'),
@@ -102,6 +104,15 @@ export const payments = pgTable(
   ],
 );
 
+export const REFUND_SOURCES = [
+  'customer_cancel',
+  'provider_cancel',
+  'provider_no_show',
+  'admin',
+  'unpaid_booking',
+] as const;
+export type RefundSource = (typeof REFUND_SOURCES)[number];
+
 /** Money given back, in full or in part; the commission is reversed in proportion. */
 export const refunds = pgTable(
   'refunds',
@@ -112,9 +123,7 @@ export const refunds = pgTable(
       .references(() => payments.id, { onDelete: 'restrict' }),
     amountMinor: money('amount_minor').notNull(),
     commissionReversedMinor: money('commission_reversed_minor').notNull(),
-    source: text('source')
-      .$type<'customer_cancel' | 'provider_cancel' | 'provider_no_show' | 'admin' | 'unpaid_booking'>()
-      .notNull(),
+    source: text('source').$type<RefundSource>().notNull(),
     reason: text('reason'),
     gatewayRefundId: text('gateway_refund_id'),
     status: text('status').$type<'pending' | 'succeeded' | 'failed'>().notNull(),

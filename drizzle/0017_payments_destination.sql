@@ -1,0 +1,1 @@
+ALTER TABLE "payments" ADD COLUMN "destination_account_id" text;

@@ -1,0 +1,151 @@
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/client.js';
+import type { Outbox } from '../../infra/outbox/outbox.js';
+import type { Notify } from '../notifications/index.js';
+import { BOOKING_PAYMENT_CHANGED, canMove } from './payments.core.js';
+import type { GatewayPayment } from './payments.gateway.js';
+import type { Ledger } from './payments.ledger.js';
+import { formatMinor } from './payments.money.js';
+import type { PaymentsRepository } from './payments.repository.js';
+import type { PaymentRow, RefundRow } from './payments.tables.js';
+
+export type PaymentUpdate = Pick<GatewayPayment, 'status'> &
+  Partial<Pick<GatewayPayment, 'method' | 'cardBrand' | 'cardLast4' | 'failureReason' | 'nextActionUrl'>>;
+
+/**
+ * What happens, inside one transaction, when a payment or a refund reaches a new state: the row,
+ * the ledger, the booking's outbox message and the customer's email move together, so a crash
+ * leaves all or none of them. Replays are harmless: a state that cannot follow the current one
+ * is ignored, and the ledger refuses a second capture of one payment.
+ */
+export function createSettlement(deps: {
+  repository: PaymentsRepository;
+  ledger: Ledger;
+  outbox: Pick<Outbox, 'enqueue'>;
+  notify: Notify;
+  clock: Clock;
+}) {
+  const { repository, ledger, clock } = deps;
+
+  /** Tells the bookings module, once this commits, that the booking's payment changed. */
+  const bookingPaymentChanged = async (tx: Db, payment: PaymentRow) => {
+    if (!payment.bookingId) return;
+    await deps.outbox.enqueue(tx, {
+      type: BOOKING_PAYMENT_CHANGED,
+      payload: { booking_id: payment.bookingId, payment_id: payment.id },
+    });
+  };
+
+  const describe = (payment: PaymentRow) =>
+    payment.purpose === 'subscription' ? 'your Premium subscription' : 'your booking';
+
+  return {
+    /** Moves the payment to the gateway's state, when that state may follow the current one. */
+    async applyPaymentState(tx: Db, payment: PaymentRow, update: PaymentUpdate): Promise<PaymentRow> {
+      if (!canMove(payment.status, update.status)) return payment;
+      const now = clock.now();
+      const captured = update.status === 'succeeded' && payment.capturedMinor === 0;
+      const row = await repository.updatePayment(tx, payment.id, {
+        status: update.status,
+        ...(update.method ? { method: update.method } : {}),
+        ...(update.cardBrand ? { cardBrand: update.cardBrand } : {}),
+        ...(update.cardLast4 ? { cardLast4: update.cardLast4 } : {}),
+        failureReason: update.status === 'failed' ? (update.failureReason ?? 'declined') : null,
+        nextActionUrl: update.status === 'requires_action' ? (update.nextActionUrl ?? payment.nextActionUrl) : null,
+        ...(captured ? { capturedMinor: payment.amountMinor } : {}),
+        updatedAt: now,
+      });
+      if (captured) {
+        await ledger.recordCapture(tx, {
+          paymentId: row.id,
+          gateway: row.gateway,
+          providerId: row.providerId ?? undefined,
+          currency: row.currency,
+          amountMinor: row.amountMinor,
+          commissionMinor: row.commissionMinor,
+          occurredAt: now,
+        });
+        if (row.payerId) {
+          await deps.notify.send(tx, {
+            userId: row.payerId,
+            channel: 'email',
+            purpose: row.purpose === 'booking' ? 'booking' : 'account',
+            template: 'payment_receipt',
+            data: {
+              description: describe(row),
+              amount: `${formatMinor(row.amountMinor, row.currency)} ${row.currency}`,
+              paid_at: now.toISOString(),
+              payment_id: row.id,
+              ...(row.method ? { method: row.method.replace('_', ' ') } : {}),
+              ...(row.cardLast4 ? { card_last4: row.cardLast4 } : {}),
+              ...(row.bookingId ? { booking_id: row.bookingId } : {}),
+            },
+            urgent: true,
+          });
+        }
+      }
+      await bookingPaymentChanged(tx, row);
+      return row;
+    },
+
+    /** A refund the gateway confirmed (or refused): the ledger, the payment's state, the email. */
+    async finishRefund(
+      tx: Db,
+      refund: RefundRow,
+      outcome: 'succeeded' | 'failed',
+      gatewayRefundId?: string,
+    ): Promise<RefundRow> {
+      if (refund.status !== 'pending') return refund;
+      const now = clock.now();
+      const payment = (await repository.findPayment(tx, refund.paymentId, { forUpdate: true })) as PaymentRow;
+      const updated = await repository.updateRefund(tx, refund.id, {
+        status: outcome,
+        ...(gatewayRefundId ? { gatewayRefundId } : {}),
+        updatedAt: now,
+      });
+      if (outcome === 'failed') {
+        // The amount was reserved when the refund was asked for; a refused refund gives it back.
+        await repository.updatePayment(tx, payment.id, {
+          refundedMinor: payment.refundedMinor - refund.amountMinor,
+          updatedAt: now,
+        });
+        return updated;
+      }
+      await ledger.recordRefund(tx, {
+        refundId: refund.id,
+        paymentId: payment.id,
+        gateway: payment.gateway,
+        providerId: payment.providerId ?? undefined,
+        currency: payment.currency,
+        amountMinor: refund.amountMinor,
+        commissionReversedMinor: refund.commissionReversedMinor,
+        occurredAt: now,
+      });
+      const fully = payment.refundedMinor >= payment.capturedMinor;
+      const refunded = await repository.updatePayment(tx, payment.id, {
+        status: fully ? 'refunded' : 'partially_refunded',
+        updatedAt: now,
+      });
+      await bookingPaymentChanged(tx, refunded);
+      if (payment.payerId) {
+        await deps.notify.send(tx, {
+          userId: payment.payerId,
+          channel: 'email',
+          purpose: payment.purpose === 'booking' ? 'booking' : 'account',
+          template: 'refund_notice',
+          data: {
+            description: describe(payment),
+            amount: `${formatMinor(refund.amountMinor, payment.currency)} ${payment.currency}`,
+            payment_id: payment.id,
+            ...(refund.reason ? { reason: refund.reason } : {}),
+            ...(payment.bookingId ? { booking_id: payment.bookingId } : {}),
+          },
+          urgent: true,
+        });
+      }
+      return updated;
+    },
+  };
+}
+
+export type Settlement = ReturnType<typeof createSettlement>;
