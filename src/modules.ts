@@ -9,6 +9,7 @@ import { createContentModule } from './modules/content/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
 import { createIdentityModule, findAccount, planOfUser } from './modules/identity/index.js';
 import { createNotificationsModule } from './modules/notifications/index.js';
+import { createPaymentsModule } from './modules/payments/index.js';
 import { createPrivacyModule } from './modules/privacy/index.js';
 import { countryOfUser, createProfilesModule } from './modules/profiles/index.js';
 import { createRecommendationsModule } from './modules/recommendations/index.js';
@@ -69,8 +70,15 @@ export function createModules(platform: Platform) {
   const support = createSupportModule(platform, { identity: identity.service, track });
   const catalog = createCatalogModule(platform, { audit: audit.service, track, identity: identity.service });
   const idempotency = createIdempotencyModule(platform);
+  const payments = createPaymentsModule(platform, {
+    audit: audit.service,
+    notify: notifications.service,
+    catalog: catalog.service,
+    identity: identity.service,
+  });
   const bookings = createBookingsModule(platform, {
     catalog: catalog.service,
+    payments: payments.service,
     notify: notifications.service,
     audit: audit.service,
     track,
@@ -100,6 +108,9 @@ export function createModules(platform: Platform) {
     catalog,
     idempotency,
     bookings,
+    // Made before bookings (which charge through it), listed after them: its demo payments are
+    // for the visits the bookings seeder makes.
+    payments,
     reminders,
     privacy,
     adminDashboard,
@@ -125,11 +136,12 @@ export function createModules(platform: Platform) {
       support: support.service,
       catalog: catalog.service,
       idempotency: idempotency.service,
+      payments: payments.service,
       bookings: bookings.service,
       reminders: reminders.service,
       privacy: privacy.service,
     },
-    jobs: { ...reminders.jobs, ...analytics.jobs },
+    jobs: { ...reminders.jobs, ...analytics.jobs, ...payments.jobs, ...bookings.jobs },
   };
 }
 

@@ -19,6 +19,7 @@ export type PoolName =
   | 'notifications'
   | 'dataExports'
   | 'sessions'
+  | 'payments'
   | 'consentPurposes';
 
 export type Pools = Record<PoolName, string[]>;
@@ -53,6 +54,12 @@ export const PATH_PARAM_POOLS: Record<string, Record<string, PoolName>> = {
   '/api/v1/admin/notifications/{id}/retry': { id: 'notifications' },
   '/api/v1/me/data-export/{id}': { id: 'dataExports' },
   '/api/v1/me/reminders/{id}': { id: 'reminders' },
+  '/api/v1/admin/bookings/{id}/cancel': { id: 'bookings' },
+  '/api/v1/payments/{id}': { id: 'payments' },
+  '/api/v1/payments/{id}/simulate': { id: 'payments' },
+  '/api/v1/admin/payments/{id}': { id: 'payments' },
+  '/api/v1/admin/payments/{id}/refunds': { id: 'payments' },
+  '/api/v1/admin/commission-rules/{id}': { id: 'categories' },
 };
 
 /** Path parameters of the document that have no pool in the table above. */
@@ -83,6 +90,7 @@ const FIELD_POOLS: Record<string, PoolName> = {
   actor_id: 'users',
   target_id: 'users',
   booking_id: 'bookings',
+  payment_id: 'payments',
   purpose: 'consentPurposes',
 };
 
@@ -138,6 +146,7 @@ export async function collectPools(db: Db, owners: PoolOwners): Promise<Pools> {
       db,
       sql`select id::text as value from sessions where revoked_at is null order by id desc limit 100`,
     ),
+    payments: await ids(db, sql`select id::text as value from payments order by id desc limit 100`),
     consentPurposes: [...CONSENT_PURPOSES],
   };
 }

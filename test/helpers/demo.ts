@@ -10,7 +10,8 @@ export interface DemoAccount {
 
 /**
  * The demo data `npm start` seeds, signed in: the admin, user and provider accounts, the demo
- * provider with an active service, a category, and the provider still waiting for verification.
+ * provider with an active service paid at the visit and one paid online, a category, and the provider
+ * still waiting for verification.
  */
 export async function seedDemoData(app: FastifyInstance) {
   const { seeders } = app.platform;
@@ -42,18 +43,26 @@ export async function seedDemoData(app: FastifyInstance) {
     return response.json().data;
   };
   const profile = await get('/api/v1/provider/profile', provider);
-  const services = (await get('/api/v1/provider/services', provider)) as { id: string; is_active: boolean }[];
+  const services = (await get('/api/v1/provider/services', provider)) as {
+    id: string;
+    is_active: boolean;
+    payment: 'required' | 'at_visit';
+  }[];
   const categories = (await get('/api/v1/categories')) as { id: string }[];
   const pending = (await get('/api/v1/admin/providers?verification=pending', admin)) as { id: string }[];
-  const service = services.find((candidate) => candidate.is_active);
-  if (!service || !categories[0] || !pending[0])
-    throw new Error('the demo seed lacks a service, category or pending provider');
+  const service = services.find((candidate) => candidate.is_active && candidate.payment === 'at_visit');
+  const paidService = services.find((candidate) => candidate.is_active && candidate.payment === 'required');
+  if (!service || !paidService || !categories[0] || !pending[0])
+    throw new Error('the demo seed lacks a service (paid at the visit and online), category or pending provider');
   return {
     admin,
     user,
     provider,
     providerId: profile.id as string,
+    /** Paid at the visit. */
     serviceId: service.id,
+    /** Paid online at booking (the demo provider is onboarded for payouts). */
+    paidServiceId: paidService.id,
     categoryId: categories[0].id,
     pendingProviderId: pending[0].id,
   };

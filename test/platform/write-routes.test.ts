@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifications } from '../../src/modules/notifications/notifications.tables.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { seedDemoData } from '../helpers/demo.js';
+import { deliverMoyasarEvent, deliverStripeEvent, startPaymentFakes } from '../helpers/payments.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 /**
@@ -322,10 +323,93 @@ describe('every write route succeeds with the transaction guard on', () => {
     });
   };
 
+  /** A paid booking on the simulated gateway, its refunds, commission rules, payouts and Premium. */
+  const walkPayments = async () => {
+    const customer = await signIn(demo.user);
+    const admin = await signIn(demo.admin);
+    const provider = await signIn(demo.provider);
+    const slots = await call('GET', `/api/v1/providers/${demo.providerId}/slots?service_id=${demo.paidServiceId}`, {
+      status: 200,
+    });
+    const booking = await call('POST /api/v1/bookings', '/api/v1/bookings', {
+      as: customer,
+      body: { service_id: demo.paidServiceId, starts_at: slots.data.slots[0] },
+      status: 201,
+    });
+    expect(booking.data).toMatchObject({ status: 'pending_payment', payment: { status: 'requires_payment_method' } });
+    const paymentId = booking.data.payment.id as string;
+    await call('POST /api/v1/payments/{id}/simulate', `/api/v1/payments/${paymentId}/simulate`, {
+      as: customer,
+      body: { outcome: 'succeeded' },
+      status: 200,
+    });
+    await t.app.platform.dispatcher.runOnce();
+    await call('POST /api/v1/admin/payments/{id}/refunds', `/api/v1/admin/payments/${paymentId}/refunds`, {
+      as: admin,
+      body: { amount_minor: 1000, reason: 'goodwill' },
+      status: 202,
+    });
+    await t.app.platform.dispatcher.runOnce();
+    await call('POST /api/v1/admin/bookings/{id}/cancel', `/api/v1/admin/bookings/${booking.data.id}/cancel`, {
+      as: admin,
+      body: { reason: 'The provider did not come', provider_no_show: true },
+      status: 200,
+    });
+    await call('PUT /api/v1/admin/commission-rules', '/api/v1/admin/commission-rules', {
+      as: admin,
+      body: { category_id: demo.categoryId, rate_bps: 1500, limits: { GBP: { min_minor: 100 } } },
+      status: 200,
+    });
+    await call('DELETE /api/v1/admin/commission-rules/{id}', `/api/v1/admin/commission-rules/${demo.categoryId}`, {
+      as: admin,
+      status: 204,
+    });
+    await call('POST /api/v1/provider/payouts/onboarding', '/api/v1/provider/payouts/onboarding', {
+      as: provider,
+      status: 200,
+    });
+    const member = await createUser(t.app);
+    await call('POST /api/v1/me/subscription/checkout', '/api/v1/me/subscription/checkout', {
+      as: member,
+      body: { interval: 'month' },
+      status: 200,
+    });
+    await t.app.platform.dispatcher.runOnce();
+    await call('POST /api/v1/me/subscription/portal', '/api/v1/me/subscription/portal', { as: member, status: 200 });
+  };
+
+  /** The webhooks, on an app whose gateways have keys (the stand-ins), with the guard on too. */
+  const walkWebhooks = async () => {
+    const fakes = await startPaymentFakes({ clock });
+    const configured = await buildTestApp({ clock, env: fakes.env });
+    try {
+      const event = fakes.stripe.event('customer.created', { id: 'cus_walk', object: 'customer' });
+      const stripe = await deliverStripeEvent(configured.app, fakes.stripe, event);
+      expect(stripe.statusCode, stripe.body).toBe(200);
+      walked.set('POST /api/v1/webhooks/stripe', 1);
+      const moyasar = await deliverMoyasarEvent(configured.app, {
+        id: randomUUID(),
+        type: 'balance_transferred',
+        created_at: clock.now().toISOString(),
+        secret_token: fakes.moyasar.webhookSecret,
+        account_name: 'Walk',
+        live: false,
+        data: {} as never,
+      });
+      expect(moyasar.statusCode, moyasar.body).toBe(200);
+      walked.set('POST /api/v1/webhooks/moyasar', 1);
+    } finally {
+      await configured.close();
+      await fakes.close();
+    }
+  };
+
   it('walks accounts, content, the catalogue and a booking life, and no write operation of the document is left', async () => {
     await walkAccounts();
     await walkContentAndCatalogue();
     await walkBookingLife();
+    await walkPayments();
+    await walkWebhooks();
     const spec = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json();
     const writes = Object.entries(spec.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods)

@@ -1,18 +1,26 @@
-import { AppError, notFound } from '../../errors.js';
+import { AppError, type ErrorCode, invalidField, notFound } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { isExclusionViolation } from '../../infra/db/errors.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
-import { type IdempotencyStore, replayOf, requestHashOf, type StoredAnswer } from '../../shared/idempotency.js';
+import {
+  type IdempotencyKeyRef,
+  type IdempotencyStore,
+  replayOf,
+  requestHashOf,
+  type StoredAnswer,
+} from '../../shared/idempotency.js';
 import type { Track } from '../analytics/index.js';
-import type { CatalogService } from '../catalog/index.js';
+import type { CatalogService, ServiceRow } from '../catalog/index.js';
 import { scheduleOf } from './bookings.availability.js';
-import { type BookingInput, type PublicBooking, toPublicBooking } from './bookings.dto.js';
+import { type BookingDetail, type BookingInput, type PublicBooking, toPublicBooking } from './bookings.dto.js';
 import type { BookingMessages } from './bookings.messages.js';
+import type { BookingPaymentFlow, BookingPayments } from './bookings.payment.js';
 import type { BookingsRepository } from './bookings.repository.js';
 import { DEFAULT_MIN_NOTICE_MS, isFreeSlot } from './bookings.slots.js';
+import type { BookingRow } from './bookings.tables.js';
 
 const CREATE_SCOPE = 'bookings.create';
 
@@ -25,45 +33,123 @@ const bookingRequestHash = (input: BookingInput) =>
     service_id: input.service_id,
     starts_at: new Date(input.starts_at).toISOString(),
     note: input.note ?? null,
+    payment_method: input.payment_method ?? null,
+    payment_token: input.payment_token ?? null,
   });
 
 export interface CreatedBooking {
   statusCode: number;
-  booking: PublicBooking;
+  booking: BookingDetail;
   replayed: boolean;
+}
+
+/** A refusal stored as a key's answer, so a replay is refused the same way. */
+interface StoredRefusal {
+  code: ErrorCode;
+  message: string;
 }
 
 /**
  * Booking a free slot. Double booking is refused by the database (the `bookings_no_overlap`
  * exclusion constraint); the slot check in code only gives the usual case a clear answer before
- * the insert.
+ * the insert. A service paid at booking makes the booking `pending_payment`, holding the slot
+ * for PAYMENT_HOLD_MINUTES, and starts its payment once the booking is committed (never a
+ * gateway call inside a transaction).
  */
 export function createBookingCreation(deps: {
   db: Db;
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'bookableService'>;
   messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder'>;
+  payments: BookingPayments;
+  flow: Pick<BookingPaymentFlow, 'detail' | 'release'>;
   track: Track;
   idempotency: IdempotencyStore;
   clock: Clock;
   ids: IdGenerator;
+  holdMinutes: number;
   minNoticeMs?: number;
 }) {
-  const { db, repository, catalog, messages, clock } = deps;
+  const { db, repository, catalog, messages, payments, flow, clock } = deps;
   const minNoticeMs = deps.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS;
+
+  /**
+   * Starts the payment of a `pending_payment` booking. When it cannot start (a declined card,
+   * the gateway down) the booking is released at once; a decline is the key's answer from then
+   * on, while a gateway that did not answer gives the key up so that a retry is decided afresh.
+   */
+  const startPayment = async (
+    booking: BookingRow,
+    offer: { service: ServiceRow },
+    input: BookingInput,
+    keyRef?: IdempotencyKeyRef,
+  ) => {
+    const { service } = offer;
+    try {
+      const started = await payments.startBookingPayment({
+        bookingId: booking.id,
+        customerId: booking.customerId as string,
+        providerId: booking.providerId,
+        categoryId: service.categoryId,
+        amountMinor: booking.priceMinor,
+        currency: booking.currency,
+        description: service.name,
+        freeCancelHours: service.freeCancelHours,
+        lateCancelFeeBps: service.lateCancelFeeBps,
+        method: input.payment_method,
+        token: input.payment_token,
+      });
+      const row = await inTransaction(db, async (tx) => {
+        const current = (await repository.find(tx, booking.id, { forUpdate: true })) as BookingRow;
+        // Its change message may have come first and set a later state.
+        if (current.paymentStatus !== null) return current;
+        return repository.update(tx, booking.id, { paymentStatus: started.payment.status, updatedAt: clock.now() });
+      });
+      return {
+        ...toPublicBooking(row),
+        payment: started.payment,
+        payment_action: row.status === 'pending_payment' ? started.action : null,
+      };
+    } catch (error) {
+      await inTransaction(db, async (tx) => {
+        const current = await repository.find(tx, booking.id, { forUpdate: true });
+        if (current?.status === 'pending_payment')
+          await flow.release(tx, current, 'the payment could not be started', { notify: false });
+        if (!keyRef) return;
+        if (error instanceof AppError && error.code === 'PAYMENT_DECLINED') {
+          const refusal: StoredRefusal = { code: error.code, message: error.message };
+          await deps.idempotency.complete(tx, keyRef, { statusCode: error.statusCode, response: refusal });
+        } else {
+          await deps.idempotency.release(tx, keyRef);
+        }
+      });
+      throw error;
+    }
+  };
 
   return {
     /**
      * With an idempotency key, the key is claimed in the booking's transaction: a replay (same
      * body) gets the first answer back, another body 409 IDEMPOTENCY_KEY_REUSED. A refused booking
-     * stores nothing, so retrying it is decided afresh.
+     * stores nothing, so retrying it is decided afresh; a declined payment is the key's answer.
      */
     async create(actor: Actor, input: BookingInput, idempotencyKey?: string): Promise<CreatedBooking> {
       const requestHash = bookingRequestHash(input);
       const keyRef = idempotencyKey ? { userId: actor.id, scope: CREATE_SCOPE, key: idempotencyKey } : undefined;
-      const replay = (stored: StoredAnswer): CreatedBooking => {
+      const replay = async (stored: StoredAnswer): Promise<CreatedBooking> => {
         const { statusCode, response } = replayOf(stored, requestHash);
-        return { statusCode, booking: response as PublicBooking, replayed: true };
+        if (statusCode >= 400) {
+          const refusal = response as StoredRefusal;
+          throw new AppError(refusal.code, refusal.message);
+        }
+        const row = await repository.find(db, (response as PublicBooking).id);
+        if (!row) throw notFound('Booking');
+        // The first request stopped between the booking and its payment: the payment starts now.
+        if (row.status === 'pending_payment' && row.paymentStatus === null) {
+          const offer = await catalog.bookableService(row.serviceId);
+          if (offer) return { statusCode, booking: await startPayment(row, offer, input), replayed: true };
+        }
+        return { statusCode, booking: await flow.detail(row), replayed: true };
       };
       if (keyRef) {
         const stored = await deps.idempotency.find(db, keyRef);
@@ -73,6 +159,20 @@ export function createBookingCreation(deps: {
       const offer = await catalog.bookableService(input.service_id);
       if (!offer) throw notFound('Service');
       const { service, provider } = offer;
+      const paid = service.paymentMode === 'required';
+      if (!paid && (input.payment_method || input.payment_token)) {
+        throw invalidField(
+          input.payment_token ? 'body.payment_token' : 'body.payment_method',
+          'this service is paid at the visit',
+        );
+      }
+      if (paid) {
+        payments.assertCanCharge({
+          amountMinor: service.priceMinor,
+          currency: service.currency,
+          method: input.payment_method,
+        });
+      }
       const startsAt = new Date(input.starts_at);
       const schedule = await scheduleOf(repository, db, provider.id);
       const now = clock.now();
@@ -86,12 +186,13 @@ export function createBookingCreation(deps: {
       };
       if (!schedule || !isFreeSlot({ schedule, ...slotQuery }, startsAt)) throw slotUnavailable();
 
+      let created: { statusCode: number; row?: BookingRow; replayed?: CreatedBooking };
       try {
-        return await inTransaction(db, async (tx) => {
+        created = await inTransaction(db, async (tx) => {
           // Taken since the check above: the claim waited for that transaction, so its answer is stored.
           if (keyRef && !(await deps.idempotency.claim(tx, keyRef, requestHash))) {
             const stored = await deps.idempotency.find(tx, keyRef);
-            if (stored) return replay(stored);
+            if (stored) return { statusCode: stored.statusCode, stored };
           }
           const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
           const row = await repository.insert(tx, {
@@ -99,7 +200,7 @@ export function createBookingCreation(deps: {
             customerId: actor.id,
             providerId: provider.id,
             serviceId: service.id,
-            status: provider.autoConfirm ? 'confirmed' : 'pending',
+            status: paid ? 'pending_payment' : provider.autoConfirm ? 'confirmed' : 'pending',
             startsAt,
             endsAt,
             blocksFrom: startsAt,
@@ -108,6 +209,7 @@ export function createBookingCreation(deps: {
             currency: service.currency,
             note: input.note ?? null,
             paymentStatus: null,
+            paymentDueAt: paid ? new Date(now.getTime() + deps.holdMinutes * 60_000) : null,
             createdAt: now,
             updatedAt: now,
           });
@@ -119,17 +221,30 @@ export function createBookingCreation(deps: {
             price_minor: row.priceMinor,
             currency: row.currency,
           });
+          // A paid booking is news to the provider once it is paid (the payment's message).
           if (row.status === 'confirmed') await messages.notifyBoth(tx, row, 'booking_confirmed');
-          await messages.queueReminder(tx, row, now);
-          const booking = toPublicBooking(row);
-          if (keyRef) await deps.idempotency.complete(tx, keyRef, { statusCode: 201, response: booking });
-          return { statusCode: 201, booking, replayed: false };
-        });
+          if (!paid) await messages.queueReminder(tx, row, now);
+          if (keyRef) await deps.idempotency.complete(tx, keyRef, { statusCode: 201, response: toPublicBooking(row) });
+          return { statusCode: 201, row };
+        }).then(async (result) =>
+          'stored' in result && result.stored
+            ? { statusCode: result.statusCode, replayed: await replay(result.stored) }
+            : result,
+        );
       } catch (error) {
         // exclusion_violation: another active booking holds overlapping time.
         if (isExclusionViolation(error)) throw slotUnavailable();
         throw error;
       }
+      if (created.replayed) return created.replayed;
+      const row = created.row as BookingRow;
+      if (!paid)
+        return {
+          statusCode: 201,
+          booking: { ...toPublicBooking(row), payment: null, payment_action: null },
+          replayed: false,
+        };
+      return { statusCode: 201, booking: await startPayment(row, offer, input, keyRef), replayed: false };
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import type {
   AvailabilitySchema,
+  BookingDetailSchema,
   BookingSchema,
   CreateBookingBody,
   DashboardSchema,
@@ -13,6 +14,7 @@ import type { AvailabilityRow, BookingRow, ReviewRow } from './bookings.tables.j
 // What the API answers with is what the response schemas serialise, so the types come from them.
 export type BookingInput = Static<typeof CreateBookingBody>;
 export type PublicBooking = Static<typeof BookingSchema>;
+export type BookingDetail = Static<typeof BookingDetailSchema>;
 export type PublicReview = Static<typeof ReviewSchema>;
 export type ModeratedReview = Static<typeof ModeratedReviewSchema>;
 export type Availability = Static<typeof AvailabilitySchema>;
@@ -30,7 +32,8 @@ export const toPublicBooking = (row: BookingRow): PublicBooking => ({
   price_minor: row.priceMinor,
   currency: row.currency,
   note: row.note,
-  payment_status: row.paymentStatus,
+  payment_status: (row.paymentStatus as PublicBooking['payment_status']) ?? null,
+  payment_due_at: row.paymentDueAt?.toISOString() ?? null,
   cancelled_by: row.cancelledBy,
   cancel_reason: row.cancelReason,
   created_at: row.createdAt.toISOString(),

@@ -4,10 +4,12 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { Actor } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
+import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { CatalogService } from '../catalog/index.js';
 import { type PublicBooking, toPublicBooking } from './bookings.dto.js';
 import type { BookingMessages } from './bookings.messages.js';
 import { partyOf } from './bookings.parties.js';
+import type { BookingPayments } from './bookings.payment.js';
 import { ACTIVE_STATUSES, type BookingsRepository } from './bookings.repository.js';
 import type { BookingRow } from './bookings.tables.js';
 
@@ -27,6 +29,8 @@ export function createBookingLifecycle(deps: {
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'providerOfUser'>;
   messages: Pick<BookingMessages, 'notifyBoth'>;
+  payments: Pick<BookingPayments, 'onBookingCancelled'>;
+  audit: Pick<AuditService, 'record'>;
   track: Track;
   clock: Clock;
 }) {
@@ -65,7 +69,16 @@ export function createBookingLifecycle(deps: {
             if (party === 'provider' && !reason) {
               throw invalidField('body.reason', 'is required when the provider cancels');
             }
-            if (party === 'customer' && now.getTime() > booking.startsAt.getTime() - CUSTOMER_CANCEL_CUTOFF_MS) {
+            // A paid booking's own policy (free until N hours before, then a fee) decides the refund
+            // until the start; one paid at the visit closes online cancellation 24 h before.
+            if (party === 'customer' && booking.paymentStatus !== null && now >= booking.startsAt) {
+              throw illegal('The visit has started; contact the provider');
+            }
+            if (
+              party === 'customer' &&
+              booking.paymentStatus === null &&
+              now.getTime() > booking.startsAt.getTime() - CUSTOMER_CANCEL_CUTOFF_MS
+            ) {
               throw illegal('Bookings can be cancelled online until 24 hours before the start; contact the provider');
             }
             patch = { status: 'cancelled', cancelledBy: party, cancelReason: reason ?? null };
@@ -76,10 +89,62 @@ export function createBookingLifecycle(deps: {
         if (action === 'confirm') await messages.notifyBoth(tx, updated, 'booking_confirmed');
         if (action === 'complete') await deps.track(tx, 'booking_completed', booking.customerId, properties);
         if (action === 'cancel') {
+          await deps.payments.onBookingCancelled(tx, {
+            bookingId: booking.id,
+            cancelledBy: party,
+            startsAt: booking.startsAt,
+            cancelledAt: now,
+            reason,
+          });
           await deps.track(tx, 'booking_cancelled', booking.customerId, { ...properties, cancelled_by: party });
           // The queued reminder finds the booking cancelled and sends nothing.
           await messages.notifyBoth(tx, updated, 'booking_cancelled', reason ? { reason } : {});
         }
+        return toPublicBooking(updated);
+      });
+    },
+
+    /**
+     * POST /admin/bookings/:id/cancel: an admin cancels an active booking at any time, e.g. when
+     * the provider did not come; a paid booking is refunded in full. Audited.
+     */
+    async adminCancel(
+      actor: Actor,
+      id: string,
+      input: { reason: string; provider_no_show?: boolean },
+    ): Promise<PublicBooking> {
+      return inTransaction(db, async (tx) => {
+        const booking = await repository.find(tx, id, { forUpdate: true });
+        if (!booking) throw notFound('Booking');
+        if (!ACTIVE_STATUSES.includes(booking.status)) throw illegal(`A ${booking.status} booking cannot be cancelled`);
+        const now = clock.now();
+        const updated = await repository.update(tx, booking.id, {
+          status: 'cancelled',
+          cancelledBy: 'admin',
+          cancelReason: input.reason,
+          updatedAt: now,
+        });
+        await deps.payments.onBookingCancelled(tx, {
+          bookingId: booking.id,
+          cancelledBy: 'admin',
+          startsAt: booking.startsAt,
+          cancelledAt: now,
+          reason: input.reason,
+          providerNoShow: input.provider_no_show === true,
+        });
+        await deps.audit.record(tx, auditContextOf(actor), {
+          action: 'booking.cancelled_by_admin',
+          targetType: 'booking',
+          targetId: booking.id,
+          details: { reason: input.reason, provider_no_show: input.provider_no_show === true },
+        });
+        await deps.track(tx, 'booking_cancelled', booking.customerId, {
+          booking_id: booking.id,
+          provider_id: booking.providerId,
+          service_id: booking.serviceId,
+          cancelled_by: 'admin',
+        });
+        await messages.notifyBoth(tx, updated, 'booking_cancelled', { reason: input.reason });
         return toPublicBooking(updated);
       });
     },

@@ -5,8 +5,9 @@ import type { Db } from '../../infra/db/client.js';
 import type { Actor } from '../../shared/actor.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { CatalogService } from '../catalog/index.js';
-import { type PublicBooking, toPublicBooking } from './bookings.dto.js';
+import { type BookingDetail, type PublicBooking, toPublicBooking } from './bookings.dto.js';
 import { ownProvider, partyOf } from './bookings.parties.js';
+import type { BookingPaymentFlow } from './bookings.payment.js';
 import type { BookingCursor, BookingsRepository } from './bookings.repository.js';
 import type { AdminBookingsQuery, CalendarQuery } from './bookings.schemas.js';
 import type { BookingRow } from './bookings.tables.js';
@@ -37,16 +38,18 @@ export function createBookingLists(deps: {
   db: Db;
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'providerOfUser'>;
+  flow: Pick<BookingPaymentFlow, 'detail'>;
   clock: Clock;
 }) {
   const { db, repository, catalog, clock } = deps;
 
   return {
-    async get(actor: Actor, id: string): Promise<PublicBooking> {
+    /** One booking of the actor's (as its customer or provider), with its payment. */
+    async get(actor: Actor, id: string): Promise<BookingDetail> {
       const booking = await repository.find(db, id);
       if (!booking) throw notFound('Booking');
       await partyOf(catalog, db, actor, booking);
-      return toPublicBooking(booking);
+      return deps.flow.detail(booking);
     },
 
     async listMine(actor: Actor, query: { cursor?: string; limit: number }): Promise<BookingPage> {

@@ -56,6 +56,20 @@ export function createBookingMessages(deps: {
       }
     },
 
+    /** A change only the customer needs to hear of (an unpaid booking released). */
+    async notifyCustomer(tx: Db, booking: BookingRow, template: TemplateName, extra: Record<string, unknown> = {}) {
+      if (!booking.customerId) return;
+      const { data } = await templateData(tx, booking);
+      await deps.notify.send(tx, {
+        userId: booking.customerId,
+        channel: 'email',
+        purpose: 'booking',
+        template,
+        data: { ...data, ...extra },
+        urgent: true,
+      });
+    },
+
     /** Queues the reminder for 24 h before the start; a booking made closer to it gets none. */
     async queueReminder(tx: Db, booking: BookingRow, now: Date) {
       const remindAt = new Date(booking.startsAt.getTime() - REMINDER_BEFORE_MS);

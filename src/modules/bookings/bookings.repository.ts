@@ -82,6 +82,17 @@ export function createBookingsRepository() {
       return firstRow(db.select().from(bookings).where(eq(bookings.id, id)).limit(1), options);
     },
 
+    /** Unpaid bookings whose hold has run out, oldest first. */
+    async expiredHolds(db: Db, now: Date, limit: number): Promise<string[]> {
+      const rows = await db
+        .select({ id: bookings.id })
+        .from(bookings)
+        .where(and(eq(bookings.status, 'pending_payment'), lt(bookings.paymentDueAt, now)))
+        .orderBy(asc(bookings.paymentDueAt))
+        .limit(limit);
+      return rows.map((row) => row.id);
+    },
+
     async update(db: Db, id: string, patch: Partial<typeof bookings.$inferInsert>): Promise<BookingRow> {
       const [row] = await db.update(bookings).set(patch).where(eq(bookings.id, id)).returning();
       return row as BookingRow;

@@ -7,7 +7,9 @@ import { IdempotencyHeaders } from '../../shared/idempotency.js';
 import type { Transition } from './bookings.lifecycle.js';
 import {
   AdminBookingsQuery,
+  AdminCancelBody,
   AvailabilitySchema,
+  BookingDetailSchema,
   BookingSchema,
   CalendarQuery,
   CancelBody,
@@ -92,12 +94,21 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
         operationId: 'bookings.createBooking',
         tags,
         summary: 'Book a free slot (pending, or confirmed when the provider auto-confirms); accepts Idempotency-Key',
+        description:
+          'A service paid at booking (`payment: required`) makes the booking `pending_payment`, holding the slot until `payment_due_at`; `payment_action` says how to pay (Stripe.js client secret, a 3-D Secure page, or the simulated gateway). When the payment succeeds the booking becomes pending or confirmed; when it fails for good or the hold runs out, it is cancelled. A declined card answers 402 and releases the slot; a replay with the same Idempotency-Key answers the same.',
         headers: IdempotencyHeaders,
         body: CreateBookingBody,
         response: {
-          ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'SLOT_UNAVAILABLE'),
-          200: Success(BookingSchema),
-          201: Success(BookingSchema),
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'NOT_FOUND',
+            'SLOT_UNAVAILABLE',
+            'IDEMPOTENCY_KEY_REUSED',
+            'PAYMENT_DECLINED',
+            'PAYMENTS_UNAVAILABLE',
+          ),
+          200: Success(BookingDetailSchema),
+          201: Success(BookingDetailSchema),
         },
       },
     },
@@ -140,7 +151,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       schema: {
         operationId: 'bookings.cancelBooking',
         tags,
-        summary: 'Cancel: the customer until 24 h before the start, the provider at any time with a reason',
+        summary:
+          'Cancel: the customer until 24 h before the start (a paid booking: until the start, refunded by its policy), the provider at any time with a reason (refunded in full)',
         params: IdParams,
         body: CancelBody,
         response: {
@@ -184,9 +196,9 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       schema: {
         operationId: 'bookings.getBooking',
         tags,
-        summary: 'One booking (its customer or its provider)',
+        summary: 'One booking with its payment (its customer or its provider)',
         params: IdParams,
-        response: { ...errorResponses('NOT_FOUND'), 200: Success(BookingSchema) },
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(BookingDetailSchema) },
       },
     },
     async (request, reply) => {
@@ -236,6 +248,29 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       const page = await bookings.adminList(actorOf(request), request.query);
       return { success: true, data: page.items, meta: { next_cursor: page.nextCursor } };
     },
+  );
+
+  app.post(
+    '/admin/bookings/:id/cancel',
+    {
+      config: { access: requirePermission('bookings:admin') },
+      schema: {
+        operationId: 'bookings.adminCancelBooking',
+        tags,
+        summary:
+          'Cancel an active booking at any time, e.g. when the provider did not come (paid: refunded in full; audited)',
+        params: IdParams,
+        body: AdminCancelBody,
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'INVALID_STATE'),
+          200: Success(BookingSchema),
+        },
+      },
+    },
+    async (request) => ({
+      success: true,
+      data: await bookings.adminCancel(actorOf(request), request.params.id, request.body),
+    }),
   );
 
   app.post(

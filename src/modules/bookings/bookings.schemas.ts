@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { DateOnly, DateTime, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
+import { DateOnly, DateTime, literals, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
+import { PAYMENT_METHODS, PAYMENT_STATUSES, PaymentActionSchema, PaymentSchema } from '../payments/index.js';
 import { BOOKING_STATUSES } from './bookings.tables.js';
 
 const HHMM = Type.String({ pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$', description: 'local time HH:MM' });
@@ -70,8 +71,16 @@ export const BookingSchema = Type.Object({
   price_minor: Type.Integer(),
   currency: Type.String(),
   note: Nullable(Type.String()),
-  payment_status: Nullable(Type.String({ description: 'null until payments exist' })),
-  cancelled_by: Nullable(Type.String()),
+  payment_status: Nullable(
+    literals(
+      PAYMENT_STATUSES,
+      "the booking's payment (see `payment` on GET /bookings/:id); null when paid at the visit",
+    ),
+  ),
+  payment_due_at: Nullable(
+    Type.String({ format: 'date-time', description: 'pending_payment: the slot is released if not paid by then' }),
+  ),
+  cancelled_by: Nullable(literals(['customer', 'provider', 'admin', 'system'] as const, 'system: not paid in time')),
   cancel_reason: Nullable(Type.String()),
   created_at: DateTime,
   updated_at: DateTime,
@@ -82,6 +91,36 @@ export const CreateBookingBody = Type.Object(
     service_id: Uuid,
     starts_at: Type.String({ format: 'date-time', description: 'a start time from GET /providers/:id/slots' }),
     note: Type.Optional(Type.String({ maxLength: 500 })),
+    payment_method: Type.Optional(
+      literals(PAYMENT_METHODS, 'for a service paid at booking: how the customer pays (mada and STC Pay: SAR only)'),
+    ),
+    payment_token: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 500,
+        description:
+          "for a service paid at booking: a token from the gateway's own client (a Stripe PaymentMethod id, a Moyasar token; sim_success, sim_decline or sim_3ds on the simulated gateway); without it the answer's `payment_action` says how to pay",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** One booking with its payment: what POST /bookings and GET /bookings/:id answer. */
+export const BookingDetailSchema = Type.Composite([
+  BookingSchema,
+  Type.Object({
+    payment: Nullable(PaymentSchema),
+    payment_action: Nullable(PaymentActionSchema),
+  }),
+]);
+
+export const AdminCancelBody = Type.Object(
+  {
+    reason: Type.String({ minLength: 1, maxLength: 500 }),
+    provider_no_show: Type.Optional(
+      Type.Boolean({ default: false, description: 'the provider did not come: the refund is recorded as such' }),
+    ),
   },
   { additionalProperties: false },
 );

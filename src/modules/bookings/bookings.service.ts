@@ -14,6 +14,7 @@ import { createDashboard } from './bookings.dashboard.js';
 import { createBookingLifecycle } from './bookings.lifecycle.js';
 import { createBookingLists } from './bookings.lists.js';
 import { createBookingMessages } from './bookings.messages.js';
+import { type BookingPayments, createBookingPaymentFlow } from './bookings.payment.js';
 import { bookingsPersonalData } from './bookings.privacy.js';
 import type { BookingsRepository } from './bookings.repository.js';
 import { createReviews } from './bookings.reviews.js';
@@ -27,6 +28,9 @@ export interface BookingsServiceDeps {
   audit: Pick<AuditService, 'record'>;
   track: Track;
   idempotency: IdempotencyStore;
+  payments: BookingPayments;
+  /** How long an unpaid booking holds its slot (PAYMENT_HOLD_MINUTES). */
+  holdMinutes: number;
   /** The provider dashboard's cache. */
   cache: ReadThroughCache;
   clock: Clock;
@@ -40,12 +44,15 @@ export interface BookingsServiceDeps {
  */
 export function createBookingsService(deps: BookingsServiceDeps) {
   const messages = createBookingMessages(deps);
+  const flow = createBookingPaymentFlow({ ...deps, messages });
   return {
     ...createAvailability(deps),
-    ...createBookingCreation({ ...deps, messages }),
+    ...createBookingCreation({ ...deps, messages, flow }),
     ...createBookingLifecycle({ ...deps, messages }),
     remind: messages.remind,
-    ...createBookingLists(deps),
+    onPaymentChanged: flow.onPaymentChanged,
+    expireHolds: flow.expireHolds,
+    ...createBookingLists({ ...deps, flow }),
     ...createReviews(deps),
     ...createDashboard(deps),
     dataMapEntry: () => bookingsPersonalData(deps),

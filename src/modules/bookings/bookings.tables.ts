@@ -31,7 +31,14 @@ export const availability = pgTable('availability', {
 });
 
 /** `pending_payment`: a paid service's booking holds its slot until it is paid or `payment_due_at` passes. */
-export const BOOKING_STATUSES = ['pending_payment', 'pending', 'confirmed', 'completed', 'no_show', 'cancelled'] as const;
+export const BOOKING_STATUSES = [
+  'pending_payment',
+  'pending',
+  'confirmed',
+  'completed',
+  'no_show',
+  'cancelled',
+] as const;
 export type BookingStatus = (typeof BOOKING_STATUSES)[number];
 
 /**
@@ -59,10 +66,11 @@ export const bookings = pgTable(
     priceMinor: integer('price_minor').notNull(),
     currency: text('currency').notNull(),
     note: text('note'),
+    /** Its payment's status (payments.status), kept in step by the payments module's messages; null when paid at the visit. */
     paymentStatus: text('payment_status'),
     /** Until when an unpaid booking (`pending_payment`) holds its slot. */
     paymentDueAt: timestamp('payment_due_at', { withTimezone: true }),
-    cancelledBy: text('cancelled_by').$type<'customer' | 'provider' | 'admin'>(),
+    cancelledBy: text('cancelled_by').$type<'customer' | 'provider' | 'admin' | 'system'>(),
     cancelReason: text('cancel_reason'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),

@@ -1,4 +1,5 @@
 import { createReadThroughCache } from '../../infra/kv/cache.js';
+import { createPeriodicJob, type PeriodicJob } from '../../infra/periodic.js';
 import type { Platform } from '../../platform.js';
 import type { IdempotencyStore } from '../../shared/idempotency.js';
 import type { ModuleDescriptor } from '../../shared/module.js';
@@ -6,7 +7,9 @@ import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { CatalogService } from '../catalog/index.js';
 import type { Notify } from '../notifications/index.js';
+import { BOOKING_PAYMENT_CHANGED } from '../payments/index.js';
 import { BOOKING_REMIND } from './bookings.messages.js';
+import type { BookingPayments } from './bookings.payment.js';
 import { createBookingsRepository } from './bookings.repository.js';
 import { bookingsRoutes } from './bookings.routes.js';
 import { bookingsSeeder } from './bookings.seed.js';
@@ -18,6 +21,12 @@ export { bookingsSeeder } from './bookings.seed.js';
 export type { BookingsService } from './bookings.service.js';
 export { freeSlots, isFreeSlot, type Schedule, scheduleProblems } from './bookings.slots.js';
 
+const HOLD_SWEEP_MS = 30_000;
+
+export type BookingsModule = ModuleDescriptor<'bookings', BookingsService> & {
+  jobs: { bookingHolds: PeriodicJob<number> };
+};
+
 /** Providers' weekly availability, free slots, bookings and their life, reviews and the provider dashboard. */
 export function createBookingsModule(
   platform: Platform,
@@ -27,8 +36,9 @@ export function createBookingsModule(
     audit: Pick<AuditService, 'record'>;
     track: Track;
     idempotency: IdempotencyStore;
+    payments: BookingPayments;
   },
-): ModuleDescriptor<'bookings', BookingsService> {
+): BookingsModule {
   const logger = platform.logger.child({ component: 'bookings' });
   const service = createBookingsService({
     db: platform.db,
@@ -39,6 +49,8 @@ export function createBookingsModule(
     audit: deps.audit,
     track: deps.track,
     idempotency: deps.idempotency,
+    payments: deps.payments,
+    holdMinutes: platform.config.payments.holdMinutes,
     cache: createReadThroughCache({ kv: platform.kv, metrics: platform.metrics, logger }, 'bookings_dashboard'),
     clock: platform.clock,
     ids: platform.ids,
@@ -48,8 +60,20 @@ export function createBookingsModule(
     service,
     routes: async (api) => api.register(bookingsRoutes, { bookings: service }),
     dataMap: service.dataMapEntry(),
-    // A booking's reminder is decided when it is due: a cancelled booking sends nothing.
-    outboxHandlers: [{ type: BOOKING_REMIND, handle: service.remind }],
+    outboxHandlers: [
+      // A booking's reminder is decided when it is due: a cancelled booking sends nothing.
+      { type: BOOKING_REMIND, handle: service.remind },
+      { type: BOOKING_PAYMENT_CHANGED, handle: service.onPaymentChanged, options: { maxAttempts: 25 } },
+    ],
+    jobs: {
+      // Unpaid bookings release their slots when their hold runs out.
+      bookingHolds: createPeriodicJob({
+        name: 'booking-holds',
+        intervalMs: HOLD_SWEEP_MS,
+        run: () => service.expireHolds(),
+        logger,
+      }),
+    },
     seeders: [bookingsSeeder],
   };
 }
