@@ -172,6 +172,32 @@ describe('Stripe gateway: the official SDK against the stand-in', () => {
       expect(request?.body.automatic_payment_methods).toBeUndefined();
     });
 
+    it("sends ISK and MGA in Stripe's units and reads them back in ISO minor units", async () => {
+      const isk = await stripe.createIntent(intentInput({ amountMinor: 7500, currency: 'ISK', token: 'pm_card_visa' }));
+      // ISK has no decimals in ISO 4217; Stripe takes it as a two-decimal amount.
+      expect(fake.lastRequest('/v1/payment_intents', 'POST')?.body).toMatchObject({
+        amount: '750000',
+        currency: 'isk',
+      });
+      expect(isk).toMatchObject({ amountMinor: 7500, capturedMinor: 7500, currency: 'ISK' });
+      const refund = await stripe.refund({
+        gatewayPaymentId: isk.id,
+        amountMinor: 2500,
+        currency: 'ISK',
+        idempotencyKey: `refund-${uuidv7()}`,
+        reverseTransfer: false,
+        refundApplicationFee: false,
+        metadata: {},
+      });
+      expect(fake.lastRequest('/v1/refunds', 'POST')?.body).toMatchObject({ amount: '250000' });
+      expect(refund.amountMinor).toBe(2500);
+
+      // MGA has two ISO decimals; Stripe takes whole ariary.
+      const mga = await stripe.createIntent(intentInput({ amountMinor: 1_000_000, currency: 'MGA' }));
+      expect(fake.lastRequest('/v1/payment_intents', 'POST')?.body).toMatchObject({ amount: '10000' });
+      expect(mga.amountMinor).toBe(1_000_000);
+    });
+
     it('lets Stripe choose the methods when none is asked for', async () => {
       await stripe.createIntent(intentInput());
       expect(fake.lastRequest('/v1/payment_intents', 'POST')?.body).toMatchObject({
@@ -292,6 +318,7 @@ describe('Stripe gateway: the official SDK against the stand-in', () => {
       const partialInput = {
         gatewayPaymentId: payment.id,
         amountMinor: 3000,
+        currency: 'GBP',
         idempotencyKey: `refund-${uuidv7()}`,
         reverseTransfer: false,
         refundApplicationFee: false,
@@ -327,6 +354,7 @@ describe('Stripe gateway: the official SDK against the stand-in', () => {
         stripe.refund({
           gatewayPaymentId: payment.id,
           amountMinor: 2001,
+          currency: 'GBP',
           idempotencyKey: `refund-${uuidv7()}`,
           reverseTransfer: false,
           refundApplicationFee: false,
@@ -359,6 +387,7 @@ describe('Stripe gateway: the official SDK against the stand-in', () => {
       await stripe.refund({
         gatewayPaymentId: payment.id,
         amountMinor: 5000,
+        currency: 'GBP',
         idempotencyKey: `refund-${uuidv7()}`,
         reverseTransfer: true,
         refundApplicationFee: true,
@@ -499,6 +528,7 @@ describe('Stripe gateway: the official SDK against the stand-in', () => {
       const refund = await stripe.refund({
         gatewayPaymentId: paid.id,
         amountMinor: 1500,
+        currency: 'GBP',
         idempotencyKey: `refund-${uuidv7()}`,
         reverseTransfer: false,
         refundApplicationFee: false,
@@ -670,6 +700,7 @@ describe('Stripe gateway: the official SDK against the stand-in', () => {
       const refund = await stripe.refund({
         gatewayPaymentId: paid.id,
         amountMinor: 2000,
+        currency: 'GBP',
         idempotencyKey: `refund-${uuidv7()}`,
         reverseTransfer: false,
         refundApplicationFee: false,
@@ -943,6 +974,7 @@ describe('Moyasar gateway: the REST API against the stand-in', () => {
     const refundInput = {
       gatewayPaymentId: payment.id,
       amountMinor: 5000,
+      currency: 'SAR',
       idempotencyKey: `refund-${uuidv7()}`,
       reverseTransfer: false,
       refundApplicationFee: false,
@@ -1031,6 +1063,7 @@ describe('Moyasar gateway: the REST API against the stand-in', () => {
     await moyasar.refund({
       gatewayPaymentId: payment.id,
       amountMinor: 15000,
+      currency: 'SAR',
       idempotencyKey: `refund-${uuidv7()}`,
       reverseTransfer: false,
       refundApplicationFee: false,
@@ -1136,6 +1169,7 @@ describe('simulated gateway', () => {
     const input = {
       gatewayPaymentId: payment.id,
       amountMinor: 1000,
+      currency: 'GBP',
       idempotencyKey: 'refund-1',
       reverseTransfer: false,
       refundApplicationFee: false,

@@ -8,10 +8,13 @@ import {
   currencyExponent,
   divideHalfEven,
   formatMinor,
+  fromStripeAmount,
   minimumChargeMinor,
   percentOf,
   refundSplit,
   splitProportionally,
+  stripeUnrepresentable,
+  toStripeAmount,
 } from '../../src/modules/payments/payments.money.js';
 
 // Small tier: pure functions, no database. Currencies of every exponent we sell in: zero (JPY),
@@ -497,5 +500,27 @@ describe('cancellation refunds', () => {
     expect(() => cancellationRefund({ ...base, alreadyRefundedMinor: 1_001 })).toThrow(RangeError);
     expect(() => cancellationRefund({ ...base, lateCancelFeeBps: 10_001 })).toThrow(RangeError);
     expect(() => cancellationRefund({ ...base, freeCancelHours: -1 })).toThrow(RangeError);
+  });
+});
+
+describe("Stripe's units", () => {
+  it.each([
+    ['GBP', 1234, 1234],
+    ['JPY', 1500, 1500],
+    ['KWD', 1230, 1230],
+    ['ISK', 7500, 750_000],
+    ['UGX', 3700, 370_000],
+    ['MGA', 1_000_000, 10_000],
+  ])('%s: %i minor units are %i at Stripe, and back', (currency, minor, stripe) => {
+    expect(toStripeAmount(minor, currency)).toBe(stripe);
+    expect(fromStripeAmount(stripe, currency)).toBe(minor);
+  });
+
+  it('names the amounts Stripe cannot take exactly', () => {
+    expect(stripeUnrepresentable(1005, 'KWD')).toMatch(/0\.010/);
+    expect(stripeUnrepresentable(1010, 'KWD')).toBeNull();
+    expect(stripeUnrepresentable(1_000_050, 'MGA')).toMatch(/whole units/);
+    expect(stripeUnrepresentable(1_000_000, 'MGA')).toBeNull();
+    expect(stripeUnrepresentable(1005, 'GBP')).toBeNull();
   });
 });

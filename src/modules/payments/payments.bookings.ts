@@ -14,6 +14,7 @@ import {
   commissionFor,
   formatMinor,
   minimumChargeMinor,
+  stripeUnrepresentable,
 } from './payments.money.js';
 import type { Refunds } from './payments.refunds.js';
 import type { PaymentsRepository } from './payments.repository.js';
@@ -90,6 +91,11 @@ export function createBookingPayments(deps: {
           'body.service_id',
           `costs less than the smallest amount the payment provider can charge (${formatMinor(minimum, input.currency)} ${input.currency})`,
         );
+      }
+      const unrepresentable =
+        gateway.name === 'stripe' ? stripeUnrepresentable(input.amountMinor, input.currency) : null;
+      if (unrepresentable) {
+        throw invalidField('body.service_id', `has a price the payment provider cannot charge: ${unrepresentable}`);
       }
     },
 

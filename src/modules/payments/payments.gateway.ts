@@ -75,6 +75,8 @@ export interface GatewayPayment {
 export interface RefundInput {
   gatewayPaymentId: string;
   amountMinor: number;
+  /** The payment's currency (ISO 4217): the amount is in its minor units. */
+  currency: string;
   idempotencyKey: string;
   /** Connect: take the provider's share back from their account, and our fee in proportion. */
   reverseTransfer: boolean;

@@ -228,6 +228,52 @@ export function minimumChargeMinor(currency: string, gateway: GatewayName): numb
   }
 }
 
+/**
+ * Where Stripe's unit differs from ISO's minor unit (https://docs.stripe.com/currencies): ISK and
+ * UGX are zero-decimal in ISO but sent to Stripe as two-decimal amounts (× 100); MGA has two
+ * ISO decimals but Stripe takes it as zero-decimal (÷ 100). Everything else is the ISO minor unit.
+ */
+const STRIPE_UNIT_FACTOR: Readonly<Record<string, { times: number } | { per: number }>> = Object.freeze({
+  ISK: { times: 100 },
+  UGX: { times: 100 },
+  MGA: { per: 100 },
+});
+
+/** Three-decimal currencies Stripe takes only in whole hundredths (the last digit must be 0). */
+const STRIPE_TEN_STEP = new Set(['BHD', 'JOD', 'KWD', 'OMR', 'TND']);
+
+/**
+ * Why Stripe cannot take `amountMinor` of `currency` exactly, or null when it can: an MGA amount
+ * with ariary fractions, or a three-decimal amount whose last digit is not 0.
+ */
+export function stripeUnrepresentable(amountMinor: number, currency: string): string | null {
+  const factor = STRIPE_UNIT_FACTOR[currency];
+  if (factor && 'per' in factor && amountMinor % factor.per !== 0)
+    return 'Stripe takes only whole units of this currency';
+  if (STRIPE_TEN_STEP.has(currency) && amountMinor % 10 !== 0)
+    return 'Stripe takes this currency only in steps of 0.010';
+  return null;
+}
+
+/** ISO minor units → the amount Stripe's API takes. */
+export function toStripeAmount(amountMinor: number, currency: string): number {
+  const factor = STRIPE_UNIT_FACTOR[currency.toUpperCase()];
+  if (!factor) return amountMinor;
+  return 'times' in factor ? amountMinor * factor.times : Math.round(amountMinor / factor.per);
+}
+
+/** The amount in Stripe's API → ISO minor units. */
+export function fromStripeAmount(amount: number, currency: string): number {
+  const factor = STRIPE_UNIT_FACTOR[currency.toUpperCase()];
+  if (!factor) return amount;
+  return 'times' in factor ? divideHalfEvenNumber(amount, factor.times) : amount * factor.per;
+}
+
+function divideHalfEvenNumber(amount: number, by: number): number {
+  const sign = amount < 0 ? -1 : 1;
+  return sign * Number(divideHalfEven(BigInt(Math.abs(amount)), BigInt(by)));
+}
+
 /** Per-currency bounds of a commission rule (`commission_rules.limits`). */
 export type CommissionLimits = Readonly<Record<string, { min_minor?: number; max_minor?: number } | undefined>>;
 

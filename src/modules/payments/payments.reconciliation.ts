@@ -8,7 +8,7 @@ import type { Gateways } from './gateways/index.js';
 import type { BalanceTransaction } from './payments.gateway.js';
 import type { Ledger } from './payments.ledger.js';
 import type { PaymentsRepository } from './payments.repository.js';
-import { GATEWAYS, type GatewayName, payments, payouts, refunds } from './payments.tables.js';
+import { GATEWAYS, type GatewayName, ledgerEntries, payments, payouts, refunds } from './payments.tables.js';
 
 const DAY_MS = 86_400_000;
 const utcDay = (date: Date) => date.toISOString().slice(0, 10);
@@ -82,12 +82,22 @@ export function createReconciliation(deps: {
         );
       }
     }
+    // Every capture the ledger booked that day, by the capture entry's own time: a payment
+    // updated later (a refund) still counts on the day its money moved.
     const captured = await db
-      .select()
-      .from(payments)
-      .where(and(eq(payments.gateway, gateway), gte(payments.updatedAt, from), lt(payments.updatedAt, to)));
+      .select({ gatewayPaymentId: payments.gatewayPaymentId })
+      .from(ledgerEntries)
+      .innerJoin(payments, eq(payments.id, ledgerEntries.paymentId))
+      .where(
+        and(
+          eq(ledgerEntries.kind, 'capture'),
+          eq(payments.gateway, gateway),
+          gte(ledgerEntries.occurredAt, from),
+          lt(ledgerEntries.occurredAt, to),
+        ),
+      );
     for (const payment of captured) {
-      if (payment.capturedMinor > 0 && !seenPayments.has(payment.gatewayPaymentId)) {
+      if (!seenPayments.has(payment.gatewayPaymentId)) {
         mismatches.push({
           reference: payment.gatewayPaymentId,
           reason: 'captured in the ledger but not reported by the gateway',

@@ -144,6 +144,7 @@ export function createRefunds(deps: {
           const answer = await gateway.refund({
             gatewayPaymentId: payment.gatewayPaymentId,
             amountMinor: refund.amountMinor,
+            currency: payment.currency,
             idempotencyKey: `refund:${refund.id}`,
             // A destination charge takes the provider's share back from their account, and our fee.
             reverseTransfer: payment.destinationAccountId !== null,

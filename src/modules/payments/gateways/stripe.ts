@@ -11,6 +11,7 @@ import {
   type PaymentGateway,
   WebhookSignatureError,
 } from '../payments.gateway.js';
+import { fromStripeAmount, toStripeAmount } from '../payments.money.js';
 import type { PaymentMethod, PaymentStatus, SubscriptionStatus } from '../payments.tables.js';
 
 /**
@@ -72,7 +73,7 @@ export function createStripeGateway(config: StripeSettings, deps: StripeGatewayD
       if (input.method === 'stcpay')
         throw new GatewayDeclinedError('STC Pay is not available for this payment', 'method_unavailable');
       const params: Stripe.PaymentIntentCreateParams = {
-        amount: input.amountMinor,
+        amount: toStripeAmount(input.amountMinor, input.currency),
         currency: input.currency.toLowerCase(),
         description: input.description,
         metadata: input.metadata,
@@ -86,7 +87,7 @@ export function createStripeGateway(config: StripeSettings, deps: StripeGatewayD
         ...(input.destination
           ? {
               transfer_data: { destination: input.destination.accountId },
-              application_fee_amount: input.destination.applicationFeeMinor,
+              application_fee_amount: toStripeAmount(input.destination.applicationFeeMinor, input.currency),
             }
           : {}),
         // A payment method the client already made (Stripe.js) is confirmed here, so 3-D Secure comes
@@ -128,7 +129,7 @@ export function createStripeGateway(config: StripeSettings, deps: StripeGatewayD
         stripe.refunds.create(
           {
             payment_intent: input.gatewayPaymentId,
-            amount: input.amountMinor,
+            amount: toStripeAmount(input.amountMinor, input.currency),
             metadata: input.metadata,
             // Sent only when wanted: Stripe refuses them on a charge without a transfer.
             ...(input.reverseTransfer ? { reverse_transfer: true } : {}),
@@ -300,10 +301,10 @@ function paymentOf(intent: Stripe.PaymentIntent): GatewayPayment {
   const payment: GatewayPayment = {
     id: intent.id,
     status,
-    amountMinor: intent.amount,
+    amountMinor: fromStripeAmount(intent.amount, intent.currency),
     currency: intent.currency.toUpperCase(),
-    capturedMinor: intent.amount_received,
-    refundedMinor,
+    capturedMinor: fromStripeAmount(intent.amount_received, intent.currency),
+    refundedMinor: fromStripeAmount(refundedMinor, intent.currency),
     metadata: { ...intent.metadata },
     ...cardOf(charge),
   };
@@ -325,10 +326,10 @@ function paymentOfCharge(charge: Stripe.Charge, intentId: string): GatewayPaymen
   return {
     id: intentId,
     status,
-    amountMinor: charge.amount,
+    amountMinor: fromStripeAmount(charge.amount, charge.currency),
     currency: charge.currency.toUpperCase(),
-    capturedMinor: charge.amount_captured,
-    refundedMinor: charge.amount_refunded,
+    capturedMinor: fromStripeAmount(charge.amount_captured, charge.currency),
+    refundedMinor: fromStripeAmount(charge.amount_refunded, charge.currency),
     metadata: { ...charge.metadata },
     ...cardOf(charge),
   };
@@ -356,7 +357,7 @@ function refundOf(refund: Stripe.Refund): GatewayRefund {
   return {
     id: refund.id,
     gatewayPaymentId: idOf(refund.payment_intent) ?? '',
-    amountMinor: refund.amount,
+    amountMinor: fromStripeAmount(refund.amount, refund.currency),
     currency: refund.currency.toUpperCase(),
     status,
     metadata: { ...(refund.metadata ?? {}) },
@@ -377,8 +378,8 @@ function balanceTransactionOf(transaction: Stripe.BalanceTransaction): BalanceTr
   return {
     id: transaction.id,
     type: balanceTypeOf(transaction.type),
-    amountMinor: transaction.amount,
-    feeMinor: transaction.fee,
+    amountMinor: fromStripeAmount(transaction.amount, transaction.currency),
+    feeMinor: fromStripeAmount(transaction.fee, transaction.currency),
     currency: transaction.currency.toUpperCase(),
     sourceId,
     createdAt: new Date(transaction.created * 1000),
@@ -471,7 +472,7 @@ function eventOf(event: Stripe.Event): GatewayEvent {
         payout: {
           id: payout.id,
           accountId: event.account,
-          amountMinor: payout.amount,
+          amountMinor: fromStripeAmount(payout.amount, payout.currency),
           currency: payout.currency.toUpperCase(),
           status: payoutStatusOf(payout.status),
           arrivalAt: new Date(payout.arrival_date * 1000),
@@ -508,7 +509,7 @@ function eventOf(event: Stripe.Event): GatewayEvent {
           customerId: idOf(invoice.customer) ?? '',
           ...(subscriptionId ? { subscriptionId } : {}),
           paid,
-          amountMinor: paid ? invoice.amount_paid : invoice.amount_due,
+          amountMinor: fromStripeAmount(paid ? invoice.amount_paid : invoice.amount_due, invoice.currency),
           currency: invoice.currency.toUpperCase(),
         },
       };
