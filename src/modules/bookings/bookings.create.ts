@@ -62,7 +62,7 @@ export function createBookingCreation(deps: {
   catalog: Pick<CatalogService, 'bookableService'>;
   messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder'>;
   payments: BookingPayments;
-  flow: Pick<BookingPaymentFlow, 'detail' | 'release'>;
+  flow: Pick<BookingPaymentFlow, 'detail' | 'release' | 'onPaymentChanged'>;
   track: Track;
   idempotency: IdempotencyStore;
   clock: Clock;
@@ -99,6 +99,9 @@ export function createBookingCreation(deps: {
         method: input.payment_method,
         token: input.payment_token,
       });
+      // Paid at once (a saved card, a wallet, a test token): the booking moves on now, so the answer
+      // shows it confirmed. The payment's own message does the same later and then finds it done.
+      if (started.payment.captured_minor > 0) await flow.onPaymentChanged({ booking_id: booking.id });
       const row = await inTransaction(db, async (tx) => {
         const current = (await repository.find(tx, booking.id, { forUpdate: true })) as BookingRow;
         // Its change message may have come first and set a later state.

@@ -10,7 +10,7 @@ import { INTENT_CANCEL, PAYMENT_EVENT, REFUND_EXECUTE } from './payments.core.js
 import { paymentsPersonalData, paymentsRetention } from './payments.privacy.js';
 import { createPaymentsRepository } from './payments.repository.js';
 import { paymentsRoutes } from './payments.routes.js';
-import { paymentsSeeder } from './payments.seed.js';
+import { createPaymentsSeeder } from './payments.seed.js';
 import { createPaymentsService, type PaymentsService } from './payments.service.js';
 
 export type { BookingCharge } from './payments.bookings.js';
@@ -84,7 +84,13 @@ export function createPaymentsModule(
       { type: INTENT_CANCEL, handle: service.cancelIntent, options: { maxAttempts: 25 } },
     ],
     health: gateways.health(),
-    seeders: [paymentsSeeder],
+    seeders: [
+      createPaymentsSeeder({
+        clock: platform.clock,
+        ids: platform.ids,
+        commissionRateBps: config.payments.commissionRateBps,
+      }),
+    ],
     jobs: {
       paymentsReconcile: createPeriodicJob({
         name: 'payments-reconcile',

@@ -1,15 +1,13 @@
 import { and, eq, isNull } from 'drizzle-orm';
-import { systemClock } from '../../infra/clock.js';
+import type { Clock } from '../../infra/clock.js';
 import type { Seeder } from '../../infra/db/seed.js';
 import { inTransaction } from '../../infra/db/transaction.js';
-import { uuidv7 } from '../../infra/ids.js';
+import type { IdGenerator } from '../../infra/ids.js';
 import { bookings } from '../bookings/bookings.tables.js';
 import { providers, services } from '../catalog/catalog.tables.js';
 import { createLedger } from './payments.ledger.js';
 import { commissionFor } from './payments.money.js';
 import { payments, payoutAccounts } from './payments.tables.js';
-
-const DEMO_RATE_BPS = 1000;
 
 /**
  * Payments demo data: a simulated payout account for every provider the catalogue seeded as
@@ -17,13 +15,13 @@ const DEMO_RATE_BPS = 1000;
  * taken (captured, with their ledger entries), so the earnings page and the admin revenue view
  * have something to show after `npm start`. Idempotent: a visit that has a payment is left alone.
  */
-export const paymentsSeeder: Seeder = {
+export const createPaymentsSeeder = (deps: { clock: Clock; ids: IdGenerator; commissionRateBps: number }): Seeder => ({
   name: 'payments: payout accounts and past payments',
   async run(db) {
-    const ledger = createLedger({ ids: uuidv7, clock: systemClock });
+    const ledger = createLedger({ ids: deps.ids, clock: deps.clock });
     const onboarded = await db.select().from(providers).where(eq(providers.payoutsEnabled, true));
     for (const provider of onboarded) {
-      const now = new Date();
+      const now = deps.clock.now();
       await db
         .insert(payoutAccounts)
         .values({
@@ -47,10 +45,10 @@ export const paymentsSeeder: Seeder = {
         const commissionMinor = commissionFor({
           amountMinor: booking.priceMinor,
           currency: booking.currency,
-          rateBps: DEMO_RATE_BPS,
+          rateBps: deps.commissionRateBps,
         });
         await inTransaction(db, async (tx) => {
-          const paymentId = uuidv7();
+          const paymentId = deps.ids();
           await tx.insert(payments).values({
             id: paymentId,
             purpose: 'booking',
@@ -63,7 +61,7 @@ export const paymentsSeeder: Seeder = {
             status: 'succeeded',
             amountMinor: booking.priceMinor,
             currency: booking.currency,
-            commissionRateBps: DEMO_RATE_BPS,
+            commissionRateBps: deps.commissionRateBps,
             commissionMinor,
             capturedMinor: booking.priceMinor,
             method: 'card',
@@ -89,4 +87,4 @@ export const paymentsSeeder: Seeder = {
       }
     }
   },
-};
+});

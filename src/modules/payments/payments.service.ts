@@ -74,9 +74,19 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
   });
   // What the simulated gateway reports goes the webhooks' way, once the call that caused it returns.
   let events: PaymentEvents | undefined;
+  /**
+   * Feeds what the simulated gateway said to the event pipeline. Never throws: it runs after the
+   * gateway call, whose answer stands; an event that cannot be stored is logged (development only).
+   */
   const relaySimulated = async () => {
     if (!gateways.simulated || !events) return;
-    for (const event of gateways.simulated.drainEvents()) await events.accept(event);
+    for (const event of gateways.simulated.drainEvents()) {
+      try {
+        await events.accept(event);
+      } catch (error) {
+        deps.logger.error({ err: error, event_id: event.id }, 'payments: a simulated gateway event was not stored');
+      }
+    }
   };
   const payouts = createPayouts({
     db,

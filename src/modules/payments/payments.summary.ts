@@ -4,6 +4,8 @@ import type { Clock } from '../../infra/clock.js';
 import { type Db, queryRows } from '../../infra/db/client.js';
 import { toCsv } from '../../shared/csv.js';
 
+const SUMMARY_COLUMNS = ['day', 'currency', 'gross_minor', 'commission_minor', 'refunds_minor', 'net_minor'];
+
 const DAY_MS = 86_400_000;
 const MAX_DAYS = 366;
 
@@ -74,9 +76,9 @@ export function createRevenueSummary(deps: { db: Db; clock: Clock }) {
       };
     },
 
-    /** The same days as CSV rows. */
+    /** The same days as CSV rows, under the header even when there are none. */
     csv(summary: { days: Record<string, unknown>[] }): string {
-      return toCsv(summary.days);
+      return toCsv(summary.days, SUMMARY_COLUMNS);
     },
   };
 }
