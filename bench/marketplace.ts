@@ -24,6 +24,7 @@ import { envNumber, type Harness, runBench, type ServerProcess } from './lib.js'
 import { CITIES, CUSTOMER_PASSWORD, customerEmail, type SeededData, seedMarketplace } from './marketplace-seed.js';
 import {
   describeRun,
+  interleavedSlotPlan,
   mapLimit,
   measure,
   type RawRequest,
@@ -306,27 +307,10 @@ async function runScenarios(
   // visit + buffer, interleaved across providers; each request takes the next one, a customer in
   // turn and its own Idempotency-Key.
   {
-    const perProvider = await mapLimit(offers, 8, async (offer) => {
-      const { slots } = await getJson<{ slots: string[] }>(server, slotsPath(offer));
-      const blockMs = (offer.durationMinutes + offer.bufferMinutes) * 60_000;
-      const picked: string[] = [];
-      let freeFrom = 0;
-      for (const slot of slots) {
-        const at = Date.parse(slot);
-        if (at >= freeFrom) {
-          picked.push(slot);
-          freeFrom = at + blockMs;
-        }
-      }
-      return picked.map((startsAt) => ({ serviceId: offer.id, startsAt }));
-    });
-    const plan: { serviceId: string; startsAt: string }[] = [];
-    for (let i = 0; perProvider.some((list) => i < list.length); i++) {
-      for (const list of perProvider) {
-        const slot = list[i];
-        if (slot) plan.push(slot);
-      }
-    }
+    const plan = await interleavedSlotPlan(
+      offers.map((offer) => ({ ...offer, serviceId: offer.id })),
+      async (offer) => (await getJson<{ slots: string[] }>(server, slotsPath(offer))).slots,
+    );
     const tokens = await mapLimit(
       Array.from({ length: seed.customers }, (_, i) => customerEmail(i)),
       4,

@@ -5,8 +5,10 @@
  * (default 100). Exits 1 only when the harness fails, not when a target is missed.
  * BENCH_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) adds the same scenario with
  * the app on PostgreSQL, the production path, with no embedded database in the process.
- * Then the marketplace scenarios (bench/marketplace.ts) and the analytics ones (bench/analytics.ts)
- * when BENCH_SCENARIOS (comma-separated, default `all`) includes `marketplace` / `analytics`.
+ * Then the marketplace scenarios (bench/marketplace.ts), the analytics ones (bench/analytics.ts) and
+ * booking with vs without payment (bench/payments.ts, PostgreSQL only: it runs when BENCH_DATABASE_URL
+ * is set) when BENCH_SCENARIOS (comma-separated, default `all`) includes `marketplace` / `analytics` /
+ * `payments`.
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,6 +24,7 @@ import {
   writeResult,
 } from './lib.js';
 import { runMarketplace } from './marketplace.js';
+import { runPayments } from './payments.js';
 
 // The demo user the app seeds on its first start (src/modules/identity/identity.seed.ts).
 const DEMO_LOGIN = { email: 'user@demo.care', password: 'demo-user-2026' };
@@ -148,4 +151,8 @@ await runBench(async (harness) => {
   await Promise.all([appOnPostgres?.stop(), app.stop(), bare.stop()]);
   if (runs('marketplace')) await runMarketplace(harness);
   if (runs('analytics')) await runAnalytics(harness);
+  if (runs('payments')) {
+    if (databaseUrl) await runPayments(harness, databaseUrl);
+    else process.stdout.write('\npayments: skipped (it measures PostgreSQL: set BENCH_DATABASE_URL)\n');
+  }
 });

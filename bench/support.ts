@@ -201,3 +201,42 @@ export function startReport(name: string, log: (line: string) => void) {
     },
   };
 }
+
+/** A bookable service of a bench's seeded provider, as the slot plan needs it. */
+export interface PlanOffer {
+  serviceId: string;
+  durationMinutes: number;
+  bufferMinutes: number;
+}
+
+/**
+ * The order booking benches take slots in: each offer's free slots (from `slotsOf`) kept apart by
+ * its visit + buffer, so no two planned bookings overlap, interleaved across providers so that
+ * consecutive requests do not queue on one provider's rows.
+ */
+export async function interleavedSlotPlan<O extends PlanOffer>(
+  offers: O[],
+  slotsOf: (offer: O) => Promise<string[]>,
+): Promise<{ serviceId: string; startsAt: string }[]> {
+  const perProvider = await mapLimit(offers, 8, async (offer) => {
+    const blockMs = (offer.durationMinutes + offer.bufferMinutes) * 60_000;
+    const picked: string[] = [];
+    let freeFrom = 0;
+    for (const slot of await slotsOf(offer)) {
+      const at = Date.parse(slot);
+      if (at >= freeFrom) {
+        picked.push(slot);
+        freeFrom = at + blockMs;
+      }
+    }
+    return picked.map((startsAt) => ({ serviceId: offer.serviceId, startsAt }));
+  });
+  const plan: { serviceId: string; startsAt: string }[] = [];
+  for (let i = 0; perProvider.some((list) => i < list.length); i++) {
+    for (const list of perProvider) {
+      const slot = list[i];
+      if (slot) plan.push(slot);
+    }
+  }
+  return plan;
+}

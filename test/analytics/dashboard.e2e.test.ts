@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CURRENCY_EXPONENTS, formatMinor } from '../../src/modules/payments/payments.money.js';
 import { createContent } from '../content/helpers.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { seedDemoData } from '../helpers/demo.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -13,6 +16,19 @@ const HAS_CHROMIUM = existsSync(CHROMIUM) || Boolean(process.env.CI);
 const SKIP_REASON = 'Chromium not installed (apt-get install chromium): dashboard e2e skipped';
 if (!HAS_CHROMIUM) console.warn(`SKIPPED: ${SKIP_REASON}`);
 const SCREENSHOT = 'test-results/admin-dashboard.png';
+
+interface RevenueAmounts {
+  gross_minor: number;
+  commission_minor: number;
+  refunds_minor: number;
+  net_minor: number;
+}
+interface RevenueSummary {
+  from: string;
+  to: string;
+  days: (RevenueAmounts & { day: string; currency: string })[];
+  totals: (RevenueAmounts & { currency: string })[];
+}
 
 // One app for the file, listening on a free port for the browser; the plain tests inject.
 let t: TestApp;
@@ -72,6 +88,22 @@ describe('admin dashboard page', () => {
     expect(unpinned.headers['cache-control']).toBe('no-cache');
     expect((await t.app.inject({ method: 'GET', url: '/admin/secrets.json' })).statusCode).toBe(404);
     expect((await t.app.inject({ method: 'GET', url: '/admin/..%2fapp.ts' })).statusCode).toBe(404);
+  });
+
+  it('shows amounts in the decimals the payments module stores them in', async () => {
+    // charts.js is the browser's copy of the exponents (the API sends minor units only).
+    const charts = await import(new URL('../../src/modules/admin-dashboard/assets/charts.js', import.meta.url).href);
+    expect({ ...charts.CURRENCY_EXPONENTS }).toEqual({ ...CURRENCY_EXPONENTS });
+    for (const [currency, minor] of [
+      ['GBP', 123456],
+      ['JPY', 1500],
+      ['KWD', 1234],
+      ['COP', 990000],
+      ['GBP', -650],
+    ] as const) {
+      const shown: string = charts.moneyFormat(currency)(minor);
+      expect(shown.replace(/[^\d.-]/g, ''), shown).toBe(formatMinor(minor, currency));
+    }
   });
 
   it('keeps the page out of the API docs', async () => {
@@ -138,6 +170,8 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
       ].map((event, index) => ({ ...event, time: new Date(now - index * 1000).toISOString(), device_id: 'e2e-1' })),
     });
     expect(sent.json().data).toMatchObject({ accepted: 3, rejected: [], dropped_no_consent: 0 });
+    // The demo data `npm start` seeds: among it, captured payments for the demo's past visits.
+    await seedDemoData(t.app);
     browser = await launching;
   });
 
@@ -170,7 +204,16 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
   it('signs an admin in and draws every panel from the API', async () => {
     const { page, problems } = await openSignedIn(admin);
     await page.getByTestId('dashboard').waitFor({ state: 'visible' });
-    const panels = ['kpis', 'funnel-wellness', 'funnel-marketplace', 'events', 'retention', 'content', 'health'];
+    const panels = [
+      'kpis',
+      'funnel-wellness',
+      'funnel-marketplace',
+      'events',
+      'retention',
+      'content',
+      'revenue',
+      'health',
+    ];
     await Promise.all(panels.map((panel) => ready(page, panel)));
 
     // The page asks for the range its date inputs show: the same question to the API, same numbers.
@@ -212,6 +255,113 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
     expect(existsSync(SCREENSHOT)).toBe(true);
     // The CSP let everything the page needs through: no violations, no script errors.
     expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  /** GET /admin/payments/summary as the admin, for the range the page shows. */
+  async function revenueSummary(page: Page) {
+    const from = await page.getByTestId('filter-from').inputValue();
+    const to = await page.getByTestId('filter-to').inputValue();
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/api/v1/admin/payments/summary?from=${from}&to=${to}`,
+      headers: admin.headers,
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    return { from, to, summary: res.json().data as RevenueSummary };
+  }
+
+  it('draws the revenue of the demo payments per currency, with the totals and the CSV export', async () => {
+    const { page, problems } = await openSignedIn(admin);
+    await ready(page, 'revenue');
+    const { from, to, summary } = await revenueSummary(page);
+
+    // The demo's visits were paid by card at the demo commission (10%) and nothing was refunded.
+    const gbp = summary.totals.find((total) => total.currency === 'GBP');
+    expect(gbp, JSON.stringify(summary)).toBeDefined();
+    expect(gbp!.gross_minor).toBeGreaterThan(0);
+    expect(gbp!.commission_minor * 10).toBe(gbp!.gross_minor);
+    expect(gbp!.refunds_minor).toBe(0);
+    expect(gbp!.net_minor).toBe(gbp!.commission_minor);
+
+    expect(await page.getByTestId('revenue-summary').getAttribute('data-currencies')).toBe(
+      String(summary.totals.length),
+    );
+    for (const total of summary.totals) {
+      const { currency } = total;
+      const row = page.getByTestId(`revenue-total-${currency}`);
+      const amounts = [total.gross_minor, total.commission_minor, total.refunds_minor, total.net_minor];
+      for (const [name, value] of [
+        ['gross', total.gross_minor],
+        ['commission', total.commission_minor],
+        ['refunds', total.refunds_minor],
+        ['net', total.net_minor],
+      ] as const) {
+        expect(await row.getAttribute(`data-${name}-minor`), `${currency} ${name}`).toBe(String(value));
+      }
+      // Shown in major units, in the currency's ISO decimals.
+      const cells = await row.locator('td').allTextContents();
+      expect(cells.map((text) => text.replace(/[^\d.-]/g, ''))).toEqual(
+        amounts.map((minor) => formatMinor(minor, currency)),
+      );
+      // One chart per currency, a bar group per day of the range, its paid days as the API lists them.
+      const chart = page.getByTestId(`revenue-chart-${currency}`);
+      const paidDays = summary.days.filter((day) => day.currency === currency);
+      expect(await chart.getAttribute('data-days')).toBe(String(paidDays.length));
+      const rangeDays = Math.round((Date.parse(to) - Date.parse(from)) / 86_400_000) + 1;
+      expect(await chart.locator('svg > g').count()).toBe(rangeDays);
+      const barHeights = await chart
+        .locator('svg rect.bar:not(.refund)')
+        .evaluateAll((bars) => bars.map((bar) => Number(bar.getAttribute('height'))));
+      expect(barHeights.filter((height) => height > 0)).toHaveLength(
+        paidDays.filter((day) => day.gross_minor > 0).length,
+      );
+    }
+
+    // The CSV link: the same route's CSV, fetched with the token and saved under the server's name.
+    const csv = await t.app.inject({
+      method: 'GET',
+      url: `/api/v1/admin/payments/summary?from=${from}&to=${to}&format=csv`,
+      headers: admin.headers,
+    });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    expect(await page.getByTestId('revenue-csv').getAttribute('href')).toBe(
+      `/api/v1/admin/payments/summary?from=${from}&to=${to}&format=csv`,
+    );
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('revenue-csv').click()]);
+    expect(download.suggestedFilename()).toBe(`payments-${from}-${to}.csv`);
+    const saved = await readFile(await download.path());
+    expect(saved.toString('utf8')).toBe(csv.body);
+    expect(csv.body.split('\r\n')[0]).toBe('day,currency,gross_minor,commission_minor,refunds_minor,net_minor');
+    expect(await page.getByTestId('revenue-csv-error').isHidden()).toBe(true);
+
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('says when a range has no payments, and shows the API refusing a range it cannot answer', async () => {
+    const { page, problems } = await openSignedIn(admin);
+    await ready(page, 'revenue');
+    await page.getByTestId('filter-from').fill('2001-01-01');
+    await page.getByTestId('filter-to').fill('2001-01-31');
+    await page.getByTestId('filter-apply').click();
+    await page.getByTestId('revenue-empty').waitFor({ state: 'visible' });
+    await ready(page, 'revenue');
+    expect(await page.getByTestId('revenue-summary').getAttribute('data-currencies')).toBe('0');
+    const { summary } = await revenueSummary(page);
+    expect(summary).toMatchObject({ from: '2001-01-01', to: '2001-01-31', days: [], totals: [] });
+
+    // More than the 366 days the summary covers: the panel shows the API's refusal, the page goes on.
+    await page.getByTestId('filter-from').fill('2001-01-01');
+    await page.getByTestId('filter-to').fill('2003-01-01');
+    await page.getByTestId('filter-apply').click();
+    const panel = page.locator('[data-testid="panel-revenue"][data-state="error"]');
+    await panel.waitFor({ state: 'attached' });
+    expect(await panel.getByRole('alert').textContent()).toBeTruthy();
+    expect(await page.getByTestId('dashboard').isVisible()).toBe(true);
+    // The failed request is the only console error (the browser logs a 400 as one).
+    expect(problems.filter((problem) => !/status of 400/.test(problem))).toEqual([]);
     await page.close();
   });
 

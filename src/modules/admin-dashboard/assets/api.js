@@ -34,9 +34,9 @@ export function endSession() {
   }
 }
 
-/** JSON in and out, with the token when signed in; a status not in `accept` and not 2xx throws ApiError. */
-export async function api(path, { method = 'GET', body, accept = [] } = {}) {
-  const headers = { accept: 'application/json' };
+/** The request with the token when signed in; a status not in `accept` and not 2xx throws ApiError. */
+async function send(path, { method = 'GET', body, accept = [], type = 'application/json' } = {}) {
+  const headers = { accept: type };
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(path, {
@@ -46,8 +46,24 @@ export async function api(path, { method = 'GET', body, accept = [] } = {}) {
     cache: 'no-store',
     credentials: 'omit',
   });
+  if (response.ok || accept.includes(response.status)) return response;
   const payload = await response.json().catch(() => null);
-  if (response.ok || accept.includes(response.status)) return payload;
   if (response.status === 401 && token) sessionExpired();
   throw new ApiError(response.status, payload);
+}
+
+/** JSON in and out, with the token when signed in; a status not in `accept` and not 2xx throws ApiError. */
+export async function api(path, options = {}) {
+  const response = await send(path, options);
+  return response.json().catch(() => null);
+}
+
+/**
+ * A file the API answers with (a CSV export), fetched with the token: a plain link could not send
+ * it, the token never being in a cookie. Its name is the one the server gives in content-disposition.
+ */
+export async function download(path, type) {
+  const response = await send(path, { type });
+  const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1];
+  return { blob: await response.blob(), name };
 }

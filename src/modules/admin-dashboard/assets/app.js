@@ -1,4 +1,5 @@
-// Admin dashboard: sign in, then draw the analytics reports (charts.js) from the API (api.js).
+// Admin dashboard: sign in, then draw the analytics reports and the revenue summary (charts.js)
+// from the API (api.js).
 // No framework, no third-party code; the page's CSP allows only these scripts and same-origin
 // requests. The server fills in each import's content hash, so a page never mixes old and new
 // modules after a deploy.
@@ -6,6 +7,7 @@ import {
   API,
   api,
   endSession as closeSession,
+  download,
   onSessionExpired,
   signedIn,
   startSession,
@@ -20,6 +22,7 @@ import {
   isoDay,
   kpiTiles,
   retentionHeatmap,
+  revenuePanel,
 } from './charts.js?v={{version:charts.js}}';
 
 // Bumped on every load and sign-out: answers to an earlier load are dropped.
@@ -38,6 +41,49 @@ function filters(extra) {
 async function report(name, extra = {}) {
   const payload = await api(`${API}/admin/analytics/${name}?${filters(extra)}`);
   return payload.data;
+}
+
+const REVENUE = `${API}/admin/payments/summary`;
+
+/** The revenue summary for the chosen days (it has no plan filter: payments are not by plan). */
+async function revenue() {
+  const range = new URLSearchParams({ from: byId('from').value, to: byId('to').value });
+  const payload = await api(`${REVENUE}?${range}`);
+  return { summary: payload.data, range };
+}
+
+/**
+ * The link to the same days as CSV. Its href is the export's URL; a click fetches it with the
+ * token and saves it under the name the server gives it.
+ */
+function csvLink(range) {
+  const query = new URLSearchParams(range);
+  query.set('format', 'csv');
+  const link = h('a', { href: `${REVENUE}?${query}`, 'data-testid': 'revenue-csv', text: 'Download the days as CSV' });
+  const problem = h('span', { class: 'error', role: 'alert', 'data-testid': 'revenue-csv-error', hidden: true });
+  link.addEventListener('click', async (event) => {
+    event.preventDefault();
+    if (link.getAttribute('aria-busy')) return;
+    link.setAttribute('aria-busy', 'true');
+    problem.hidden = true;
+    try {
+      const file = await download(link.href, 'text/csv');
+      const url = URL.createObjectURL(file.blob);
+      const save = h('a', { href: url, download: file.name ?? 'payments.csv', hidden: true });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      // Revoked later: the download may still be reading it.
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (failure) {
+      if (failure.status === 403) return adminsOnly();
+      problem.textContent = ` The CSV could not be downloaded: ${failure.message}`;
+      problem.hidden = false;
+    } finally {
+      link.removeAttribute('aria-busy');
+    }
+  });
+  return h('span', {}, link, problem);
 }
 
 // ---- Screens ----
@@ -149,6 +195,11 @@ function load() {
   render('events', async () => eventsChart(await report('engagement')));
   render('retention', async () => retentionHeatmap((await report('retention')).cohorts));
   render('content', async () => contentTable((await report('content')).items));
+  render('revenue', async () => {
+    const { summary, range } = await revenue();
+    const note = byId('plan').value ? 'all plans (the plan filter does not apply to payments)' : undefined;
+    return revenuePanel(summary, { download: csvLink(range), note });
+  });
   // 503 still carries the report (status critical).
   render('health', async () => healthPanel(await api('/api/health', { accept: [503] })));
 }

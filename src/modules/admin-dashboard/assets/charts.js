@@ -74,16 +74,85 @@ export function funnelChart(journey, steps) {
   return svg;
 }
 
+/**
+ * Every day from `from` to `to` (at most 400): the API lists only days with data, the others are
+ * drawn as `empty(day)` so the axis covers the whole range.
+ */
+function everyDay(from, to, listed, empty) {
+  const byDay = new Map(listed.map((day) => [day.day, day]));
+  const days = [];
+  for (let time = Date.parse(from); time <= Date.parse(to) && days.length < 400; time += DAY_MS) {
+    const day = isoDay(new Date(time));
+    days.push(byDay.get(day) ?? empty(day));
+  }
+  return days;
+}
+
+/**
+ * Values per day: `bars` (one or more series, side by side in each day's slot) and an optional
+ * `line`, on one scale that always includes zero (a series may go below it), with the first,
+ * middle and last day under the axis. `title(day)` is each day's tooltip, `tick(value)` an axis label.
+ */
+function dailyChart(days, { bars, line, title, tick = count, label, left = 36 }) {
+  const width = 520;
+  const height = 180;
+  const bottom = 20;
+  const values = days.flatMap((day) => [...bars.map((bar) => day[bar.key]), ...(line ? [day[line.key]] : [])]);
+  const max = Math.max(1, ...values);
+  const min = Math.min(0, ...values);
+  const step = (width - left) / days.length;
+  const yOf = (value) => height - bottom - ((value - min) / (max - min)) * (height - bottom - 8);
+  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': label });
+  for (const value of min < 0 ? [min, 0, max] : [0, Math.round(max / 2), max]) {
+    svg.append(
+      s('line', { x1: left, x2: width, y1: yOf(value), y2: yOf(value), class: 'grid-line' }),
+      s('text', { x: left - 4, y: yOf(value) + 4, class: 'axis-label end', text: tick(value) }),
+    );
+  }
+  const barWidth = (step * 0.7) / bars.length;
+  days.forEach((day, index) => {
+    svg.append(
+      s(
+        'g',
+        {},
+        s('title', { text: title(day) }),
+        bars.map((bar, position) => {
+          const value = day[bar.key];
+          const y = yOf(Math.max(0, value));
+          return s('rect', {
+            x: left + index * step + step * 0.15 + position * barWidth,
+            y,
+            width: barWidth,
+            height: Math.abs(yOf(value) - yOf(0)),
+            class: bar.class,
+          });
+        }),
+      ),
+    );
+  });
+  if (line) {
+    const points = days.map((day, index) => `${left + (index + 0.5) * step},${yOf(day[line.key])}`).join(' ');
+    svg.append(s('polyline', { points, class: line.class }));
+  }
+  const middle = Math.floor((days.length - 1) / 2);
+  const ticks = [
+    [0, left, 'axis-label'],
+    [middle, left + (middle + 0.5) * step, 'axis-label middle'],
+    [days.length - 1, width, 'axis-label end'],
+  ];
+  for (const [index, x, className] of days.length < 3 ? ticks.slice(1, 2) : ticks) {
+    svg.append(s('text', { x, y: height - 4, class: className, text: days[index].day.slice(5) }));
+  }
+  return svg;
+}
+
+/** A legend entry: a swatch of `kind` (bar-swatch, line-swatch, ...) and its name. */
+const legendItem = (kind, text) => [h('span', { class: `swatch ${kind}` }), ` ${text} `];
+
 /** Events per day (bars) and active subjects (line) over the report's range, with the score summary. */
 export function eventsChart(data) {
   const total = data.daily.reduce((sum, day) => sum + day.events, 0);
-  // The API lists days with events; quiet days are drawn as zero so the axis is the whole range.
-  const byDay = new Map(data.daily.map((day) => [day.day, day]));
-  const days = [];
-  for (let time = Date.parse(data.from); time <= Date.parse(data.to) && days.length < 400; time += DAY_MS) {
-    const day = isoDay(new Date(time));
-    days.push(byDay.get(day) ?? { day, events: 0, active_subjects: 0 });
-  }
+  const days = everyDay(data.from, data.to, data.daily, (day) => ({ day, events: 0, active_subjects: 0 }));
   const summary = h('p', {
     class: 'summary',
     'data-testid': 'events-total',
@@ -94,54 +163,180 @@ export function eventsChart(data) {
       data.buckets.map((bucket) => `${bucket.bucket} ${count(bucket.subjects)}`).join(', '),
   });
   if (total === 0) return h('div', {}, summary, h('p', { class: 'muted', text: 'No events in this range.' }));
-  const width = 520;
-  const height = 180;
-  const left = 36;
-  const bottom = 20;
-  const max = Math.max(1, ...days.map((day) => day.events));
-  const step = (width - left) / days.length;
-  const yOf = (value) => height - bottom - (value / max) * (height - bottom - 8);
-  const svg = s('svg', {
-    viewBox: `0 0 ${width} ${height}`,
-    role: 'img',
-    'aria-label': `Events per day from ${days[0].day} to ${days.at(-1).day}, ${total} in all`,
+  const svg = dailyChart(days, {
+    bars: [{ key: 'events', class: 'bar' }],
+    line: { key: 'active_subjects', class: 'line' },
+    title: (day) => `${day.day}: ${count(day.events)} events, ${count(day.active_subjects)} active`,
+    label: `Events per day from ${days[0].day} to ${days.at(-1).day}, ${total} in all`,
   });
-  for (const tick of [0, Math.round(max / 2), max]) {
-    svg.append(
-      s('line', { x1: left, x2: width, y1: yOf(tick), y2: yOf(tick), class: 'grid-line' }),
-      s('text', { x: left - 4, y: yOf(tick) + 4, class: 'axis-label end', text: count(tick) }),
-    );
-  }
-  days.forEach((day, index) => {
-    const y = yOf(day.events);
-    svg.append(
-      s(
-        'rect',
-        { x: left + index * step + step * 0.15, y, width: step * 0.7, height: height - bottom - y, class: 'bar' },
-        s('title', { text: `${day.day}: ${count(day.events)} events, ${count(day.active_subjects)} active` }),
-      ),
-    );
-  });
-  const points = days.map((day, index) => `${left + (index + 0.5) * step},${yOf(day.active_subjects)}`).join(' ');
-  svg.append(s('polyline', { points, class: 'line' }));
-  // First, middle and last day under the axis, kept inside the chart's edges.
-  const ticks = [
-    [0, left, 'axis-label'],
-    [Math.floor((days.length - 1) / 2), left + (Math.floor((days.length - 1) / 2) + 0.5) * step, 'axis-label middle'],
-    [days.length - 1, width, 'axis-label end'],
-  ];
-  for (const [index, x, className] of days.length < 3 ? ticks.slice(1, 2) : ticks) {
-    svg.append(s('text', { x, y: height - 4, class: className, text: days[index].day.slice(5) }));
-  }
   const legend = h(
     'p',
     { class: 'legend' },
-    h('span', { class: 'swatch bar-swatch' }),
-    ' events ',
-    h('span', { class: 'swatch line-swatch' }),
-    ' active subjects',
+    legendItem('bar-swatch', 'events'),
+    legendItem('line-swatch', 'active subjects'),
   );
   return h('div', {}, summary, svg, legend);
+}
+
+/**
+ * ISO 4217 minor-unit exponents other than 2, as the payments module keeps them
+ * (CURRENCY_EXPONENTS in src/modules/payments/payments.money.ts; a test holds the two equal).
+ * Not Intl's digits: those are display conventions (0 for COP, HUF, IDR, PKR) and would show
+ * amounts stored in hundredths a hundred times too large.
+ */
+export const CURRENCY_EXPONENTS = Object.freeze({
+  BIF: 0,
+  CLP: 0,
+  DJF: 0,
+  GNF: 0,
+  ISK: 0,
+  JPY: 0,
+  KMF: 0,
+  KRW: 0,
+  PYG: 0,
+  RWF: 0,
+  UGX: 0,
+  UYI: 0,
+  VND: 0,
+  VUV: 0,
+  XAF: 0,
+  XOF: 0,
+  XPF: 0,
+  BHD: 3,
+  IQD: 3,
+  JOD: 3,
+  KWD: 3,
+  LYD: 3,
+  OMR: 3,
+  TND: 3,
+  CLF: 4,
+  UYW: 4,
+});
+
+/** Minor units of `currency` as money text ('£65.00'); `compact` for axis labels ('£1.2K'). */
+export function moneyFormat(currency, { compact = false } = {}) {
+  const exponent = CURRENCY_EXPONENTS[currency] ?? 2;
+  const options = compact
+    ? { notation: 'compact', maximumFractionDigits: 1 }
+    : { minimumFractionDigits: exponent, maximumFractionDigits: exponent };
+  let format;
+  try {
+    format = new Intl.NumberFormat('en-GB', { style: 'currency', currency, ...options });
+  } catch {
+    // A code Intl does not know: the number and the code.
+    const plain = new Intl.NumberFormat('en-GB', options);
+    format = { format: (value) => `${plain.format(value)} ${currency}` };
+  }
+  return (minor) => format.format((minor ?? 0) / 10 ** exponent);
+}
+
+const AMOUNTS = [
+  ['gross_minor', 'GMV', 'Money captured: bookings and subscriptions'],
+  ['commission_minor', 'Commission', 'The platform’s revenue from it: commission, and whole subscriptions'],
+  ['refunds_minor', 'Refunds', 'Money refunded to customers'],
+  ['net_minor', 'Net', 'Revenue less the commission given back with refunds'],
+];
+
+/** One currency's days: GMV and refunds as bars, net as a line. */
+function revenueChart(currency, summary, total) {
+  const money = moneyFormat(currency);
+  const listed = summary.days.filter((day) => day.currency === currency);
+  const days = everyDay(summary.from, summary.to, listed, (day) => ({
+    day,
+    currency,
+    gross_minor: 0,
+    commission_minor: 0,
+    refunds_minor: 0,
+    net_minor: 0,
+  }));
+  const svg = dailyChart(days, {
+    bars: [
+      { key: 'gross_minor', class: 'bar' },
+      { key: 'refunds_minor', class: 'bar refund' },
+    ],
+    line: { key: 'net_minor', class: 'line' },
+    title: (day) => `${day.day}: ${AMOUNTS.map(([key, name]) => `${name} ${money(day[key])}`).join(', ')}`,
+    tick: moneyFormat(currency, { compact: true }),
+    label: `${currency} per day from ${summary.from} to ${summary.to}: GMV ${money(total.gross_minor)}, net ${money(total.net_minor)}`,
+    left: 56,
+  });
+  return h(
+    'figure',
+    { class: 'revenue-chart', 'data-testid': `revenue-chart-${currency}`, 'data-days': listed.length },
+    h(
+      'figcaption',
+      {},
+      h('strong', { text: currency }),
+      ` GMV ${money(total.gross_minor)} · net ${money(total.net_minor)}`,
+    ),
+    svg,
+  );
+}
+
+/**
+ * The revenue panel: a chart per currency, the totals by currency, and `download` (the link to
+ * the days as CSV). Amounts in different currencies are never added up.
+ */
+export function revenuePanel(summary, { download, note } = {}) {
+  const currencies = summary.totals.map((total) => total.currency);
+  const head = h('p', {
+    class: 'summary',
+    'data-testid': 'revenue-summary',
+    'data-currencies': currencies.length,
+    text:
+      `${summary.from} to ${summary.to}, UTC · ` +
+      (currencies.length === 0
+        ? 'no payments'
+        : `${currencies.length} currenc${currencies.length === 1 ? 'y' : 'ies'}`) +
+      (note ? ` · ${note}` : ''),
+  });
+  const footer = download ? h('p', { class: 'download' }, download) : null;
+  if (summary.days.length === 0) {
+    return h(
+      'div',
+      {},
+      head,
+      h('p', { class: 'muted', 'data-testid': 'revenue-empty', text: 'No payments in this range.' }),
+      footer,
+    );
+  }
+  const charts = summary.totals.map((total) => revenueChart(total.currency, summary, total));
+  const legend = h(
+    'p',
+    { class: 'legend' },
+    legendItem('bar-swatch', 'GMV'),
+    legendItem('refund-swatch', 'refunds'),
+    legendItem('line-swatch', 'net'),
+  );
+  const rows = summary.totals.map((total) => {
+    const money = moneyFormat(total.currency);
+    return h(
+      'tr',
+      {
+        'data-testid': `revenue-total-${total.currency}`,
+        ...Object.fromEntries(AMOUNTS.map(([key]) => [`data-${key.replace('_', '-')}`, total[key]])),
+      },
+      h('th', { scope: 'row', text: total.currency }),
+      AMOUNTS.map(([key]) => h('td', { class: `num${total[key] < 0 ? ' negative' : ''}`, text: money(total[key]) })),
+    );
+  });
+  const table = h(
+    'table',
+    { class: 'totals' },
+    h('caption', { class: 'muted', text: 'Totals by currency' }),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'col', text: 'Currency' }),
+        AMOUNTS.map(([, text, title]) => h('th', { scope: 'col', class: 'num', title, text })),
+      ),
+    ),
+    h('tbody', {}, rows),
+  );
+  return h('div', {}, head, h('div', { class: 'revenue-charts' }, charts), legend, table, footer);
 }
 
 // Square root: typical retention (10-50%) spreads over most of the scale instead of its pale end.
