@@ -89,13 +89,15 @@ export function createBookingLifecycle(deps: {
         if (action === 'confirm') await messages.notifyBoth(tx, updated, 'booking_confirmed');
         if (action === 'complete') await deps.track(tx, 'booking_completed', booking.customerId, properties);
         if (action === 'cancel') {
-          await deps.payments.onBookingCancelled(tx, {
+          const { settled } = await deps.payments.onBookingCancelled(tx, {
             bookingId: booking.id,
             cancelledBy: party,
             startsAt: booking.startsAt,
             cancelledAt: now,
             reason,
           });
+          // Its policy decided the refund: a late "paid" message must not refund the rest as unwanted.
+          if (settled && updated.paymentDueAt) await repository.update(tx, booking.id, { paymentDueAt: null });
           await deps.track(tx, 'booking_cancelled', booking.customerId, { ...properties, cancelled_by: party });
           // The queued reminder finds the booking cancelled and sends nothing.
           await messages.notifyBoth(tx, updated, 'booking_cancelled', reason ? { reason } : {});
@@ -124,7 +126,7 @@ export function createBookingLifecycle(deps: {
           cancelReason: input.reason,
           updatedAt: now,
         });
-        await deps.payments.onBookingCancelled(tx, {
+        const { settled } = await deps.payments.onBookingCancelled(tx, {
           bookingId: booking.id,
           cancelledBy: 'admin',
           startsAt: booking.startsAt,
@@ -132,6 +134,7 @@ export function createBookingLifecycle(deps: {
           reason: input.reason,
           providerNoShow: input.provider_no_show === true,
         });
+        if (settled && updated.paymentDueAt) await repository.update(tx, booking.id, { paymentDueAt: null });
         await deps.audit.record(tx, auditContextOf(actor), {
           action: 'booking.cancelled_by_admin',
           targetType: 'booking',

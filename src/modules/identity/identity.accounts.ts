@@ -55,8 +55,8 @@ export function createAccountUseCases(deps: AccountDeps) {
       });
     },
 
-    /** The account as other modules see it (no password hash), or undefined. */
-    getAccount: (userId: string): Promise<AccountView | undefined> => findAccount(db, userId),
+    /** The account as other modules see it (no password hash), or undefined; in `tx` when given. */
+    getAccount: (userId: string, tx: Db = db): Promise<AccountView | undefined> => findAccount(tx, userId),
 
     async startTrial(actor: Actor): Promise<PublicUser> {
       const user = await inTransaction(db, async (tx) => {

@@ -1,4 +1,4 @@
-import { invalidField } from '../../errors.js';
+import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { isUniqueViolation } from '../../infra/db/errors.js';
@@ -65,7 +65,9 @@ export function createBookingPayments(deps: {
   const { db, repository, clock } = deps;
 
   const actionOf = (payment: PaymentRow, clientSecret?: string): PaymentAction | null => {
-    if (payment.status !== 'requires_payment_method' && payment.status !== 'requires_action') return null;
+    // A declined Stripe (or simulated) payment may be tried again with another card until its hold ends.
+    const retryable = payment.status === 'failed' && payment.gateway !== 'moyasar';
+    if (payment.status !== 'requires_payment_method' && payment.status !== 'requires_action' && !retryable) return null;
     return {
       gateway: payment.gateway,
       client_secret: clientSecret ?? null,
@@ -134,6 +136,10 @@ export function createBookingPayments(deps: {
         });
       } catch (error) {
         throw gatewayError(error);
+      }
+      // Declined in the same call (a token that fails at once): refused like a card error, nothing kept.
+      if (intent.status === 'failed') {
+        throw new AppError('PAYMENT_DECLINED', intent.failureReason ?? 'The payment was declined');
       }
       const existing = await repository.findPaymentByGatewayId(db, gateway.name, intent.id);
       // A retried request got the same intent back (the gateway's idempotency): the payment is made.
@@ -207,9 +213,9 @@ export function createBookingPayments(deps: {
         /** An admin cancelling because the provider did not come. */
         providerNoShow?: boolean;
       },
-    ): Promise<void> {
+    ): Promise<{ settled: boolean }> {
       const payment = await repository.paymentOfBooking(tx, input.bookingId, { forUpdate: true });
-      if (!payment) return;
+      if (!payment) return { settled: false };
       if (payment.status === 'succeeded' || payment.status === 'partially_refunded') {
         const amountMinor = cancellationRefund({
           capturedMinor: payment.capturedMinor,
@@ -227,11 +233,13 @@ export function createBookingPayments(deps: {
             reason: input.reason,
           });
         }
-        return;
+        return { settled: true };
       }
-      if (payment.status !== 'canceled' && payment.status !== 'failed') {
+      // A failed Stripe (or simulated) payment can still be paid with another card: cancel it too.
+      if (payment.status !== 'canceled' && !(payment.status === 'failed' && payment.gateway === 'moyasar')) {
         await deps.outbox.enqueue(tx, { type: INTENT_CANCEL, payload: { payment_id: payment.id } });
       }
+      return { settled: false };
     },
 
     /** A payment that succeeded for a booking that is no longer there (its hold ran out): all of it back. */

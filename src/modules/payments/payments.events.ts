@@ -92,10 +92,15 @@ export function createPaymentEvents(deps: {
       if (event.kind === 'ignored') return;
       if (event.kind === 'payment') {
         // A Moyasar webhook is only a hint: the payment as the gateway tells it now is what counts.
-        const gatewayPayment =
+        let gatewayPayment =
           event.gateway === 'moyasar'
             ? await deps.gateways.of('moyasar').retrieveIntent(event.payment.id)
             : event.payment;
+        // A Stripe event's intent names its charge without expanding it: the card is read from Stripe.
+        if (event.gateway === 'stripe' && gatewayPayment.status === 'succeeded' && !gatewayPayment.method) {
+          const { method, cardBrand, cardLast4 } = await deps.gateways.of('stripe').retrieveIntent(event.payment.id);
+          gatewayPayment = { ...gatewayPayment, method, cardBrand, cardLast4 };
+        }
         await inTransaction(db, async (tx) => {
           const payment = await paymentOf(tx, event.gateway, gatewayPayment.id, gatewayPayment.metadata.payment_id);
           if (!payment) {

@@ -156,6 +156,8 @@ export type GatewayEvent = {
         id: string;
         customerId: string;
         subscriptionId?: string;
+        /** Our member, from the subscription's metadata, when the gateway carries it on the invoice. */
+        userId?: string;
         paid: boolean;
         amountMinor: number;
         currency: string;

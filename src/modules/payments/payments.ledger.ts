@@ -256,6 +256,25 @@ export function createLedger(deps: { ids: IdGenerator; clock: Clock }) {
       );
     },
 
+    /** A payout the bank returned (paid, then failed): we owe the provider that money again. */
+    async recordPayoutReturned(tx: Db, input: PayoutInput): Promise<LedgerWriteResult> {
+      assertCommon(input);
+      return write(
+        tx,
+        {
+          kind: 'payout',
+          payoutId: input.payoutId,
+          reference: `${input.reference}:returned`,
+          occurredAt: input.occurredAt,
+        },
+        input.currency,
+        [
+          { account: gatewayAccount(input.gateway), amountMinor: input.amountMinor },
+          { account: providerAccount(input.providerId), amountMinor: -input.amountMinor },
+        ],
+      );
+    },
+
     /** The gateway kept a processing fee. */
     async recordFee(tx: Db, input: FeeInput): Promise<LedgerWriteResult> {
       assertCommon(input);

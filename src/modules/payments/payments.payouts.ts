@@ -15,6 +15,19 @@ import type { PaymentsRepository } from './payments.repository.js';
 
 type Of<K extends GatewayEvent['kind']> = Extract<GatewayEvent, { kind: K }>;
 
+type PayoutStatus = 'pending' | 'in_transit' | 'paid' | 'failed' | 'canceled';
+const PAYOUT_ORDER: Record<PayoutStatus, number> = { pending: 0, in_transit: 1, paid: 2, failed: 3, canceled: 3 };
+
+/**
+ * Where a payout's events may take it, in whatever order they come: forward only, and out of
+ * `failed` or `canceled` never; `paid` may still turn `failed` (the bank returned the money).
+ */
+export function nextPayoutStatus(current: PayoutStatus | undefined, incoming: PayoutStatus): PayoutStatus {
+  if (!current) return incoming;
+  if (current === 'failed' || current === 'canceled') return current;
+  return PAYOUT_ORDER[incoming] > PAYOUT_ORDER[current] ? incoming : current;
+}
+
 /**
  * Getting providers paid: onboarding to the gateway's payout accounts (Stripe Connect Express),
  * the account's readiness (which lets the provider sell paid services), payouts as the gateway
@@ -24,7 +37,7 @@ export function createPayouts(deps: {
   db: Db;
   repository: PaymentsRepository;
   gateways: Gateways;
-  ledger: Pick<Ledger, 'recordPayout' | 'providerEarnings'>;
+  ledger: Pick<Ledger, 'recordPayout' | 'recordPayoutReturned' | 'providerEarnings'>;
   catalog: Pick<CatalogService, 'providerOfUser' | 'setPayoutsEnabled'>;
   identity: Pick<IdentityService, 'getAccount'>;
   /** Takes in what the simulated gateway reported, the way a webhook would have. */
@@ -51,12 +64,14 @@ export function createPayouts(deps: {
 
   const reactions: Pick<EventReactions, 'account' | 'payout'> = {
     async account(tx: Db, event: Of<'account'>) {
-      const account = await repository.payoutAccountById(tx, event.account.id);
-      if (!account) return;
+      const account = await repository.payoutAccountById(tx, event.account.id, { forUpdate: true });
+      // Events come in any order: an older state never overrides a newer one.
+      if (!account || (account.lastEventAt && account.lastEventAt > event.occurredAt)) return;
       await repository.savePayoutAccount(tx, {
         ...account,
         payoutsEnabled: event.account.payoutsEnabled,
         detailsSubmitted: event.account.detailsSubmitted,
+        lastEventAt: event.occurredAt,
         updatedAt: clock.now(),
       });
       await deps.catalog.setPayoutsEnabled(tx, account.providerId, event.account.payoutsEnabled);
@@ -66,6 +81,9 @@ export function createPayouts(deps: {
       const account = await repository.payoutAccountById(tx, event.payout.accountId);
       if (!account) return;
       const now = clock.now();
+      const before = await repository.payoutByGatewayId(tx, event.gateway, event.payout.id, { forUpdate: true });
+      const status = nextPayoutStatus(before?.status, event.payout.status);
+      if (before && status === before.status) return;
       const row = await repository.upsertPayout(tx, {
         id: deps.ids(),
         providerId: account.providerId,
@@ -73,7 +91,7 @@ export function createPayouts(deps: {
         gatewayPayoutId: event.payout.id,
         amountMinor: event.payout.amountMinor,
         currency: event.payout.currency.toUpperCase(),
-        status: event.payout.status,
+        status,
         arrivalAt: event.payout.arrivalAt ?? null,
         createdAt: now,
         updatedAt: now,
@@ -81,6 +99,17 @@ export function createPayouts(deps: {
       if (row.status === 'paid') {
         // One entry per payout: a repeated `paid` event meets the ledger's unique reference.
         await deps.ledger.recordPayout(tx, {
+          payoutId: row.id,
+          reference: row.gatewayPayoutId,
+          gateway: row.gateway,
+          providerId: row.providerId,
+          currency: row.currency,
+          amountMinor: row.amountMinor,
+          occurredAt: event.occurredAt,
+        });
+      } else if (row.status === 'failed' && before?.status === 'paid') {
+        // The bank sent it back after all: we owe the provider that money again.
+        await deps.ledger.recordPayoutReturned(tx, {
           payoutId: row.id,
           reference: row.gatewayPayoutId,
           gateway: row.gateway,

@@ -71,7 +71,7 @@ export function createPaymentsRepository() {
     },
 
     refundsOf: (db: Db, paymentId: string) =>
-      db.select().from(refunds).where(eq(refunds.paymentId, paymentId)).orderBy(refunds.createdAt),
+      db.select().from(refunds).where(eq(refunds.paymentId, paymentId)).orderBy(refunds.createdAt, refunds.id),
 
     /** Records a gateway event id; false when it was already there (a repeat delivery). */
     async recordEvent(db: Db, row: typeof paymentEvents.$inferInsert): Promise<boolean> {
@@ -111,8 +111,8 @@ export function createPaymentsRepository() {
     payoutAccountOf: (db: Db, providerId: string) =>
       firstRow(db.select().from(payoutAccounts).where(eq(payoutAccounts.providerId, providerId)).limit(1)),
 
-    payoutAccountById: (db: Db, accountId: string) =>
-      firstRow(db.select().from(payoutAccounts).where(eq(payoutAccounts.accountId, accountId)).limit(1)),
+    payoutAccountById: (db: Db, accountId: string, options: { forUpdate?: boolean } = {}) =>
+      firstRow(db.select().from(payoutAccounts).where(eq(payoutAccounts.accountId, accountId)).limit(1), options),
 
     async savePayoutAccount(db: Db, row: typeof payoutAccounts.$inferInsert) {
       const [saved] = await db
@@ -125,12 +125,23 @@ export function createPaymentsRepository() {
             gateway: row.gateway,
             payoutsEnabled: row.payoutsEnabled,
             detailsSubmitted: row.detailsSubmitted,
+            ...(row.lastEventAt !== undefined ? { lastEventAt: row.lastEventAt } : {}),
             updatedAt: row.updatedAt,
           },
         })
         .returning();
       return saved as typeof payoutAccounts.$inferSelect;
     },
+
+    payoutByGatewayId: (db: Db, gateway: GatewayName, gatewayPayoutId: string, options: { forUpdate?: boolean } = {}) =>
+      firstRow(
+        db
+          .select()
+          .from(payouts)
+          .where(and(eq(payouts.gateway, gateway), eq(payouts.gatewayPayoutId, gatewayPayoutId)))
+          .limit(1),
+        options,
+      ),
 
     async upsertPayout(db: Db, row: typeof payouts.$inferInsert) {
       const [saved] = await db
@@ -142,6 +153,24 @@ export function createPaymentsRepository() {
         })
         .returning();
       return saved as typeof payouts.$inferSelect;
+    },
+
+    /** The checkout's customer and subscription, never the status another event may have set meanwhile. */
+    async saveCheckout(db: Db, row: typeof subscriptions.$inferInsert): Promise<SubscriptionRow> {
+      const [saved] = await db
+        .insert(subscriptions)
+        .values({ ...row, status: 'incomplete' })
+        .onConflictDoUpdate({
+          target: subscriptions.userId,
+          set: {
+            gateway: row.gateway,
+            customerId: row.customerId,
+            subscriptionId: sql`coalesce(${subscriptions.subscriptionId}, excluded.subscription_id)`,
+            updatedAt: row.updatedAt,
+          },
+        })
+        .returning();
+      return saved as SubscriptionRow;
     },
 
     payoutsOf: (db: Db, providerId: string, limit = 50) =>

@@ -77,7 +77,11 @@ const Limits = Type.Record(
     },
     { additionalProperties: false },
   ),
-  { maxProperties: 50, description: 'per currency: the smallest and largest commission in minor units' },
+  {
+    maxProperties: 50,
+    additionalProperties: false,
+    description: 'per currency: the smallest and largest commission in minor units',
+  },
 );
 
 export const CommissionRuleBody = Type.Object(

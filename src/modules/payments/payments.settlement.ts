@@ -103,10 +103,21 @@ export function createSettlement(deps: {
         ...(gatewayRefundId ? { gatewayRefundId } : {}),
         updatedAt: now,
       });
+      // The payment's state follows the refunds that went through, not those still reserved.
+      const refundedSoFar = (await repository.refundsOf(tx, payment.id))
+        .filter((row) => row.status === 'succeeded')
+        .reduce((sum, row) => sum + row.amountMinor, 0);
+      const status =
+        refundedSoFar === 0
+          ? payment.status
+          : refundedSoFar >= payment.capturedMinor
+            ? 'refunded'
+            : 'partially_refunded';
       if (outcome === 'failed') {
         // The amount was reserved when the refund was asked for; a refused refund gives it back.
         await repository.updatePayment(tx, payment.id, {
           refundedMinor: payment.refundedMinor - refund.amountMinor,
+          status,
           updatedAt: now,
         });
         return updated;
@@ -121,11 +132,7 @@ export function createSettlement(deps: {
         commissionReversedMinor: refund.commissionReversedMinor,
         occurredAt: now,
       });
-      const fully = payment.refundedMinor >= payment.capturedMinor;
-      const refunded = await repository.updatePayment(tx, payment.id, {
-        status: fully ? 'refunded' : 'partially_refunded',
-        updatedAt: now,
-      });
+      const refunded = await repository.updatePayment(tx, payment.id, { status, updatedAt: now });
       await bookingPaymentChanged(tx, refunded);
       if (payment.payerId) {
         await deps.notify.send(tx, {

@@ -65,15 +65,13 @@ export function createSubscriptions(deps: {
   const reactions: Pick<EventReactions, 'checkout' | 'subscription' | 'invoice'> = {
     async checkout(tx: Db, event: Of<'checkout'>) {
       const { userId, customerId, subscriptionId } = event.checkout;
-      const existing = await repository.subscriptionOf(tx, userId, { forUpdate: true });
       const now = clock.now();
-      await repository.saveSubscription(tx, {
+      await repository.saveCheckout(tx, {
         userId,
         gateway: event.gateway,
         customerId,
-        subscriptionId: existing?.subscriptionId ?? subscriptionId,
-        status: existing?.status ?? 'incomplete',
-        createdAt: existing?.createdAt ?? now,
+        subscriptionId,
+        createdAt: now,
         updatedAt: now,
       });
     },
@@ -83,7 +81,7 @@ export function createSubscriptions(deps: {
       const now = clock.now();
       let row = await repository.subscriptionByCustomer(tx, event.gateway, incoming.customerId, { forUpdate: true });
       // Events come in any order: one that beats the checkout's names its member in its metadata.
-      if (!row && incoming.userId && (await deps.identity.getAccount(incoming.userId))) {
+      if (!row && incoming.userId && (await deps.identity.getAccount(incoming.userId, tx))) {
         row = await repository.saveSubscription(tx, {
           userId: incoming.userId,
           gateway: event.gateway,
@@ -116,13 +114,16 @@ export function createSubscriptions(deps: {
       const { invoice } = event;
       if (!invoice.paid || invoice.amountMinor <= 0) return;
       const row = await repository.subscriptionByCustomer(tx, event.gateway, invoice.customerId);
+      // Before any subscription row, the invoice names its member itself (the subscription's metadata).
+      const payerId =
+        row?.userId ?? (invoice.userId && (await deps.identity.getAccount(invoice.userId, tx)) ? invoice.userId : null);
       const existing = await repository.findPaymentByGatewayId(tx, event.gateway, invoice.id);
       if (existing) return;
       const now = clock.now();
       const payment = await repository.insertPayment(tx, {
         id: deps.ids(),
         purpose: 'subscription',
-        payerId: row?.userId ?? null,
+        payerId,
         gateway: event.gateway,
         gatewayPaymentId: invoice.id,
         status: 'processing',

@@ -234,6 +234,8 @@ export const payoutAccounts = pgTable('payout_accounts', {
   accountId: text('account_id').notNull().unique(),
   payoutsEnabled: boolean('payouts_enabled').notNull(),
   detailsSubmitted: boolean('details_submitted').notNull(),
+  /** When the gateway sent the state applied last (its clock): an older event never overrides it. */
+  lastEventAt: timestamp('last_event_at', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
 });

@@ -293,6 +293,7 @@ export function createSimulatedGateway(deps: SimulatedGatewayDeps): SimulatedGat
             id: invoiceId,
             customerId,
             subscriptionId,
+            userId: input.userId,
             paid: true,
             amountMinor: price.amountMinor,
             currency: price.currency,

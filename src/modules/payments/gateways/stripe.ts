@@ -501,6 +501,7 @@ function eventOf(event: Stripe.Event): GatewayEvent {
       const invoice = event.data.object;
       const paid = event.type === 'invoice.paid';
       const subscriptionId = invoiceSubscriptionOf(invoice);
+      const userId = invoice.parent?.subscription_details?.metadata?.user_id;
       return {
         ...base,
         kind: 'invoice',
@@ -508,6 +509,7 @@ function eventOf(event: Stripe.Event): GatewayEvent {
           id: invoice.id,
           customerId: idOf(invoice.customer) ?? '',
           ...(subscriptionId ? { subscriptionId } : {}),
+          ...(userId ? { userId } : {}),
           paid,
           amountMinor: fromStripeAmount(paid ? invoice.amount_paid : invoice.amount_due, invoice.currency),
           currency: invoice.currency.toUpperCase(),
