@@ -413,6 +413,27 @@ describe('payouts through Stripe Connect', () => {
       expect(earned.payouts).toEqual([expect.objectContaining({ amount_minor: 700, status: 'paid' })]);
       expect(earned.currencies).toEqual([expect.objectContaining({ currency: 'GBP', paid_out_minor: 700 })]);
     });
+
+    it('a paid payout the bank sends back: failed, and the money is owed to the provider again', async () => {
+      const provider = await onboarded();
+      const { payoutId, event: createdEvent } = fakes.stripe.payout(provider.accountId, {
+        amount: 900,
+        currency: 'gbp',
+      });
+      await deliver(createdEvent);
+      clock.advance(60_000);
+      await deliver(fakes.stripe.settlePayout(payoutId, 'paid'));
+      expect((await earningsOf(provider)).currencies).toEqual([
+        expect.objectContaining({ currency: 'GBP', paid_out_minor: 900 }),
+      ]);
+      clock.advance(60_000);
+      const returned = fakes.stripe.settlePayout(payoutId, 'failed');
+      await deliver(returned);
+      await deliver(returned);
+      const earned = await earningsOf(provider);
+      expect(earned.payouts).toEqual([expect.objectContaining({ amount_minor: 900, status: 'failed' })]);
+      expect(earned.currencies).toEqual([expect.objectContaining({ currency: 'GBP', paid_out_minor: 0 })]);
+    });
   });
 });
 
