@@ -20,7 +20,12 @@ const SPEC: Record<string, readonly Role[]> = {
   'users:manage': ['admin'],
   'system:health': ['admin'],
 };
-const PROVIDER_OWN = ['catalog:manage_own', 'availability:manage_own', 'bookings:manage_own'] as const;
+const PROVIDER_OWN = [
+  'catalog:manage_own',
+  'availability:manage_own',
+  'bookings:manage_own',
+  'payouts:manage_own',
+] as const;
 
 // Anyone may call these: they are how one gets a token in the first place.
 const PUBLIC_ROUTES = new Set([
@@ -42,6 +47,9 @@ const PUBLIC_ROUTES = new Set([
   // Client analytics events: anonymous ones are stored without a subject; a signed-in
   // person's only with that person's analytics consent.
   'POST /api/v1/events',
+  // Payment gateways' webhooks: no caller, the gateway's signature (or secret token) is checked.
+  'POST /api/v1/webhooks/stripe',
+  'POST /api/v1/webhooks/moyasar',
 ]);
 
 // Statuses that show a request got past the guard (the minimal body may still be refused).
@@ -78,7 +86,7 @@ describe('permission table', () => {
   });
 
   it('keeps admin-only tools (flags, audit) away from users and providers', () => {
-    for (const permission of ['flags:manage', 'audit:read'] as const) {
+    for (const permission of ['flags:manage', 'audit:read', 'payments:admin'] as const) {
       expect(PERMISSIONS[permission]).toEqual(['admin']);
     }
     expect(permissionsOf('user')).toEqual(['profile:read', 'profile:update', 'recommendations:read']);
