@@ -8,6 +8,13 @@ import type { Metrics } from '../../src/infra/metrics.js';
 /** True when the suite runs against real PostgreSQL and Redis (npm run test:services). */
 export const servicesMode = Boolean(process.env.TEST_DATABASE_URL);
 
+let dump: Blob | undefined;
+/** The run's migrated template (≈ 40 MB), read once per worker: a Blob is immutable, so every load may share it. */
+function templateDump(): Blob {
+  dump ??= new Blob([readFileSync(inject('pgliteTemplate'))]);
+  return dump;
+}
+
 /**
  * A fresh, migrated database for one test: PGlite loaded from the run's template dump, or,
  * with TEST_DATABASE_URL, a new PostgreSQL database copied from the run's template database
@@ -26,8 +33,7 @@ export async function createTestDatabase(
   const kind = options.kind ?? (servicesMode ? 'postgres' : 'pglite');
   const guardTransactions = options.guardTransactions ?? true;
   if (kind === 'pglite') {
-    const dump = new Blob([readFileSync(inject('pgliteTemplate'))]);
-    const instance = await createPglite(undefined, dump);
+    const instance = await createPglite(undefined, templateDump());
     return openDatabase({ kind: 'pglite', instance, metrics: options.metrics, guardTransactions });
   }
   const adminUrl = process.env.TEST_DATABASE_URL as string;
