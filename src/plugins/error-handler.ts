@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
-import { isUnstorableText, sqlState } from '../infra/db/errors.js';
+import { isPoolExhausted, isUnstorableText, sqlState } from '../infra/db/errors.js';
 import { redact } from '../infra/logger.js';
 
 // Fastify's own error codes, translated into ours.
@@ -68,6 +68,12 @@ export function toAppError(error: FastifyError | AppError): AppError {
   // Text the database cannot store (a NUL byte, an invalid sequence): the client's input, not our fault.
   if (isUnstorableText(error)) {
     return new AppError('VALIDATION_ERROR', 'Request contains characters that cannot be stored (such as NUL)');
+  }
+  // Every database connection busy for the pool's whole wait: overload, answered like the load shedder.
+  if (isPoolExhausted(error)) {
+    return new AppError('SERVICE_UNAVAILABLE', 'Server is busy, please retry shortly', {
+      headers: { 'retry-after': '1' },
+    });
   }
   if (error.validation) {
     return new AppError('VALIDATION_ERROR', MESSAGES.VALIDATION_ERROR as string, {

@@ -29,3 +29,14 @@ export const isUnstorableText = (error: unknown): boolean => {
   const state = sqlState(error);
   return state === '22021' || state === '22P05';
 };
+
+/**
+ * The connection pool had no connection to give within its wait (node-postgres's
+ * `connectionTimeoutMillis`): every connection is busy, which is load, not the request's fault.
+ */
+export const isPoolExhausted = (error: unknown): boolean => {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    if (current.message === 'timeout exceeded when trying to connect') return true;
+  }
+  return false;
+};
