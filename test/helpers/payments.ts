@@ -1,6 +1,10 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type Stripe from 'stripe';
+import { expect } from 'vitest';
 import type { Clock } from '../../src/infra/clock.js';
+import { queryRows } from '../../src/infra/db/client.js';
 import { type FakeMoyasar, type MoyasarWebhookEvent, startFakeMoyasar } from '../fixtures/fake-moyasar.js';
 import { type FakeStripe, startFakeStripe } from '../fixtures/fake-stripe.js';
 
@@ -97,4 +101,70 @@ export async function deliverMoyasarEvent(
     headers: { 'content-type': 'application/json' },
     payload: JSON.stringify(body),
   });
+}
+
+let signups = 0;
+
+/** A new customer signed up over HTTP; the sign-up's own tokens are used (one password hash). */
+export async function signUpCustomer(
+  app: FastifyInstance,
+  label: string,
+): Promise<{ id: string; headers: { authorization: string } }> {
+  signups += 1;
+  const response = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/signup',
+    payload: { email: `${label}-${signups}-${randomUUID()}@example.test`, password: `Valid-passphrase-${signups}-xyz` },
+  });
+  if (response.statusCode !== 201) throw new Error(`signup: ${response.statusCode} ${response.body}`);
+  const { user, tokens } = response.json().data;
+  return { id: user.id, headers: { authorization: `Bearer ${tokens.access_token}` } };
+}
+
+/**
+ * Runs the app's outbox until nothing is due and fails on any delivery that failed since the last
+ * call (each failed row is reported once, so one failure fails one test, not every later one).
+ */
+export function outboxDrainer(app: () => FastifyInstance): () => Promise<void> {
+  const reported = new Set<string>();
+  return async () => {
+    for (let pass = 0; pass < 100; pass += 1) {
+      if ((await app().platform.dispatcher.runOnce()) === 0) break;
+    }
+    const failed = (
+      await queryRows<{ id: string; type: string; last_error: string }>(
+        app().platform.db,
+        sql`select id, type, last_error from outbox where last_error is not null`,
+      )
+    ).filter((row) => !reported.has(row.id));
+    for (const row of failed) reported.add(row.id);
+    expect(failed).toEqual([]);
+  };
+}
+
+/** Delivers every outbox message due (events, the booking's change message, refunds); the messages delivered. */
+export async function drainOutbox(t: { app: FastifyInstance }, maxPasses = 20): Promise<number> {
+  let total = 0;
+  for (let pass = 0; pass < maxPasses; pass++) {
+    const claimed = await t.app.platform.dispatcher.runOnce();
+    if (claimed === 0) return total;
+    total += claimed;
+  }
+  throw new Error(`outbox still busy after ${maxPasses} passes`);
+}
+
+/** Signs people in again (their access tokens expire when the test clock moves). */
+export async function signInAgain(
+  t: { app: FastifyInstance },
+  ...people: { email: string; password: string; headers: { authorization: string } }[]
+) {
+  for (const person of people) {
+    const login = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { email: person.email, password: person.password },
+    });
+    if (login.statusCode !== 200) throw new Error(`login: ${login.statusCode} ${login.body}`);
+    person.headers = { authorization: `Bearer ${login.json().data.access_token}` };
+  }
 }

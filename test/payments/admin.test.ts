@@ -17,7 +17,8 @@ import { createLedger } from '../../src/modules/payments/payments.ledger.js';
 import { payments } from '../../src/modules/payments/payments.tables.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { api, type Caller } from '../helpers/client.js';
-import { type DemoAccount, seedDemoData } from '../helpers/demo.js';
+import { seedDemoData } from '../helpers/demo.js';
+import { drainOutbox as drain, signInAgain as signIn } from '../helpers/payments.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 /** Monday 22 March 2027, 06:00 UTC. */
@@ -27,28 +28,6 @@ const DAY_MS = 86_400_000;
 const PRICE = 7000;
 
 type Demo = Awaited<ReturnType<typeof seedDemoData>>;
-
-async function drain(t: TestApp, maxPasses = 20): Promise<number> {
-  let total = 0;
-  for (let pass = 0; pass < maxPasses; pass++) {
-    const claimed = await t.app.platform.dispatcher.runOnce();
-    if (claimed === 0) return total;
-    total += claimed;
-  }
-  throw new Error(`outbox still busy after ${maxPasses} passes`);
-}
-
-async function signIn(t: TestApp, ...people: (TestUser | DemoAccount)[]) {
-  for (const person of people) {
-    const login = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      payload: { email: person.email, password: person.password },
-    });
-    if (login.statusCode !== 200) throw new Error(`login: ${login.statusCode} ${login.body}`);
-    person.headers = { authorization: `Bearer ${login.json().data.access_token}` };
-  }
-}
 
 /** A captured payment written straight into the books, as if the gateway had taken it: for tampering. */
 async function forgeCapture(

@@ -15,7 +15,13 @@ import { queryRows } from '../../src/infra/db/client.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { api, type Caller } from '../helpers/client.js';
 import { seedDemoData } from '../helpers/demo.js';
-import { deliverStripeEvent, type PaymentFakes, startPaymentFakes } from '../helpers/payments.js';
+import {
+  deliverStripeEvent,
+  outboxDrainer,
+  type PaymentFakes,
+  signUpCustomer,
+  startPaymentFakes,
+} from '../helpers/payments.js';
 
 type Demo = Awaited<ReturnType<typeof seedDemoData>>;
 interface Customer extends Caller {
@@ -32,7 +38,6 @@ let demo: Demo;
 let providerUserId: string;
 const clock = createTestClock();
 const logLines: Record<string, unknown>[] = [];
-let signups = 0;
 
 beforeAll(async () => {
   fakes = await startPaymentFakes({ clock, only: 'stripe' });
@@ -56,36 +61,8 @@ afterAll(async () => {
 const client = () => api(t.app);
 const db = () => t.app.platform.db;
 
-/** A new customer, signed up over HTTP (one password hash: the signup's tokens are used). */
-async function newCustomer(): Promise<Customer> {
-  signups += 1;
-  const response = await t.app.inject({
-    method: 'POST',
-    url: '/api/v1/auth/signup',
-    payload: { email: `stripe-${signups}-${randomUUID()}@example.test`, password: `Valid-passphrase-${signups}-xyz` },
-  });
-  if (response.statusCode !== 201) throw new Error(`signup: ${response.statusCode} ${response.body}`);
-  const { user, tokens } = response.json().data;
-  return { id: user.id, headers: { authorization: `Bearer ${tokens.access_token}` } };
-}
-
-/** Outbox rows already reported as failed, so that one failure fails one test, not every later one. */
-const reportedFailures = new Set<string>();
-
-/** Runs the outbox until nothing is due; every delivery must have succeeded. */
-async function drain() {
-  for (let pass = 0; pass < 100; pass += 1) {
-    if ((await t.app.platform.dispatcher.runOnce()) === 0) break;
-  }
-  const failed = (
-    await queryRows<{ id: string; type: string; last_error: string }>(
-      db(),
-      sql`select id, type, last_error from outbox where last_error is not null`,
-    )
-  ).filter((row) => !reportedFailures.has(row.id));
-  for (const row of failed) reportedFailures.add(row.id);
-  expect(failed).toEqual([]);
-}
+const newCustomer = (): Promise<Customer> => signUpCustomer(t.app, 'stripe');
+const drain = outboxDrainer(() => t.app);
 
 /**
  * The first free start of `serviceId` between `from` and `to`. By default three days on or later,

@@ -10,6 +10,7 @@ import { verifyLedger } from '../../src/modules/payments/payments.ledger.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { api, type Caller } from '../helpers/client.js';
 import { seedDemoData } from '../helpers/demo.js';
+import { drainOutbox as drain } from '../helpers/payments.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 /** Monday 22 March 2027, 06:00 UTC. */
@@ -32,16 +33,6 @@ const PAYMENT_FIELDS = [
 ];
 
 type Demo = Awaited<ReturnType<typeof seedDemoData>>;
-
-async function drain(t: TestApp, maxPasses = 20): Promise<number> {
-  let total = 0;
-  for (let pass = 0; pass < maxPasses; pass++) {
-    const claimed = await t.app.platform.dispatcher.runOnce();
-    if (claimed === 0) return total;
-    total += claimed;
-  }
-  throw new Error(`outbox still busy after ${maxPasses} passes`);
-}
 
 interface PaymentRecord {
   payer_id: string | null;

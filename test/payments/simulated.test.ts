@@ -14,7 +14,8 @@ import { queryRows } from '../../src/infra/db/client.js';
 import { verifyLedger } from '../../src/modules/payments/payments.ledger.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { api, type Caller } from '../helpers/client.js';
-import { type DemoAccount, seedDemoData } from '../helpers/demo.js';
+import { seedDemoData } from '../helpers/demo.js';
+import { drainOutbox as drain, signInAgain as signIn } from '../helpers/payments.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 /** Monday 22 March 2027, 06:00 UTC: the demo provider's weekday hours (London) are ahead. */
@@ -29,30 +30,6 @@ const PRICE = 7000;
 const COMMISSION = 700;
 
 type Demo = Awaited<ReturnType<typeof seedDemoData>>;
-
-/** Delivers every outbox message due (the payment's events, the booking's change message, refunds). */
-async function drain(t: TestApp, maxPasses = 20): Promise<number> {
-  let total = 0;
-  for (let pass = 0; pass < maxPasses; pass++) {
-    const claimed = await t.app.platform.dispatcher.runOnce();
-    if (claimed === 0) return total;
-    total += claimed;
-  }
-  throw new Error(`outbox still busy after ${maxPasses} passes`);
-}
-
-/** Signs people in again: their access tokens expire when the clock moves. */
-async function signIn(t: TestApp, ...people: (TestUser | DemoAccount)[]) {
-  for (const person of people) {
-    const login = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      payload: { email: person.email, password: person.password },
-    });
-    if (login.statusCode !== 200) throw new Error(`login: ${login.statusCode} ${login.body}`);
-    person.headers = { authorization: `Bearer ${login.json().data.access_token}` };
-  }
-}
 
 const one = async <T>(t: TestApp, query: ReturnType<typeof sql>) => {
   const [row] = await queryRows<T>(t.app.platform.db, query);
