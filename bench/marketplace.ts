@@ -24,7 +24,9 @@ import { envNumber, type Harness, runBench, type ServerProcess } from './lib.js'
 import { CITIES, CUSTOMER_PASSWORD, customerEmail, type SeededData, seedMarketplace } from './marketplace-seed.js';
 import {
   describeRun,
+  getJson,
   interleavedSlotPlan,
+  login,
   mapLimit,
   measure,
   type RawRequest,
@@ -68,22 +70,6 @@ export function marketplaceSettingsFromEnv(): MarketplaceSettings {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers (setup, outside the measured runs)
-
-async function getJson<T>(server: ServerProcess, path: string): Promise<T> {
-  const response = await fetch(new URL(path, server.url));
-  if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { data: T }).data;
-}
-
-async function login(server: ServerProcess, email: string): Promise<string> {
-  const response = await fetch(new URL('/api/v1/auth/login', server.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: CUSTOMER_PASSWORD }),
-  });
-  if (response.status !== 200) throw new Error(`login ${email}: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { data: { access_token: string } }).data.access_token;
-}
 
 /** Search cache look-ups so far, from /metrics (cache_requests_total{cache="search"}). */
 async function searchCacheCounts(server: ServerProcess): Promise<{ hit: number; miss: number }> {
@@ -314,7 +300,7 @@ async function runScenarios(
     const tokens = await mapLimit(
       Array.from({ length: seed.customers }, (_, i) => customerEmail(i)),
       4,
-      (email) => login(server, email),
+      (email) => login(server, email, CUSTOMER_PASSWORD),
     );
     let counter = 0;
     const runTag = `${process.pid}-${Date.now()}`;

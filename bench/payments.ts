@@ -36,7 +36,9 @@ import { envNumber, type Harness, runBench, type ServerProcess } from './lib.js'
 import { CUSTOMER_PASSWORD, customerEmail, type SeededData, seedMarketplace } from './marketplace-seed.js';
 import {
   describeRun,
+  getJson,
   interleavedSlotPlan,
+  login,
   mapLimit,
   measure,
   type RawRequest,
@@ -169,22 +171,6 @@ async function prepare(url: string, settings: PaymentsBenchSettings, log: (line:
 
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers (setup, outside the measured runs)
-
-async function getJson<T>(server: ServerProcess, path: string): Promise<T> {
-  const response = await fetch(new URL(path, server.url));
-  if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { data: T }).data;
-}
-
-async function login(server: ServerProcess, email: string): Promise<string> {
-  const response = await fetch(new URL('/api/v1/auth/login', server.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: CUSTOMER_PASSWORD }),
-  });
-  if (response.status !== 200) throw new Error(`login ${email}: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { data: { access_token: string } }).data.access_token;
-}
 
 /** Free slots of each offer over 60 days, kept apart by visit + buffer, interleaved across providers. */
 async function slotPlan(server: ServerProcess, offers: Offer[]): Promise<{ serviceId: string; startsAt: string }[]> {
@@ -463,7 +449,7 @@ export async function runPayments(
     const tokens = await mapLimit(
       Array.from({ length: settings.customers }, (_, i) => customerEmail(i)),
       4,
-      (email) => login(server as ServerProcess, email),
+      (email) => login(server as ServerProcess, email, CUSTOMER_PASSWORD),
     );
     const plans = {
       visit: await slotPlan(server, prepared.offers.visit),

@@ -240,3 +240,21 @@ export async function interleavedSlotPlan<O extends PlanOffer>(
   }
   return plan;
 }
+
+/** GET a JSON route of the app under test (set-up, outside the measured runs): its `data`. */
+export async function getJson<T>(server: ServerProcess, path: string): Promise<T> {
+  const response = await fetch(new URL(path, server.url));
+  if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { data: T }).data;
+}
+
+/** Signs a seeded account in (set-up, outside the measured runs): its access token. */
+export async function login(server: ServerProcess, email: string, password: string): Promise<string> {
+  const response = await fetch(new URL('/api/v1/auth/login', server.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  if (response.status !== 200) throw new Error(`login ${email}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { data: { access_token: string } }).data.access_token;
+}

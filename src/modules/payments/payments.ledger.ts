@@ -181,6 +181,26 @@ export function createLedger(deps: { ids: IdGenerator; clock: Clock }) {
     return { status: 'recorded', entryId };
   }
 
+  /** A payout moves the provider's money out of the gateway; a returned one moves it back. */
+  function payoutEntry(tx: Db, input: PayoutInput, options: { returned: boolean }): Promise<LedgerWriteResult> {
+    assertCommon(input);
+    const sign = options.returned ? -1 : 1;
+    return write(
+      tx,
+      {
+        kind: 'payout',
+        payoutId: input.payoutId,
+        reference: options.returned ? `${input.reference}:returned` : input.reference,
+        occurredAt: input.occurredAt,
+      },
+      input.currency,
+      [
+        { account: providerAccount(input.providerId), amountMinor: sign * input.amountMinor },
+        { account: gatewayAccount(input.gateway), amountMinor: -sign * input.amountMinor },
+      ],
+    );
+  }
+
   return {
     /**
      * Money taken from a customer: the gateway holds the amount; the provider is owed it less
@@ -244,35 +264,12 @@ export function createLedger(deps: { ids: IdGenerator; clock: Clock }) {
 
     /** The gateway paid a provider out: we owe them that much less. */
     async recordPayout(tx: Db, input: PayoutInput): Promise<LedgerWriteResult> {
-      assertCommon(input);
-      return write(
-        tx,
-        { kind: 'payout', payoutId: input.payoutId, reference: input.reference, occurredAt: input.occurredAt },
-        input.currency,
-        [
-          { account: providerAccount(input.providerId), amountMinor: input.amountMinor },
-          { account: gatewayAccount(input.gateway), amountMinor: -input.amountMinor },
-        ],
-      );
+      return payoutEntry(tx, input, { returned: false });
     },
 
     /** A payout the bank returned (paid, then failed): we owe the provider that money again. */
     async recordPayoutReturned(tx: Db, input: PayoutInput): Promise<LedgerWriteResult> {
-      assertCommon(input);
-      return write(
-        tx,
-        {
-          kind: 'payout',
-          payoutId: input.payoutId,
-          reference: `${input.reference}:returned`,
-          occurredAt: input.occurredAt,
-        },
-        input.currency,
-        [
-          { account: gatewayAccount(input.gateway), amountMinor: input.amountMinor },
-          { account: providerAccount(input.providerId), amountMinor: -input.amountMinor },
-        ],
-      );
+      return payoutEntry(tx, input, { returned: true });
     },
 
     /** The gateway kept a processing fee. */

@@ -96,29 +96,19 @@ export function createPayouts(deps: {
         createdAt: now,
         updatedAt: now,
       });
-      if (row.status === 'paid') {
-        // One entry per payout: a repeated `paid` event meets the ledger's unique reference.
-        await deps.ledger.recordPayout(tx, {
-          payoutId: row.id,
-          reference: row.gatewayPayoutId,
-          gateway: row.gateway,
-          providerId: row.providerId,
-          currency: row.currency,
-          amountMinor: row.amountMinor,
-          occurredAt: event.occurredAt,
-        });
-      } else if (row.status === 'failed' && before?.status === 'paid') {
-        // The bank sent it back after all: we owe the provider that money again.
-        await deps.ledger.recordPayoutReturned(tx, {
-          payoutId: row.id,
-          reference: row.gatewayPayoutId,
-          gateway: row.gateway,
-          providerId: row.providerId,
-          currency: row.currency,
-          amountMinor: row.amountMinor,
-          occurredAt: event.occurredAt,
-        });
-      }
+      const entry = {
+        payoutId: row.id,
+        reference: row.gatewayPayoutId,
+        gateway: row.gateway,
+        providerId: row.providerId,
+        currency: row.currency,
+        amountMinor: row.amountMinor,
+        occurredAt: event.occurredAt,
+      };
+      // One entry per payout: a repeated `paid` event meets the ledger's unique reference.
+      if (row.status === 'paid') await deps.ledger.recordPayout(tx, entry);
+      // The bank sent it back after all: we owe the provider that money again.
+      else if (row.status === 'failed' && before?.status === 'paid') await deps.ledger.recordPayoutReturned(tx, entry);
     },
   };
 

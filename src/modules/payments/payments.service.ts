@@ -203,7 +203,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
       return toPublicPayment(updated);
     },
 
-    /** GET /admin/ledger/verify and `npm run ledger:verify`. */
+    /** GET /admin/ledger/verify: the same check as `npm run ledger:verify`, its findings as sentences. */
     async verifyLedger() {
       const result = await verifyLedger(db);
       const problems = [
