@@ -11,7 +11,13 @@ import { createLogger } from '../src/infra/logger.js';
 import { createMetrics } from '../src/infra/metrics.js';
 import { apiTypesSource } from '../test/helpers/api-types-source.js';
 
-const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', WORKERS_ENABLED: 'false' });
+// No load shedding: a busy machine (a test run beside it) must not turn the document into a 503.
+const config = loadConfig({
+  NODE_ENV: 'test',
+  LOG_LEVEL: 'silent',
+  WORKERS_ENABLED: 'false',
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+});
 // Building the app reads no table: an empty in-memory database is enough to produce the document.
 const database = await openDatabase({ kind: 'pglite', dataDir: 'memory://' });
 const app = await buildApp({

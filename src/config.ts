@@ -261,6 +261,84 @@ export const EnvSchema = Type.Object({
     maximum: 30,
     description: 'years payment records are kept (pseudonymised after erasure) for accounting law',
   }),
+  PUBLIC_API_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^\\s]+$',
+      description:
+        'base URL of this API as the internet reaches it (for webhook URLs given to Twilio); unset = http://localhost:PORT',
+    }),
+  ),
+  TWILIO_ACCOUNT_SID: Type.Optional(
+    Type.String({ pattern: '^AC[0-9a-fA-F]{32}$', description: 'Twilio account SID; unset = SMS not configured' }),
+  ),
+  TWILIO_AUTH_TOKEN: Type.Optional(
+    Type.String({ minLength: 16, description: 'Twilio auth token (API calls and X-Twilio-Signature on callbacks)' }),
+  ),
+  TWILIO_FROM: Type.Optional(
+    Type.String({ pattern: '^\\+[1-9][0-9]{7,14}$', description: 'E.164 number SMS are sent from' }),
+  ),
+  TWILIO_MESSAGING_SERVICE_SID: Type.Optional(
+    Type.String({
+      pattern: '^MG[0-9a-fA-F]{32}$',
+      description: 'Twilio messaging service SID (instead of TWILIO_FROM)',
+    }),
+  ),
+  TWILIO_API_URL: Type.String({
+    default: 'https://api.twilio.com',
+    pattern: '^https?://[^\\s]+$',
+    description: 'Twilio REST API base URL',
+  }),
+  FCM_PROJECT_ID: Type.Optional(
+    Type.String({ pattern: '^[a-z][a-z0-9-]{3,62}$', description: 'Firebase project id; unset = FCM not configured' }),
+  ),
+  FCM_SERVICE_ACCOUNT_JSON: Type.Optional(
+    Type.String({ minLength: 2, description: 'the Firebase service-account key (JSON text) that sends FCM messages' }),
+  ),
+  FCM_API_URL: Type.String({
+    default: 'https://fcm.googleapis.com',
+    pattern: '^https?://[^\\s]+$',
+    description: 'FCM HTTP v1 API base URL',
+  }),
+  VAPID_PUBLIC_KEY: Type.Optional(
+    Type.String({ pattern: '^[A-Za-z0-9_-]{80,100}$', description: 'Web Push VAPID public key (base64url)' }),
+  ),
+  VAPID_PRIVATE_KEY: Type.Optional(
+    Type.String({ pattern: '^[A-Za-z0-9_-]{40,50}$', description: 'Web Push VAPID private key (base64url)' }),
+  ),
+  VAPID_SUBJECT: Type.String({
+    default: 'mailto:no-reply@care.local',
+    pattern: '^(mailto:|https://)[^\\s]+$',
+    description: 'VAPID contact (mailto: or https: URL) push services may reach you at',
+  }),
+  CHANNEL_TIMEOUT_MS: Int({
+    default: 10_000,
+    minimum: 100,
+    maximum: 120_000,
+    description: 'timeout of one Twilio, FCM or Web Push call',
+  }),
+  LIVE_HEARTBEAT_MS: Int({
+    default: 30_000,
+    minimum: 50,
+    maximum: 600_000,
+    description: 'WebSocket ping interval; a socket that misses a pong by the next ping is closed',
+  }),
+  LIVE_AUTH_TIMEOUT_MS: Int({
+    default: 10_000,
+    minimum: 50,
+    maximum: 120_000,
+    description: 'time a new WebSocket has to send its auth message',
+  }),
+  LIVE_MAX_CONNECTIONS_PER_USER: Int({
+    default: 5,
+    minimum: 1,
+    maximum: 100,
+    description: 'open WebSockets per person on one instance; one more is refused',
+  }),
+  LIVE_MAX_BUFFERED_BYTES: Int({
+    default: 1_048_576,
+    minimum: 1024,
+    description: 'bytes queued for a slow WebSocket client before it is dropped',
+  }),
   PAYMENTS_RECONCILE_INTERVAL_MS: Int({
     default: 86_400_000,
     minimum: 1000,
@@ -307,8 +385,27 @@ export interface Config {
   notifications: {
     n8n?: { url: string; secret: string; timeoutMs: number };
     smtp?: { url: string; from: string };
+    twilio?: {
+      accountSid: string;
+      authToken: string;
+      from?: string;
+      messagingServiceSid?: string;
+      apiUrl: string;
+      statusCallbackUrl: string;
+      timeoutMs: number;
+    };
+    fcm?: { projectId: string; serviceAccountJson: string; apiUrl: string; timeoutMs: number };
+    vapid?: { publicKey: string; privateKey: string; subject: string; timeoutMs: number };
     emailFrom: string;
     weeklyCap: number;
+  };
+  /** Base URL of this API as the internet reaches it (webhook URLs), without a trailing slash. */
+  publicApiUrl: string;
+  live: {
+    heartbeatMs: number;
+    authTimeoutMs: number;
+    maxConnectionsPerUser: number;
+    maxBufferedBytes: number;
   };
   remindersPollIntervalMs: number;
   retention: {
@@ -400,6 +497,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration: N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET are set together (webhook calls are always signed)',
     );
   }
+  const together = (names: (keyof Env)[], why: string) => {
+    const set = names.filter((name) => e[name] !== undefined);
+    if (set.length > 0 && set.length < names.length) {
+      throw new ConfigError(`Invalid configuration: ${names.join(', ')} are set together (${why})`);
+    }
+  };
+  together(['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN'], 'API calls and callback signatures need both');
+  if (e.TWILIO_ACCOUNT_SID && !e.TWILIO_FROM && !e.TWILIO_MESSAGING_SERVICE_SID) {
+    throw new ConfigError(
+      'Invalid configuration: TWILIO_ACCOUNT_SID needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID',
+    );
+  }
+  together(['FCM_PROJECT_ID', 'FCM_SERVICE_ACCOUNT_JSON'], 'FCM sends need the project and its service account');
+  together(['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY'], 'Web Push signs with the pair');
   if (e.NODE_ENV === 'production') {
     // A payment whose outcome could never be verified must not be taken.
     if (e.STRIPE_SECRET_KEY && !e.STRIPE_WEBHOOK_SECRET) {
@@ -409,6 +520,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       throw new ConfigError('Invalid configuration: MOYASAR_SECRET_KEY needs MOYASAR_WEBHOOK_SECRET in production');
     }
   }
+  const publicApiUrl = (e.PUBLIC_API_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   let applePayDomainAssociation: string | undefined;
   if (e.APPLE_PAY_DOMAIN_ASSOCIATION_FILE) {
     try {
@@ -497,8 +609,45 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           ? { url: e.N8N_WEBHOOK_URL, secret: e.N8N_WEBHOOK_SECRET, timeoutMs: e.N8N_TIMEOUT_MS }
           : undefined,
       smtp: e.SMTP_URL ? { url: e.SMTP_URL, from: e.EMAIL_FROM } : undefined,
+      twilio:
+        e.TWILIO_ACCOUNT_SID && e.TWILIO_AUTH_TOKEN
+          ? {
+              accountSid: e.TWILIO_ACCOUNT_SID,
+              authToken: e.TWILIO_AUTH_TOKEN,
+              from: e.TWILIO_FROM,
+              messagingServiceSid: e.TWILIO_MESSAGING_SERVICE_SID,
+              apiUrl: e.TWILIO_API_URL.replace(/\/+$/, ''),
+              statusCallbackUrl: `${publicApiUrl}/api/v1/webhooks/twilio/status`,
+              timeoutMs: e.CHANNEL_TIMEOUT_MS,
+            }
+          : undefined,
+      fcm:
+        e.FCM_PROJECT_ID && e.FCM_SERVICE_ACCOUNT_JSON
+          ? {
+              projectId: e.FCM_PROJECT_ID,
+              serviceAccountJson: e.FCM_SERVICE_ACCOUNT_JSON,
+              apiUrl: e.FCM_API_URL.replace(/\/+$/, ''),
+              timeoutMs: e.CHANNEL_TIMEOUT_MS,
+            }
+          : undefined,
+      vapid:
+        e.VAPID_PUBLIC_KEY && e.VAPID_PRIVATE_KEY
+          ? {
+              publicKey: e.VAPID_PUBLIC_KEY,
+              privateKey: e.VAPID_PRIVATE_KEY,
+              subject: e.VAPID_SUBJECT,
+              timeoutMs: e.CHANNEL_TIMEOUT_MS,
+            }
+          : undefined,
       emailFrom: e.EMAIL_FROM,
       weeklyCap: e.NOTIFICATIONS_WEEKLY_CAP,
+    },
+    publicApiUrl,
+    live: {
+      heartbeatMs: e.LIVE_HEARTBEAT_MS,
+      authTimeoutMs: e.LIVE_AUTH_TIMEOUT_MS,
+      maxConnectionsPerUser: e.LIVE_MAX_CONNECTIONS_PER_USER,
+      maxBufferedBytes: e.LIVE_MAX_BUFFERED_BYTES,
     },
     remindersPollIntervalMs: e.REMINDERS_POLL_INTERVAL_MS,
     retention: {

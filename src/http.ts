@@ -2,6 +2,7 @@ import { constants as zlib } from 'node:zlib';
 import compress from '@fastify/compress';
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from './config.js';
 import type { KeyValueStore } from './infra/kv/kv.js';
@@ -106,4 +107,14 @@ export async function registerPlugins(
     brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
   });
   await app.register(docsPlugin, { version: deps.version });
+  // Before any route, so an upgrade to a route without a WebSocket handler is refused.
+  // Client messages on /api/v1/live are small (an access token at most): 16 KiB is plenty.
+  await app.register(websocket, {
+    options: { maxPayload: 16 * 1024 },
+    // On shutdown every socket hears 1001 "going away" (reconnect, to another instance).
+    preClose(done) {
+      for (const socket of app.websocketServer.clients) socket.close(1001, 'server going away');
+      app.websocketServer.close(() => done());
+    },
+  });
 }

@@ -8,6 +8,7 @@ import { consentGrantedFor, createConsentModule } from './modules/consent/index.
 import { createContentModule } from './modules/content/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
 import { createIdentityModule, findAccount, planOfUser } from './modules/identity/index.js';
+import { createLiveModule } from './modules/live/index.js';
 import { createNotificationsModule } from './modules/notifications/index.js';
 import { createPaymentsModule } from './modules/payments/index.js';
 import { createPrivacyModule } from './modules/privacy/index.js';
@@ -52,6 +53,7 @@ export function createModules(platform: Platform) {
     consent: consent.service,
   });
   const access = createAccessModule(platform, { identity: identity.service, audit: audit.service, track });
+  const live = createLiveModule(platform, { auth: identity.auth });
   const content = createContentModule(platform, { audit: audit.service, track, access: access.service });
   const profiles = createProfilesModule(platform, { track });
   const analytics = createAnalyticsModule(platform, {
@@ -83,6 +85,7 @@ export function createModules(platform: Platform) {
     audit: audit.service,
     track,
     idempotency: idempotency.service,
+    isOnline: live.service.isOnline,
   });
   const reminders = createRemindersModule(platform, {
     identity: identity.service,
@@ -100,6 +103,7 @@ export function createModules(platform: Platform) {
     notifications,
     identity,
     access,
+    live,
     content,
     profiles,
     analytics,

@@ -54,6 +54,42 @@ export function createMetrics() {
       labelNames: ['rule'] as const,
       registers: [registry],
     }),
+    notificationsSent: new Counter({
+      name: 'notifications_sent_total',
+      help: 'Messages a channel accepted, by channel',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+    notificationsFailed: new Counter({
+      name: 'notifications_failed_total',
+      help: 'Messages a channel did not take, by channel and outcome (error: may be retried; refused: moved on; skipped: not allowed or not reachable)',
+      labelNames: ['channel', 'outcome'] as const,
+      registers: [registry],
+    }),
+    notificationsDelivery: new Counter({
+      name: 'notifications_delivery_status_total',
+      help: "Delivery reports from a channel's provider (Twilio status callbacks), by channel and status",
+      labelNames: ['channel', 'status'] as const,
+      registers: [registry],
+    }),
+    notificationLatency: new Histogram({
+      name: 'notification_send_latency_seconds',
+      help: 'Time from a message being queued (or due) to its channel accepting it, by channel',
+      labelNames: ['channel'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200],
+      registers: [registry],
+    }),
+    liveConnections: new Gauge({
+      name: 'live_connections',
+      help: 'Open WebSocket connections on this instance (authenticated)',
+      registers: [registry],
+    }),
+    liveMessages: new Counter({
+      name: 'live_messages_total',
+      help: 'Live messages written to sockets on this instance, and sockets closed, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     analyticsEvents: new Counter({
       name: 'analytics_events_total',
       help: 'Product events by source (server, client) and outcome (stored, rejected, dropped_no_consent)',

@@ -14,7 +14,35 @@ export interface DomainEvents {
   'plan.changed': { userId: string; from: Plan; to: Plan };
   /** A person granted or withdrew a consent. */
   'consent.changed': { userId: string; purpose: string; granted: boolean };
+  /**
+   * Something the named people's open apps should hear of now (the live module sends it to their
+   * WebSockets, on every instance, and keeps it a day for clients that reconnect).
+   */
+  'live.message': {
+    to: string[];
+    type: LiveMessageType;
+    data: Record<string, unknown>;
+    /**
+     * Fields sent to open sockets but never stored for resume (a chat message's text: it must
+     * not outlive its sender's erasure); a reconnecting app fetches them.
+     */
+    live?: Record<string, unknown>;
+  };
 }
+
+/** The live message types (`{ type, id, at, data }` on `/api/v1/live`). */
+export const LIVE_MESSAGE_TYPES = [
+  'booking.created',
+  'booking.confirmed',
+  'booking.cancelled',
+  'booking.completed',
+  'payment.updated',
+  'chat.message',
+  'chat.read',
+  'notification.created',
+  'review.posted',
+] as const;
+export type LiveMessageType = (typeof LIVE_MESSAGE_TYPES)[number];
 
 export type DomainEventName = keyof DomainEvents;
 

@@ -60,7 +60,7 @@ export function createBookingCreation(deps: {
   db: Db;
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'bookableService'>;
-  messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder'>;
+  messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder' | 'announce' | 'waitingForProvider'>;
   payments: BookingPayments;
   flow: Pick<BookingPaymentFlow, 'detail' | 'release' | 'onPaymentChanged'>;
   track: Track;
@@ -224,8 +224,10 @@ export function createBookingCreation(deps: {
             price_minor: row.priceMinor,
             currency: row.currency,
           });
+          await messages.announce(tx, row, 'booking.created');
           // A paid booking is news to the provider once it is paid (the payment's message).
           if (row.status === 'confirmed') await messages.notifyBoth(tx, row, 'booking_confirmed');
+          if (row.status === 'pending') await messages.waitingForProvider(tx, row, now);
           if (!paid) await messages.queueReminder(tx, row, now);
           if (keyRef) await deps.idempotency.complete(tx, keyRef, { statusCode: 201, response: toPublicBooking(row) });
           return { statusCode: 201, row };

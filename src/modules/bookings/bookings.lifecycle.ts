@@ -28,7 +28,7 @@ export function createBookingLifecycle(deps: {
   db: Db;
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'providerOfUser'>;
-  messages: Pick<BookingMessages, 'notifyBoth'>;
+  messages: Pick<BookingMessages, 'notifyBoth' | 'announce' | 'askForReview'>;
   payments: Pick<BookingPayments, 'onBookingCancelled'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
@@ -72,14 +72,18 @@ export function createBookingLifecycle(deps: {
             // A paid booking's own policy (free until N hours before, then a fee) decides the refund
             // until the start; one paid at the visit closes online cancellation 24 h before.
             if (party === 'customer' && booking.paymentStatus !== null && now >= booking.startsAt) {
-              throw illegal('The visit has started; contact the provider');
+              throw illegal(
+                `The visit has started; message the provider (POST /api/v1/bookings/${booking.id}/messages)`,
+              );
             }
             if (
               party === 'customer' &&
               booking.paymentStatus === null &&
               now.getTime() > booking.startsAt.getTime() - CUSTOMER_CANCEL_CUTOFF_MS
             ) {
-              throw illegal('Bookings can be cancelled online until 24 hours before the start; contact the provider');
+              throw illegal(
+                `Bookings can be cancelled online until 24 hours before the start; message the provider (POST /api/v1/bookings/${booking.id}/messages)`,
+              );
             }
             patch = { status: 'cancelled', cancelledBy: party, cancelReason: reason ?? null };
             break;
@@ -87,7 +91,11 @@ export function createBookingLifecycle(deps: {
         const updated = await repository.update(tx, booking.id, { ...patch, updatedAt: now });
         const properties = { booking_id: booking.id, provider_id: booking.providerId, service_id: booking.serviceId };
         if (action === 'confirm') await messages.notifyBoth(tx, updated, 'booking_confirmed');
-        if (action === 'complete') await deps.track(tx, 'booking_completed', booking.customerId, properties);
+        if (action === 'complete') {
+          await deps.track(tx, 'booking_completed', booking.customerId, properties);
+          await messages.announce(tx, updated, 'booking.completed');
+          await messages.askForReview(tx, updated);
+        }
         if (action === 'cancel') {
           const { settled } = await deps.payments.onBookingCancelled(tx, {
             bookingId: booking.id,

@@ -35,7 +35,10 @@ export function createBookingPaymentFlow(deps: {
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'findProvider'>;
   payments: BookingPayments;
-  messages: Pick<BookingMessages, 'notifyBoth' | 'notifyCustomer' | 'queueReminder'>;
+  messages: Pick<
+    BookingMessages,
+    'notifyBoth' | 'notifyCustomer' | 'queueReminder' | 'announce' | 'waitingForProvider'
+  >;
   clock: Clock;
 }) {
   const { db, repository, payments, messages, clock } = deps;
@@ -95,7 +98,9 @@ export function createBookingPaymentFlow(deps: {
             paymentDueAt: null,
             updatedAt: now,
           });
+          await messages.announce(tx, updated, 'payment.updated');
           if (updated.status === 'confirmed') await messages.notifyBoth(tx, updated, 'booking_confirmed');
+          else await messages.waitingForProvider(tx, updated, now);
           await messages.queueReminder(tx, updated, now);
           return;
         }
@@ -110,7 +115,8 @@ export function createBookingPaymentFlow(deps: {
           await payments.refundUnwanted(tx, payment.id);
         }
         if (booking.paymentStatus !== payment.status) {
-          await repository.update(tx, booking.id, { paymentStatus: payment.status, updatedAt: now });
+          const updated = await repository.update(tx, booking.id, { paymentStatus: payment.status, updatedAt: now });
+          await messages.announce(tx, updated, 'payment.updated');
         }
       });
     },

@@ -9,6 +9,7 @@ import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { CatalogService } from '../catalog/index.js';
 import { type ModeratedReview, type PublicReview, toModeratedReview, toPublicReview } from './bookings.dto.js';
+import type { BookingMessages } from './bookings.messages.js';
 import { ownProvider } from './bookings.parties.js';
 import type { BookingsRepository } from './bookings.repository.js';
 import type { ModerateBody, ReviewBody } from './bookings.schemas.js';
@@ -23,6 +24,7 @@ export function createReviews(deps: {
   db: Db;
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'providerOfUser' | 'applyReview' | 'invalidate'>;
+  messages: Pick<BookingMessages, 'reviewPosted'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
   clock: Clock;
@@ -52,6 +54,7 @@ export function createReviews(deps: {
         });
         if (!review) throw new AppError('CONFLICT', 'This booking already has your review');
         await catalog.applyReview(tx, booking.providerId, { add: input.rating });
+        await deps.messages.reviewPosted(tx, booking, input.rating);
         await deps.track(tx, 'review_posted', actor.id, {
           provider_id: booking.providerId,
           booking_id: bookingId,

@@ -13,11 +13,16 @@ import {
   BookingSchema,
   CalendarQuery,
   CancelBody,
+  ChatMessageSchema,
+  ChatMessagesQuery,
   CreateBookingBody,
   DashboardQuery,
   DashboardSchema,
+  MarkReadBody,
+  MarkReadSchema,
   ModerateBody,
   ModeratedReviewSchema,
+  PostChatMessageBody,
   ReplyBody,
   ReviewBody,
   ReviewSchema,
@@ -164,6 +169,77 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
     async (request) => ({
       success: true,
       data: await bookings.transition(actorOf(request), request.params.id, 'cancel', request.body.reason),
+    }),
+  );
+
+  app.get(
+    '/bookings/:id/messages',
+    {
+      config: { access: requireAuth(), etag: false },
+      schema: {
+        operationId: 'bookings.listChatMessages',
+        tags,
+        summary: 'The chat of a booking, newest first (its customer and provider only; anyone else: 404)',
+        params: IdParams,
+        querystring: ChatMessagesQuery,
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'),
+          200: Success(Type.Array(ChatMessageSchema), NextCursorMeta),
+        },
+      },
+    },
+    async (request) => {
+      const page = await bookings.listMessages(actorOf(request), request.params.id, request.query);
+      return { success: true, data: page.messages, meta: { next_cursor: page.nextCursor ?? null } };
+    },
+  );
+
+  app.post(
+    '/bookings/:id/messages',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'bookings.postChatMessage',
+        tags,
+        summary: 'Send a message to the other party of a booking',
+        description:
+          'Delivered live to both parties (`chat.message` on /api/v1/live); when the recipient has no app open, their first unread message is announced on their channels (push, SMS, email: without the text). Up to 2,000 characters, 20 messages a minute; the chat closes 30 days after the visit (409 CHAT_CLOSED).',
+        params: IdParams,
+        body: PostChatMessageBody,
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'CHAT_CLOSED', 'RATE_LIMITED'),
+          201: Success(ChatMessageSchema),
+        },
+      },
+    },
+    async (request, reply) => {
+      const message = await bookings.postMessage(actorOf(request), request.params.id, request.body.text);
+      return reply.code(201).send({ success: true, data: message });
+    },
+  );
+
+  app.post(
+    '/bookings/:id/messages/read',
+    {
+      config: { access: requireAuth() },
+      // Every field is optional, so no body at all means "all of them".
+      preValidation: (request, _reply, done) => {
+        (request as { body: unknown }).body ??= {};
+        done();
+      },
+      schema: {
+        operationId: 'bookings.markChatRead',
+        tags,
+        summary:
+          'Mark the other party’s messages read (read receipts: both apps get `chat.read`); the body may be left out',
+        params: IdParams,
+        body: MarkReadBody,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(MarkReadSchema) },
+      },
+    },
+    async (request) => ({
+      success: true,
+      data: await bookings.markMessagesRead(actorOf(request), request.params.id, request.body?.up_to_id),
     }),
   );
 

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { DateOnly, DateTime, literals, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
+import { DateOnly, DateTime, idPageQuery, literals, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
 import { PAYMENT_METHODS, PAYMENT_STATUSES, PaymentActionSchema, PaymentSchema } from '../payments/index.js';
 import { BOOKING_STATUSES } from './bookings.tables.js';
 
@@ -202,4 +202,42 @@ export const DashboardSchema = Type.Object({
   upcoming: Type.Array(BookingSchema, { description: 'next active bookings from now' }),
   rating: Type.Object({ average: Nullable(Type.Number()), count: Type.Integer() }),
   generated_at: DateTime,
+});
+
+export const ChatMessageSchema = Type.Object({
+  id: Uuid,
+  booking_id: Uuid,
+  sender: literals(['customer', 'provider'] as const, 'who wrote it: customer | provider'),
+  mine: Type.Boolean({ description: 'whether you wrote it' }),
+  text: Nullable(Type.String({ description: 'null once the sender’s account was erased' })),
+  created_at: DateTime,
+  read_at: Nullable(DateTime),
+});
+
+export const ChatMessagesQuery = Type.Object(idPageQuery(50), { additionalProperties: false });
+
+export const PostChatMessageBody = Type.Object(
+  {
+    text: Type.String({
+      minLength: 1,
+      maxLength: 2000,
+      pattern: '\\S',
+      description: 'the message, 1–2,000 characters (not only spaces)',
+    }),
+  },
+  { additionalProperties: false, examples: [{ text: 'Is there parking near you?' }] },
+);
+
+export const MarkReadBody = Type.Object(
+  {
+    up_to_id: Type.Optional(
+      Type.String({ format: 'uuid', description: 'mark the other party’s messages up to this one; absent: all' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const MarkReadSchema = Type.Object({
+  read: Type.Integer({ description: 'messages marked read now' }),
+  read_at: DateTime,
 });

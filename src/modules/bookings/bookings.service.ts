@@ -3,12 +3,15 @@ import type { Db } from '../../infra/db/client.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { ReadThroughCache } from '../../infra/kv/cache.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
+import type { EventBus } from '../../shared/events.js';
 import type { IdempotencyStore } from '../../shared/idempotency.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { CatalogService } from '../catalog/index.js';
 import type { Notify } from '../notifications/index.js';
 import { createAvailability } from './bookings.availability.js';
+import { createBookingChat } from './bookings.chat.js';
+import { createChatRepository } from './bookings.chat-repository.js';
 import { createBookingCreation } from './bookings.create.js';
 import { createDashboard } from './bookings.dashboard.js';
 import { createBookingLifecycle } from './bookings.lifecycle.js';
@@ -25,10 +28,18 @@ export interface BookingsServiceDeps {
   catalog: Pick<CatalogService, 'bookableService' | 'providerOfUser' | 'findProvider' | 'applyReview' | 'invalidate'>;
   notify: Notify;
   outbox: Pick<Outbox, 'enqueue'>;
+  events: Pick<EventBus, 'publish'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
   idempotency: IdempotencyStore;
   payments: BookingPayments;
+  /** Whether the person has the app open (the live module): chat messages are then not announced on other channels. */
+  isOnline: (userId: string) => Promise<boolean>;
+  chatBudget: (userId: string) => Promise<void>;
+  announced: {
+    claim(bookingId: string, userId: string): Promise<boolean>;
+    reset(bookingId: string, userId: string): Promise<void>;
+  };
   /** How long an unpaid booking holds its slot (PAYMENT_HOLD_MINUTES). */
   holdMinutes: number;
   /** The provider dashboard's cache. */
@@ -44,18 +55,21 @@ export interface BookingsServiceDeps {
  */
 export function createBookingsService(deps: BookingsServiceDeps) {
   const messages = createBookingMessages(deps);
+  const chat = createChatRepository();
   const flow = createBookingPaymentFlow({ ...deps, messages });
   return {
     ...createAvailability(deps),
     ...createBookingCreation({ ...deps, messages, flow }),
     ...createBookingLifecycle({ ...deps, messages }),
     remind: messages.remind,
+    nudge: messages.nudge,
     onPaymentChanged: flow.onPaymentChanged,
     expireHolds: flow.expireHolds,
     ...createBookingLists({ ...deps, flow }),
-    ...createReviews(deps),
+    ...createReviews({ ...deps, messages }),
     ...createDashboard(deps),
-    dataMapEntry: () => bookingsPersonalData(deps),
+    ...createBookingChat({ ...deps, chat, messages }),
+    dataMapEntry: () => bookingsPersonalData({ ...deps, chat }),
   };
 }
 

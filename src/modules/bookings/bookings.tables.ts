@@ -120,6 +120,32 @@ export const reviews = pgTable(
   ],
 );
 
+/**
+ * The chat of one booking between its customer and its provider. `sender_id` is null and `body`
+ * is null once the sender's account is erased (the other party sees "message removed");
+ * `read_at` is when the other party read it.
+ */
+export const bookingMessages = pgTable(
+  'booking_messages',
+  {
+    id: uuid('id').primaryKey(),
+    bookingId: uuid('booking_id')
+      .notNull()
+      .references(() => bookings.id, { onDelete: 'cascade' }),
+    senderId: uuid('sender_id').references(() => users.id, { onDelete: 'set null' }),
+    senderRole: text('sender_role').$type<'customer' | 'provider'>().notNull(),
+    body: text('body'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    readAt: timestamp('read_at', { withTimezone: true }),
+  },
+  (table) => [
+    index('booking_messages_booking_id_idx').on(table.bookingId, table.id),
+    index('booking_messages_sender_id_idx').on(table.senderId),
+    check('booking_messages_sender_role_check', sql`${table.senderRole} in ('customer', 'provider')`),
+  ],
+);
+
 export type AvailabilityRow = typeof availability.$inferSelect;
+export type BookingMessageRow = typeof bookingMessages.$inferSelect;
 export type BookingRow = typeof bookings.$inferSelect;
 export type ReviewRow = typeof reviews.$inferSelect;

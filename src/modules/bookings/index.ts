@@ -1,3 +1,4 @@
+import { AppError } from '../../errors.js';
 import { createReadThroughCache } from '../../infra/kv/cache.js';
 import { createPeriodicJob, type PeriodicJob } from '../../infra/periodic.js';
 import type { Platform } from '../../platform.js';
@@ -8,7 +9,7 @@ import type { AuditService } from '../audit/index.js';
 import type { CatalogService } from '../catalog/index.js';
 import type { Notify } from '../notifications/index.js';
 import { BOOKING_PAYMENT_CHANGED } from '../payments/index.js';
-import { BOOKING_REMIND } from './bookings.messages.js';
+import { BOOKING_CONFIRM_NUDGE, BOOKING_REMIND } from './bookings.messages.js';
 import type { BookingPayments } from './bookings.payment.js';
 import { createBookingsRepository } from './bookings.repository.js';
 import { bookingsRoutes } from './bookings.routes.js';
@@ -22,6 +23,10 @@ export type { BookingsService } from './bookings.service.js';
 export { freeSlots, isFreeSlot, type Schedule, scheduleProblems } from './bookings.slots.js';
 
 const HOLD_SWEEP_MS = 30_000;
+/** Chat messages one person may send a minute (over all their bookings). */
+export const CHAT_MESSAGES_PER_MINUTE = 20;
+// A chat closes 30 days after its visit; its notice marker need not outlive that by much.
+const CHAT_ANNOUNCED_TTL_MS = 60 * 86_400_000;
 
 export type BookingsModule = ModuleDescriptor<'bookings', BookingsService> & {
   jobs: { bookingHolds: PeriodicJob<number> };
@@ -37,6 +42,7 @@ export function createBookingsModule(
     track: Track;
     idempotency: IdempotencyStore;
     payments: BookingPayments;
+    isOnline: (userId: string) => Promise<boolean>;
   },
 ): BookingsModule {
   const logger = platform.logger.child({ component: 'bookings' });
@@ -46,10 +52,32 @@ export function createBookingsModule(
     catalog: deps.catalog,
     notify: deps.notify,
     outbox: platform.outbox,
+    events: platform.events,
     audit: deps.audit,
     track: deps.track,
     idempotency: deps.idempotency,
     payments: deps.payments,
+    isOnline: deps.isOnline,
+    chatBudget: async (userId) => {
+      const { count, ttlMs } = await platform.kv.increment(`chat:${userId}`, 60_000);
+      if (count > CHAT_MESSAGES_PER_MINUTE) {
+        throw new AppError(
+          'RATE_LIMITED',
+          `At most ${CHAT_MESSAGES_PER_MINUTE} chat messages a minute; wait a moment`,
+          {
+            headers: { 'retry-after': String(Math.max(1, Math.ceil(ttlMs / 1000))) },
+          },
+        );
+      }
+    },
+    // Kept in the shared store: a chat notice per booking and person until they read the chat.
+    announced: {
+      async claim(bookingId, userId) {
+        const { count } = await platform.kv.increment(`chat:announced:${bookingId}:${userId}`, CHAT_ANNOUNCED_TTL_MS);
+        return count === 1;
+      },
+      reset: (bookingId, userId) => platform.kv.delete(`chat:announced:${bookingId}:${userId}`),
+    },
     holdMinutes: platform.config.payments.holdMinutes,
     cache: createReadThroughCache({ kv: platform.kv, metrics: platform.metrics, logger }, 'bookings_dashboard'),
     clock: platform.clock,
@@ -63,6 +91,8 @@ export function createBookingsModule(
     outboxHandlers: [
       // A booking's reminder is decided when it is due: a cancelled booking sends nothing.
       { type: BOOKING_REMIND, handle: service.remind },
+      // A provider who has not confirmed after two hours is reminded once (nothing if it moved on).
+      { type: BOOKING_CONFIRM_NUDGE, handle: service.nudge },
       { type: BOOKING_PAYMENT_CHANGED, handle: service.onPaymentChanged, options: { maxAttempts: 25 } },
     ],
     jobs: {

@@ -4,7 +4,7 @@ import { CONSENT_PURPOSES } from './consent.tables.js';
 
 export const Purpose = Type.Union(
   CONSENT_PURPOSES.map((purpose) => Type.Literal(purpose)),
-  { description: 'whatsapp | marketing | analytics | data_processing' },
+  { description: 'whatsapp | sms | marketing | analytics | data_processing' },
 );
 
 export const PurposeParams = Type.Object({ purpose: Purpose });

@@ -13,13 +13,14 @@ import {
 } from 'drizzle-orm/pg-core';
 import { users } from '../identity/identity.tables.js';
 
-export const CONSENT_PURPOSES = ['whatsapp', 'marketing', 'analytics', 'data_processing'] as const;
+export const CONSENT_PURPOSES = ['whatsapp', 'sms', 'marketing', 'analytics', 'data_processing'] as const;
 export type ConsentPurpose = (typeof CONSENT_PURPOSES)[number];
 
 export const CONSENT_SOURCES = ['signup', 'user', 'admin', 'erasure'] as const;
 export type ConsentSource = (typeof CONSENT_SOURCES)[number];
 
-const purposeCheck = (column: unknown) => sql`${column} in ('whatsapp', 'marketing', 'analytics', 'data_processing')`;
+const purposeCheck = (column: unknown) =>
+  sql`${column} in ('whatsapp', 'sms', 'marketing', 'analytics', 'data_processing')`;
 
 /** The text users agree to, per purpose; a new version asks everyone to agree again. */
 export const consentNotices = pgTable(

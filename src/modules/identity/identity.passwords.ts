@@ -82,7 +82,6 @@ export function createPasswordUseCases(deps: PasswordDeps) {
         // Urgent: out within seconds, whatever the hour; the token travels only in this email.
         await deps.notify.send(tx, {
           userId: user.id,
-          channel: 'email',
           purpose: 'account',
           template: 'password_reset',
           data: { token, expires_at: expiresAt.toISOString() },

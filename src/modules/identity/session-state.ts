@@ -1,5 +1,12 @@
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 
+/**
+ * The store channel every instance hears security changes on at once (open WebSockets close on
+ * them): `{ "sessions": [ids] }` for revoked sessions, `{ "user": id, "valid_from": ms }` for a
+ * change to a person's access.
+ */
+export const AUTH_CHANGES_CHANNEL = 'auth:changes';
+
 // How long an instance trusts its last look-up of a session. Revocations made on this instance
 // apply at once; those made on another reach this one within this time.
 const LOCAL_TTL_MS = 1000;
@@ -41,18 +48,40 @@ export function createSessionState(deps: {
         if (sessionIds.includes(key.slice(0, key.indexOf(':')))) entry.revoked = true;
       }
       await Promise.all(sessionIds.map((id) => deps.kv.set(`auth:revoked:${id}`, '1', ttlMs)));
+      // Best effort: the keys above are the record; this only makes open sockets close at once.
+      await deps.kv.publish(AUTH_CHANGES_CHANNEL, JSON.stringify({ sessions: sessionIds })).catch(() => undefined);
     },
 
     /** Access tokens of this user issued before `atMs` (epoch milliseconds) are no longer accepted. */
     async invalidateTokensBefore(userId: string, atMs: number): Promise<void> {
       for (const [key, entry] of local) if (key.endsWith(`:${userId}`)) entry.validFrom = atMs;
       await deps.kv.set(`auth:epoch:${userId}`, String(atMs), ttlMs);
+      await deps.kv
+        .publish(AUTH_CHANGES_CHANNEL, JSON.stringify({ user: userId, valid_from: atMs }))
+        .catch(() => undefined);
     },
 
     /** The remembered state of a session, when looked up less than a second ago. */
     recent(sessionId: string, userId: string): { revoked: boolean; validFrom: number } | undefined {
       const entry = local.get(keyOf(sessionId, userId));
       return entry && now() - entry.checkedAt < LOCAL_TTL_MS ? entry : undefined;
+    },
+
+    /**
+     * The shared store's word alone (no database): what an open WebSocket is re-checked with every
+     * half second. Revocations made on this instance are known without a round trip.
+     */
+    async peek(sessionId: string, userId: string): Promise<{ revoked: boolean; validFrom: number }> {
+      const known = local.get(keyOf(sessionId, userId));
+      if (known?.revoked) return known;
+      const [revoked, validFrom] = await Promise.all([
+        deps.kv.get(`auth:revoked:${sessionId}`),
+        deps.kv.get(`auth:epoch:${userId}`),
+      ]);
+      return {
+        revoked: revoked !== undefined,
+        validFrom: Math.max(Number(validFrom ?? 0), known?.validFrom ?? 0),
+      };
     },
 
     async lookup(sessionId: string, userId: string): Promise<{ revoked: boolean; validFrom: number }> {

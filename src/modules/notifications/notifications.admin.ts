@@ -7,13 +7,26 @@ import type { Actor } from '../../shared/actor.js';
 import type { AuditService } from '../audit/index.js';
 import { enqueueDelivery } from './notifications.queue.js';
 import type { NotificationFilters, NotificationSummary, NotificationsRepository } from './notifications.repository.js';
-import type { Channel, MessagePurpose, NotificationRow, NotificationStatus } from './notifications.tables.js';
+import type {
+  Channel,
+  ChannelAttempt,
+  DeliveryStatus,
+  MessagePurpose,
+  NotificationRow,
+  NotificationStatus,
+} from './notifications.tables.js';
 import { templateProblem } from './notifications.templates.js';
 
 export interface PublicNotification {
   id: string;
   user_id: string;
   channel: Channel;
+  channels: Channel[];
+  fallbacks: ChannelAttempt[];
+  delivery_status: DeliveryStatus | null;
+  delivered_at: string | null;
+  segments: number | null;
+  encoding: 'GSM-7' | 'UCS-2' | null;
   purpose: MessagePurpose;
   template: string;
   urgent: boolean;
@@ -33,6 +46,12 @@ export function toPublicNotification(row: NotificationSummary): PublicNotificati
     id: row.id,
     user_id: row.userId,
     channel: row.channel,
+    channels: row.channels ?? [row.channel],
+    fallbacks: row.fallbacks,
+    delivery_status: row.deliveryStatus,
+    delivered_at: row.deliveredAt?.toISOString() ?? null,
+    segments: row.segments,
+    encoding: row.encoding === 'GSM-7' || row.encoding === 'UCS-2' ? row.encoding : null,
     purpose: row.purpose,
     template: row.template,
     urgent: row.urgent,
@@ -97,6 +116,11 @@ export function createNotificationsAdmin(deps: {
         const outboxId = await enqueueDelivery(deps.outbox, tx, row.id, now);
         const updated = (await repository.update(tx, row.id, {
           status: 'queued',
+          // Every channel gets its chance again, from the first.
+          channel: row.channels?.[0] ?? row.channel,
+          fallbacks: [],
+          cappedAt: null,
+          sendingUntil: null,
           cancelReason: null,
           lastError: null,
           attempts: 0,

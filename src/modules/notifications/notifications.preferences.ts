@@ -7,7 +7,7 @@ import type { NotificationsRepository } from './notifications.repository.js';
 import type { Channel } from './notifications.tables.js';
 
 export const DEFAULT_QUIET_HOURS = { start: '21:00', end: '08:00' } as const;
-const DEFAULT_CHANNELS: Record<Channel, boolean> = { whatsapp: true, email: true };
+const DEFAULT_CHANNELS: Record<Channel, boolean> = { whatsapp: true, email: true, sms: true, push: true };
 
 export interface NotificationPreferences {
   channels: Record<Channel, boolean>;
@@ -18,7 +18,7 @@ export interface NotificationPreferences {
 }
 
 export interface PreferencesInput {
-  channels: Record<Channel, boolean>;
+  channels: { whatsapp: boolean; email: boolean; sms?: boolean; push?: boolean };
   quiet_hours: { start: string; end: string };
   time_zone?: string | null;
 }
@@ -54,7 +54,12 @@ export function createNotificationPreferences(deps: { db: Db; repository: Notifi
       }
       await repository.savePreferences(db, {
         userId: actor.id,
-        channels: { whatsapp: input.channels.whatsapp, email: input.channels.email },
+        channels: {
+          whatsapp: input.channels.whatsapp,
+          email: input.channels.email,
+          sms: input.channels.sms ?? true,
+          push: input.channels.push ?? true,
+        },
         quietStart: input.quiet_hours.start,
         quietEnd: input.quiet_hours.end,
         timeZone: input.time_zone ?? null,

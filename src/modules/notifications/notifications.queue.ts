@@ -3,8 +3,10 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { DeliveryContext, HandlerOptions, Outbox } from '../../infra/outbox/outbox.js';
+import type { EventBus } from '../../shared/events.js';
 import type { Recipient } from './notifications.delivery.js';
 import type { NotificationsRepository } from './notifications.repository.js';
+import { channelOrder } from './notifications.routing.js';
 import type { Channel, MessagePurpose } from './notifications.tables.js';
 import { type TemplateName, templateProblem } from './notifications.templates.js';
 
@@ -24,7 +26,8 @@ export const LEGACY_PASSWORD_RESET = 'email.password_reset';
 
 export interface SendInput {
   userId: string;
-  channel: Channel;
+  /** The channels to try, in order; absent: the template's (notifications.routing.ts). */
+  channels?: readonly Channel[];
   purpose: MessagePurpose;
   template: TemplateName;
   data: Record<string, unknown>;
@@ -55,6 +58,7 @@ export function createNotificationQueue(deps: {
   outbox: Pick<Outbox, 'enqueue'>;
   clock: Clock;
   ids: IdGenerator;
+  events: Pick<EventBus, 'publish'>;
   getRecipient: (userId: string) => Promise<Recipient | undefined>;
 }) {
   const { db, repository, clock } = deps;
@@ -63,10 +67,12 @@ export function createNotificationQueue(deps: {
     const now = clock.now();
     const notBefore = input.notBefore && input.notBefore > now ? input.notBefore : now;
     const outboxId = await enqueueDelivery(deps.outbox, tx, id, notBefore);
+    const channels = channelOrder(input.template, input.channels);
     await repository.insert(tx, {
       id,
       userId: input.userId,
-      channel: input.channel,
+      channel: channels[0] as Channel,
+      channels,
       purpose: input.purpose,
       template: input.template,
       data: input.data,
@@ -77,6 +83,12 @@ export function createNotificationQueue(deps: {
       notBefore,
       createdAt: now,
       updatedAt: now,
+    });
+    // The person's open apps hear of it at once (after commit); the channels take their time.
+    await deps.events.publish('live.message', {
+      to: [input.userId],
+      type: 'notification.created',
+      data: { notification_id: id, template: input.template, purpose: input.purpose },
     });
     return id;
   };
@@ -97,7 +109,6 @@ export function createNotificationQueue(deps: {
         if (await repository.findById(tx, context.id)) return;
         const input: SendInput = {
           userId,
-          channel: 'email',
           purpose: 'account',
           template: 'password_reset',
           data: { token: payload.token, expires_at: payload.expires_at },

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gt, inArray, lt, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gt, inArray, isNull, lt, lte, or, type SQL, sql } from 'drizzle-orm';
 import { type Db, firstRow } from '../../infra/db/client.js';
 import {
   type Channel,
@@ -7,6 +7,8 @@ import {
   type NotificationStatus,
   notificationPreferences,
   notifications,
+  type PushDeviceRow,
+  pushDevices,
 } from './notifications.tables.js';
 
 export interface NotificationFilters {
@@ -37,6 +39,15 @@ const summaryColumns = {
   createdAt: notifications.createdAt,
   updatedAt: notifications.updatedAt,
   sentAt: notifications.sentAt,
+  channels: notifications.channels,
+  fallbacks: notifications.fallbacks,
+  cappedAt: notifications.cappedAt,
+  sendingUntil: notifications.sendingUntil,
+  providerMessageId: notifications.providerMessageId,
+  deliveryStatus: notifications.deliveryStatus,
+  deliveredAt: notifications.deliveredAt,
+  segments: notifications.segments,
+  encoding: notifications.encoding,
 };
 
 export function createNotificationsRepository() {
@@ -53,7 +64,7 @@ export function createNotificationsRepository() {
     async updateQueued(
       db: Db,
       id: string,
-      patch: Partial<typeof notifications.$inferInsert>,
+      patch: { [K in keyof typeof notifications.$inferInsert]?: (typeof notifications.$inferInsert)[K] | SQL },
     ): Promise<NotificationRow | undefined> {
       const [row] = await db
         .update(notifications)
@@ -72,21 +83,101 @@ export function createNotificationsRepository() {
       return row;
     },
 
-    /** Messages sent to the person since `since` that count against the weekly cap. */
-    async countCapped(db: Db, userId: string, since: Date): Promise<number> {
-      const [row] = await db
+    /**
+     * Takes one of the person's weekly places for notification `id` when fewer than `cap` messages
+     * took one since `since` (sent, or still on their way); false when the week is full. Counted
+     * under a transaction-scoped lock per person, so two deliveries at once cannot both take the
+     * last place. Call inside a transaction.
+     */
+    async reserveCapPlace(tx: Db, id: string, userId: string, since: Date, cap: number, now: Date): Promise<boolean> {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`notifications-cap:${userId}`}, 0))`);
+      const [row] = await tx
         .select({ n: count() })
         .from(notifications)
         .where(
           and(
             eq(notifications.userId, userId),
-            gt(notifications.sentAt, since),
-            eq(notifications.status, 'sent'),
-            eq(notifications.urgent, false),
-            eq(notifications.priority, false),
+            gt(notifications.cappedAt, since),
+            inArray(notifications.status, ['queued', 'sent']),
           ),
         );
+      if (Number(row?.n ?? 0) >= cap) return false;
+      await tx
+        .update(notifications)
+        .set({ cappedAt: now })
+        .where(and(eq(notifications.id, id), eq(notifications.status, 'queued')));
+      return true;
+    },
+
+    /**
+     * Marks the notification as being sent by this worker until `until`, unless another worker's
+     * mark still holds; false then.
+     */
+    async claimSending(db: Db, id: string, now: Date, until: Date): Promise<boolean> {
+      const rows = await db
+        .update(notifications)
+        .set({ sendingUntil: until })
+        .where(
+          and(
+            eq(notifications.id, id),
+            eq(notifications.status, 'queued'),
+            or(isNull(notifications.sendingUntil), lte(notifications.sendingUntil, now)),
+          ),
+        )
+        .returning({ id: notifications.id });
+      return rows.length > 0;
+    },
+
+    async findByProviderMessageId(db: Db, providerMessageId: string): Promise<NotificationRow | undefined> {
+      return firstRow(
+        db.select().from(notifications).where(eq(notifications.providerMessageId, providerMessageId)).limit(1),
+        { forUpdate: true },
+      );
+    },
+
+    async devicesOf(db: Db, userId: string): Promise<PushDeviceRow[]> {
+      return db.select().from(pushDevices).where(eq(pushDevices.userId, userId)).orderBy(pushDevices.id);
+    },
+
+    async findDevice(db: Db, id: string): Promise<PushDeviceRow | undefined> {
+      const [row] = await db.select().from(pushDevices).where(eq(pushDevices.id, id)).limit(1);
+      return row;
+    },
+
+    /** Registers a token or endpoint; one already known (from any account) is moved to this row's owner. */
+    async upsertDevice(db: Db, row: PushDeviceRow): Promise<PushDeviceRow> {
+      const [saved] = await db
+        .insert(pushDevices)
+        .values(row)
+        .onConflictDoUpdate({
+          target: pushDevices.token,
+          set: { userId: row.userId, kind: row.kind, platform: row.platform, p256dh: row.p256dh, auth: row.auth },
+        })
+        .returning();
+      return saved as PushDeviceRow;
+    },
+
+    async deleteDevice(db: Db, id: string, userId?: string): Promise<boolean> {
+      const condition = userId ? and(eq(pushDevices.id, id), eq(pushDevices.userId, userId)) : eq(pushDevices.id, id);
+      const deleted = await db.delete(pushDevices).where(condition).returning({ id: pushDevices.id });
+      return deleted.length > 0;
+    },
+
+    async countDevices(db: Db, userId: string): Promise<number> {
+      const [row] = await db.select({ n: count() }).from(pushDevices).where(eq(pushDevices.userId, userId));
       return Number(row?.n ?? 0);
+    },
+
+    async touchDevices(db: Db, ids: string[], at: Date): Promise<void> {
+      if (ids.length > 0) await db.update(pushDevices).set({ lastUsedAt: at }).where(inArray(pushDevices.id, ids));
+    },
+
+    async deleteDevicesForUser(db: Db, userId: string): Promise<number> {
+      const deleted = await db
+        .delete(pushDevices)
+        .where(eq(pushDevices.userId, userId))
+        .returning({ id: pushDevices.id });
+      return deleted.length;
     },
 
     /** Newest first (ids are UUIDv7, so id order is creation order). */

@@ -1,13 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
 import { requireAuth, requirePermission } from '../../shared/access-rules.js';
 import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, Success } from '../../shared/http-schemas.js';
 import {
   AdminNotificationSchema,
   AdminNotificationsQuery,
+  DeviceSchema,
   PreferencesSchema,
   PutPreferencesBody,
+  RegisterDeviceBody,
+  SmsStatusSchema,
+  TwilioStatusBody,
+  VapidKeySchema,
 } from './notifications.schemas.js';
 import type { NotificationsService } from './notifications.service.js';
 
@@ -49,6 +55,73 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
       data: await notifications.updatePreferences(actorOf(request), request.body),
     }),
   );
+
+  app.get(
+    '/me/devices',
+    {
+      config: { access: requireAuth(), etag: false },
+      schema: {
+        operationId: 'notifications.listDevices',
+        tags,
+        summary: 'Your push devices (FCM tokens and Web Push subscriptions)',
+        response: { ...errorResponses(), 200: Success(Type.Array(DeviceSchema)) },
+      },
+    },
+    async (request) => ({ success: true, data: await notifications.listDevices(actorOf(request)) }),
+  );
+
+  app.post(
+    '/me/devices',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'notifications.registerDevice',
+        tags,
+        summary: 'Register a device for push messages',
+        description:
+          'An FCM registration token (`kind: fcm`, with `platform`) or a Web Push subscription (`kind: webpush`, with `endpoint` and `keys` from `PushSubscription.toJSON()`). Registering a token again is harmless; one registered by another account moves to yours. At most 20 devices.',
+        body: RegisterDeviceBody,
+        response: { ...errorResponses('VALIDATION_ERROR', 'CONFLICT'), 201: Success(DeviceSchema) },
+      },
+    },
+    async (request, reply) => {
+      const device = await notifications.registerDevice(actorOf(request), request.body);
+      return reply.code(201).send({ success: true, data: device });
+    },
+  );
+
+  app.delete(
+    '/me/devices/:id',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'notifications.removeDevice',
+        tags,
+        summary: 'Stop push messages to one of your devices',
+        params: IdParams,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      await notifications.removeDevice(actorOf(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/push/vapid-public-key',
+    {
+      schema: {
+        operationId: 'notifications.vapidPublicKey',
+        tags,
+        summary: "The server's VAPID public key, for a browser's PushManager.subscribe",
+        response: { ...errorResponses('NOT_FOUND'), 200: Success(VapidKeySchema) },
+      },
+    },
+    async () => ({ success: true, data: notifications.vapidPublicKey() }),
+  );
+
+  await app.register(twilioWebhookRoutes, { notifications });
 
   app.get(
     '/admin/notifications',
@@ -94,5 +167,52 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
       success: true,
       data: await notifications.adminRetry(actorOf(request), request.params.id),
     }),
+  );
+};
+
+/**
+ * Twilio's status callbacks arrive form-encoded; the signature covers the URL and every field, so
+ * the fields are read exactly as sent. Not rate limited: Twilio's reports must get through.
+ */
+const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ notifications: NotificationsService }> = async (
+  app,
+  { notifications },
+) => {
+  (app as unknown as FastifyInstance).addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  );
+  app.post(
+    '/webhooks/twilio/status',
+    {
+      config: { rateLimit: false },
+      schema: {
+        operationId: 'notifications.twilioStatus',
+        tags: ['webhooks'],
+        summary: 'SMS delivery reports from Twilio (set as each message’s StatusCallback)',
+        description:
+          'Verified with `X-Twilio-Signature` (HMAC-SHA1 with TWILIO_AUTH_TOKEN over PUBLIC_API_URL + this path + its query, and the form fields sorted by name). Records queued/sent/delivered/undelivered/failed on the notification; a status never moves back.',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: TwilioStatusBody,
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'WEBHOOK_SIGNATURE_INVALID', 'NOT_FOUND'),
+          200: Success(SmsStatusSchema),
+        },
+      },
+    },
+    async (request) => {
+      const raw = request.raw.url ?? '';
+      const query = raw.includes('?') ? raw.slice(raw.indexOf('?') + 1) : '';
+      const signature = request.headers['x-twilio-signature'];
+      return {
+        success: true as const,
+        data: await notifications.receiveSmsStatus(
+          request.body as Record<string, string>,
+          query,
+          typeof signature === 'string' ? signature : undefined,
+        ),
+      };
+    },
   );
 };

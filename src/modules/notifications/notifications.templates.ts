@@ -18,6 +18,9 @@ export interface RenderedMessage {
   subject: string;
   text: string;
   html: string;
+  /** The first paragraph and the link: what fits an SMS or a push notification. */
+  short: string;
+  url?: string;
 }
 
 interface Content {
@@ -60,6 +63,10 @@ function withProvider(data: Record<string, string>): string {
 
 const bookingUrl = (data: Record<string, string>, context: RenderContext) =>
   data.booking_id ? `${context.appUrl}/bookings/${encodeURIComponent(data.booking_id)}` : `${context.appUrl}/bookings`;
+
+/** The provider's view of a booking in the web app. */
+const providerBookingUrl = (data: Record<string, string>, context: RenderContext) =>
+  `${context.appUrl}/provider/bookings/${encodeURIComponent(data.booking_id as string)}`;
 
 const BOOKING_OPTIONAL = ['provider_name', 'booking_id'] as const;
 
@@ -105,13 +112,61 @@ export const TEMPLATES = {
   },
   booking_reminder: {
     required: ['service_name', 'starts_at'],
-    optional: BOOKING_OPTIONAL,
+    optional: [...BOOKING_OPTIONAL, 'when'],
     build: (data, context) => ({
-      subject: `Reminder: ${data.service_name} tomorrow`,
+      // `when: soon` for a booking made less than a day ahead (reminded 2 hours before).
+      subject: `Reminder: ${data.service_name} ${data.when === 'soon' ? 'soon' : 'tomorrow'}`,
       paragraphs: [
         `A reminder of your booking: ${withProvider(data)}, ${formatTime(data.starts_at as string, context.timeZone)}.`,
       ],
       action: { label: 'View your booking', url: bookingUrl(data, context) },
+    }),
+  },
+  booking_pending: {
+    required: ['service_name', 'starts_at', 'booking_id'],
+    optional: ['customer_name', 'waiting_since'],
+    build: (data, context) => ({
+      subject: data.waiting_since
+        ? `Still waiting: ${data.service_name}`
+        : `New booking to confirm: ${data.service_name}`,
+      paragraphs: [
+        data.waiting_since
+          ? `A booking for ${data.service_name} on ${formatTime(data.starts_at as string, context.timeZone)} is still waiting for your confirmation.`
+          : `${data.customer_name ?? 'A customer'} booked ${data.service_name} on ${formatTime(data.starts_at as string, context.timeZone)}; it waits for your confirmation.`,
+      ],
+      action: { label: 'Confirm or decline', url: providerBookingUrl(data, context) },
+    }),
+  },
+  review_request: {
+    required: ['service_name', 'booking_id'],
+    optional: ['provider_name'],
+    build: (data, context) => ({
+      subject: `How was ${data.service_name}?`,
+      paragraphs: [`Thank you for visiting: how was ${withProvider(data)}? Your review helps others choose.`],
+      action: {
+        label: 'Write a review',
+        url: `${context.appUrl}/bookings/${encodeURIComponent(data.booking_id as string)}/review`,
+      },
+    }),
+  },
+  review_posted: {
+    required: ['service_name', 'booking_id', 'rating'],
+    build: (data, context) => ({
+      subject: `New review: ${data.rating} of 5 for ${data.service_name}`,
+      paragraphs: [`A customer rated ${data.service_name} ${data.rating} of 5. You can reply once.`],
+      action: { label: 'Read and reply', url: providerBookingUrl(data, context) },
+    }),
+  },
+  chat_message: {
+    required: ['service_name', 'booking_id', 'sender'],
+    build: (data, context) => ({
+      // The text itself stays in the app: messages may be personal, SMS and push pass through third parties.
+      subject: `New message about ${data.service_name}`,
+      paragraphs: [`${data.sender} sent you a message about ${data.service_name}.`],
+      action: {
+        label: 'Read and answer',
+        url: `${context.appUrl}/bookings/${encodeURIComponent(data.booking_id as string)}/chat`,
+      },
     }),
   },
   payment_receipt: {
@@ -214,5 +269,6 @@ export function renderTemplate(
     '</body></html>',
   ].join('\n');
 
-  return { subject: content.subject, text, html };
+  const short = [content.paragraphs[0] ?? content.subject, ...(content.action ? [content.action.url] : [])].join(' ');
+  return { subject: content.subject, text, html, short, url: content.action?.url };
 }

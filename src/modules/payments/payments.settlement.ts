@@ -68,7 +68,6 @@ export function createSettlement(deps: {
         if (row.payerId) {
           await deps.notify.send(tx, {
             userId: row.payerId,
-            channel: 'email',
             purpose: row.purpose === 'booking' ? 'booking' : 'account',
             template: 'payment_receipt',
             data: {
@@ -137,7 +136,6 @@ export function createSettlement(deps: {
       if (payment.payerId) {
         await deps.notify.send(tx, {
           userId: payment.payerId,
-          channel: 'email',
           purpose: payment.purpose === 'booking' ? 'booking' : 'account',
           template: 'refund_notice',
           data: {

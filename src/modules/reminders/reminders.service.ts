@@ -252,7 +252,8 @@ export function createRemindersService(deps: {
           if (await repository.recordOccurrence(tx, row.id, occursAt, now)) {
             const notificationId = await deps.notify.send(tx, {
               userId: row.userId,
-              channel: row.channel,
+              // WhatsApp falls back to SMS (with its own consent); email stays email.
+              channels: row.channel === 'whatsapp' ? ['whatsapp', 'sms'] : [row.channel],
               purpose: 'reminder',
               template: 'wellness_reminder',
               data: { title: row.title, message: `Your reminder: ${row.title}` },

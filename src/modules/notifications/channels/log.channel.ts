@@ -24,6 +24,7 @@ export function createLogChannel(channel: Channel, deps: { logger: Logger }): No
         },
         `${channel} message (log channel)`,
       );
+      return {};
     },
     async check() {},
     async close() {},

@@ -63,6 +63,7 @@ export function createN8nChannel(options: N8nOptions, deps: { clock: Clock }): N
       try {
         await post(message);
         health.succeeded();
+        return {};
       } catch (error) {
         health.failed(error);
         throw error;

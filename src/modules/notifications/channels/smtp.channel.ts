@@ -54,6 +54,7 @@ export function createSmtpChannel(options: SmtpOptions, deps: { clock: Clock }):
           headers: { 'X-Delivery-Id': message.deliveryId },
         });
         health.succeeded();
+        return {};
       } catch (error) {
         health.failed(error);
         throw error;
