@@ -50,6 +50,12 @@ const PUBLIC_ROUTES = new Set([
   // Payment gateways' webhooks: no caller, the gateway's signature (or secret token) is checked.
   'POST /api/v1/webhooks/stripe',
   'POST /api/v1/webhooks/moyasar',
+  // Twilio's delivery reports: X-Twilio-Signature is checked.
+  'POST /api/v1/webhooks/twilio/status',
+  // The public key browsers subscribe to Web Push with.
+  'GET /api/v1/push/vapid-public-key',
+  // The WebSocket: it authenticates with its first message, not a header.
+  'GET /api/v1/live',
 ]);
 
 // Statuses that show a request got past the guard (the minimal body may still be refused).

@@ -125,7 +125,7 @@ describe('POST /bookings', () => {
     expect(active[0]?.n).toBe(1);
   });
 
-  it('queues the reminder 24 h before the start, and none when the start is closer than that', async () => {
+  it('queues the reminder 24 h before the start, and 2 h before when the booking is made less than a day ahead', async () => {
     const far = await booked(f, customer, provider, '2027-03-25T09:00:00Z');
     const soon = await booked(f, customer, provider, '2027-03-22T14:00:00Z');
     const reminders = await queryRows<{ payload: { booking_id: string }; deliver_after: Date }>(
@@ -134,6 +134,7 @@ describe('POST /bookings', () => {
     );
     const farReminder = reminders.find((r) => r.payload.booking_id === far.id);
     expect(new Date(farReminder?.deliver_after as Date).toISOString()).toBe('2027-03-24T09:00:00.000Z');
-    expect(reminders.some((r) => r.payload.booking_id === soon.id)).toBe(false);
+    const soonReminder = reminders.find((r) => r.payload.booking_id === soon.id);
+    expect(new Date(soonReminder?.deliver_after as Date).toISOString()).toBe('2027-03-22T12:00:00.000Z');
   });
 });

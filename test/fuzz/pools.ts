@@ -20,6 +20,8 @@ export type PoolName =
   | 'dataExports'
   | 'sessions'
   | 'payments'
+  | 'devices'
+  | 'chatMessages'
   | 'consentPurposes';
 
 export type Pools = Record<PoolName, string[]>;
@@ -60,6 +62,9 @@ export const PATH_PARAM_POOLS: Record<string, Record<string, PoolName>> = {
   '/api/v1/admin/payments/{id}': { id: 'payments' },
   '/api/v1/admin/payments/{id}/refunds': { id: 'payments' },
   '/api/v1/admin/commission-rules/{id}': { id: 'categories' },
+  '/api/v1/bookings/{id}/messages': { id: 'bookings' },
+  '/api/v1/bookings/{id}/messages/read': { id: 'bookings' },
+  '/api/v1/me/devices/{id}': { id: 'devices' },
 };
 
 /** Path parameters of the document that have no pool in the table above. */
@@ -91,6 +96,7 @@ const FIELD_POOLS: Record<string, PoolName> = {
   target_id: 'users',
   booking_id: 'bookings',
   payment_id: 'payments',
+  up_to_id: 'chatMessages',
   purpose: 'consentPurposes',
 };
 
@@ -138,6 +144,8 @@ export async function collectPools(db: Db, owners: PoolOwners): Promise<Pools> {
       sql`select id::text as value from reminders where user_id = ${owners.userId} order by id desc limit 100`,
     ),
     notifications: await ids(db, sql`select id::text as value from notifications order by id desc limit 100`),
+    devices: await ids(db, sql`select id::text as value from push_devices order by id desc limit 100`),
+    chatMessages: await ids(db, sql`select id::text as value from booking_messages order by id desc limit 100`),
     dataExports: await ids(
       db,
       sql`select id::text as value from data_exports where user_id = ${owners.userId} order by id desc limit 100`,

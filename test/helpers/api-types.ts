@@ -989,6 +989,44 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/bookings/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The chat of a booking, newest first (its customer and provider only; anyone else: 404) */
+        get: operations["bookings.listChatMessages"];
+        put?: never;
+        /**
+         * Send a message to the other party of a booking
+         * @description Delivered live to both parties (`chat.message` on /api/v1/live); when the recipient has no app open, their first unread message is announced on their channels (push, SMS, email: without the text). Up to 2,000 characters, 20 messages a minute; the chat closes 30 days after the visit (409 CHAT_CLOSED).
+         */
+        post: operations["bookings.postChatMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bookings/{id}/messages/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark the other party’s messages read (read receipts: both apps get `chat.read`) */
+        post: operations["bookings.markChatRead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/bookings/{id}/no-show": {
         parameters: {
             query?: never;
@@ -1111,6 +1149,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live updates over a WebSocket (bookings, payments, chat, notifications, reviews)
+         * @description A WebSocket (connect with `Upgrade: websocket`; a plain GET answers 426). Send `{"type":"auth","token":"<access token>"}` as the first message within 10 s (the token never goes in the URL: URLs are logged); the server answers `{"type":"ready","id","at","data":{"user_id","expires_at","heartbeat_ms","resumed","gap"}}`. Add `"last_event_id"` to the auth message to get what you missed in the last 24 hours first (`gap: true`: some of it is gone, reload what you show). Every server message is `{type, id, at, data}`; types: booking.created, booking.confirmed, booking.cancelled, booking.completed, payment.updated, chat.message, chat.read, notification.created, review.posted (plus ready, renewed, pong, error). Send a fresh `auth` message before `expires_at` to keep the socket (answered `renewed`); `{"type":"ping"}` is answered `pong`. Close codes: 4401 not authenticated, 4403 a token for someone else, 4001 token expired, 4002 session revoked or access changed, 4008 too slow to read, 4029 too many connections, 4000 no pong, 1001 server going away (reconnect).
+         */
+        get: operations["live.connect"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -1227,6 +1285,44 @@ export type paths = {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your push devices (FCM tokens and Web Push subscriptions) */
+        get: operations["notifications.listDevices"];
+        put?: never;
+        /**
+         * Register a device for push messages
+         * @description An FCM registration token (`kind: fcm`, with `platform`) or a Web Push subscription (`kind: webpush`, with `endpoint` and `keys` from `PushSubscription.toJSON()`). Registering a token again is harmless; one registered by another account moves to yours. At most 20 devices.
+         */
+        post: operations["notifications.registerDevice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Stop push messages to one of your devices */
+        delete: operations["notifications.removeDevice"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1710,6 +1806,23 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/push/vapid-public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The server's VAPID public key, for a browser's PushManager.subscribe */
+        get: operations["notifications.vapidPublicKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/services/search": {
         parameters: {
             query?: never;
@@ -1764,6 +1877,26 @@ export type paths = {
          * @description Verified with the `Stripe-Signature` header (HMAC-SHA256 with STRIPE_WEBHOOK_SECRET, 300 s tolerance). A repeated event answers 200 with `duplicate: true` and changes nothing; events are applied by the outbox worker, in any order.
          */
         post: operations["payments.stripeWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/twilio/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * SMS delivery reports from Twilio (set as each message’s StatusCallback)
+         * @description Verified with `X-Twilio-Signature` (HMAC-SHA1 with TWILIO_AUTH_TOKEN over PUBLIC_API_URL + this path + its query, and the form fields sorted by name). Records queued/sent/delivered/undelivered/failed on the notification; a status never moves back.
+         */
+        post: operations["notifications.twilioStatus"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4355,8 +4488,8 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             published_at: string;
-                            /** @description whatsapp | marketing | analytics | data_processing */
-                            purpose: "whatsapp" | "marketing" | "analytics" | "data_processing";
+                            /** @description whatsapp | sms | marketing | analytics | data_processing */
+                            purpose: "whatsapp" | "sms" | "marketing" | "analytics" | "data_processing";
                             title: string;
                             version: number;
                         }[];
@@ -4423,8 +4556,8 @@ export interface operations {
             content: {
                 "application/json": {
                     body: string;
-                    /** @description whatsapp | marketing | analytics | data_processing */
-                    purpose: "whatsapp" | "marketing" | "analytics" | "data_processing";
+                    /** @description whatsapp | sms | marketing | analytics | data_processing */
+                    purpose: "whatsapp" | "sms" | "marketing" | "analytics" | "data_processing";
                     title: string;
                 };
             };
@@ -4443,8 +4576,8 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             published_at: string;
-                            /** @description whatsapp | marketing | analytics | data_processing */
-                            purpose: "whatsapp" | "marketing" | "analytics" | "data_processing";
+                            /** @description whatsapp | sms | marketing | analytics | data_processing */
+                            purpose: "whatsapp" | "sms" | "marketing" | "analytics" | "data_processing";
                             title: string;
                             version: number;
                         };
@@ -5967,7 +6100,7 @@ export interface operations {
     "admin.listNotifications": {
         parameters: {
             query?: {
-                channel?: "whatsapp" | "email";
+                channel?: "whatsapp" | "email" | "sms" | "push";
                 /** @description meta.next_cursor of the previous page */
                 cursor?: string;
                 limit?: number;
@@ -5989,12 +6122,31 @@ export interface operations {
                         data: {
                             attempts: number;
                             cancel_reason: string | null;
-                            channel: "whatsapp" | "email";
+                            channel: "whatsapp" | "email" | "sms" | "push";
+                            /** @description the channels tried, in order */
+                            channels: ("whatsapp" | "email" | "sms" | "push")[];
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             created_at: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            delivered_at: string | null;
+                            delivery_status: ("accepted" | "sent" | "delivered" | "undelivered" | "failed") | (never | null);
+                            encoding: ("GSM-7" | "UCS-2") | (never | null);
+                            /** @description channels passed over before `channel`, and why */
+                            fallbacks: {
+                                /**
+                                 * Format: date-time
+                                 * @description RFC 3339 date-time with offset, years 1900-2999
+                                 */
+                                at: string;
+                                channel: "whatsapp" | "email" | "sms" | "push";
+                                reason: string;
+                            }[];
                             /** Format: uuid */
                             id: string;
                             last_error: string | null;
@@ -6005,6 +6157,8 @@ export interface operations {
                             not_before: string;
                             priority: boolean;
                             purpose: "account" | "booking" | "reminder" | "promotion";
+                            /** @description SMS segments billed */
+                            segments: number | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -6106,12 +6260,31 @@ export interface operations {
                         data: {
                             attempts: number;
                             cancel_reason: string | null;
-                            channel: "whatsapp" | "email";
+                            channel: "whatsapp" | "email" | "sms" | "push";
+                            /** @description the channels tried, in order */
+                            channels: ("whatsapp" | "email" | "sms" | "push")[];
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
                              */
                             created_at: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            delivered_at: string | null;
+                            delivery_status: ("accepted" | "sent" | "delivered" | "undelivered" | "failed") | (never | null);
+                            encoding: ("GSM-7" | "UCS-2") | (never | null);
+                            /** @description channels passed over before `channel`, and why */
+                            fallbacks: {
+                                /**
+                                 * Format: date-time
+                                 * @description RFC 3339 date-time with offset, years 1900-2999
+                                 */
+                                at: string;
+                                channel: "whatsapp" | "email" | "sms" | "push";
+                                reason: string;
+                            }[];
                             /** Format: uuid */
                             id: string;
                             last_error: string | null;
@@ -6122,6 +6295,8 @@ export interface operations {
                             not_before: string;
                             priority: boolean;
                             purpose: "account" | "booking" | "reminder" | "promotion";
+                            /** @description SMS segments billed */
+                            segments: number | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -9710,6 +9885,371 @@ export interface operations {
             };
         };
     };
+    "bookings.listChatMessages": {
+        parameters: {
+            query?: {
+                /** @description meta.next_cursor of the previous page */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: uuid */
+                            booking_id: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description whether you wrote it */
+                            mine: boolean;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            read_at: string | null;
+                            /** @description who wrote it: customer | provider */
+                            sender: "customer" | "provider";
+                            /** @description null once the sender’s account was erased */
+                            text: string | null;
+                        }[];
+                        meta: {
+                            /** @description pass as `cursor` for the next page; null on the last page */
+                            next_cursor: string | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "bookings.postChatMessage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "text": "Is there parking near you?"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description the message, 1–2,000 characters (not only spaces) */
+                    text: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: uuid */
+                            booking_id: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description whether you wrote it */
+                            mine: boolean;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            read_at: string | null;
+                            /** @description who wrote it: customer | provider */
+                            sender: "customer" | "provider";
+                            /** @description null once the sender’s account was erased */
+                            text: string | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: CHAT_CLOSED (the body's `code`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "bookings.markChatRead": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description mark the other party’s messages up to this one; absent: all
+                     */
+                    up_to_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description messages marked read now */
+                            read: number;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            read_at: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "bookings.markNoShow": {
         parameters: {
             query?: never;
@@ -10096,8 +10636,8 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             published_at: string;
-                            /** @description whatsapp | marketing | analytics | data_processing */
-                            purpose: "whatsapp" | "marketing" | "analytics" | "data_processing";
+                            /** @description whatsapp | sms | marketing | analytics | data_processing */
+                            purpose: "whatsapp" | "sms" | "marketing" | "analytics" | "data_processing";
                             title: string;
                             version: number;
                         }[];
@@ -10437,6 +10977,53 @@ export interface operations {
             };
             /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "live.connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Error: UPGRADE_REQUIRED (the body's `code`) */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10944,8 +11531,8 @@ export interface operations {
                             needs_renewal: boolean;
                             /** @description the notice version last answered */
                             notice_version: number | null;
-                            /** @description whatsapp | marketing | analytics | data_processing */
-                            purpose: "whatsapp" | "marketing" | "analytics" | "data_processing";
+                            /** @description whatsapp | sms | marketing | analytics | data_processing */
+                            purpose: "whatsapp" | "sms" | "marketing" | "analytics" | "data_processing";
                             /** Format: date-time */
                             updated_at: string | null;
                         }[];
@@ -10997,8 +11584,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description whatsapp | marketing | analytics | data_processing */
-                purpose: "whatsapp" | "marketing" | "analytics" | "data_processing";
+                /** @description whatsapp | sms | marketing | analytics | data_processing */
+                purpose: "whatsapp" | "sms" | "marketing" | "analytics" | "data_processing";
             };
             cookie?: never;
         };
@@ -11024,8 +11611,8 @@ export interface operations {
                             needs_renewal: boolean;
                             /** @description the notice version last answered */
                             notice_version: number | null;
-                            /** @description whatsapp | marketing | analytics | data_processing */
-                            purpose: "whatsapp" | "marketing" | "analytics" | "data_processing";
+                            /** @description whatsapp | sms | marketing | analytics | data_processing */
+                            purpose: "whatsapp" | "sms" | "marketing" | "analytics" | "data_processing";
                             /** Format: date-time */
                             updated_at: string | null;
                         };
@@ -11135,8 +11722,8 @@ export interface operations {
                             /** Format: uuid */
                             id: string;
                             notice_version: number;
-                            /** @description whatsapp | marketing | analytics | data_processing */
-                            purpose: "whatsapp" | "marketing" | "analytics" | "data_processing";
+                            /** @description whatsapp | sms | marketing | analytics | data_processing */
+                            purpose: "whatsapp" | "sms" | "marketing" | "analytics" | "data_processing";
                             /** @description signup | user | admin */
                             source: string;
                         }[];
@@ -11425,6 +12012,306 @@ export interface operations {
             };
         };
     };
+    "notifications.listDevices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            kind: "fcm" | "webpush";
+                            /** @description the end of the token or endpoint */
+                            label: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            last_used_at: string | null;
+                            platform: "android" | "ios" | "web";
+                        }[];
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "notifications.registerDevice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the subscription's endpoint (https in production) */
+                    endpoint?: string;
+                    keys?: {
+                        /** @description the subscription's auth secret */
+                        auth: string;
+                        /** @description the subscription's P-256 public key */
+                        p256dh: string;
+                    };
+                    /** @description fcm: a Firebase registration token (token, platform); webpush: a browser subscription (endpoint, keys) */
+                    kind: "fcm" | "webpush";
+                    /** @description the device kind of an FCM token (webpush is always web) */
+                    platform?: "android" | "ios" | "web";
+                    token?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            kind: "fcm" | "webpush";
+                            /** @description the end of the token or endpoint */
+                            label: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            last_used_at: string | null;
+                            platform: "android" | "ios" | "web";
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: CONFLICT (the body's `code`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "notifications.removeDevice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done (no body) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "access.getEntitlements": {
         parameters: {
             query?: never;
@@ -11608,9 +12495,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
-                            /** @description false turns a channel off (account messages such as a password reset still go) */
+                            /** @description false turns a channel off: its messages go to the next channel of their kind (account messages such as a password reset still go) */
                             channels: {
                                 email: boolean;
+                                push: boolean;
+                                sms: boolean;
                                 whatsapp: boolean;
                             };
                             /** @description non-urgent messages wait until the end; start after end crosses midnight; equal = none */
@@ -11694,9 +12583,13 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description false turns a channel off (account messages such as a password reset still go) */
+                    /** @description false turns a channel off; sms and push are on when absent */
                     channels: {
                         email: boolean;
+                        /** @default true */
+                        push?: boolean;
+                        /** @default true */
+                        sms?: boolean;
                         whatsapp: boolean;
                     };
                     /** @description non-urgent messages wait until the end; start after end crosses midnight; equal = none */
@@ -11726,9 +12619,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
-                            /** @description false turns a channel off (account messages such as a password reset still go) */
+                            /** @description false turns a channel off: its messages go to the next channel of their kind (account messages such as a password reset still go) */
                             channels: {
                                 email: boolean;
+                                push: boolean;
+                                sms: boolean;
                                 whatsapp: boolean;
                             };
                             /** @description non-urgent messages wait until the end; start after end crosses midnight; equal = none */
@@ -15684,6 +16579,76 @@ export interface operations {
             };
         };
     };
+    "notifications.vapidPublicKey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description the applicationServerKey for PushManager.subscribe (base64url) */
+                            public_key: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Not modified: the ETag sent in If-None-Match still matches (no body) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "catalog.searchServices": {
         parameters: {
             query?: {
@@ -15908,6 +16873,107 @@ export interface operations {
             };
             /** @description Error: WEBHOOK_SIGNATURE_INVALID | INVALID_JSON | VALIDATION_ERROR (the body's `code`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "notifications.twilioStatus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    ErrorCode?: string;
+                    MessageSid?: string;
+                    MessageStatus?: string;
+                } & {
+                    [key: string]: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            delivery_status: ("accepted" | "sent" | "delivered" | "undelivered" | "failed") | (never | null);
+                            /** @description false: unknown message, an older status, or not a delivery status */
+                            recorded: boolean;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | WEBHOOK_SIGNATURE_INVALID | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

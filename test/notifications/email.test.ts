@@ -34,7 +34,7 @@ describe('email through SMTP', () => {
     expect(request.statusCode).toBe(202);
     const [queued] = await notificationsOf(t, user.id);
     expect(queued).toMatchObject({
-      channel: 'email',
+      channels: ['email'],
       purpose: 'account',
       template: 'password_reset',
       urgent: true,
@@ -118,7 +118,7 @@ describe('email through SMTP', () => {
     clock.set(new Date('2026-11-23T23:00:00.000Z'));
     const reset = await queue(t, {
       userId: user.id,
-      channel: 'email',
+      channels: ['email'],
       purpose: 'account',
       template: 'password_reset',
       data: { token: 'tok_123', expires_at: '2026-11-23T23:30:00.000Z' },
@@ -126,7 +126,7 @@ describe('email through SMTP', () => {
     });
     const reminder = await queue(t, {
       userId: user.id,
-      channel: 'email',
+      channels: ['email'],
       purpose: 'reminder',
       template: 'wellness_reminder',
       data: { title: 'Hydration', message: 'Drink a glass of water.' },
@@ -155,7 +155,7 @@ describe('email through SMTP', () => {
     const booking = { service_name: '<b>Yoga</b> & "Pilates"', starts_at: '2026-11-25T09:00:00.000Z' };
     const confirmed = await queue(t, {
       userId: user.id,
-      channel: 'email',
+      channels: ['email'],
       purpose: 'booking',
       template: 'booking_confirmed',
       data: { ...booking, provider_name: 'Studio <Lumière>', booking_id: 'b 1/2' },
@@ -163,7 +163,7 @@ describe('email through SMTP', () => {
     });
     await queue(t, {
       userId: user.id,
-      channel: 'email',
+      channels: ['email'],
       purpose: 'booking',
       template: 'booking_reminder',
       data: booking,
@@ -171,7 +171,7 @@ describe('email through SMTP', () => {
     });
     await queue(t, {
       userId: user.id,
-      channel: 'email',
+      channels: ['email'],
       purpose: 'booking',
       template: 'booking_cancelled',
       data: booking,
@@ -179,7 +179,7 @@ describe('email through SMTP', () => {
     });
     await queue(t, {
       userId: user.id,
-      channel: 'email',
+      channels: ['email'],
       purpose: 'reminder',
       template: 'wellness_reminder',
       data: { title: 'Screening due', message: 'Your screening is due <soon>.' },
@@ -226,7 +226,7 @@ describe('email through SMTP', () => {
     await expect(
       queue(t, {
         userId: user.id,
-        channel: 'email',
+        channels: ['email'],
         purpose: 'booking',
         template: 'booking_confirmed',
         data: { service_name: 'Yoga' },
@@ -235,7 +235,7 @@ describe('email through SMTP', () => {
     await expect(
       queue(t, {
         userId: user.id,
-        channel: 'email',
+        channels: ['email'],
         purpose: 'account',
         template: 'no_such_template' as 'password_reset',
         data: {},

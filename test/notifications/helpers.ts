@@ -94,7 +94,7 @@ export async function whatsappUser(app: FastifyInstance): Promise<TestUser & { p
 
 export const reminder = (userId: string, overrides: Partial<SendInput> = {}): SendInput => ({
   userId,
-  channel: 'whatsapp',
+  channels: ['whatsapp'],
   purpose: 'reminder',
   template: 'wellness_reminder',
   data: { title: 'Time for your check-in', message: 'Your weekly wellness check-in is ready.' },

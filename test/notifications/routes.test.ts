@@ -30,7 +30,7 @@ describe('notification preferences and admin routes (no channel configured: deve
       const initial = await t.app.inject({ method: 'GET', url: PREFS, headers: user.headers });
       expect(initial.statusCode).toBe(200);
       expect(initial.json().data).toEqual({
-        channels: { whatsapp: true, email: true },
+        channels: { whatsapp: true, email: true, sms: true, push: true },
         quiet_hours: { start: '21:00', end: '08:00' },
         time_zone: null,
         updated_at: null,
@@ -43,7 +43,7 @@ describe('notification preferences and admin routes (no channel configured: deve
       });
       expect(saved.statusCode).toBe(200);
       expect(saved.json().data).toEqual({
-        channels: { whatsapp: false, email: true },
+        channels: { whatsapp: false, email: true, sms: true, push: true },
         quiet_hours: { start: '22:30', end: '06:45' },
         time_zone: 'Asia/Kolkata',
         updated_at: START.toISOString(),
@@ -53,7 +53,7 @@ describe('notification preferences and admin routes (no channel configured: deve
         .from(notificationPreferences)
         .where(eq(notificationPreferences.userId, user.id));
       expect(row).toMatchObject({
-        channels: { whatsapp: false, email: true },
+        channels: { whatsapp: false, email: true, sms: true, push: true },
         quietStart: '22:30',
         quietEnd: '06:45',
         timeZone: 'Asia/Kolkata',
@@ -81,7 +81,7 @@ describe('notification preferences and admin routes (no channel configured: deve
       ],
       [
         'an unknown channel',
-        { channels: { whatsapp: true, email: true, sms: true }, quiet_hours: { start: '21:00', end: '08:00' } },
+        { channels: { whatsapp: true, email: true, fax: true }, quiet_hours: { start: '21:00', end: '08:00' } },
       ],
       ['a missing channel', { channels: { whatsapp: true }, quiet_hours: { start: '21:00', end: '08:00' } }],
       [
@@ -135,14 +135,14 @@ describe('notification preferences and admin routes (no channel configured: deve
 
     beforeAll(async () => {
       const user = await createUser(t.app);
-      const sent = await queue(t, reminder(user.id, { channel: 'email' }));
+      const sent = await queue(t, reminder(user.id, { channels: ['email'] }));
       // WhatsApp without the opt-in: cancelled.
       await setPhone(t.app, user, '+447700900555');
       const cancelled = await queue(t, reminder(user.id));
       const gone = await createUser(t.app);
       const resetCancelled = await queue(t, {
         userId: gone.id,
-        channel: 'email',
+        channels: ['email'],
         purpose: 'account',
         template: 'password_reset',
         data: { token: 'secret-token', expires_at: '2026-11-23T10:30:00.000Z' },
@@ -182,7 +182,7 @@ describe('notification preferences and admin routes (no channel configured: deve
       expect(items.map((item) => item.id)).toEqual([ids.resetCancelled, ids.cancelled, ids.sent]);
       for (const item of items) expect(item).not.toHaveProperty('data');
       expect(items[0]).toMatchObject({
-        channel: 'email',
+        channels: ['email'],
         purpose: 'account',
         template: 'password_reset',
         status: 'cancelled',
@@ -208,7 +208,7 @@ describe('notification preferences and admin routes (no channel configured: deve
     });
 
     it('refuses bad filters with 400', async () => {
-      for (const query of ['?status=lost', '?channel=sms', '?limit=101', '?limit=0', '?cursor=abc', '?extra=1']) {
+      for (const query of ['?status=lost', '?channel=fax', '?limit=101', '?limit=0', '?cursor=abc', '?extra=1']) {
         const response = await list(query);
         expect(response.statusCode, query).toBe(400);
         expect(response.json().code).toBe('VALIDATION_ERROR');
@@ -273,19 +273,19 @@ describe('notification preferences and admin routes (no channel configured: deve
     it('exports the user’s notifications without their data and the user’s preferences; erasure deletes both', async () => {
       const user = await createUser(t.app);
       await put(user, { channels: { whatsapp: true, email: false }, quiet_hours: { start: '20:00', end: '07:00' } });
-      const id = await queue(t, reminder(user.id, { channel: 'email' }));
+      const id = await queue(t, reminder(user.id, { channels: ['email'] }));
       const erasedOutboxId = (await notificationRow(t, id)).outboxId as string;
       const other = await createUser(t.app);
-      const othersId = await queue(t, reminder(other.id, { channel: 'email' }));
+      const othersId = await queue(t, reminder(other.id, { channels: ['email'] }));
       const entry = t.app.platform.dataMap.entries().find((e) => e.module === 'notifications');
-      expect(entry?.tables).toEqual(['notifications', 'notification_preferences']);
+      expect(entry?.tables).toEqual(['notifications', 'notification_preferences', 'push_devices']);
 
       const exported = (await entry?.export(t.app.platform.db, user.id)) as {
         notifications: Record<string, unknown>[];
         preferences: Record<string, unknown>;
       };
       expect(exported.notifications).toHaveLength(1);
-      expect(exported.notifications[0]).toMatchObject({ id, channel: 'email', template: 'wellness_reminder' });
+      expect(exported.notifications[0]).toMatchObject({ id, channels: ['email'], template: 'wellness_reminder' });
       expect(exported.notifications[0]).not.toHaveProperty('data');
       expect(exported.preferences).toMatchObject({
         channels: { whatsapp: true, email: false },
@@ -300,7 +300,7 @@ describe('notification preferences and admin routes (no channel configured: deve
         notifications: unknown[];
         preferences: null;
       };
-      expect(after).toEqual({ notifications: [], preferences: null });
+      expect(after).toEqual({ devices: [], notifications: [], preferences: null });
       expect((await notificationRow(t, othersId)).status).toBe('queued');
 
       // The erased user's queued message's outbox row finds nothing to send any more; the other person's goes.
@@ -323,7 +323,7 @@ describe('weekly cap', () => {
 
   it('cancels non-urgent messages over the cap in a rolling 7 days; urgent and priority ones still go', async () => {
     const user = await createUser(t.app);
-    const email = (overrides = {}) => reminder(user.id, { channel: 'email', ...overrides });
+    const email = (overrides = {}) => reminder(user.id, { channels: ['email'], ...overrides });
     const first = await queue(t, email());
     await drain(t);
     clock.advance(86_400_000);
@@ -333,7 +333,7 @@ describe('weekly cap', () => {
     const third = await queue(t, email());
     const urgent = await queue(t, {
       userId: user.id,
-      channel: 'email',
+      channels: ['email'],
       purpose: 'booking',
       template: 'booking_cancelled',
       data: { service_name: 'Yoga', starts_at: '2026-11-27T09:00:00.000Z' },
@@ -360,7 +360,7 @@ describe('weekly cap', () => {
 
     // Another person has a budget of their own.
     const other = await createUser(t.app);
-    const theirs = await queue(t, reminder(other.id, { channel: 'email' }));
+    const theirs = await queue(t, reminder(other.id, { channels: ['email'] }));
     await drain(t);
     expect(await notificationRow(t, theirs)).toMatchObject({ status: 'sent' });
   });

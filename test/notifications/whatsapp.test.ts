@@ -45,7 +45,7 @@ describe('WhatsApp through the n8n webhook', () => {
     const id = await queue(t, reminder(user.id));
 
     const queued = await notificationRow(t, id);
-    expect(queued).toMatchObject({ status: 'queued', attempts: 0, channel: 'whatsapp', purpose: 'reminder' });
+    expect(queued).toMatchObject({ status: 'queued', attempts: 0, channels: ['whatsapp'], purpose: 'reminder' });
     expect(queued.data).toMatchObject({ title: 'Time for your check-in' });
     const message = await outboxRow(t, queued.outboxId as string);
     expect(message).toMatchObject({
@@ -185,7 +185,7 @@ describe('WhatsApp through the n8n webhook', () => {
     const stranger = await createUser(t.app);
     const booking = await queue(t, {
       userId: stranger.id,
-      channel: 'whatsapp',
+      channels: ['whatsapp'],
       purpose: 'booking',
       template: 'booking_confirmed',
       data: { service_name: 'Yoga', starts_at: '2026-11-25T09:00:00.000Z' },
@@ -248,7 +248,7 @@ describe('WhatsApp through the n8n webhook', () => {
     const later = await queue(t, reminder(user.id));
     const now = await queue(t, {
       userId: user.id,
-      channel: 'whatsapp',
+      channels: ['whatsapp'],
       purpose: 'booking',
       template: 'booking_cancelled',
       data: { service_name: 'Massage', starts_at: '2026-11-24T09:00:00.000Z', reason: 'The provider is ill' },

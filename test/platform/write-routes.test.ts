@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq } from 'drizzle-orm';
+import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifications } from '../../src/modules/notifications/notifications.tables.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
@@ -67,6 +68,12 @@ describe('every write route succeeds with the transaction guard on', () => {
       body: { granted: true },
       status: 200,
     });
+    const device = await call('POST /api/v1/me/devices', '/api/v1/me/devices', {
+      as: walker,
+      body: { kind: 'fcm', platform: 'android', token: `walk-token-${randomUUID()}` },
+      status: 201,
+    });
+    await call('DELETE /api/v1/me/devices/{id}', `/api/v1/me/devices/${device.data.id}`, { as: walker, status: 204 });
     await call('PUT /api/v1/me/profile', '/api/v1/me/profile', {
       as: walker,
       body: { age: 34, country: 'GB', diet_preference: 'vegetarian' },
@@ -303,6 +310,16 @@ describe('every write route succeeds with the transaction guard on', () => {
       body: { text: 'Thank you!' },
       status: 200,
     });
+    const message = await call('POST /api/v1/bookings/{id}/messages', `/api/v1/bookings/${visited.id}/messages`, {
+      as: await signIn(customer),
+      body: { text: 'Thank you for today.' },
+      status: 201,
+    });
+    await call('POST /api/v1/bookings/{id}/messages/read', `/api/v1/bookings/${visited.id}/messages/read`, {
+      as: provider,
+      body: { up_to_id: message.data.id },
+      status: 200,
+    });
     await call('PATCH /api/v1/admin/reviews/{id}', `/api/v1/admin/reviews/${review.data.id}`, {
       as: await signIn(demo.admin),
       body: { visible: false, reason: 'checking a complaint' },
@@ -401,6 +418,34 @@ describe('every write route succeeds with the transaction guard on', () => {
     } finally {
       await configured.close();
       await fakes.close();
+    }
+    const authToken = 'walk-twilio-auth-token-0123456789';
+    const sms = await buildTestApp({
+      clock,
+      env: {
+        TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}`,
+        TWILIO_AUTH_TOKEN: authToken,
+        TWILIO_FROM: '+15005550006',
+        PUBLIC_API_URL: 'https://api.care.test',
+      },
+    });
+    try {
+      const params = { MessageSid: `SM${'1'.repeat(32)}`, MessageStatus: 'delivered' };
+      const signature = twilio.getExpectedTwilioSignature(
+        authToken,
+        'https://api.care.test/api/v1/webhooks/twilio/status',
+        params,
+      );
+      const status = await sms.app.inject({
+        method: 'POST',
+        url: '/api/v1/webhooks/twilio/status',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+        payload: new URLSearchParams(params).toString(),
+      });
+      expect(status.statusCode, status.body).toBe(200);
+      walked.set('POST /api/v1/webhooks/twilio/status', 1);
+    } finally {
+      await sms.close();
     }
   };
 
