@@ -8,7 +8,8 @@
  * Then the marketplace scenarios (bench/marketplace.ts), the analytics ones (bench/analytics.ts) and
  * booking with vs without payment (bench/payments.ts, PostgreSQL only: it runs when BENCH_DATABASE_URL
  * is set) when BENCH_SCENARIOS (comma-separated, default `all`) includes `marketplace` / `analytics` /
- * `payments`.
+ * `payments`, and the live WebSocket scenarios (bench/live.ts: sockets on one instance, on PGlite without
+ * BENCH_DATABASE_URL; fan-out across two instances, with BENCH_DATABASE_URL and Redis) when it includes `live`.
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ import {
   type Scenario,
   writeResult,
 } from './lib.js';
+import { runLive } from './live.js';
 import { runMarketplace } from './marketplace.js';
 import { runPayments } from './payments.js';
 
@@ -155,4 +157,5 @@ await runBench(async (harness) => {
     if (databaseUrl) await runPayments(harness, databaseUrl);
     else process.stdout.write('\npayments: skipped (it measures PostgreSQL: set BENCH_DATABASE_URL)\n');
   }
+  if (runs('live')) await runLive(harness, databaseUrl);
 });
