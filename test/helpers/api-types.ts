@@ -1019,7 +1019,7 @@ export type paths = {
         };
         get?: never;
         put?: never;
-        /** Mark the other party’s messages read (read receipts: both apps get `chat.read`) */
+        /** Mark the other party’s messages read (read receipts: both apps get `chat.read`); the body may be left out */
         post: operations["bookings.markChatRead"];
         delete?: never;
         options?: never;
@@ -1158,7 +1158,7 @@ export type paths = {
         };
         /**
          * Live updates over a WebSocket (bookings, payments, chat, notifications, reviews)
-         * @description A WebSocket (connect with `Upgrade: websocket`; a plain GET answers 426). Send `{"type":"auth","token":"<access token>"}` as the first message within 10 s (the token never goes in the URL: URLs are logged); the server answers `{"type":"ready","id","at","data":{"user_id","expires_at","heartbeat_ms","resumed","gap"}}`. Add `"last_event_id"` to the auth message to get what you missed in the last 24 hours first (`gap: true`: some of it is gone, reload what you show). Every server message is `{type, id, at, data}`; types: booking.created, booking.confirmed, booking.cancelled, booking.completed, payment.updated, chat.message, chat.read, notification.created, review.posted (plus ready, renewed, pong, error). Send a fresh `auth` message before `expires_at` to keep the socket (answered `renewed`); `{"type":"ping"}` is answered `pong`. Close codes: 4401 not authenticated, 4403 a token for someone else, 4001 token expired, 4002 session revoked or access changed, 4008 too slow to read, 4029 too many connections, 4000 no pong, 1001 server going away (reconnect).
+         * @description A WebSocket (connect with `Upgrade: websocket`; a plain GET answers 426). Send `{"type":"auth","token":"<access token>"}` as the first message within 10 s (the token never goes in the URL: URLs are logged); the server answers `{"type":"ready","id","at","data":{"user_id","expires_at","heartbeat_ms","resumed","gap"}}`. Add `"last_event_id"` to the auth message to get what you missed in the last 24 hours first (`gap: true`: some of it is gone, reload what you show). Every server message is `{type, id, at, data}`; types: booking.created, booking.confirmed, booking.cancelled, booking.completed, payment.updated, chat.message, chat.read, notification.created, review.posted (plus ready, renewed, pong, error). Send a fresh `auth` message before `expires_at` to keep the socket (answered `renewed`); `{"type":"ping"}` is answered `pong`. Close codes: 4401 not authenticated, 4403 a token for someone else, 4001 token expired, 4002 session revoked or access changed, 1006 dropped for reading too slowly, 4029 too many connections, 4000 no pong, 1001 server going away (reconnect).
          */
         get: operations["live.connect"];
         put?: never;
@@ -11022,6 +11022,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Switching Protocols: the WebSocket is open; send the auth message */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Error: UPGRADE_REQUIRED (the body's `code`) */
             426: {
                 headers: {

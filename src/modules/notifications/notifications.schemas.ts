@@ -129,12 +129,12 @@ export const RegisterDeviceBody = Type.Object(
         description: 'the device kind of an FCM token (webpush is always web)',
       }),
     ),
-    token: Type.Optional(Type.String({ minLength: 20, maxLength: 4096, pattern: '^[A-Za-z0-9_:.-]+$' })),
+    token: Type.Optional(Type.String({ minLength: 20, maxLength: 4096, pattern: '^[A-Za-z0-9_:.-]{20,4096}$' })),
     endpoint: Type.Optional(
       Type.String({
         minLength: 12,
         maxLength: 2048,
-        pattern: '^https?://[^\\s]+$',
+        pattern: '^https?://[^\\s]{4,2040}$',
         description: "the subscription's endpoint (https in production)",
       }),
     ),
