@@ -1,3 +1,4 @@
+import type { Config } from '../../../config.js';
 import type { Clock } from '../../../infra/clock.js';
 import type { Logger } from '../../../infra/logger.js';
 import type { HealthCheck } from '../../../shared/health.js';
@@ -23,24 +24,8 @@ export { n8nSignature } from './n8n.channel.js';
 export { smsSegments } from './sms-segments.js';
 export { twilioSignature, verifyTwilioSignature } from './twilio.channel.js';
 
-export interface ChannelSettings {
-  isProduction: boolean;
-  notifications: {
-    n8n?: { url: string; secret: string; timeoutMs: number };
-    smtp?: { url: string; from: string };
-    twilio?: {
-      accountSid: string;
-      authToken: string;
-      from?: string;
-      messagingServiceSid?: string;
-      apiUrl: string;
-      statusCallbackUrl: string;
-      timeoutMs: number;
-    };
-    fcm?: { projectId: string; serviceAccountJson: string; apiUrl: string; timeoutMs: number };
-    vapid?: { publicKey: string; privateKey: string; subject: string; timeoutMs: number };
-  };
-}
+/** What choosing the transports reads: the configuration's own notification settings. */
+export type ChannelSettings = Pick<Config, 'isProduction' | 'notifications'>;
 
 /**
  * The one place a channel's transport is chosen: its settings when present; otherwise the log
