@@ -89,7 +89,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     lifecycle,
   } satisfies AppPlatform);
 
-  await registerPlugins(app, { config, kv: platform.kv, metrics, logger, version: VERSION, auth: modules.auth });
+  await registerPlugins(app, {
+    config,
+    kv: platform.kv,
+    metrics,
+    logger,
+    version: VERSION,
+    auth: modules.auth,
+    inspection: modules.inspection,
+  });
 
   const health = createHealthModule(platform, {
     checks: modules.list.flatMap((module) => module.health ?? []),
@@ -103,7 +111,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   for (const module of [health, ...modules.list]) {
     if (module.routes) await app.register(module.routes, { prefix: module.prefix ?? '/api/v1' });
   }
-  await app.register(metricsRoute, { metrics, token: config.metricsToken });
+  // In production /metrics needs its token: without one it is not served at all.
+  if (config.metricsToken || !config.isProduction) {
+    await app.register(metricsRoute, { metrics, token: config.metricsToken });
+  } else {
+    logger.warn('METRICS_TOKEN is not set: /metrics is not served in production');
+  }
 
   // While draining, ask keep-alive clients to reconnect elsewhere so their sockets close
   // as soon as the in-flight response is written.

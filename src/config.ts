@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
@@ -339,6 +340,73 @@ export const EnvSchema = Type.Object({
     minimum: 1024,
     description: 'bytes queued for a slow WebSocket client before it is dropped',
   }),
+  SECURITY_INSPECTION: Type.Union([Type.Literal('block'), Type.Literal('monitor'), Type.Literal('off')], {
+    default: 'block',
+    description: 'request inspection: block (refuse attacks, score and block addresses), monitor (record only) or off',
+  }),
+  SECURITY_ALLOWLIST: Type.String({
+    default: '',
+    pattern: '^([0-9a-fA-F:.]+(/[0-9]{1,3})?( *, *[0-9a-fA-F:.]+(/[0-9]{1,3})?)*)?$',
+    description: 'comma-separated addresses or CIDRs never scored or blocked (monitors, offices)',
+  }),
+  IPV6_PREFIX_LENGTH: Int({
+    default: 64,
+    minimum: 32,
+    maximum: 128,
+    description: 'IPv6 clients are grouped by this prefix for rate limits, scores and blocks',
+  }),
+  SECURITY_BLOCK_SCORE: Int({
+    default: 100,
+    minimum: 1,
+    description: 'score (decaying, half-life 5 minutes) at which an address is blocked',
+  }),
+  SECURITY_BLOCK_MINUTES: Type.String({
+    default: '15,60,1440',
+    pattern: '^[0-9]{1,6}( *, *[0-9]{1,6})*$',
+    description: "an address's successive block durations in minutes; the last repeats",
+  }),
+  SECURITY_EVENT_RETENTION_DAYS: Int({
+    default: 90,
+    minimum: 1,
+    maximum: 3650,
+    description: 'days security events and lifted blocks are kept',
+  }),
+  SECURITY_ALERT_DIGEST_MINUTES: Int({
+    default: 15,
+    minimum: 1,
+    maximum: 1440,
+    description: 'after an alert, further critical events wait this long and go out as one digest',
+  }),
+  SECURITY_BURST_EVENTS: Int({
+    default: 50,
+    minimum: 1,
+    description: 'security events in one minute that raise a burst alert',
+  }),
+  SECURITY_ALERT_WEBHOOK_URL: Type.Optional(
+    Type.String({ pattern: '^https?://[^\\s]+$', description: 'signed webhook that receives security alerts' }),
+  ),
+  SECURITY_ALERT_WEBHOOK_SECRET: Type.Optional(
+    Type.String({ minLength: 16, description: 'HMAC key signing security alert webhooks (X-Signature)' }),
+  ),
+  LOGIN_DELAY_BASE_MS: Int({
+    default: 250,
+    maximum: 10_000,
+    description: 'delay after the 2nd failed sign-in of an account or address; doubles per failure',
+  }),
+  LOGIN_DELAY_MAX_MS: Int({ default: 5000, maximum: 60_000, description: 'longest delay after a failed sign-in' }),
+  PASSWORD_HASH_CONCURRENCY: Int({
+    default: 0,
+    maximum: 64,
+    description: 'argon2 hashes computed at once; 0 = one less than the CPU count (at least 1)',
+  }),
+  PASSWORD_HASH_QUEUE: Int({
+    default: 64,
+    minimum: 1,
+    description: 'password checks waiting for a slot before sign-ins get 503',
+  }),
+  DOCS_ENABLED: Type.Optional(
+    Type.Boolean({ description: 'serve /docs and /docs/json; default true, false in production' }),
+  ),
   PAYMENTS_RECONCILE_INTERVAL_MS: Int({
     default: 86_400_000,
     minimum: 1000,
@@ -347,6 +415,22 @@ export const EnvSchema = Type.Object({
 });
 
 export type Env = Static<typeof EnvSchema>;
+
+export interface SecurityConfig {
+  inspection: 'block' | 'monitor' | 'off';
+  allowlist: string[];
+  ipv6PrefixLength: number;
+  blockScore: number;
+  blockMinutes: number[];
+  eventRetentionDays: number;
+  alertDigestMs: number;
+  burstEvents: number;
+  alertWebhook?: { url: string; secret: string };
+  loginDelayBaseMs: number;
+  loginDelayMaxMs: number;
+  passwordHashConcurrency: number;
+  passwordHashQueue: number;
+}
 
 export interface Config {
   env: Env['NODE_ENV'];
@@ -370,6 +454,9 @@ export interface Config {
   shutdownTimeoutMs: number;
   metricsToken?: string;
   healthToken?: string;
+  /** /docs and /docs/json are served (default: everywhere but production). */
+  docsEnabled: boolean;
+  security: SecurityConfig;
   auth: { jwtSecret: string; jwtSecretGenerated: boolean; accessTokenTtlSeconds: number; refreshTokenTtlDays: number };
   outbox: {
     pollIntervalMs: number;
@@ -511,6 +598,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   together(['FCM_PROJECT_ID', 'FCM_SERVICE_ACCOUNT_JSON'], 'FCM sends need the project and its service account');
   together(['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY'], 'Web Push signs with the pair');
+  together(['SECURITY_ALERT_WEBHOOK_URL', 'SECURITY_ALERT_WEBHOOK_SECRET'], 'alert webhooks are always signed');
   if (e.NODE_ENV === 'production') {
     // A payment whose outcome could never be verified must not be taken.
     if (e.STRIPE_SECRET_KEY && !e.STRIPE_WEBHOOK_SECRET) {
@@ -586,6 +674,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     metricsToken: e.METRICS_TOKEN,
     healthToken: e.HEALTH_TOKEN,
+    docsEnabled: e.DOCS_ENABLED ?? e.NODE_ENV !== 'production',
+    security: {
+      inspection: e.SECURITY_INSPECTION,
+      allowlist: e.SECURITY_ALLOWLIST.split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+      ipv6PrefixLength: e.IPV6_PREFIX_LENGTH,
+      blockScore: e.SECURITY_BLOCK_SCORE,
+      blockMinutes: e.SECURITY_BLOCK_MINUTES.split(',').map((minutes) => Number(minutes.trim())),
+      eventRetentionDays: e.SECURITY_EVENT_RETENTION_DAYS,
+      alertDigestMs: e.SECURITY_ALERT_DIGEST_MINUTES * 60_000,
+      burstEvents: e.SECURITY_BURST_EVENTS,
+      alertWebhook:
+        e.SECURITY_ALERT_WEBHOOK_URL && e.SECURITY_ALERT_WEBHOOK_SECRET
+          ? { url: e.SECURITY_ALERT_WEBHOOK_URL, secret: e.SECURITY_ALERT_WEBHOOK_SECRET }
+          : undefined,
+      loginDelayBaseMs: e.LOGIN_DELAY_BASE_MS,
+      loginDelayMaxMs: e.LOGIN_DELAY_MAX_MS,
+      passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY || Math.max(1, availableParallelism() - 1),
+      passwordHashQueue: e.PASSWORD_HASH_QUEUE,
+    },
     auth: {
       jwtSecret: e.JWT_SECRET ?? randomBytes(32).toString('base64url'),
       jwtSecretGenerated: e.JWT_SECRET === undefined,

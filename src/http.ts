@@ -3,7 +3,12 @@ import compress from '@fastify/compress';
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyPluginCallback,
+  LogController,
+} from 'fastify';
 import type { Config } from './config.js';
 import type { KeyValueStore } from './infra/kv/kv.js';
 import { type Logger, lazyChild } from './infra/logger.js';
@@ -58,7 +63,8 @@ export function createFastify(config: Config, logger: Logger): FastifyInstance {
 /**
  * The cross-cutting plugins, in the order their hooks must run: correlation id and request
  * log, errors, input text, load shedding, authentication (before the limiter, so budgets are
- * per signed-in user), rate limits, the access guard, CORS, ETag, compression, docs.
+ * per signed-in user), rate limits, request inspection, the access guard, CORS, ETag,
+ * compression, docs.
  */
 export async function registerPlugins(
   app: FastifyInstance,
@@ -69,6 +75,8 @@ export async function registerPlugins(
     logger: Logger;
     version: string;
     auth: { tokens: TokenVerifier; sessionState: SessionStateReader; access: AccessChecks };
+    /** Request inspection (the security module's plugin), right after the rate limiter. */
+    inspection?: { plugin: FastifyPluginCallback<never> | FastifyPluginAsync<never>; options: unknown };
   },
 ): Promise<void> {
   const { config, kv, metrics, logger } = deps;
@@ -79,7 +87,14 @@ export async function registerPlugins(
   await app.register(inputTextPlugin);
   await app.register(overloadPlugin, { options: config.overload, metrics });
   await app.register(authenticationPlugin, { tokens: deps.auth.tokens, sessionState: deps.auth.sessionState });
-  await app.register(rateLimitPlugin, { options: config.rateLimit, kv, metrics, logger });
+  await app.register(rateLimitPlugin, {
+    options: config.rateLimit,
+    kv,
+    metrics,
+    logger,
+    ipv6PrefixLength: config.security.ipv6PrefixLength,
+  });
+  if (deps.inspection) await app.register(deps.inspection.plugin, deps.inspection.options as never);
   await app.register(accessGuardPlugin, { access: deps.auth.access });
   // No allow-list, no CORS plugin: same-origin only, and no per-request cost.
   if (config.corsOrigins.length > 0)
@@ -106,7 +121,7 @@ export async function registerPlugins(
     // Brotli's default quality 11 costs more CPU than it saves on API-sized bodies.
     brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
   });
-  await app.register(docsPlugin, { version: deps.version });
+  await app.register(docsPlugin, { version: deps.version, serve: config.docsEnabled });
   // Before any route, so an upgrade to a route without a WebSocket handler is refused.
   // Client messages on /api/v1/live are small (an access token at most): 16 KiB is plenty.
   await app.register(websocket, {

@@ -1,3 +1,4 @@
+import { and, eq } from 'drizzle-orm';
 import { createAccessModule } from './modules/access/index.js';
 import { createAdminDashboardModule } from './modules/admin-dashboard/index.js';
 import { createAnalyticsModule, createAnalyticsTracker } from './modules/analytics/index.js';
@@ -7,6 +8,7 @@ import { createCatalogModule } from './modules/catalog/index.js';
 import { consentGrantedFor, createConsentModule } from './modules/consent/index.js';
 import { createContentModule } from './modules/content/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
+import { users } from './modules/identity/identity.tables.js';
 import { createIdentityModule, findAccount, planOfUser } from './modules/identity/index.js';
 import { createLiveModule } from './modules/live/index.js';
 import { createNotificationsModule } from './modules/notifications/index.js';
@@ -15,6 +17,7 @@ import { createPrivacyModule } from './modules/privacy/index.js';
 import { countryOfUser, createProfilesModule } from './modules/profiles/index.js';
 import { createRecommendationsModule } from './modules/recommendations/index.js';
 import { createRemindersModule } from './modules/reminders/index.js';
+import { createSecurityModule } from './modules/security/index.js';
 import { createSupportModule } from './modules/support/index.js';
 import type { Platform } from './platform.js';
 import { createDataMap } from './shared/data-map.js';
@@ -46,7 +49,19 @@ export function createModules(platform: Platform) {
     hasConsent: (userId, purpose) => consent.service.has(userId, purpose),
     recipientOf: (userId) => findAccount(db, userId),
   });
+  const security = createSecurityModule(platform, {
+    audit: audit.service,
+    notifications: notifications.service,
+    adminIds: async (tx) =>
+      (
+        await tx
+          .select({ id: users.id })
+          .from(users)
+          .where(and(eq(users.role, 'admin'), eq(users.isActive, true)))
+      ).map((row) => row.id),
+  });
   const identity = createIdentityModule(platform, {
+    security: security.service,
     audit: audit.service,
     track,
     notify: notifications.service,
@@ -101,6 +116,7 @@ export function createModules(platform: Platform) {
     audit,
     consent,
     notifications,
+    security,
     identity,
     access,
     live,
@@ -127,8 +143,11 @@ export function createModules(platform: Platform) {
     track,
     /** What the authentication hook and the access guard check requests with. */
     auth: { ...identity.auth, access: access.service },
+    /** Request inspection, registered by the app right after the rate limiter. */
+    inspection: { plugin: security.plugin, options: security.pluginOptions },
     services: {
       audit: audit.service,
+      security: security.service,
       consent: consent.service,
       notifications: notifications.service,
       identity: identity.service,
@@ -145,7 +164,7 @@ export function createModules(platform: Platform) {
       reminders: reminders.service,
       privacy: privacy.service,
     },
-    jobs: { ...reminders.jobs, ...analytics.jobs, ...payments.jobs, ...bookings.jobs },
+    jobs: { ...reminders.jobs, ...analytics.jobs, ...payments.jobs, ...bookings.jobs, ...security.jobs },
   };
 }
 

@@ -18,4 +18,5 @@ export * from './modules/payments/payments.tables.js';
 export * from './modules/privacy/privacy.tables.js';
 export * from './modules/profiles/profiles.tables.js';
 export * from './modules/reminders/reminders.tables.js';
+export * from './modules/security/security.tables.js';
 export * from './modules/support/support.tables.js';

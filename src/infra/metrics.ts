@@ -37,6 +37,23 @@ export function createMetrics() {
       labelNames: ['preset'] as const,
       registers: [registry],
     }),
+    securityEvents: new Counter({
+      name: 'security_events_total',
+      help: 'Security events recorded (attacks detected, failed sign-ins, blocks), by type and severity',
+      labelNames: ['type', 'severity'] as const,
+      registers: [registry],
+    }),
+    securityRefusals: new Counter({
+      name: 'security_refusals_total',
+      help: 'Requests refused by request inspection, by reason (ip_blocked, suspicious_input, scanner)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    passwordHashQueue: new Gauge({
+      name: 'password_hash_queue_length',
+      help: 'Password hashes and checks waiting for an argon2 slot',
+      registers: [registry],
+    }),
     cacheRequests: new Counter({
       name: 'cache_requests_total',
       help: 'Cache look-ups by cache name and result (hit or miss)',

@@ -56,6 +56,8 @@ function documentRoute(schema: RouteSchema, route: RouteOptions): RouteSchema {
     }
   };
   if (schema.params || schema.querystring || schema.body || schema.headers) add(['VALIDATION_ERROR']);
+  // Request inspection answers for any route it inspects: an attack-looking value, a blocked address.
+  if (route.config?.inspection !== false) add(['REQUEST_REJECTED', 'IP_BLOCKED']);
   // A path segment that is not valid percent-encoding (`%ZZ`) is refused before routing.
   if (schema.params) add(['BAD_REQUEST']);
   if (methods.some((method) => BODY_METHODS.has(method))) {
@@ -72,9 +74,13 @@ function documentRoute(schema: RouteSchema, route: RouteOptions): RouteSchema {
   };
 }
 
-/** OpenAPI 3 at /docs/json and Swagger UI at /docs, generated from the route schemas. */
-export const docsPlugin = fp<{ version: string }>(
-  async (app: FastifyInstance, { version }) => {
+/**
+ * OpenAPI 3 at /docs/json and Swagger UI at /docs, generated from the route schemas. With
+ * `serve` false (production's default: the document lists every admin route) the document is
+ * still built for `app.swagger()` but nothing is served.
+ */
+export const docsPlugin = fp<{ version: string; serve: boolean }>(
+  async (app: FastifyInstance, { version, serve }) => {
     app.addSchema(ErrorResponse);
     await app.register(swagger, {
       openapi: {
@@ -105,6 +111,7 @@ export const docsPlugin = fp<{ version: string }>(
       }),
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
     });
+    if (!serve) return;
     await app.register(async (docs) => {
       docs.addHook('onRequest', async (_request, reply) => {
         reply.header('content-security-policy', DOCS_CSP);

@@ -4,6 +4,7 @@ import { AppError } from '../errors.js';
 import type { KeyValueStore } from '../infra/kv/kv.js';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
+import { clientKey } from '../shared/ip.js';
 import { routeConfigOf } from './route-config.js';
 
 /**
@@ -36,23 +37,28 @@ interface Budget {
   preset: Exclude<RateLimitPreset, false>;
 }
 
-export const rateLimitPlugin = fp<{ options: RateLimitOptions; kv: KeyValueStore; metrics: Metrics; logger: Logger }>(
-  async (app: FastifyInstance, { options, kv, metrics, logger }) => {
+export const rateLimitPlugin = fp<{
+  options: RateLimitOptions;
+  kv: KeyValueStore;
+  metrics: Metrics;
+  logger: Logger;
+  /** IPv6 clients share one budget per prefix of this length (a /64 is one subscriber). */
+  ipv6PrefixLength?: number;
+}>(
+  async (app: FastifyInstance, { options, kv, metrics, logger, ipv6PrefixLength = 64 }) => {
     if (!options.enabled) return;
     let lastStoreWarning = 0;
 
     const budgetsFor = (request: FastifyRequest): Budget[] => {
       const preset = routeConfigOf(request).rateLimit ?? 'default';
       if (preset === false) return [];
-      if (preset === 'probe') return [{ key: `rl:probe:${request.ip}`, max: options.anonMax * 10, preset }];
+      const ip = clientKey(request.ip, ipv6PrefixLength);
+      if (preset === 'probe') return [{ key: `rl:probe:${ip}`, max: options.anonMax * 10, preset }];
       const base: Budget = request.actor
         ? { key: `rl:user:${request.actor.id}`, max: options.userMax, preset: 'default' }
-        : { key: `rl:ip:${request.ip}`, max: options.anonMax, preset: 'default' };
+        : { key: `rl:ip:${ip}`, max: options.anonMax, preset: 'default' };
       if (preset === 'sensitive') {
-        return [
-          base,
-          { key: `rl:sensitive:${routeConfigOf(request).url}:${request.ip}`, max: options.sensitiveMax, preset },
-        ];
+        return [base, { key: `rl:sensitive:${routeConfigOf(request).url}:${ip}`, max: options.sensitiveMax, preset }];
       }
       return [base];
     };

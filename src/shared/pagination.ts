@@ -69,7 +69,8 @@ export function cursorCodec<T extends object>(
       }
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw refuse();
       const record = raw as Record<string, unknown>;
-      if (Object.keys(record).some((key) => !(key in fields))) throw refuse();
+      // Own fields only: `in` would also accept keys every object inherits (`__proto__`, `constructor`).
+      if (Object.keys(record).some((key) => !Object.hasOwn(fields, key))) throw refuse();
       const out: Record<string, unknown> = {};
       for (const name of names) {
         if (record[name] === undefined) {

@@ -14,6 +14,7 @@ export const PERMISSIONS = {
   'system:health': ['admin'],
   'flags:manage': ['admin'],
   'audit:read': ['admin'],
+  'security:manage': ['admin'],
   'consent:manage': ['admin'],
   'notifications:manage': ['admin'],
   'privacy:erase': ['admin'],

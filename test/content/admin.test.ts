@@ -230,7 +230,6 @@ describe('admin content', () => {
       [contentBody({ audience: { countries: ['gb'] } }), 'body.audience.countries.0'],
       [contentBody({ audience: { countries: ['GBR'] } }), 'body.audience.countries.0'],
       [contentBody({ audience: { postcode: 'SW1' } }), 'body.audience.postcode'],
-      [contentBody({ source_url: 'javascript:alert(1)' }), 'body.source_url'],
       [contentBody({ title: '' }), 'body.title'],
     ];
     for (const [payload, field] of cases) {
@@ -239,6 +238,16 @@ describe('admin content', () => {
       expect(res.json().code).toBe('VALIDATION_ERROR');
       expect(res.json().details.map((d: { field: string }) => d.field)).toContain(field);
     }
+    // A script URL is refused before validation by request inspection (and recorded), naming the field.
+    const script = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/admin/content',
+      headers: admin.headers,
+      payload: contentBody({ source_url: 'javascript:alert(1)' }),
+    });
+    expect(script.statusCode).toBe(403);
+    expect(script.json().code).toBe('REQUEST_REJECTED');
+    expect(script.json().details[0].field).toBe('body.source_url');
 
     const duplicate = await t.app.inject({
       method: 'POST',

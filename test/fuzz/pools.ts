@@ -22,6 +22,7 @@ export type PoolName =
   | 'payments'
   | 'devices'
   | 'chatMessages'
+  | 'securityBlocks'
   | 'consentPurposes';
 
 export type Pools = Record<PoolName, string[]>;
@@ -65,6 +66,7 @@ export const PATH_PARAM_POOLS: Record<string, Record<string, PoolName>> = {
   '/api/v1/bookings/{id}/messages': { id: 'bookings' },
   '/api/v1/bookings/{id}/messages/read': { id: 'bookings' },
   '/api/v1/me/devices/{id}': { id: 'devices' },
+  '/api/v1/admin/security/blocks/{id}': { id: 'securityBlocks' },
 };
 
 /** Path parameters of the document that have no pool in the table above. */
@@ -155,6 +157,7 @@ export async function collectPools(db: Db, owners: PoolOwners): Promise<Pools> {
       sql`select id::text as value from sessions where revoked_at is null order by id desc limit 100`,
     ),
     payments: await ids(db, sql`select id::text as value from payments order by id desc limit 100`),
+    securityBlocks: await ids(db, sql`select id::text as value from ip_blocks order by id desc limit 100`),
     consentPurposes: [...CONSENT_PURPOSES],
   };
 }

@@ -113,7 +113,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Content performance: views, unique viewers, conversion to plan views, ranking, low performers (cached 5 minutes; ?format=csv answers text/csv) */
+        /** Content performance: views by signed-in people, anonymous views (apart, never ranked on), unique viewers, conversion to plan views, ranking (by signed-in views, then unique viewers), low performers (cached 5 minutes; ?format=csv answers text/csv) */
         get: operations["analytics.content"];
         put?: never;
         post?: never;
@@ -645,6 +645,75 @@ export type paths = {
         patch: operations["bookings.moderateReview"];
         trace?: never;
     };
+    "/api/v1/admin/security/blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Blocked addresses: active ones, or all with include_ended=true (newest first) */
+        get: operations["admin.securityBlocks"];
+        put?: never;
+        /** Block an address for some minutes (replaces its active block; audited) */
+        post: operations["admin.createSecurityBlock"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/security/blocks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Lift an active block now (the address's score starts again at zero; audited); the body may be left out */
+        delete: operations["admin.liftSecurityBlock"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/security/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Security events, newest first (filters, cursor pagination; ?format=csv answers text/csv) */
+        get: operations["admin.securityEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/security/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Events by type, severity and hour, the 10 busiest addresses and the active blocks */
+        get: operations["admin.securitySummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/support-requests": {
         parameters: {
             query?: never;
@@ -912,7 +981,7 @@ export type paths = {
         put?: never;
         /**
          * Book a free slot (pending, or confirmed when the provider auto-confirms); accepts Idempotency-Key
-         * @description A service paid at booking (`payment: required`) makes the booking `pending_payment`, holding the slot until `payment_due_at`; `payment_action` says how to pay (Stripe.js client secret, a 3-D Secure page, or the simulated gateway). When the payment succeeds the booking becomes pending or confirmed; when it fails for good or the hold runs out, it is cancelled. A declined card answers 402 and releases the slot; a replay with the same Idempotency-Key answers the same.
+         * @description A service paid at booking (`payment: required`) makes the booking `pending_payment`, holding the slot until `payment_due_at`; `payment_action` says how to pay (Stripe.js client secret, a 3-D Secure page, or the simulated gateway). When the payment succeeds the booking becomes pending or confirmed; when it fails for good or the hold runs out, it is cancelled. A declined card answers 402 and releases the slot; a replay with the same Idempotency-Key answers the same. A provider cannot book their own service (403 OWN_SERVICE).
          */
         post: operations["bookings.createBooking"];
         delete?: never;
@@ -1053,7 +1122,10 @@ export type paths = {
         };
         get?: never;
         put?: never;
-        /** Review a completed visit (its customer, once) */
+        /**
+         * Review a completed visit (its customer, once)
+         * @description No one reviews their own service (403 OWN_SERVICE): not the provider's own account, nor another account whose payment for the visit used a card the provider's account has paid with here (the same card fingerprint at the same gateway).
+         */
         post: operations["bookings.postReview"];
         delete?: never;
         options?: never;
@@ -1141,7 +1213,7 @@ export type paths = {
         };
         get?: never;
         put?: never;
-        /** Up to 500 client events; each is checked on its own (rejected ones come back with their index). A signed-in person's events are stored only with that person's analytics consent; anonymous events are stored without a subject. */
+        /** Up to 500 client events; each is checked on its own (rejected ones come back with their index). A signed-in person's events are stored only with that person's analytics consent; anonymous events are stored without a subject, once per device, event, item and UTC day: a repeat is accepted (in `accepted`) and counted in `duplicates`, never stored twice. */
         post: operations["analytics.ingest"];
         delete?: never;
         options?: never;
@@ -1964,6 +2036,15 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -2046,6 +2127,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -2124,6 +2214,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -2173,6 +2272,15 @@ export interface operations {
                         status: "ready" | "not_ready";
                         success: boolean;
                     };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Error: RATE_LIMITED (the body's `code`) */
@@ -2274,7 +2382,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2381,7 +2489,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2451,13 +2559,17 @@ export interface operations {
                              */
                             from: string;
                             items: {
+                                /** @description views not tied to a signed-in person (no account, objected to analytics), at most one per device and UTC day; never used for the ranking */
+                                anonymous_views: number;
                                 content_id: string;
                                 low_performer: boolean;
                                 /** @description a fraction 0-1 (4 places); null when its denominator is 0 or not yet measurable */
                                 plan_view_conversion: number | null;
                                 rank: number;
                                 title: string | null;
+                                /** @description distinct signed-in people who viewed the item */
                                 unique_viewers: number;
+                                /** @description views by signed-in people (events under a pseudonym); the ranking uses these */
                                 views: number;
                             }[];
                             /**
@@ -2490,7 +2602,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2598,7 +2710,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2713,7 +2825,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2822,7 +2934,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,7 +3044,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3051,7 +3163,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3171,7 +3283,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3278,7 +3390,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3355,7 +3467,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3490,7 +3602,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3627,7 +3739,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3740,7 +3852,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3836,7 +3948,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3937,7 +4049,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4071,7 +4183,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4196,7 +4308,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4309,7 +4421,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4401,7 +4513,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4507,7 +4619,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4604,7 +4716,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4763,7 +4875,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4922,7 +5034,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5072,7 +5184,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5155,7 +5267,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5339,7 +5451,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5480,7 +5592,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5580,7 +5692,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5704,7 +5816,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5806,7 +5918,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5958,7 +6070,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6059,7 +6171,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6201,7 +6313,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6336,7 +6448,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6497,7 +6609,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6613,7 +6725,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6738,7 +6850,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6856,7 +6968,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6971,7 +7083,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7087,7 +7199,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7223,7 +7335,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7252,6 +7364,633 @@ export interface operations {
             };
             /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "admin.securityBlocks": {
+        parameters: {
+            query?: {
+                /** @description also list expired and lifted blocks */
+                include_ended?: boolean;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            active: boolean;
+                            /** Format: date-time */
+                            created_at: string;
+                            created_by: string | null;
+                            /** Format: date-time */
+                            expires_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description the address, or the IPv6 prefix it was grouped under (e.g. 2001:db8:1:2::/64) */
+                            ip: string;
+                            /** @description escalation level of an automatic block (0 for an admin block) */
+                            level: number;
+                            lift_reason: string | null;
+                            /** Format: date-time */
+                            lifted_at: string | null;
+                            lifted_by: string | null;
+                            reason: string;
+                            /** @description automatic | admin */
+                            source: string;
+                        }[];
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "admin.createSecurityBlock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description IPv4 or IPv6 address (IPv6 is blocked by its prefix) */
+                    ip: string;
+                    /**
+                     * @description how long
+                     * @default 60
+                     */
+                    minutes?: number;
+                    /** @description why (kept in the audit trail) */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            active: boolean;
+                            /** Format: date-time */
+                            created_at: string;
+                            created_by: string | null;
+                            /** Format: date-time */
+                            expires_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description the address, or the IPv6 prefix it was grouped under (e.g. 2001:db8:1:2::/64) */
+                            ip: string;
+                            /** @description escalation level of an automatic block (0 for an admin block) */
+                            level: number;
+                            lift_reason: string | null;
+                            /** Format: date-time */
+                            lifted_at: string | null;
+                            lifted_by: string | null;
+                            reason: string;
+                            /** @description automatic | admin */
+                            source: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: CONFLICT (the body's `code`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "admin.liftSecurityBlock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @default lifted by an admin */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            active: boolean;
+                            /** Format: date-time */
+                            created_at: string;
+                            created_by: string | null;
+                            /** Format: date-time */
+                            expires_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description the address, or the IPv6 prefix it was grouped under (e.g. 2001:db8:1:2::/64) */
+                            ip: string;
+                            /** @description escalation level of an automatic block (0 for an admin block) */
+                            level: number;
+                            lift_reason: string | null;
+                            /** Format: date-time */
+                            lifted_at: string | null;
+                            lifted_by: string | null;
+                            reason: string;
+                            /** @description automatic | admin */
+                            source: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INVALID_STATE (the body's `code`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "admin.securityEvents": {
+        parameters: {
+            query?: {
+                /** @description meta.next_cursor of the previous page */
+                cursor?: string;
+                /** @description csv answers text/csv */
+                format?: "json" | "csv";
+                from?: string;
+                /** @description exact client address */
+                ip?: string;
+                limit?: number;
+                severity?: "low" | "medium" | "high" | "critical";
+                to?: string;
+                type?: "sql_injection" | "xss" | "path_traversal" | "command_injection" | "code_injection" | "ssrf" | "scanner" | "brute_force" | "ip_blocked" | "refresh_token_reuse" | "webhook_signature" | "audit_chain";
+                user_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events (JSON), or the page as CSV with ?format=csv */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description refused | scored | recorded | blocked */
+                            action: string;
+                            correlation_id: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            ip: string | null;
+                            /** @description where in the request: path, query.<name>, body.<path>, header.<name>, login, signal */
+                            location: string;
+                            method: string | null;
+                            /** Format: date-time */
+                            occurred_at: string;
+                            points: number;
+                            route: string | null;
+                            /** @description the rule that matched, e.g. sqli.union_select */
+                            rule: string;
+                            /** @description the value, cut to 200 characters, secrets, emails and digits masked */
+                            sample: string | null;
+                            /** @description low | medium | high | critical */
+                            severity: string;
+                            /** @description sql_injection | xss | path_traversal | command_injection | code_injection | ssrf | scanner | brute_force | ip_blocked | refresh_token_reuse | webhook_signature | audit_chain */
+                            type: string;
+                            user_id: string | null;
+                        }[];
+                        meta: {
+                            next_cursor: string | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description Error: VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "admin.securitySummary": {
+        parameters: {
+            query?: {
+                /** @description how far back */
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            active_blocks: {
+                                active: boolean;
+                                /** Format: date-time */
+                                created_at: string;
+                                created_by: string | null;
+                                /** Format: date-time */
+                                expires_at: string;
+                                /** Format: uuid */
+                                id: string;
+                                /** @description the address, or the IPv6 prefix it was grouped under (e.g. 2001:db8:1:2::/64) */
+                                ip: string;
+                                /** @description escalation level of an automatic block (0 for an admin block) */
+                                level: number;
+                                lift_reason: string | null;
+                                /** Format: date-time */
+                                lifted_at: string | null;
+                                lifted_by: string | null;
+                                reason: string;
+                                /** @description automatic | admin */
+                                source: string;
+                            }[];
+                            by_hour: {
+                                count: number;
+                                hour: string;
+                                type: string;
+                            }[];
+                            by_severity: {
+                                [key: string]: number;
+                            };
+                            /** @description events per type in the period */
+                            by_type: {
+                                [key: string]: number;
+                            };
+                            /** Format: date-time */
+                            since: string;
+                            top_ips: {
+                                blocked: boolean;
+                                events: number;
+                                ip: string;
+                                /** Format: date-time */
+                                last_seen: string;
+                                points: number;
+                            }[];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7349,7 +8088,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7454,7 +8193,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7549,7 +8288,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7661,7 +8400,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7792,7 +8531,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7918,7 +8657,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: PREMIUM_REQUIRED (the body's `code`) */
+            /** @description Error: PREMIUM_REQUIRED | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8014,7 +8753,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: ACCOUNT_DISABLED | IP_BLOCKED (the body's `code`) */
+            /** @description Error: ACCOUNT_DISABLED | IP_BLOCKED | REQUEST_REJECTED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8121,6 +8860,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
             413: {
                 headers: {
@@ -8203,6 +8951,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8306,6 +9063,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
             413: {
                 headers: {
@@ -8386,6 +9152,15 @@ export interface operations {
             };
             /** @description Error: VALIDATION_ERROR | WEAK_PASSWORD | INVALID_RESET_TOKEN | INVALID_JSON (the body's `code`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8476,6 +9251,15 @@ export interface operations {
             };
             /** @description Error: VALIDATION_ERROR | INVALID_JSON (the body's `code`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8583,6 +9367,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
             413: {
                 headers: {
@@ -8673,6 +9466,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -8739,6 +9541,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8872,6 +9683,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: EMAIL_TAKEN (the body's `code`) */
             409: {
                 headers: {
@@ -8944,7 +9764,7 @@ export interface operations {
                     note?: string;
                     /** @description for a service paid at booking: how the customer pays (mada and STC Pay: SAR only) */
                     payment_method?: "card" | "apple_pay" | "google_pay" | "mada" | "stcpay";
-                    /** @description for a service paid at booking: a token from the gateway's own client (a Stripe PaymentMethod id, a Moyasar token; sim_success, sim_decline or sim_3ds on the simulated gateway); without it the answer's `payment_action` says how to pay */
+                    /** @description for a service paid at booking: a token from the gateway's own client (a Stripe PaymentMethod id, a Moyasar token; sim_success, sim_card_<test card number>, sim_decline or sim_3ds on the simulated gateway); without it the answer's `payment_action` says how to pay */
                     payment_token?: string;
                     /** Format: uuid */
                     service_id: string;
@@ -9174,6 +9994,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: OWN_SERVICE | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -9363,6 +10192,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -9489,6 +10327,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9649,7 +10496,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9811,7 +10658,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9956,6 +10803,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -10062,6 +10918,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10187,6 +11052,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10338,7 +11212,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10483,6 +11357,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: OWN_SERVICE | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -10585,6 +11468,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -10652,6 +11544,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
@@ -10747,6 +11648,15 @@ export interface operations {
             };
             /** @description Error: VALIDATION_ERROR (the body's `code`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10929,12 +11839,14 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
-                            /** @description events stored */
+                            /** @description valid events taken: those stored, plus anonymous repeats already counted (see duplicates) */
                             accepted: number;
                             /** @description valid events not stored: you have not granted analytics consent */
                             dropped_no_consent: number;
                             /** @description properties removed before storage because the event's catalogue entry does not declare them (summed over the batch) */
                             dropped_properties: number;
+                            /** @description of the accepted, anonymous events not stored again: the same device already sent the same event for the same item on that UTC day */
+                            duplicates: number;
                             rejected: {
                                 detail: string;
                                 /** @description position in the batch */
@@ -10959,6 +11871,15 @@ export interface operations {
             };
             /** @description Error: TOKEN_INVALID (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11028,6 +11949,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Error: UPGRADE_REQUIRED (the body's `code`) */
             426: {
@@ -11120,7 +12050,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11215,6 +12145,15 @@ export interface operations {
             };
             /** @description Error: INVALID_CREDENTIALS | UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11336,7 +12275,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11486,6 +12425,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -11550,6 +12498,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11639,6 +12596,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11760,6 +12726,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -11841,6 +12816,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11981,6 +12965,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -12060,6 +13053,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12171,6 +13173,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: CONFLICT (the body's `code`) */
             409: {
                 headers: {
@@ -12256,6 +13267,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12365,6 +13385,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -12447,7 +13476,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: PREMIUM_REQUIRED (the body's `code`) */
+            /** @description Error: PREMIUM_REQUIRED | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12544,6 +13573,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12677,6 +13715,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
             413: {
                 headers: {
@@ -12776,6 +13823,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12883,6 +13939,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13015,6 +14080,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
             413: {
                 headers: {
@@ -13117,7 +14191,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13210,7 +14284,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13296,6 +14370,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13417,7 +14500,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: PREMIUM_REQUIRED (the body's `code`) */
+            /** @description Error: PREMIUM_REQUIRED | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13548,6 +14631,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -13615,6 +14707,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13766,7 +14867,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: PREMIUM_REQUIRED (the body's `code`) */
+            /** @description Error: PREMIUM_REQUIRED | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13887,6 +14988,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -13958,6 +15068,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14056,6 +15175,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14178,6 +15306,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
             413: {
                 headers: {
@@ -14261,6 +15398,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14411,6 +15557,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -14525,6 +15680,15 @@ export interface operations {
             };
             /** @description Error: PAYMENT_DECLINED (the body's `code`) */
             402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14661,7 +15825,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14833,7 +15997,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14996,7 +16160,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15167,7 +16331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15277,7 +16441,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15366,7 +16530,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15487,7 +16651,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15604,7 +16768,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15730,7 +16894,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15863,7 +17027,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16000,7 +17164,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16092,7 +17256,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16249,7 +17413,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Error: FORBIDDEN (the body's `code`) */
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -16365,6 +17529,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -16471,6 +17644,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: RATE_LIMITED (the body's `code`) */
             429: {
                 headers: {
@@ -16548,6 +17730,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
                 headers: {
@@ -16617,6 +17808,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description Error: NOT_FOUND (the body's `code`) */
             404: {
@@ -16732,6 +17932,15 @@ export interface operations {
             };
             /** @description Error: VALIDATION_ERROR (the body's `code`) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17055,6 +18264,15 @@ export interface operations {
             };
             /** @description Error: UNAUTHORIZED (the body's `code`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

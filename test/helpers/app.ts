@@ -62,6 +62,8 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     // A busy CI machine stalls the event loop past any threshold now and then; load shedding
     // has its own tests (test/platform/overload.test.ts), which turn it on.
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Failed sign-ins answer at once unless a test is about the delay (test/security/).
+    LOGIN_DELAY_BASE_MS: '0',
     ...options.env,
   });
   const metrics = createMetrics();

@@ -446,7 +446,9 @@ describe('password reset', () => {
     t.app.inject({ method: 'POST', url: '/api/v1/auth/password-reset/request', payload: { email } });
   const confirmReset = (token: string, password: string) =>
     t.app.inject({ method: 'POST', url: '/api/v1/auth/password-reset/confirm', payload: { token, password } });
-  // Reset emails are urgent notifications (email, purpose account) queued in the request's transaction.
+  // The request only queues an outbox message; the worker looks the account up and queues the email.
+  const runWorker = () => t.app.platform.dispatcher.runOnce();
+  // Reset emails are urgent notifications (email, purpose account) queued by the request's outbox handler.
   const resetMessages = async (userId?: string) => {
     const rows = await t.app.platform.db
       .select()
@@ -464,6 +466,7 @@ describe('password reset', () => {
     const before = new Set((await resetMessages(user.id)).map((row) => row.id));
     const response = await requestReset(user.email);
     expect(response.statusCode).toBe(202);
+    await runWorker();
     const added = (await resetMessages(user.id)).filter((row) => !before.has(row.id));
     expect(added).toHaveLength(1);
     return added[0]?.payload.token as string;
@@ -478,7 +481,13 @@ describe('password reset', () => {
     expect(known.statusCode).toBe(202);
     expect(unknown.statusCode).toBe(202);
     expect(withoutCorrelation(known.json())).toEqual(withoutCorrelation(unknown.json()));
+    // Nothing is decided while answering: no email and no token until the worker runs.
+    expect(await resetMessages()).toHaveLength(outboxBefore.length);
+    expect(
+      await t.app.platform.db.select().from(passwordResetTokens).where(eq(passwordResetTokens.userId, user.id)),
+    ).toHaveLength(0);
 
+    expect(await runWorker()).toBeGreaterThanOrEqual(2);
     const outboxAfter = await resetMessages();
     expect(outboxAfter).toHaveLength(outboxBefore.length + 1);
     const [message] = await resetMessages(user.id);
@@ -607,7 +616,11 @@ describe('password reset', () => {
     expect(deactivate.statusCode).toBe(200);
     const response = await requestReset(user.email);
     expect(response.statusCode).toBe(202);
+    expect(await runWorker()).toBeGreaterThanOrEqual(1);
     expect(await resetMessages(user.id)).toHaveLength(0);
+    expect(
+      await t.app.platform.db.select().from(passwordResetTokens).where(eq(passwordResetTokens.userId, user.id)),
+    ).toHaveLength(0);
   });
 });
 

@@ -32,6 +32,8 @@ describe('email through SMTP', () => {
       payload: { email: user.email },
     });
     expect(request.statusCode).toBe(202);
+    // The request only queues a message; the worker looks the account up and queues the email.
+    await t.app.platform.dispatcher.runOnce();
     const [queued] = await notificationsOf(t, user.id);
     expect(queued).toMatchObject({
       channels: ['email'],

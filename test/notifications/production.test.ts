@@ -40,6 +40,7 @@ describe('production without notification channels', () => {
       payload: { email: user.email },
     });
     expect(request.statusCode).toBe(202);
+    await t.app.platform.dispatcher.runOnce();
     const [queued] = await notificationsOf(t, user.id);
     const token = queued?.data?.token as string;
     expect(token).toBeTruthy();

@@ -53,6 +53,7 @@ const PAYMENT_FIELDS = new Set([
   'method',
   'cardBrand',
   'cardLast4',
+  'cardFingerprint',
   'failureReason',
   'capturedMinor',
   'refundedMinor',
@@ -230,8 +231,10 @@ describe('Stripe gateway: the official SDK against the stand-in', () => {
       });
       expect(paid.failureReason).toBeUndefined();
       expectOnlyPaymentFields(paid);
-      // Stripe knew the expiry, funding and fingerprint; none of it came through.
-      expect(JSON.stringify(paid)).not.toMatch(/exp_|fingerprint|funding|2034/);
+      // The card's fingerprint (an opaque id, no card data) comes through so a provider's second
+      // account cannot review their own service with their card; expiry and funding do not.
+      expect(paid.cardFingerprint).toMatch(/^\w+$/);
+      expect(JSON.stringify(paid)).not.toMatch(/exp_|funding|2034/);
     });
 
     it('Apple Pay and Google Pay are card payments with wallet details', async () => {

@@ -140,11 +140,13 @@ describe('payments and personal data', () => {
         method: 'card',
         card_brand: 'visa',
         card_last4: '4242',
+        card_fingerprint: expect.stringMatching(/^sim_fp_[0-9a-f]{16}$/),
         gateway: 'simulated',
         created_at: START.toISOString(),
       },
     ]);
-    expect(Object.keys(exported[0] as object).sort()).toEqual(PAYMENT_FIELDS);
+    // The export also holds the card's fingerprint (what the person's data says); the API does not show it.
+    expect(Object.keys(exported[0] as object).sort()).toEqual([...PAYMENT_FIELDS, 'card_fingerprint'].sort());
     expect(section?.data.subscription).toBeNull();
     // Only this person's payments.
     const text = JSON.stringify(document);
@@ -172,7 +174,7 @@ describe('payments and personal data', () => {
         .filter(({ column_name }) => column_name.startsWith('card_'))
         .map((c) => c.column_name)
         .sort(),
-    ).toEqual(['card_brand', 'card_last4']);
+    ).toEqual(['card_brand', 'card_fingerprint', 'card_last4']);
 
     const customer = await createUser(t.app);
     const { bookingId, paymentId } = await paidBooking(customer);
@@ -203,6 +205,8 @@ describe('payments and personal data', () => {
     expect(after).toEqual({
       ...before,
       payer_id: null,
+      // The fingerprint links a card to a person: it goes with the payer.
+      ...('card_fingerprint' in before ? { card_fingerprint: null } : {}),
     });
     expect(after).toMatchObject({
       booking_id: bookingId,

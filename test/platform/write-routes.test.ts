@@ -132,6 +132,8 @@ describe('every write route succeeds with the transaction guard on', () => {
       body: { email: other.email },
       status: 202,
     });
+    // The request only queues a message: the worker looks the account up and queues the email.
+    await t.app.platform.dispatcher.runOnce();
     // The token travels by email only: read it from the message queued for the account holder.
     const [reset] = await t.app.platform.db
       .select()
@@ -335,6 +337,16 @@ describe('every write route succeeds with the transaction guard on', () => {
     const hers = (list.data as { id: string; user_id: string }[]).find((row) => row.user_id === customer.id);
     expect(hers).toBeDefined();
     await call('POST /api/v1/admin/notifications/{id}/retry', `/api/v1/admin/notifications/${hers?.id}/retry`, {
+      as: admin,
+      status: 200,
+    });
+
+    const block = await call('POST /api/v1/admin/security/blocks', '/api/v1/admin/security/blocks', {
+      as: admin,
+      body: { ip: '203.0.113.77', minutes: 30, reason: 'walking the write routes' },
+      status: 201,
+    });
+    await call('DELETE /api/v1/admin/security/blocks/{id}', `/api/v1/admin/security/blocks/${block.data.id}`, {
       as: admin,
       status: 200,
     });

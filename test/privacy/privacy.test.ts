@@ -134,6 +134,8 @@ describe('erasure (GDPR Art. 17)', () => {
     await t.app.inject({ method: 'POST', url: '/api/v1/me/data-export', headers: user.headers });
     await t.app.platform.dispatcher.runOnce();
     await t.app.inject({ method: 'POST', url: '/api/v1/auth/password-reset/request', payload: { email: user.email } });
+    await t.app.platform.dispatcher.runOnce();
+    expect(await count(t, 'password_reset_tokens', user.id)).toBe(1);
     const auditBefore = await queryRows<{ n: number }>(
       t.app.platform.db,
       sql`select count(*)::int as n from audit_log where actor_id = ${user.id}`,

@@ -1,11 +1,12 @@
 import { Redis } from 'ioredis';
 import type { KeyValueStore } from './kv.js';
 
-// INCR and the first PEXPIRE in one round trip, atomically.
+// INCRBY and the first PEXPIRE in one round trip, atomically.
 const INCREMENT_SCRIPT = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {count, redis.call('PTTL', KEYS[1])}`;
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end
+return {count, ttl}`;
 
 export function createRedisStore(url: string, options: { keyPrefix?: string } = {}): KeyValueStore {
   const connectionOptions = {
@@ -49,9 +50,9 @@ export function createRedisStore(url: string, options: { keyPrefix?: string } = 
 
   return {
     kind: 'redis',
-    async increment(key, ttlMs) {
+    async increment(key, ttlMs, by = 1) {
       await ready();
-      const [count, ttl] = (await client.eval(INCREMENT_SCRIPT, 1, key, ttlMs)) as [number, number];
+      const [count, ttl] = (await client.eval(INCREMENT_SCRIPT, 1, key, ttlMs, by)) as [number, number];
       return { count, ttlMs: ttl > 0 ? ttl : ttlMs };
     },
     async get(key) {

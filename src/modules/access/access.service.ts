@@ -45,7 +45,7 @@ export function flagToPublic(flag: FlagRow) {
 export function createAccessService(deps: {
   db: Db;
   repository: AccessRepository;
-  identity: Pick<IdentityService, 'getAccount'>;
+  identity: Pick<IdentityService, 'getAccount' | 'trialAvailable'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
   kv: KeyValueStore;
@@ -172,7 +172,7 @@ export function createAccessService(deps: {
         plan,
         trial_expires_at: account.trialExpiresAt?.toISOString() ?? null,
         trial_days_left: trialDaysLeft,
-        trial_available: account.trialStartedAt === null && plan !== 'premium',
+        trial_available: plan !== 'premium' && (await deps.identity.trialAvailable(account)),
         permissions: permissionsOf(actor.role),
         features: [...PLAN_FEATURES[plan]],
         flags,

@@ -17,7 +17,7 @@ export { bucketOf, evaluateFlag } from './flags.js';
 export function createAccessModule(
   platform: Platform,
   deps: {
-    identity: Pick<IdentityService, 'getAccount' | 'startTrial'>;
+    identity: Pick<IdentityService, 'getAccount' | 'startTrial' | 'trialAvailable'>;
     audit: Pick<AuditService, 'record'>;
     track: Track;
   },

@@ -140,9 +140,22 @@ export async function adoption(db: Db, range: ReportRange) {
   return { features };
 }
 
-/** Content items by views; conversion = viewers who opened a plan within 7 days of a view. */
+/**
+ * Content items by views; conversion = viewers who opened a plan within 7 days of a view.
+ * `views` are those of signed-in people (events under a pseudonym); `anonymous_views` the rest
+ * (visitors without an account, people who objected to analytics, events from before
+ * pseudonyms). Anyone can send anonymous views, with any device id, so they are shown apart and
+ * never rank an item above one with more views from signed-in people: the ranking is by views,
+ * then unique viewers, and anonymous views only order items tied on both.
+ */
 export async function contentPerformance(db: Db, range: ReportRange, limit = 100) {
-  const rows = await queryRows<{ content_id: string; views: Num; viewers: Num; linked: Num; converted: Num }>(
+  const rows = await queryRows<{
+    content_id: string;
+    views: Num;
+    anonymous_views: Num;
+    viewers: Num;
+    converted: Num;
+  }>(
     db,
     sql`with views as (
       select e.properties->>'content_id' as content_id, e.subject, e.occurred_at
@@ -157,19 +170,22 @@ export async function contentPerformance(db: Db, range: ReportRange, limit = 100
           and p.occurred_at > v.occurred_at and p.occurred_at < v.occurred_at + interval '7 days'
       )
     )
-    select v.content_id, count(*) as views, count(distinct v.subject) as viewers,
-      count(distinct v.subject) filter (where v.subject is not null) as linked,
+    select v.content_id, count(*) filter (where v.subject is not null) as views,
+      count(*) filter (where v.subject is null) as anonymous_views,
+      count(distinct v.subject) as viewers,
       (select count(*) from converted c where c.content_id = v.content_id) as converted
     from views v where v.content_id is not null
-    group by v.content_id order by views desc, v.content_id limit ${limit}`,
+    group by v.content_id order by views desc, viewers desc, anonymous_views desc, v.content_id limit ${limit}`,
   );
   const views = rows.map((row) => n(row.views)).sort((a, b) => a - b);
   const median = views.length === 0 ? 0 : (views[Math.floor((views.length - 1) / 2)] as number);
   return rows.map((row, i) => ({
     content_id: row.content_id,
     views: n(row.views),
+    anonymous_views: n(row.anonymous_views),
     unique_viewers: n(row.viewers),
-    plan_view_conversion: rate(n(row.converted), n(row.linked)),
+    // count(distinct subject) leaves out the events without one: the viewers are the linked ones.
+    plan_view_conversion: rate(n(row.converted), n(row.viewers)),
     rank: i + 1,
     // Under a quarter of the median item's views.
     low_performer: views.length >= 4 && n(row.views) < median / 4,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
@@ -29,16 +30,50 @@ export type RejectReason =
   | 'invalid_properties';
 
 export interface IngestResult {
+  /** Valid events taken: those stored plus the anonymous repeats (`duplicates`) already counted. */
   accepted: number;
+  /** Of the accepted, anonymous events not stored again (same device, event, item and UTC day). */
+  duplicates: number;
   rejected: { index: number; reason: RejectReason; detail: string }[];
   dropped_no_consent: number;
   dropped_properties: number;
 }
 
+/**
+ * The properties naming the item an event is about, for de-duplicating anonymous events; an
+ * event without any (plan views, searches) is about nothing finer than its name.
+ */
+const ITEM_PROPERTIES: Partial<Record<EventName, readonly string[]>> = {
+  content_viewed: ['content_id'],
+  slot_viewed: ['provider_id', 'service_id'],
+};
+
+/**
+ * An anonymous event's de-duplication key: the hex SHA-256 of (device id, event name, item,
+ * UTC day), so a device counts once per item and day and the device id itself is never stored.
+ * Ids are lower-cased: changing their case does not make a new item.
+ */
+export function anonymousKey(deviceId: string, name: EventName, properties: Record<string, unknown>, time: Date) {
+  const item = (ITEM_PROPERTIES[name] ?? []).map((key) => String(properties[key] ?? '').toLowerCase());
+  const day = time.toISOString().slice(0, 10);
+  return {
+    day,
+    key: createHash('sha256')
+      .update(JSON.stringify([deviceId, name, item, day]))
+      .digest('hex'),
+  };
+}
+
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-type CheckedEvent = { name: EventName; time: Date; properties: Record<string, unknown>; dropped: number };
+type CheckedEvent = {
+  name: EventName;
+  time: Date;
+  properties: Record<string, unknown>;
+  dropped: number;
+  dedupe: { day: string; key: string };
+};
 
 /** Checks one client event: the reason it is refused, or what to store. */
 function checkClientEvent(raw: unknown, now: number): { reason: RejectReason; detail: string } | CheckedEvent {
@@ -64,13 +99,23 @@ function checkClientEvent(raw: unknown, now: number): { reason: RejectReason; de
   const declared = declaredProperties(name, properties);
   const error = propertyError(name, declared.properties);
   if (error) return { reason: 'invalid_properties', detail: error };
-  return { name, time: new Date(at), properties: declared.properties, dropped: declared.dropped };
+  const when = new Date(at);
+  return {
+    name,
+    time: when,
+    properties: declared.properties,
+    dropped: declared.dropped,
+    dedupe: anonymousKey(deviceId, name, declared.properties, when),
+  };
 }
 
 /**
  * `POST /events`: a batch of client events. Each is checked on its own; the good ones are
  * stored in one statement. A signed-in person's events are stored only with that person's analytics
- * consent (otherwise dropped and counted). The device id is checked but never stored.
+ * consent (otherwise dropped and counted). Anonymous events are stored once per device, event,
+ * item and UTC day (a repeat is accepted and counted as a duplicate, not stored): anyone can send
+ * them, so they must not be able to inflate counts. The device id is checked but never stored
+ * (only inside the de-duplication key's hash).
  */
 export function createIngest(deps: { db: Db; tracker: Tracker; clock: Clock; metrics: Metrics }) {
   return async (actor: Actor | undefined, events: unknown[]): Promise<IngestResult> => {
@@ -89,14 +134,17 @@ export function createIngest(deps: { db: Db; tracker: Tracker; clock: Clock; met
     });
     deps.tracker.counted('client', 'rejected', rejected.length);
     if (droppedProperties > 0) deps.metrics.analyticsSanitised.inc({ action: 'undeclared' }, droppedProperties);
-    const answer = (accepted: number, droppedNoConsent: number): IngestResult => ({
+    const answer = (accepted: number, droppedNoConsent: number, duplicates = 0): IngestResult => ({
       accepted,
+      duplicates,
       rejected,
       dropped_no_consent: droppedNoConsent,
       dropped_properties: droppedProperties,
     });
     if (good.length === 0) return answer(0, 0);
     const outcome = await deps.tracker.store(deps.db, actor?.id, good);
-    return 'dropped' in outcome ? answer(0, outcome.dropped) : answer(outcome.stored, 0);
+    return 'dropped' in outcome
+      ? answer(0, outcome.dropped)
+      : answer(outcome.stored + outcome.duplicates, 0, outcome.duplicates);
   };
 }

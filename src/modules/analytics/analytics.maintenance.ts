@@ -117,3 +117,15 @@ export async function rollUp(tx: Db, now: Date, rawDays: number): Promise<number
   await tx.execute(sql`delete from product_events where occurred_at < ${cutoff}`);
   return count;
 }
+
+/**
+ * Removes the anonymous de-duplication keys of days before `keepFrom`'s UTC day: a client may
+ * not send events that old, so those keys can no longer match anything. Returns the rows removed.
+ */
+export async function pruneAnonymousSeen(tx: Db, keepFrom: Date): Promise<number> {
+  const rows = await queryRows<{ day: string }>(
+    tx,
+    sql`delete from analytics_anonymous_seen where day < ${keepFrom.toISOString().slice(0, 10)}::date returning day`,
+  );
+  return rows.length;
+}

@@ -3,7 +3,8 @@ import type { Db } from '../../infra/db/client.js';
 import type { Logger } from '../../infra/logger.js';
 import type { PersonalDataEntry } from '../../shared/data-map.js';
 import type { RetentionRule } from '../../shared/retention.js';
-import { ensurePartitions, rollUp } from './analytics.maintenance.js';
+import { CLIENT_TIME_PAST_MS } from './analytics.ingest.js';
+import { ensurePartitions, pruneAnonymousSeen, rollUp } from './analytics.maintenance.js';
 import type { AnalyticsRepository } from './analytics.repository.js';
 
 /**
@@ -24,7 +25,7 @@ export function analyticsPersonalData(deps: {
     purposes: ['improving the product', 'counting usage in aggregate'],
     legalBasis:
       'consent (analytics) for events your app sends; legitimate interest for server-side counts, which you can object to by withdrawing analytics consent',
-    retention: `raw events ${deps.rawRetentionDays} days, then daily counts without any pseudonym`,
+    retention: `raw events ${deps.rawRetentionDays} days, then daily counts without any pseudonym; anonymous events' de-duplication keys (a hash of device, event, item and day) 8 days`,
     tables: ['product_events', 'analytics_subject_keys', 'analytics_subject_facts'],
     async export(tx, userId) {
       const subject = await repository.currentSubject(tx, userId);
@@ -52,7 +53,8 @@ export function analyticsPersonalData(deps: {
 
 /**
  * Raw events past the raw window are rolled up into daily counts and removed (the count is the
- * raw rows removed); the months ahead get their partitions on the same run.
+ * raw rows removed); the months ahead get their partitions on the same run. Anonymous
+ * de-duplication keys go once no client may send an event of their day.
  */
 export function analyticsRetentionRules(deps: {
   logger: Pick<Logger, 'info'>;
@@ -66,6 +68,10 @@ export function analyticsRetentionRules(deps: {
         if (created.length > 0) deps.logger.info({ partitions: created }, 'analytics: event partitions created');
         return rollUp(tx, now, deps.rawRetentionDays);
       },
+    },
+    {
+      name: 'analytics.anonymous_seen',
+      run: (tx: Db, now: Date) => pruneAnonymousSeen(tx, new Date(now.getTime() - CLIENT_TIME_PAST_MS)),
     },
   ];
 }

@@ -21,6 +21,12 @@ export interface BatchEvent {
   name: string;
   occurredAt: Date;
   properties: Record<string, unknown>;
+  /**
+   * An anonymous event's de-duplication key and its UTC day: the event is stored only if the
+   * key is not in `analytics_anonymous_seen` yet (and the key is put there in the same statement).
+   * Keys are unique within a batch: the caller drops the batch's own repeats.
+   */
+  dedupe?: { day: string; key: string };
 }
 
 /** Where an event about a person is filed: the pseudonym (null = not linkable), plan and country. */
@@ -150,6 +156,8 @@ export function createAnalyticsRepository() {
     /**
      * One statement for a batch of events about one subject (or none): what they share goes
      * once as parameters, the rows as one JSON document (built as text, no object per row).
+     * Events with a `dedupe` key (anonymous ones, never with a subject) are stored only when the
+     * key is new. Resolves with the number of events stored.
      */
     async insertBatch(
       db: Db,
@@ -164,9 +172,12 @@ export function createAnalyticsRepository() {
         batchId: string;
       },
       events: BatchEvent[],
-    ): Promise<void> {
-      if (events.length === 0) return;
+    ): Promise<number> {
+      if (events.length === 0) return 0;
       if (events.length > 0xffff) throw new Error('a batch holds at most 65,535 events');
+      const deduplicated = events.some((event) => event.dedupe);
+      // The subject's facts below are computed from all the events: none may be skipped.
+      if (deduplicated && shared.subject) throw new Error('only anonymous events are de-duplicated');
       // Compact rows: the name as an index into the batch's names, the time as milliseconds
       // after the batch's earliest, no id (made from the batch's). Less to build, send and parse.
       let base = Number.POSITIVE_INFINITY;
@@ -180,20 +191,46 @@ export function createAnalyticsRepository() {
           n = names.push(event.name) - 1;
           nameIndex.set(event.name, n);
         }
-        // Numbers need no escaping; properties go through JSON.stringify.
-        parts.push(`{"n":${n},"t":${event.occurredAt.getTime() - base},"p":${JSON.stringify(event.properties)}}`);
+        // Numbers and the hex key need no escaping; properties go through JSON.stringify.
+        const dedupe = event.dedupe ? `,"d":"${event.dedupe.day}","k":"${event.dedupe.key}"` : '';
+        parts.push(
+          `{"n":${n},"t":${event.occurredAt.getTime() - base},"p":${JSON.stringify(event.properties)}${dedupe}}`,
+        );
       }
-      const insert = sql`insert into product_events (id, name, occurred_at, subject, cohort_at, source, plan, country, properties)
+      const batch = sql`rows from (jsonb_to_recordset(${`[${parts.join(',')}]`}::jsonb)
+          as (n int, t bigint, p jsonb, d date, k text)) with ordinality as x(n, t, p, d, k, ord)`;
+      const insert = (
+        from: SQL,
+      ) => sql`insert into product_events (id, name, occurred_at, subject, cohort_at, source, plan, country, properties)
         select (${shared.batchId.replaceAll('-', '').slice(0, 28)} || lpad(to_hex(x.ord), 4, '0'))::uuid,
           ${JSON.stringify(names)}::jsonb ->> x.n,
           ${new Date(base).toISOString()}::timestamptz + x.t * interval '1 millisecond',
           ${shared.subject}::uuid, ${shared.cohortAt?.toISOString() ?? null}::timestamptz,
           ${shared.source}, ${shared.plan}, ${shared.country}, x.p
-        from rows from (jsonb_to_recordset(${`[${parts.join(',')}]`}::jsonb) as (n int, t bigint, p jsonb))
-          with ordinality as x(n, t, p, ord)`;
+        ${from}`;
+      if (deduplicated) {
+        // Claim the keys first: only the rows whose key this statement claimed are stored, so a
+        // repeat (in this batch, an earlier one, or a concurrent one) is never stored twice.
+        const [row] = await queryRows<{ stored: number }>(
+          db,
+          sql`with x as (select * from ${batch}),
+            claimed as (
+              insert into analytics_anonymous_seen (day, key)
+              select distinct x.d, x.k from x where x.k is not null
+              on conflict do nothing
+              returning key
+            ),
+            inserted as (
+              ${insert(sql`from x where x.k is null or x.k in (select key from claimed)`)}
+              returning 1
+            )
+          select count(*)::int as stored from inserted`,
+        );
+        return row?.stored ?? 0;
+      }
       if (!shared.subject || !shared.cohortAt) {
-        await db.execute(insert);
-        return;
+        await db.execute(insert(sql`from ${batch}`));
+        return events.length;
       }
       // The subject's facts move in the same statement as its events: both or neither.
       const facts = upsertFacts(
@@ -202,7 +239,8 @@ export function createAnalyticsRepository() {
         factsDelta(shared.cohortAt, events),
         shared.now,
       );
-      await db.execute(sql`with inserted as (${insert}) ${facts}`);
+      await db.execute(sql`with inserted as (${insert(sql`from ${batch}`)}) ${facts}`);
+      return events.length;
     },
 
     async eventsOfSubject(db: Db, subject: string) {

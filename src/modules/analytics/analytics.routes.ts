@@ -106,7 +106,8 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
         tags: ['analytics'],
         summary:
           'Up to 500 client events; each is checked on its own (rejected ones come back with their index). ' +
-          "A signed-in person's events are stored only with that person's analytics consent; anonymous events are stored without a subject.",
+          "A signed-in person's events are stored only with that person's analytics consent; anonymous events are stored without a subject, " +
+          'once per device, event, item and UTC day: a repeat is accepted (in `accepted`) and counted in `duplicates`, never stored twice.',
         body: IngestBody,
         response: { ...errorResponses('VALIDATION_ERROR', 'TOKEN_INVALID'), 202: Success(IngestResultSchema) },
       },
@@ -167,7 +168,8 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
   );
   reportRoute(
     'content',
-    'Content performance: views, unique viewers, conversion to plan views, ranking, low performers',
+    'Content performance: views by signed-in people, anonymous views (apart, never ranked on), unique viewers, ' +
+      'conversion to plan views, ranking (by signed-in views, then unique viewers), low performers',
     ContentSchema,
     analytics.content,
   );

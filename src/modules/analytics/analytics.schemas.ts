@@ -21,7 +21,13 @@ export const IngestBody = Type.Object(
 );
 
 export const IngestResultSchema = Type.Object({
-  accepted: Type.Integer({ description: 'events stored' }),
+  accepted: Type.Integer({
+    description: 'valid events taken: those stored, plus anonymous repeats already counted (see duplicates)',
+  }),
+  duplicates: Type.Integer({
+    description:
+      'of the accepted, anonymous events not stored again: the same device already sent the same event for the same item on that UTC day',
+  }),
   rejected: Type.Array(
     Type.Object({
       index: Type.Integer({ description: 'position in the batch' }),
@@ -118,8 +124,14 @@ export const ContentSchema = Ranged({
     Type.Object({
       content_id: Type.String(),
       title: Type.Union([Type.String(), Type.Null()]),
-      views: Type.Integer(),
-      unique_viewers: Type.Integer(),
+      views: Type.Integer({
+        description: 'views by signed-in people (events under a pseudonym); the ranking uses these',
+      }),
+      anonymous_views: Type.Integer({
+        description:
+          'views not tied to a signed-in person (no account, objected to analytics), at most one per device and UTC day; never used for the ranking',
+      }),
+      unique_viewers: Type.Integer({ description: 'distinct signed-in people who viewed the item' }),
       plan_view_conversion: Rate,
       rank: Type.Integer(),
       low_performer: Type.Boolean(),

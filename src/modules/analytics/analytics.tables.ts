@@ -81,6 +81,22 @@ export const productEventDaily = pgTable(
   ],
 );
 
+/**
+ * Anonymous client events already stored, one row per (device, event name, item, UTC day):
+ * an anonymous event whose key is here is a duplicate and is not stored again, so a device
+ * cannot inflate a count by repeating itself. `key` is the hex SHA-256 of those four parts,
+ * so the device id itself is never stored. Rows older than the oldest time a client may
+ * send are pruned by the maintenance job.
+ */
+export const analyticsAnonymousSeen = pgTable(
+  'analytics_anonymous_seen',
+  {
+    day: date('day', { mode: 'string' }).notNull(),
+    key: text('key').notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.day, table.key] })],
+);
+
 /** Days whose metrics row the Google Sheets sync has appended: each day goes once. */
 export const analyticsSheetDays = pgTable('analytics_sheet_days', {
   day: date('day', { mode: 'string' }).primaryKey(),

@@ -84,14 +84,22 @@ export function createTracker(deps: TrackerDeps) {
 
     /**
      * Stores checked client events in one statement, under the person's pseudonym when the person
-     * is signed in and has granted analytics consent. Resolves with how many were stored, or
-     * `dropped` without that consent (nothing stored).
+     * is signed in and has granted analytics consent. Anonymous events (no `userId`) are stored
+     * only the first time their `dedupe` key is seen, in this batch or before; the rest are
+     * duplicates. Resolves with how many were stored and how many were duplicates, or `dropped`
+     * without that consent (nothing stored).
      */
     async store(
       db: Db,
       userId: string | undefined,
-      events: { name: EventName; time: Date; properties: Record<string, unknown> }[],
-    ): Promise<{ stored: number } | { dropped: number }> {
+      events: {
+        name: EventName;
+        time: Date;
+        properties: Record<string, unknown>;
+        /** The anonymous de-duplication key (device, event, item, UTC day); ignored for a signed-in person. */
+        dedupe: { day: string; key: string };
+      }[],
+    ): Promise<{ stored: number; duplicates: number } | { dropped: number }> {
       const now = clock.now();
       // The person's consent, pseudonym, plan and country in one query.
       const context = userId
@@ -104,12 +112,22 @@ export function createTracker(deps: TrackerDeps) {
         counted('client', 'dropped_no_consent', events.length);
         return { dropped: events.length };
       }
-      const rows: BatchEvent[] = events.map((event) => ({
-        name: event.name,
-        occurredAt: event.time,
-        properties: sanitise(event.properties),
-      }));
-      await repository.insertBatch(
+      // Repeats within the batch go here; repeats of earlier batches in the insert itself.
+      const keys = new Set<string>();
+      const rows: BatchEvent[] = [];
+      for (const event of events) {
+        if (!userId) {
+          if (keys.has(event.dedupe.key)) continue;
+          keys.add(event.dedupe.key);
+        }
+        rows.push({
+          name: event.name,
+          occurredAt: event.time,
+          properties: sanitise(event.properties),
+          ...(userId ? {} : { dedupe: event.dedupe }),
+        });
+      }
+      const stored = await repository.insertBatch(
         db,
         {
           subject: context?.subject ?? null,
@@ -122,8 +140,10 @@ export function createTracker(deps: TrackerDeps) {
         },
         rows,
       );
-      counted('client', 'stored', rows.length);
-      return { stored: rows.length };
+      const duplicates = events.length - stored;
+      counted('client', 'stored', stored);
+      counted('client', 'duplicate', duplicates);
+      return { stored, duplicates };
     },
 
     /** Analytics consent changed: a grant makes a new pseudonym, a withdrawal destroys the secret. */

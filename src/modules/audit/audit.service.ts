@@ -2,6 +2,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { CallContext } from '../../shared/actor.js';
+import type { EventBus } from '../../shared/events.js';
 import { chainHash, GENESIS_HASH } from './audit.chain.js';
 import type { AuditFilters, AuditRepository } from './audit.repository.js';
 import type { AuditRow } from './audit.tables.js';
@@ -54,9 +55,15 @@ function sanitiseDetails(details: Record<string, unknown>): Record<string, unkno
   return out;
 }
 
-export function createAuditService(deps: { db: Db; repository: AuditRepository; clock: Clock; ids: IdGenerator }) {
+export function createAuditService(deps: {
+  db: Db;
+  repository: AuditRepository;
+  clock: Clock;
+  ids: IdGenerator;
+  events?: Pick<EventBus, 'publish'>;
+}) {
   const { repository } = deps;
-  return {
+  const service = {
     /**
      * Appends one row in the caller's transaction, so it exists exactly when the change does.
      * Concurrent writers queue on an advisory lock at the head, so they always form one chain.
@@ -83,8 +90,21 @@ export function createAuditService(deps: { db: Db; repository: AuditRepository; 
       return repository.list(deps.db, filters);
     },
 
-    /** Re-walks the whole chain; names the first edited, inserted or removed row. */
+    /** Re-walks the whole chain; names the first edited, inserted or removed row; a break alerts the admins. */
     async verify(): Promise<VerifyResult> {
+      const result = await service.walk();
+      if (!result.valid && result.broken) {
+        await deps.events?.publish('security.signal', {
+          type: 'audit_chain',
+          severity: 'critical',
+          rule: 'audit.chain_broken',
+          detail: `row ${result.broken.seq}: ${result.broken.reason}`,
+        });
+      }
+      return result;
+    },
+
+    async walk(): Promise<VerifyResult> {
       let expectedPrev = GENESIS_HASH;
       let expectedSeq = 1;
       let checked = 0;
@@ -140,6 +160,7 @@ export function createAuditService(deps: { db: Db; repository: AuditRepository; 
       }
     },
   };
+  return service;
 }
 
 export type AuditService = ReturnType<typeof createAuditService>;

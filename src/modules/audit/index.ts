@@ -22,6 +22,7 @@ export function createAuditModule(platform: Platform): ModuleDescriptor<'audit',
     repository,
     clock: platform.clock,
     ids: platform.ids,
+    events: platform.events,
   });
   return {
     name: 'audit',

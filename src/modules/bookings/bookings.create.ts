@@ -162,6 +162,8 @@ export function createBookingCreation(deps: {
       const offer = await catalog.bookableService(input.service_id);
       if (!offer) throw notFound('Service');
       const { service, provider } = offer;
+      // Booking one's own service is the first step to reviewing it (finding 11): refused outright.
+      if (provider.userId === actor.id) throw new AppError('OWN_SERVICE', 'You cannot book your own service');
       const paid = service.paymentMode === 'required';
       if (!paid && (input.payment_method || input.payment_token)) {
         throw invalidField(

@@ -17,6 +17,7 @@ export type BookingPayments = Pick<
   | 'actionForBooking'
   | 'onBookingCancelled'
   | 'refundUnwanted'
+  | 'bookingPaidWithCardOf'
 >;
 
 const EXPIRY_BATCH = 100;

@@ -11,6 +11,7 @@ import type { CatalogService } from '../catalog/index.js';
 import { type ModeratedReview, type PublicReview, toModeratedReview, toPublicReview } from './bookings.dto.js';
 import type { BookingMessages } from './bookings.messages.js';
 import { ownProvider } from './bookings.parties.js';
+import type { BookingPayments } from './bookings.payment.js';
 import type { BookingsRepository } from './bookings.repository.js';
 import type { ModerateBody, ReviewBody } from './bookings.schemas.js';
 
@@ -18,12 +19,14 @@ import type { ModerateBody, ReviewBody } from './bookings.schemas.js';
  * Reviews of completed visits: one per booking by its customer, hidden or shown again by an
  * admin, answered once by the provider. The provider's rating (kept by the catalog) counts the
  * visible ones; it changes in the review's transaction, and the catalog's cache is dropped once
- * that has committed.
+ * that has committed. No one reviews their own service: not the provider's own account, nor a
+ * second account that paid for the visit with a card the provider's account has paid with.
  */
 export function createReviews(deps: {
   db: Db;
   repository: BookingsRepository;
-  catalog: Pick<CatalogService, 'providerOfUser' | 'applyReview' | 'invalidate'>;
+  catalog: Pick<CatalogService, 'providerOfUser' | 'findProvider' | 'applyReview' | 'invalidate'>;
+  payments: Pick<BookingPayments, 'bookingPaidWithCardOf'>;
   messages: Pick<BookingMessages, 'reviewPosted'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
@@ -31,6 +34,22 @@ export function createReviews(deps: {
   ids: IdGenerator;
 }) {
   const { db, repository, catalog, clock } = deps;
+
+  /**
+   * The provider's own account (bookings made before it was refused at booking), or a visit paid
+   * with a card the provider's account has also paid with: a second account of the provider.
+   */
+  const assertNotOwnService = async (tx: Db, bookingId: string, providerId: string, customerId: string) => {
+    const provider = await catalog.findProvider(providerId, tx);
+    if (!provider) return;
+    if (provider.userId === customerId) throw new AppError('OWN_SERVICE', 'You cannot review your own service');
+    if (await deps.payments.bookingPaidWithCardOf(bookingId, provider.userId, tx)) {
+      throw new AppError(
+        'OWN_SERVICE',
+        "This visit was paid with a card the provider's own account pays with: it cannot be reviewed",
+      );
+    }
+  };
 
   return {
     async postReview(actor: Actor, bookingId: string, input: Static<typeof ReviewBody>): Promise<ModeratedReview> {
@@ -40,6 +59,7 @@ export function createReviews(deps: {
         if (booking.status !== 'completed') {
           throw new AppError('INVALID_STATE', 'Only a completed visit can be reviewed');
         }
+        await assertNotOwnService(tx, booking.id, booking.providerId, actor.id);
         const now = clock.now();
         const review = await repository.insertReview(tx, {
           id: deps.ids(),

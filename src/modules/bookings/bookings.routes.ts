@@ -100,13 +100,14 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
         tags,
         summary: 'Book a free slot (pending, or confirmed when the provider auto-confirms); accepts Idempotency-Key',
         description:
-          'A service paid at booking (`payment: required`) makes the booking `pending_payment`, holding the slot until `payment_due_at`; `payment_action` says how to pay (Stripe.js client secret, a 3-D Secure page, or the simulated gateway). When the payment succeeds the booking becomes pending or confirmed; when it fails for good or the hold runs out, it is cancelled. A declined card answers 402 and releases the slot; a replay with the same Idempotency-Key answers the same.',
+          'A service paid at booking (`payment: required`) makes the booking `pending_payment`, holding the slot until `payment_due_at`; `payment_action` says how to pay (Stripe.js client secret, a 3-D Secure page, or the simulated gateway). When the payment succeeds the booking becomes pending or confirmed; when it fails for good or the hold runs out, it is cancelled. A declined card answers 402 and releases the slot; a replay with the same Idempotency-Key answers the same. A provider cannot book their own service (403 OWN_SERVICE).',
         headers: IdempotencyHeaders,
         body: CreateBookingBody,
         response: {
           ...errorResponses(
             'VALIDATION_ERROR',
             'NOT_FOUND',
+            'OWN_SERVICE',
             'SLOT_UNAVAILABLE',
             'IDEMPOTENCY_KEY_REUSED',
             'PAYMENT_DECLINED',
@@ -197,7 +198,7 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
   app.post(
     '/bookings/:id/messages',
     {
-      config: { access: requireAuth() },
+      config: { access: requireAuth(), inspection: { freeText: ['body.text'] } },
       schema: {
         operationId: 'bookings.postChatMessage',
         tags,
@@ -357,10 +358,12 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
         operationId: 'bookings.postReview',
         tags,
         summary: 'Review a completed visit (its customer, once)',
+        description:
+          "No one reviews their own service (403 OWN_SERVICE): not the provider's own account, nor another account whose payment for the visit used a card the provider's account has paid with here (the same card fingerprint at the same gateway).",
         params: IdParams,
         body: ReviewBody,
         response: {
-          ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'INVALID_STATE', 'CONFLICT'),
+          ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'OWN_SERVICE', 'INVALID_STATE', 'CONFLICT'),
           201: Success(ModeratedReviewSchema),
         },
       },

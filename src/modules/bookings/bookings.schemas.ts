@@ -99,7 +99,7 @@ export const CreateBookingBody = Type.Object(
         minLength: 1,
         maxLength: 500,
         description:
-          "for a service paid at booking: a token from the gateway's own client (a Stripe PaymentMethod id, a Moyasar token; sim_success, sim_decline or sim_3ds on the simulated gateway); without it the answer's `payment_action` says how to pay",
+          "for a service paid at booking: a token from the gateway's own client (a Stripe PaymentMethod id, a Moyasar token; sim_success, sim_card_<test card number>, sim_decline or sim_3ds on the simulated gateway); without it the answer's `payment_action` says how to pay",
       }),
     ),
   },

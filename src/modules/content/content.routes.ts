@@ -100,7 +100,8 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
   app.post(
     '/admin/content',
     {
-      config: admin,
+      // Markdown may quote code and HTML on purpose: what inspection finds there is scored, not refused.
+      config: { ...admin, inspection: { freeText: ['body.body', 'body.summary'] } },
       schema: {
         operationId: 'admin.createContent',
         tags: adminTags,
@@ -149,7 +150,8 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
   app.patch(
     '/admin/content/:id',
     {
-      config: admin,
+      // Markdown may quote code and HTML on purpose: what inspection finds there is scored, not refused.
+      config: { ...admin, inspection: { freeText: ['body.body', 'body.summary'] } },
       schema: {
         operationId: 'admin.updateContent',
         tags: adminTags,

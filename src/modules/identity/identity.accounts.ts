@@ -8,6 +8,7 @@ import type { EventBus } from '../../shared/events.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
 import type { Track } from '../analytics/index.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
+import { formerTrialHash } from './identity.privacy.js';
 import { findAccount, type IdentityRepository } from './identity.repository.js';
 import { type PublicUser, TRIAL_DAYS, toPublicUser, trialEndsAt } from './identity.shared.js';
 import type { AccountView, UserRow } from './identity.tables.js';
@@ -15,12 +16,14 @@ import type { SessionState } from './session-state.js';
 
 export interface AccountDeps {
   db: Db;
-  repository: Pick<IdentityRepository, 'findUserById' | 'updateUser'>;
+  repository: Pick<IdentityRepository, 'findUserById' | 'updateUser' | 'findFormerTrial'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
   clock: Clock;
   sessionState: Pick<SessionState, 'invalidateTokensBefore'>;
   events: Pick<EventBus, 'publish'>;
+  /** Keys the email hash an erased account's trial is remembered under (identity.privacy.ts). */
+  formerTrialKey: string;
 }
 
 /** The person's own account (`/me`, the trial), and the account as other modules see it. */
@@ -58,11 +61,21 @@ export function createAccountUseCases(deps: AccountDeps) {
     /** The account as other modules see it (no password hash), or undefined; in `tx` when given. */
     getAccount: (userId: string, tx: Db = db): Promise<AccountView | undefined> => findAccount(tx, userId),
 
+    /** Whether the account may still start the free trial (never started, here or on an erased account). */
+    async trialAvailable(account: Pick<AccountView, 'trialStartedAt' | 'email'>): Promise<boolean> {
+      if (account.trialStartedAt !== null) return false;
+      return (await repository.findFormerTrial(db, formerTrialHash(deps.formerTrialKey, account.email))) === undefined;
+    },
+
     async startTrial(actor: Actor): Promise<PublicUser> {
       const user = await inTransaction(db, async (tx) => {
         const current = await repository.findUserById(tx, actor.id, { forUpdate: true });
         if (!current) throw signInAgain();
-        if (current.trialStartedAt) throw new AppError('TRIAL_ALREADY_USED', 'The free trial can be started only once');
+        const trialUsed =
+          current.trialStartedAt !== null ||
+          // An erased account on the same email already had it.
+          (await repository.findFormerTrial(tx, formerTrialHash(deps.formerTrialKey, current.email))) !== undefined;
+        if (trialUsed) throw new AppError('TRIAL_ALREADY_USED', 'The free trial can be started only once');
         if (current.plan === 'premium') throw new AppError('CONFLICT', 'You already have premium');
         const now = clock.now();
         // The row is locked above, so the update finds it.

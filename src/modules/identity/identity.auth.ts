@@ -9,6 +9,7 @@ import type { Actor, CallContext } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { ConsentService } from '../consent/index.js';
+import type { SecurityService } from '../security/index.js';
 import type { IdentityRepository } from './identity.repository.js';
 import { DAY_MS, effectivePlan, normaliseEmail, type PublicUser, toPublicUser } from './identity.shared.js';
 import type { UserRow } from './identity.tables.js';
@@ -50,6 +51,7 @@ export interface AuthDeps {
   ids: IdGenerator;
   accessTokens: Pick<AccessTokens, 'sign' | 'ttlSeconds'>;
   loginGuard: Pick<LoginGuard, 'reserveAttempt' | 'recordFailure' | 'clear'>;
+  security: Pick<SecurityService, 'loginFailed' | 'signal'>;
   sessionState: Pick<SessionState, 'revokeSessions'>;
   refreshTokenTtlDays: number;
 }
@@ -137,21 +139,28 @@ export function createAuthUseCases(deps: AuthDeps) {
 
     async login(input: { email: string; password: string }, context: CallContext): Promise<TokenPair> {
       const account = normaliseEmail(input.email);
-      await loginGuard.reserveAttempt(account, context.ip);
+      try {
+        await loginGuard.reserveAttempt(account);
+      } catch (error) {
+        // A refused sign-in (a locked account) counts towards blocking its address as a failure does.
+        await deps.security.loginFailed(context, { reason: 'locked', userId: null });
+        throw error;
+      }
       const user = await repository.findUserByEmail(db, account);
       // Unknown emails cost one argon2 verification too: same time, same answer.
       const passwordOk = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), input.password);
       if (!user || !passwordOk) {
-        const lockedForMs = await loginGuard.recordFailure(account, context.ip);
+        const { lockedForMs, delayMs } = await loginGuard.recordFailure(account, context.ip);
+        // Who acted is unknown (whoever typed the password): the actor is null, the account the target.
         await inTransaction(db, async (tx) => {
-          await audit.record(tx, auditContextOf(context, user?.id ?? null), {
+          await audit.record(tx, auditContextOf(context, null), {
             action: 'auth.login_failed',
             targetType: user ? 'user' : undefined,
             targetId: user?.id,
             details: { reason: user ? 'wrong_password' : 'unknown_account' },
           });
           if (lockedForMs) {
-            await audit.record(tx, auditContextOf(context, user?.id ?? null), {
+            await audit.record(tx, auditContextOf(context, null), {
               action: 'auth.lockout',
               targetType: user ? 'user' : undefined,
               targetId: user?.id,
@@ -159,6 +168,12 @@ export function createAuthUseCases(deps: AuthDeps) {
             });
           }
         });
+        await deps.security.loginFailed(context, {
+          reason: user ? 'wrong_password' : 'unknown_account',
+          userId: user?.id ?? null,
+        });
+        // A timer, not a thread: the waiting answer costs a socket and nothing else.
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
         // The failure that locks the account still answers 401; the next attempt gets 423.
         throw new AppError('INVALID_CREDENTIALS', 'Email or password is incorrect');
       }
@@ -208,7 +223,7 @@ export function createAuthUseCases(deps: AuthDeps) {
             targetId: session.id,
             details: { severity: 'security', family_revoked: true },
           });
-          return { kind: 'reused' as const, sessionId: session.id };
+          return { kind: 'reused' as const, sessionId: session.id, userId: user.id };
         }
         const successor = randomToken();
         await repository.markRefreshTokenRotated(tx, token.id, now);
@@ -228,6 +243,12 @@ export function createAuthUseCases(deps: AuthDeps) {
           throw new AppError('REFRESH_TOKEN_INVALID', 'Refresh token is invalid or expired');
         case 'reused':
           await sessionState.revokeSessions([outcome.sessionId]);
+          await deps.security.signal(context, {
+            type: 'refresh_token_reuse',
+            severity: 'critical',
+            rule: 'auth.refresh_token_reuse',
+            userId: outcome.userId,
+          });
           throw new AppError('REFRESH_TOKEN_REUSED', 'Refresh token was already used; the session has been ended');
         case 'rotated':
         case 'grace':

@@ -2,7 +2,7 @@ import { AppError } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
-import type { IdGenerator } from '../../infra/ids.js';
+import type { DeliveryContext, Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor, CallContext } from '../../shared/actor.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { Notify } from '../notifications/index.js';
@@ -15,6 +15,9 @@ import { randomToken, tokenHash } from './tokens.js';
 
 const RESET_TOKEN_TTL_MS = 30 * 60_000;
 
+/** The outbox message a reset request leaves; its handler (`deliverPasswordReset`) does the rest. */
+export const PASSWORD_RESET_REQUESTED = 'identity.password_reset_requested';
+
 export interface PasswordDeps {
   db: Db;
   repository: Pick<
@@ -23,21 +26,21 @@ export interface PasswordDeps {
     | 'findUserById'
     | 'updateUser'
     | 'revokeSessions'
-    | 'insertResetToken'
+    | 'insertResetTokenOnce'
     | 'lockResetToken'
     | 'useResetTokens'
   >;
   audit: Pick<AuditService, 'record'>;
   notify: Notify;
+  outbox: Pick<Outbox, 'enqueue'>;
   clock: Clock;
-  ids: IdGenerator;
   loginGuard: Pick<LoginGuard, 'clear'>;
   sessionState: Pick<SessionState, 'revokeSessions'>;
 }
 
 /** Changing a password, resetting a forgotten one by email, and asking for it again. */
 export function createPasswordUseCases(deps: PasswordDeps) {
-  const { db, repository, audit, clock, ids, loginGuard, sessionState } = deps;
+  const { db, repository, audit, clock, loginGuard, sessionState } = deps;
 
   return {
     async changePassword(actor: Actor, input: { current_password: string; new_password: string }): Promise<void> {
@@ -64,21 +67,46 @@ export function createPasswordUseCases(deps: PasswordDeps) {
       await sessionState.revokeSessions(revoked);
     },
 
-    /** Same answer whether or not the email exists; the token travels only by email (notifications, through the outbox). */
+    /**
+     * Same answer, and the same work, whether or not the email exists: the request only queues
+     * a message, so its timing tells nobody who has an account. The outbox worker looks the
+     * account up (`deliverPasswordReset`); the token travels only by email.
+     */
     async requestPasswordReset(email: string, context: CallContext): Promise<void> {
-      const user = await repository.findUserByEmail(db, normaliseEmail(email));
+      await inTransaction(db, async (tx) => {
+        await deps.outbox.enqueue(tx, {
+          type: PASSWORD_RESET_REQUESTED,
+          // The caller's address and correlation id, for the audit entry the worker writes.
+          payload: { email: normaliseEmail(email), ip: context.ip, correlation_id: context.correlationId },
+        });
+      });
+    },
+
+    /**
+     * The outbox handler for a reset request: for an active account, a token and its email.
+     * Exactly once per message: the token row takes the message's id, so a redelivered message
+     * (the worker died after this committed) finds it and sends nothing again.
+     */
+    deliverPasswordReset: async (payload: Record<string, unknown>, message: DeliveryContext): Promise<void> => {
+      if (typeof payload.email !== 'string') throw new Error(`${PASSWORD_RESET_REQUESTED}: payload has no email`);
+      const context: CallContext = {
+        ip: typeof payload.ip === 'string' ? payload.ip : null,
+        correlationId: typeof payload.correlation_id === 'string' ? payload.correlation_id : null,
+      };
+      const user = await repository.findUserByEmail(db, normaliseEmail(payload.email));
       if (!user?.isActive) return;
       const token = randomToken();
       await inTransaction(db, async (tx) => {
         const now = clock.now();
         const expiresAt = new Date(now.getTime() + RESET_TOKEN_TTL_MS);
-        await repository.insertResetToken(tx, {
-          id: ids(),
+        const inserted = await repository.insertResetTokenOnce(tx, {
+          id: message.id,
           userId: user.id,
           tokenHash: tokenHash(token),
           createdAt: now,
           expiresAt,
         });
+        if (!inserted) return;
         // Urgent: out within seconds, whatever the hour; the token travels only in this email.
         await deps.notify.send(tx, {
           userId: user.id,

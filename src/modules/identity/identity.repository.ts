@@ -3,6 +3,7 @@ import { type Db, firstRow } from '../../infra/db/client.js';
 import type { Plan, Role } from '../../shared/actor.js';
 import {
   type AccountView,
+  formerTrials,
   passwordResetTokens,
   refreshTokens,
   type SessionRow,
@@ -144,8 +145,14 @@ export function createIdentityRepository() {
       await db.update(refreshTokens).set({ rotatedAt: now }).where(eq(refreshTokens.id, id));
     },
 
-    async insertResetToken(db: Db, row: typeof passwordResetTokens.$inferInsert): Promise<void> {
-      await db.insert(passwordResetTokens).values(row);
+    /** True when the row was written; false when a token with this id already exists. */
+    async insertResetTokenOnce(db: Db, row: typeof passwordResetTokens.$inferInsert): Promise<boolean> {
+      const inserted = await db
+        .insert(passwordResetTokens)
+        .values(row)
+        .onConflictDoNothing({ target: passwordResetTokens.id })
+        .returning({ id: passwordResetTokens.id });
+      return inserted.length > 0;
     },
 
     async lockResetToken(db: Db, hash: string) {
@@ -178,6 +185,16 @@ export function createIdentityRepository() {
         .where(eq(passwordResetTokens.userId, userId))
         .returning({ id: passwordResetTokens.id });
       return { sessions: deleted.map((row) => row.id), resetTokens: tokens.length };
+    },
+
+    /** Remembers that an erased account's email had a trial (the first record for a hash stays). */
+    async recordFormerTrial(db: Db, row: typeof formerTrials.$inferInsert): Promise<void> {
+      await db.insert(formerTrials).values(row).onConflictDoNothing({ target: formerTrials.emailHash });
+    },
+
+    async findFormerTrial(db: Db, emailHash: string): Promise<typeof formerTrials.$inferSelect | undefined> {
+      const [row] = await db.select().from(formerTrials).where(eq(formerTrials.emailHash, emailHash)).limit(1);
+      return row;
     },
 
     /** Sessions that ended (expired, or revoked) before `before`; their refresh tokens cascade. */

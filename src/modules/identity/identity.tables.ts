@@ -91,6 +91,18 @@ export const passwordResetTokens = pgTable(
   ],
 );
 
+/**
+ * Emails of erased accounts that had started a trial, kept only as an HMAC-SHA256 of the
+ * normalised email (key derived from the JWT secret), so that deleting an account and signing
+ * up again does not grant a second trial. No plain personal data: without the key the hash
+ * cannot be matched to an address.
+ */
+export const formerTrials = pgTable('former_trials', {
+  emailHash: text('email_hash').primaryKey(),
+  trialStartedAt: timestamp('trial_started_at', { withTimezone: true }).notNull(),
+  recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull(),
+});
+
 export type UserRow = typeof users.$inferSelect;
 /** An account as other modules see it: everything but the password hash. */
 export type AccountView = Omit<UserRow, 'passwordHash'>;

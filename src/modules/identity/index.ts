@@ -4,11 +4,14 @@ import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { ConsentService } from '../consent/index.js';
 import type { Notify } from '../notifications/index.js';
+import type { SecurityService } from '../security/index.js';
+import { PASSWORD_RESET_REQUESTED } from './identity.passwords.js';
 import { createIdentityRepository } from './identity.repository.js';
 import { identityRoutes } from './identity.routes.js';
 import { identitySeeder } from './identity.seed.js';
 import { createIdentityService, type IdentityService } from './identity.service.js';
 import { createLoginGuard } from './login-guard.js';
+import { configurePasswordHashing } from './passwords.js';
 import { createSessionState, type SessionState } from './session-state.js';
 import { type AccessTokens, createAccessTokens } from './tokens.js';
 
@@ -43,9 +46,15 @@ export function createIdentityModule(
     track: Track;
     notify: Notify;
     consent: Pick<ConsentService, 'recordSignup'>;
+    security: Pick<SecurityService, 'loginFailed' | 'signal'>;
   },
 ): IdentityModule {
   const { db, config, kv, clock, ids } = platform;
+  configurePasswordHashing({
+    concurrency: config.security.passwordHashConcurrency,
+    queue: config.security.passwordHashQueue,
+    onQueueChange: (length) => platform.metrics.passwordHashQueue.set(length),
+  });
   const repository = createIdentityRepository();
   const tokens = createAccessTokens({
     secret: config.auth.jwtSecret,
@@ -64,15 +73,27 @@ export function createIdentityModule(
     audit: deps.audit,
     track: deps.track,
     notify: deps.notify,
+    outbox: platform.outbox,
     consent: deps.consent,
     kv,
     clock,
     ids,
     accessTokens: tokens,
-    loginGuard: createLoginGuard({ kv, clock }),
+    loginGuard: createLoginGuard({
+      kv,
+      clock,
+      options: {
+        delayBaseMs: config.security.loginDelayBaseMs,
+        delayMaxMs: config.security.loginDelayMaxMs,
+        ipv6PrefixLength: config.security.ipv6PrefixLength,
+      },
+    }),
+    security: deps.security,
     sessionState,
     events: platform.events,
     refreshTokenTtlDays: config.auth.refreshTokenTtlDays,
+    // Its own key: a former-trial hash matches nothing else derived from the secret.
+    formerTrialKey: `former-trial:${config.auth.jwtSecret}`,
   });
   return {
     name: 'identity',
@@ -85,6 +106,8 @@ export function createIdentityModule(
       sessionsDays: config.retention.sessionsDays,
       resetTokensDays: config.retention.resetTokensDays,
     }),
+    // A reset request only queues this; the worker looks the account up (constant-time requests).
+    outboxHandlers: [{ type: PASSWORD_RESET_REQUESTED, handle: service.deliverPasswordReset }],
     seeders: [identitySeeder],
   };
 }

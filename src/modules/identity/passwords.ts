@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { AppError } from '../../errors.js';
@@ -31,16 +32,70 @@ export function requireStrongPassword(password: string, field: string): void {
   if (problem) throw new AppError('WEAK_PASSWORD', `Password ${problem}`, { details: [{ field, message: problem }] });
 }
 
+/**
+ * Argon2 runs on libuv's threads; on a small machine a burst of sign-ins would take every core
+ * from the event loop and every other request would wait. At most `concurrency` hashes run at
+ * once (default: one less than the CPU count), at most `queue` wait, and beyond that a sign-in
+ * gets 503 at once instead of stalling everyone.
+ */
+const slots = { concurrency: Math.max(1, availableParallelism() - 1), queue: 64, running: 0 };
+const waiting: (() => void)[] = [];
+let onQueueChange: ((length: number) => void) | undefined;
+
+export function configurePasswordHashing(options: {
+  concurrency: number;
+  queue: number;
+  onQueueChange?: (length: number) => void;
+}): void {
+  slots.concurrency = Math.max(1, options.concurrency);
+  slots.queue = Math.max(1, options.queue);
+  onQueueChange = options.onQueueChange;
+}
+
+async function withSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (slots.running >= slots.concurrency) {
+    if (waiting.length >= slots.queue) {
+      throw new AppError(
+        'SERVICE_UNAVAILABLE',
+        'Too many sign-ins are being checked right now; retry in a few seconds',
+        {
+          headers: { 'retry-after': '2' },
+        },
+      );
+    }
+    await new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      onQueueChange?.(waiting.length);
+    });
+  } else {
+    slots.running++;
+  }
+  try {
+    return await work();
+  } finally {
+    const next = waiting.shift();
+    if (next) {
+      onQueueChange?.(waiting.length);
+      // The slot passes straight to the next in line.
+      next();
+    } else {
+      slots.running--;
+    }
+  }
+}
+
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, ARGON2);
+  return withSlot(() => hash(password, ARGON2));
 }
 
 export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
-  try {
-    return await verify(passwordHash, password);
-  } catch {
-    return false;
-  }
+  return withSlot(async () => {
+    try {
+      return await verify(passwordHash, password);
+    } catch {
+      return false;
+    }
+  });
 }
 
 let dummyHash: Promise<string> | undefined;

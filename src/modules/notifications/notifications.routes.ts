@@ -73,7 +73,9 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
   app.post(
     '/me/devices',
     {
-      config: { access: requireAuth() },
+      // The endpoint gets its own stricter check (public HTTPS push hosts only, 400 naming the
+      // field); inspection records and scores a suspicious one without answering for it.
+      config: { access: requireAuth(), inspection: { freeText: ['body.endpoint'] } },
       schema: {
         operationId: 'notifications.registerDevice',
         tags,
@@ -186,7 +188,8 @@ const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ notifications: Notificati
   app.post(
     '/webhooks/twilio/status',
     {
-      config: { rateLimit: false },
+      // Signed by the gateway and checked here: inspection would only risk refusing a real event.
+      config: { rateLimit: false, inspection: false },
       schema: {
         operationId: 'notifications.twilioStatus',
         tags: ['webhooks'],

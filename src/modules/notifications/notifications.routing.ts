@@ -11,6 +11,7 @@ export const CHANNEL_ORDER: Record<TemplateName, readonly Channel[]> = {
   password_reset: ['email'],
   payment_receipt: ['email'],
   refund_notice: ['email'],
+  security_alert: ['email'],
   booking_confirmed: ['push', 'sms', 'email'],
   booking_cancelled: ['push', 'sms', 'email'],
   booking_reminder: ['push', 'sms', 'email'],

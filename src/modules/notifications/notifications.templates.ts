@@ -195,6 +195,17 @@ export const TEMPLATES = {
       ...(data.booking_id ? { action: { label: 'View your booking', url: bookingUrl(data, context) } } : {}),
     }),
   },
+  security_alert: {
+    required: ['summary', 'lines'],
+    build: (data, context) => ({
+      subject: `Security alert: ${data.summary}`,
+      paragraphs: [
+        'Care Platform detected the following. Blocks lift by themselves when they expire; an admin can lift one sooner.',
+        ...String(data.lines).split('\n'),
+      ],
+      action: { label: 'Open security events', url: `${context.appUrl}/admin#security` },
+    }),
+  },
   wellness_reminder: {
     required: ['title', 'message'],
     build: (data, context) => ({

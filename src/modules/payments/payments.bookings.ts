@@ -185,6 +185,16 @@ export function createBookingPayments(deps: {
       return payment ? toPublicPayment(payment) : null;
     },
 
+    /**
+     * Whether money for the booking was taken from a card that `userId` has also used on a payment
+     * here (the same gateway's card fingerprint): a provider's second account paying with the
+     * provider's own card. Payments whose gateway gives no fingerprint (Moyasar, Premium invoices)
+     * never match.
+     */
+    bookingPaidWithCardOf(bookingId: string, userId: string, tx: Db = db): Promise<boolean> {
+      return repository.bookingPaidWithCardOf(tx, bookingId, userId);
+    },
+
     /** What the client needs to finish paying (a replay of the booking request asks again). */
     async actionForBooking(bookingId: string): Promise<PaymentAction | null> {
       const payment = await repository.paymentOfBooking(db, bookingId);

@@ -98,8 +98,10 @@ export function createPaymentEvents(deps: {
             : event.payment;
         // A Stripe event's intent names its charge without expanding it: the card is read from Stripe.
         if (event.gateway === 'stripe' && gatewayPayment.status === 'succeeded' && !gatewayPayment.method) {
-          const { method, cardBrand, cardLast4 } = await deps.gateways.of('stripe').retrieveIntent(event.payment.id);
-          gatewayPayment = { ...gatewayPayment, method, cardBrand, cardLast4 };
+          const { method, cardBrand, cardLast4, cardFingerprint } = await deps.gateways
+            .of('stripe')
+            .retrieveIntent(event.payment.id);
+          gatewayPayment = { ...gatewayPayment, method, cardBrand, cardLast4, cardFingerprint };
         }
         await inTransaction(db, async (tx) => {
           const payment = await paymentOf(tx, event.gateway, gatewayPayment.id, gatewayPayment.metadata.payment_id);

@@ -66,6 +66,11 @@ export interface GatewayPayment {
   method?: PaymentMethod;
   cardBrand?: string;
   cardLast4?: string;
+  /**
+   * The gateway's own fingerprint of the card: one card number gives one value at that gateway
+   * (Stripe's `card.fingerprint`), never the number. Moyasar gives none.
+   */
+  cardFingerprint?: string;
   failureReason?: string;
   capturedMinor: number;
   refundedMinor: number;

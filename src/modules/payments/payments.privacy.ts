@@ -9,8 +9,10 @@ import { commissionRules, paymentEvents, payments, refunds } from './payments.ta
 /**
  * Payments are financial records the law makes us keep (RETENTION_FINANCIAL_YEARS): erasure
  * removes the person from them (payer, who asked for a refund) and keeps the amounts, dates and
- * gateway ids; the card's brand and last four stay with the record as the receipt shows them. A
- * subscription row (the gateway's customer id) is deleted. No card data is ever stored.
+ * gateway ids; the card's brand and last four stay with the record as the receipt shows them. The
+ * card's fingerprint (which links payments made with one card, to refuse reviews of one's own
+ * service) is no receipt detail: erasure removes it with the payer. A subscription row (the
+ * gateway's customer id) is deleted. No card data is ever stored.
  */
 export function paymentsPersonalData(deps: {
   repository: PaymentsRepository;
@@ -20,8 +22,13 @@ export function paymentsPersonalData(deps: {
   return {
     module: 'payments',
     description:
-      'Your payments and refunds (amount, currency, status, card brand and last four digits, gateway ids) and your Premium subscription',
-    purposes: ['taking payment for bookings and Premium', 'refunds', 'accounting'],
+      "Your payments and refunds (amount, currency, status, card brand and last four digits, the payment gateway's fingerprint of the card, gateway ids) and your Premium subscription",
+    purposes: [
+      'taking payment for bookings and Premium',
+      'refunds',
+      'accounting',
+      'keeping providers from reviewing their own services (the card fingerprint)',
+    ],
     legalBasis: 'contract; legal obligation (financial records)',
     retention: `payment records ${deps.financialRetentionYears} years, without your name after erasure; the subscription until it ends or you erase your account`,
     tables: ['payments', 'refunds', 'subscriptions', 'commission_rules'],
@@ -31,7 +38,7 @@ export function paymentsPersonalData(deps: {
         repository.subscriptionOf(tx, userId),
       ]);
       return {
-        payments: payments.map(toPublicPayment),
+        payments: payments.map((row) => ({ ...toPublicPayment(row), card_fingerprint: row.cardFingerprint ?? null })),
         subscription: subscription
           ? {
               status: subscription.status,
@@ -49,7 +56,7 @@ export function paymentsPersonalData(deps: {
       return {
         action: 'pseudonymised',
         rows: payments + subscriptions,
-        note: 'payment records kept for accounting without your name; the subscription record deleted',
+        note: "payment records kept for accounting without your name or the card's fingerprint; the subscription record deleted",
       };
     },
   };
@@ -72,7 +79,7 @@ export function paymentsRetention(financialRetentionYears: number): RetentionRul
         before.setUTCFullYear(before.getUTCFullYear() - financialRetentionYears);
         const rows = await tx
           .update(payments)
-          .set({ payerId: null, cardBrand: null, cardLast4: null })
+          .set({ payerId: null, cardBrand: null, cardLast4: null, cardFingerprint: null })
           .where(and(lt(payments.createdAt, before), isNotNull(payments.payerId)))
           .returning({ id: payments.id });
         await tx

@@ -1,4 +1,5 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import { type Db, firstRow } from '../../infra/db/client.js';
 import {
   commissionRules,
@@ -220,11 +221,36 @@ export function createPaymentsRepository() {
     async pseudonymisePayer(db: Db, payerId: string): Promise<number> {
       const rows = await db
         .update(payments)
-        .set({ payerId: null })
+        .set({ payerId: null, cardFingerprint: null })
         .where(eq(payments.payerId, payerId))
         .returning({ id: payments.id });
       await db.update(refunds).set({ requestedBy: null }).where(eq(refunds.requestedBy, payerId));
       return rows.length;
+    },
+
+    /**
+     * Whether a payment that took money for the booking used a card (the same gateway's fingerprint)
+     * that `payerId` has used on any payment of theirs.
+     */
+    async bookingPaidWithCardOf(db: Db, bookingId: string, payerId: string): Promise<boolean> {
+      const theirs = alias(payments, 'theirs');
+      const rows = await db
+        .select({ id: payments.id })
+        .from(payments)
+        .innerJoin(
+          theirs,
+          and(eq(theirs.gateway, payments.gateway), eq(theirs.cardFingerprint, payments.cardFingerprint)),
+        )
+        .where(
+          and(
+            eq(payments.bookingId, bookingId),
+            gt(payments.capturedMinor, 0),
+            isNotNull(payments.cardFingerprint),
+            eq(theirs.payerId, payerId),
+          ),
+        )
+        .limit(1);
+      return rows.length > 0;
     },
 
     async saveReconciliation(db: Db, row: typeof reconciliationRuns.$inferInsert) {

@@ -10,7 +10,9 @@ import type { PaymentsRepository } from './payments.repository.js';
 import type { PaymentRow, RefundRow } from './payments.tables.js';
 
 export type PaymentUpdate = Pick<GatewayPayment, 'status'> &
-  Partial<Pick<GatewayPayment, 'method' | 'cardBrand' | 'cardLast4' | 'failureReason' | 'nextActionUrl'>>;
+  Partial<
+    Pick<GatewayPayment, 'method' | 'cardBrand' | 'cardLast4' | 'cardFingerprint' | 'failureReason' | 'nextActionUrl'>
+  >;
 
 /**
  * What happens, inside one transaction, when a payment or a refund reaches a new state: the row,
@@ -50,6 +52,7 @@ export function createSettlement(deps: {
         ...(update.method ? { method: update.method } : {}),
         ...(update.cardBrand ? { cardBrand: update.cardBrand } : {}),
         ...(update.cardLast4 ? { cardLast4: update.cardLast4 } : {}),
+        ...(update.cardFingerprint ? { cardFingerprint: update.cardFingerprint } : {}),
         failureReason: update.status === 'failed' ? (update.failureReason ?? 'declined') : null,
         nextActionUrl: update.status === 'requires_action' ? (update.nextActionUrl ?? payment.nextActionUrl) : null,
         ...(captured ? { capturedMinor: payment.amountMinor } : {}),

@@ -68,6 +68,12 @@ export const payments = pgTable(
     method: text('method').$type<PaymentMethod>(),
     cardBrand: text('card_brand'),
     cardLast4: text('card_last4'),
+    /**
+     * The gateway's fingerprint of the card (Stripe's `card.fingerprint`: the same card number gives
+     * the same value across customers, never the number itself). It tells that two payments used
+     * one card, so a provider cannot review their own service from a second account.
+     */
+    cardFingerprint: text('card_fingerprint'),
     /** Where the customer completes 3-D Secure or a wallet step, when the gateway asks for one. */
     nextActionUrl: text('next_action_url'),
     /** Connect: the provider's account a destination charge pays (its refunds reverse the transfer). */
@@ -86,6 +92,7 @@ export const payments = pgTable(
     index('payments_provider_id_idx').on(table.providerId),
     index('payments_category_id_idx').on(table.categoryId),
     index('payments_created_at_idx').on(table.createdAt),
+    index('payments_card_fingerprint_idx').on(table.cardFingerprint),
     check('payments_amount_check', sql`${table.amountMinor} > 0`),
     check('payments_currency_check', sql`${table.currency} ~ '^[A-Z]{3}$'`),
     check(

@@ -19,7 +19,8 @@ export const supportRoutes: FastifyPluginAsyncTypebox<{ support: SupportService 
   app.post(
     '/me/support-requests',
     {
-      config: { access: requireAuth() },
+      // People paste error messages and paths into support requests: scored, not refused.
+      config: { access: requireAuth(), inspection: { freeText: ['body.message'] } },
       schema: {
         operationId: 'support.createRequest',
         tags: ['support'],

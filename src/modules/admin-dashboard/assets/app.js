@@ -23,6 +23,7 @@ import {
   kpiTiles,
   retentionHeatmap,
   revenuePanel,
+  securityPanel,
 } from './charts.js?v={{version:charts.js}}';
 
 // Bumped on every load and sign-out: answers to an earlier load are dropped.
@@ -200,6 +201,7 @@ function load() {
     const note = byId('plan').value ? 'all plans (the plan filter does not apply to payments)' : undefined;
     return revenuePanel(summary, { download: csvLink(range), note });
   });
+  render('security', async () => securityPanel((await api(`${API}/admin/security/summary?hours=24`)).data));
   // 503 still carries the report (status critical).
   render('health', async () => healthPanel(await api('/api/health', { accept: [503] })));
 }

@@ -501,3 +501,65 @@ export function healthPanel(health) {
     ),
   );
 }
+
+/** Security summary: events by type, the busiest addresses and the active blocks. */
+export function securityPanel(summary) {
+  const types = Object.entries(summary.by_type ?? {}).sort((a, b) => b[1] - a[1]);
+  const total = types.reduce((sum, [, count]) => sum + count, 0);
+  return h(
+    'div',
+    {},
+    h('p', { class: 'summary', 'data-testid': 'security-total', text: `${total} event${total === 1 ? '' : 's'}` }),
+    types.length === 0
+      ? h('p', { text: 'Nothing detected.' })
+      : h(
+          'ul',
+          { class: 'components', 'data-testid': 'security-types' },
+          types.map(([type, count]) => h('li', { 'data-type': type }, h('strong', { text: type }), ` ${count}`)),
+        ),
+    h('h3', { text: 'Busiest addresses' }),
+    summary.top_ips.length === 0
+      ? h('p', { text: 'None.' })
+      : h(
+          'table',
+          { 'data-testid': 'security-top-ips' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['Address', 'Events', 'Points', 'Last seen', 'Blocked'].map((text) => h('th', { text })),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            summary.top_ips.map((row) =>
+              h(
+                'tr',
+                {},
+                h('td', { text: row.ip }),
+                h('td', { text: String(row.events) }),
+                h('td', { text: String(row.points) }),
+                h('td', { text: row.last_seen.slice(0, 16).replace('T', ' ') }),
+                h('td', { text: row.blocked ? 'yes' : 'no' }),
+              ),
+            ),
+          ),
+        ),
+    h('h3', { text: `Active blocks (${summary.active_blocks.length})` }),
+    h(
+      'ul',
+      { class: 'components', 'data-testid': 'security-blocks' },
+      summary.active_blocks.map((block) =>
+        h(
+          'li',
+          {},
+          h('strong', { text: block.ip }),
+          ` until ${block.expires_at.slice(0, 16).replace('T', ' ')} UTC · ${block.source} · ${block.reason}`,
+        ),
+      ),
+    ),
+  );
+}

@@ -15,6 +15,8 @@ export {
   type SimulatedGateway,
   type SimulatedGatewayDeps,
   type SimulatedOutcome,
+  simulatedCard,
+  simulatedCardToken,
 } from './simulated.js';
 export {
   createStripeGateway,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../../infra/clock.js';
 import type { IdGenerator } from '../../../infra/ids.js';
 import {
@@ -15,7 +16,7 @@ import {
  * none, leaves the payment waiting for `simulate()`).
  */
 export const SIMULATED_TOKENS = {
-  /** Paid at once with a Visa ending 4242. */
+  /** Paid at once with the Visa test card 4242 4242 4242 4242. */
   success: 'sim_success',
   /** Declined at once: "Your card was declined". */
   decline: 'sim_decline',
@@ -24,6 +25,36 @@ export const SIMULATED_TOKENS = {
 } as const;
 
 export type SimulatedOutcome = 'succeeded' | 'failed' | 'requires_action';
+
+/** The card a payment is paid with unless its token names another (`sim_success`, the simulate page). */
+const DEFAULT_TEST_CARD = '4242424242424242';
+/** `sim_card_<test card number>`: paid at once with that card (12 to 19 digits, as card numbers are). */
+const CARD_TOKEN = /^sim_card_([0-9]{12,19})$/;
+
+/** The token that pays at once with this test card number (`sim_card_4000056655665556`). */
+export const simulatedCardToken = (cardNumber: string): string => `sim_card_${cardNumber}`;
+
+interface SimulatedCard {
+  brand: string;
+  last4: string;
+  fingerprint: string;
+}
+
+/**
+ * What the simulated gateway reports of a test card, as Stripe does: the brand, the last four and a
+ * fingerprint that is the same for the same number every time, and tells nothing of the number.
+ */
+export function simulatedCard(cardNumber: string): SimulatedCard {
+  const brand = cardNumber.startsWith('4')
+    ? 'visa'
+    : /^(5[1-5]|2[2-7])/.test(cardNumber)
+      ? 'mastercard'
+      : /^3[47]/.test(cardNumber)
+        ? 'amex'
+        : 'unknown';
+  const digest = createHash('sha256').update(`simulated-card:${cardNumber}`).digest('hex');
+  return { brand, last4: cardNumber.slice(-4), fingerprint: `sim_fp_${digest.slice(0, 16)}` };
+}
 
 /**
  * The payment gateway of development without keys: Stripe's state machine in memory, so the whole
@@ -66,6 +97,8 @@ interface StoredPayment {
   refunds: GatewayRefund[];
   createdAt: Date;
   succeededAt?: Date;
+  /** The test card the customer pays with when the payment succeeds. */
+  cardNumber: string;
 }
 
 export function createSimulatedGateway(deps: SimulatedGatewayDeps): SimulatedGateway {
@@ -106,8 +139,10 @@ export function createSimulatedGateway(deps: SimulatedGatewayDeps): SimulatedGat
       payment.capturedMinor = payment.amountMinor;
       payment.method = payment.method ?? 'card';
       if (payment.method !== 'stcpay') {
-        payment.cardBrand = 'visa';
-        payment.cardLast4 = '4242';
+        const card = simulatedCard(stored.cardNumber);
+        payment.cardBrand = card.brand;
+        payment.cardLast4 = card.last4;
+        payment.cardFingerprint = card.fingerprint;
       }
       stored.succeededAt = deps.clock.now();
       ledger.push({
@@ -147,6 +182,7 @@ export function createSimulatedGateway(deps: SimulatedGatewayDeps): SimulatedGat
       const replayed = byKey.get(`intent:${input.idempotencyKey}`);
       if (replayed) return { ...find(replayed).payment };
       const id = `sim_pi_${deps.ids()}`;
+      const cardToken = input.token ? CARD_TOKEN.exec(input.token) : null;
       const stored: StoredPayment = {
         payment: {
           id,
@@ -161,11 +197,12 @@ export function createSimulatedGateway(deps: SimulatedGatewayDeps): SimulatedGat
         },
         refunds: [],
         createdAt: deps.clock.now(),
+        cardNumber: cardToken?.[1] ?? DEFAULT_TEST_CARD,
       };
       payments.set(id, stored);
       byKey.set(`intent:${input.idempotencyKey}`, id);
       const outcome: SimulatedOutcome | undefined =
-        input.token === SIMULATED_TOKENS.success
+        input.token === SIMULATED_TOKENS.success || cardToken
           ? 'succeeded'
           : input.token === SIMULATED_TOKENS.decline
             ? 'failed'

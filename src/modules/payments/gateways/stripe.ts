@@ -335,15 +335,21 @@ function paymentOfCharge(charge: Stripe.Charge, intentId: string): GatewayPaymen
   };
 }
 
-/** Brand, last four and the wallet: everything else Stripe knows about the card stays at Stripe. */
-function cardOf(charge: Stripe.Charge | null): Pick<GatewayPayment, 'method' | 'cardBrand' | 'cardLast4'> {
+type CardDetails = Pick<GatewayPayment, 'method' | 'cardBrand' | 'cardLast4' | 'cardFingerprint'>;
+
+/**
+ * Brand, last four, the wallet and the card's fingerprint (which tells two payments with one card
+ * apart from two cards, and nothing of the number): everything else Stripe knows stays at Stripe.
+ */
+function cardOf(charge: Stripe.Charge | null): CardDetails {
   const card = charge?.payment_method_details?.card;
   if (!card) return {};
   const wallet = card.wallet?.type;
   const method: PaymentMethod = wallet === 'apple_pay' ? 'apple_pay' : wallet === 'google_pay' ? 'google_pay' : 'card';
-  const result: Pick<GatewayPayment, 'method' | 'cardBrand' | 'cardLast4'> = { method };
+  const result: CardDetails = { method };
   if (card.brand) result.cardBrand = card.brand;
   if (card.last4 && /^[0-9]{4}$/.test(card.last4)) result.cardLast4 = card.last4;
+  if (card.fingerprint) result.cardFingerprint = card.fingerprint;
   return result;
 }
 
