@@ -148,7 +148,14 @@ await runBench(async (harness) => {
     { name: "sqlmap's own user agent", ip: '203.0.113.10', extra: [] as string[] },
     { name: '--random-agent (payloads only)', ip: '203.0.113.20', extra: ['--random-agent'] },
   ];
+  const requestLines = () =>
+    readFileSync(join(work, 'block.log'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"correlation_id"') && line.includes('"status"'))
+      .map((line) => JSON.parse(line) as { correlation_id: string; status: number });
   for (const scan of scans) {
+    // Every request logged while this scan runs is the scan's (nothing else calls the app).
+    const before = requestLines().length;
     await sqlmap(
       [
         '-u',
@@ -161,25 +168,17 @@ await runBench(async (harness) => {
       ],
       join(work, 'sqlmap-block'),
     );
-  }
-  const logLines = readFileSync(join(work, 'block.log'), 'utf8')
-    .split('\n')
-    .filter((line) => line.includes('"correlation_id"') && line.includes('"status"'))
-    .map((line) => JSON.parse(line) as { correlation_id: string; status: number; path: string; msg?: string });
-  const all = (await adminGet(block, blockToken, '/api/v1/admin/security/events?limit=100')) as {
-    ip: string;
-    type: string;
-    correlation_id: string;
-  }[];
-  for (const scan of scans) {
-    const mine = new Set(all.filter((event) => event.ip === scan.ip).map((event) => event.correlation_id));
-    const blockedAt = all.find((event) => event.ip === scan.ip && event.type === 'ip_blocked');
-    // Requests of this scan in order: its refused ones carry an event; the blocked ones do not.
-    const ordinal = blockedAt ? logLines.findIndex((line) => line.correlation_id === blockedAt.correlation_id) : -1;
-    const before = logLines.slice(0, ordinal + 1).filter((line) => mine.has(line.correlation_id)).length;
+    const lines = requestLines().slice(before);
+    const events = (await adminGet(block, blockToken, `/api/v1/admin/security/events?ip=${scan.ip}&limit=100`)) as {
+      type: string;
+      correlation_id: string;
+    }[];
+    const blockedBy = events.find((event) => event.type === 'ip_blocked');
+    const ordinal = blockedBy ? lines.findIndex((line) => line.correlation_id === blockedBy.correlation_id) + 1 : 0;
+    const refused = lines.filter((line) => line.status === 403).length;
     check(
-      blockedAt !== undefined && before <= 100,
-      `${scan.name}: blocked after ${blockedAt ? before : 'never'} requests`,
+      blockedBy !== undefined && ordinal > 0 && ordinal <= 100,
+      `${scan.name}: ${lines.length} requests, blocked by request ${ordinal || 'none'}, ${refused} answered 403`,
     );
   }
   await block.stop();

@@ -111,7 +111,12 @@ describe('request inspection', () => {
       const response = await get(`/api/v1/services/search?q=${encodeURIComponent(q)}`, ip);
       expect(response.statusCode, q).toBe(200);
     }
+    // A browser on a development machine sends its local page as the Referer: not an SSRF.
+    const local = await get('/api/v1/services/search?q=massage', ip, { referer: 'http://localhost:3000/search' });
+    expect(local.statusCode).toBe(200);
     expect(await events({ ip })).toEqual([]);
+    const injected = await get('/api/v1/services/search?q=massage', ip, { referer: "http://x/' UNION SELECT 1,2--" });
+    expect(injected.json().details[0].field).toBe('header.referer');
   });
 
   it('scores but does not refuse code-like text in a free-text field (admin Markdown)', async () => {
@@ -410,5 +415,35 @@ describe('findings fixed', () => {
     expect(rows[1]).toBe(`"'\n=1+1"`);
     expect(rows[2]).toBe(`'\t@SUM(A1)`);
     expect(rows[3]).toBe('plain');
+  });
+});
+
+describe('progressive delay on failed sign-ins', () => {
+  it('answers each further failure later, doubling from the 2nd, without holding other requests', async () => {
+    const delayed = await buildTestApp({ env: { LOGIN_DELAY_BASE_MS: '100', LOGIN_DELAY_MAX_MS: '400' } });
+    try {
+      const attempt = async () => {
+        const started = performance.now();
+        const response = await delayed.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/login',
+          remoteAddress: '198.51.100.250',
+          payload: { email: 'someone.slow@example.test', password: 'wrong-password-123' },
+        });
+        expect(response.statusCode).toBe(401);
+        return performance.now() - started;
+      };
+      await attempt();
+      // The 2nd failure waits 100 ms, the 3rd 200, the 4th 400 (the cap): lower bounds only.
+      expect(await attempt()).toBeGreaterThanOrEqual(95);
+      expect(await attempt()).toBeGreaterThanOrEqual(195);
+      // While the 4th waits, the server answers others at once: the wait is a timer, not a thread.
+      const fourth = attempt();
+      const health = await delayed.app.inject({ method: 'GET', url: '/api/health/live' });
+      expect(health.statusCode).toBe(200);
+      expect(await fourth).toBeGreaterThanOrEqual(395);
+    } finally {
+      await delayed.close();
+    }
   });
 });

@@ -122,8 +122,11 @@ export const securityPlugin = fp<{ security: SecurityService; metrics: Metrics; 
       if (referer && !isPlain(referer)) values.push(['header.referer', referer]);
       for (const [location, value] of values) {
         // A walk up in the path or the query is never legitimate here: no route takes a file path.
+        // A Referer is where the browser came from (our own site, often on localhost in
+        // development): injection in it counts, an internal URL does not.
+        const referer = location === 'header.referer';
         const finding =
-          inspectValue(value) ?? (location !== 'header.referer' ? detectTraversal(normalise(value)) : undefined);
+          inspectValue(value, { urls: !referer }) ?? (referer ? undefined : detectTraversal(normalise(value)));
         if (finding) hits.push({ finding, location, value, action: 'refused' });
       }
       if (hits.length === 0 && routeConfigOf(request).url === undefined) {

@@ -11,9 +11,10 @@ const MAX_INSPECTED = 2048;
 
 /**
  * Every rule set over one value (a query parameter, a path, a JSON string): the most severe
- * finding, or undefined. Plain values (ids, slugs, numbers, emails) return at once.
+ * finding, or undefined. Plain values (ids, slugs, numbers, emails) return at once. `urls: false`
+ * skips the SSRF rule, for values that are URLs nobody fetches (a Referer).
  */
-export function inspectValue(raw: string): Finding | undefined {
+export function inspectValue(raw: string, options: { urls?: boolean } = {}): Finding | undefined {
   if (raw.length === 0 || isPlain(raw)) return undefined;
   // Long text is inspected at its start and end: payloads are short, and the cost stays bounded.
   const clipped =
@@ -25,6 +26,6 @@ export function inspectValue(raw: string): Finding | undefined {
     detectCode(text) ??
     detectXss(text) ??
     detectTraversal(text) ??
-    detectSsrf(text)
+    (options.urls === false ? undefined : detectSsrf(text))
   );
 }
