@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
 import { isPoolExhausted, isUnstorableText, sqlState } from '../infra/db/errors.js';
 import { redact } from '../infra/logger.js';
+import { BASE_HEADERS } from './request-context.js';
 
 // Fastify's own error codes, translated into ours.
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -107,6 +108,7 @@ function loggableError(error: unknown): Record<string, unknown> {
 export function sendError(request: FastifyRequest, reply: FastifyReply, appError: AppError) {
   if (appError.headers) reply.headers(appError.headers);
   // Usually set on the way in already; not for errors raised before routing (a malformed URL).
+  if (!reply.hasHeader('x-content-type-options')) reply.headers(BASE_HEADERS);
   reply.header('x-correlation-id', request.id);
   return reply.code(appError.statusCode).send({
     // A route's documented extras (e.g. a premium teaser) first, so they can never replace the envelope.

@@ -15,9 +15,13 @@ export async function metricsRoute(app: FastifyInstance, { metrics, token }: { m
         operationId: 'metrics.getMetrics',
         tags: ['observability'],
         summary: 'Prometheus metrics',
-        produces: ['text/plain'],
+        description:
+          'Prometheus text exposition format. With METRICS_TOKEN set, send `Authorization: Bearer <token>`; in production the route exists only when it is set.',
         response: {
-          200: { type: 'string', description: 'Prometheus text exposition format' },
+          200: {
+            description: 'Prometheus text exposition format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
           ...errorResponses('UNAUTHORIZED'),
         },
       },

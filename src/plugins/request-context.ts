@@ -30,7 +30,7 @@ export function correlationIdFor(req: IncomingMessage): string {
   return `req_${Date.now().toString(36)}_${randomHex12()}`;
 }
 
-const BASE_HEADERS = {
+export const BASE_HEADERS = {
   'content-security-policy': "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',

@@ -15,7 +15,7 @@ export interface DomainEvents {
   /** A person granted or withdrew a consent. */
   'consent.changed': { userId: string; purpose: string; granted: boolean };
   /** A check found tampering or abuse outside a request (the audit chain broke): the security monitor records and alerts. */
-  'security.signal': { type: 'audit_chain'; severity: 'critical'; rule: string; detail: string };
+  'security.signal': { type: 'audit_chain' | 'payment_mismatch'; severity: 'critical'; rule: string; detail: string };
   /**
    * Something the named people's open apps should hear of now (the live module sends it to their
    * WebSockets, on every instance, and keeps it a day for clients that reconnect).

@@ -1982,7 +1982,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics */
+        /**
+         * Prometheus metrics
+         * @description Prometheus text exposition format. With METRICS_TOKEN set, send `Authorization: Bearer <token>`; in production the route exists only when it is set.
+         */
         get: operations["metrics.getMetrics"];
         put?: never;
         post?: never;
@@ -7797,7 +7800,7 @@ export interface operations {
                 limit?: number;
                 severity?: "low" | "medium" | "high" | "critical";
                 to?: string;
-                type?: "sql_injection" | "xss" | "path_traversal" | "command_injection" | "code_injection" | "ssrf" | "scanner" | "brute_force" | "ip_blocked" | "refresh_token_reuse" | "webhook_signature" | "audit_chain";
+                type?: "sql_injection" | "xss" | "path_traversal" | "command_injection" | "code_injection" | "ssrf" | "scanner" | "brute_force" | "ip_blocked" | "refresh_token_reuse" | "webhook_signature" | "audit_chain" | "payment_mismatch";
                 user_id?: string;
             };
             header?: never;
@@ -7833,7 +7836,7 @@ export interface operations {
                             sample: string | null;
                             /** @description low | medium | high | critical */
                             severity: string;
-                            /** @description sql_injection | xss | path_traversal | command_injection | code_injection | ssrf | scanner | brute_force | ip_blocked | refresh_token_reuse | webhook_signature | audit_chain */
+                            /** @description sql_injection | xss | path_traversal | command_injection | code_injection | ssrf | scanner | brute_force | ip_blocked | refresh_token_reuse | webhook_signature | audit_chain | payment_mismatch */
                             type: string;
                             user_id: string | null;
                         }[];
@@ -18268,7 +18271,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
@@ -18277,7 +18280,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Error: RATE_LIMITED (the body's `code`) */
@@ -18286,7 +18289,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Error: INTERNAL_ERROR (the body's `code`) */
@@ -18295,7 +18298,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
@@ -18304,7 +18307,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

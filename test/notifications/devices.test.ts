@@ -335,6 +335,10 @@ describe('push devices in production', () => {
     ['https://localhost/push/1234', 'must be a public push service'],
     ['https://10.1.2.3/push/1234', 'must be a public push service'],
     ['https://user:pw@push.example.test/push/1234', 'must not carry credentials'],
+    [
+      'https://collector.attacker.example/push/1234',
+      'must be a push service (fcm.googleapis.com, updates.push.services.mozilla.com, *.push.apple.com, *.notify.windows.com)',
+    ],
   ])('refuses the Web Push endpoint %s (%s)', async (endpoint, message) => {
     const user = await createUser(t.app);
     const response = await t.app.inject({

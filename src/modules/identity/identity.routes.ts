@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 import { requireAuth, requirePermission } from '../../shared/access-rules.js';
 import { actorOf, contextOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, Success } from '../../shared/http-schemas.js';
@@ -20,6 +21,9 @@ import {
 } from './identity.schemas.js';
 import type { IdentityService } from './identity.service.js';
 
+/** Answers carrying tokens are never cached, by a browser or a proxy (RFC 6749 §5.1). */
+const noStore = (reply: FastifyReply) => reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+
 export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityService }> = async (app, { identity }) => {
   const tags = ['auth'];
 
@@ -33,14 +37,14 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
         summary: 'Create an account; answers with the user and a first pair of tokens',
         body: SignupBody,
         response: {
-          ...errorResponses('VALIDATION_ERROR', 'WEAK_PASSWORD', 'EMAIL_TAKEN'),
+          ...errorResponses('VALIDATION_ERROR', 'WEAK_PASSWORD', 'EMAIL_TAKEN', 'SERVICE_UNAVAILABLE'),
           201: Success(Type.Object({ user: PublicUserSchema, tokens: TokenPairSchema })),
         },
       },
     },
     async (request, reply) => {
       const data = await identity.signup(request.body, contextOf(request));
-      return reply.code(201).send({ success: true, data });
+      return noStore(reply).code(201).send({ success: true, data });
     },
   );
 
@@ -60,12 +64,14 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
             'ACCOUNT_DISABLED',
             'IP_BLOCKED',
             'ACCOUNT_LOCKED',
+            'SERVICE_UNAVAILABLE',
           ),
           200: Success(TokenPairSchema),
         },
       },
     },
-    async (request) => ({ success: true, data: await identity.login(request.body, contextOf(request)) }),
+    async (request, reply) =>
+      noStore(reply).send({ success: true, data: await identity.login(request.body, contextOf(request)) }),
   );
 
   app.post(
@@ -82,10 +88,11 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
         },
       },
     },
-    async (request) => ({
-      success: true,
-      data: await identity.refresh(request.body.refresh_token, contextOf(request)),
-    }),
+    async (request, reply) =>
+      noStore(reply).send({
+        success: true,
+        data: await identity.refresh(request.body.refresh_token, contextOf(request)),
+      }),
   );
 
   app.post(

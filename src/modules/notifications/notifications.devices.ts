@@ -43,6 +43,12 @@ const toPublicDevice = (row: PushDeviceRow): PublicDevice => ({
 const PRIVATE_HOST =
   /^(localhost|.*\.localhost|.*\.local|.*\.internal|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.|0\.|\[?::1\]?$|\[?f[cd][0-9a-f]{2}:|\[?fe80:)/i;
 
+// The push services browsers subscribe at (Chrome and Edge: FCM; Firefox: Mozilla; Safari: Apple;
+// legacy Edge: WNS). In production a Web Push endpoint must be on one of them: this server POSTs
+// to the endpoint, so any other host would let whoever registers it aim our requests.
+const PUSH_SERVICE_HOST =
+  /^(?:fcm\.googleapis\.com|android\.googleapis\.com|updates\.push\.services\.mozilla\.com|(?:[a-z0-9-]+\.)*push\.apple\.com|(?:[a-z0-9-]+\.)*notify\.windows\.com)$/i;
+
 /** A person's push devices: FCM tokens and Web Push subscriptions. */
 export function createNotificationDevices(deps: {
   db: Db;
@@ -66,6 +72,9 @@ export function createNotificationDevices(deps: {
     if (url.protocol !== 'https:' && (deps.isProduction || url.protocol !== 'http:')) return 'must be an https URL';
     if (url.username || url.password) return 'must not carry credentials';
     if (deps.isProduction && PRIVATE_HOST.test(url.hostname)) return 'must be a public push service';
+    if (deps.isProduction && !PUSH_SERVICE_HOST.test(url.hostname)) {
+      return 'must be a push service (fcm.googleapis.com, updates.push.services.mozilla.com, *.push.apple.com, *.notify.windows.com)';
+    }
     return undefined;
   };
 

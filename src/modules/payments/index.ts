@@ -61,6 +61,7 @@ export function createPaymentsModule(
     clock: platform.clock,
     ids: platform.ids,
     metrics: platform.metrics,
+    events: platform.events,
     logger,
     config: { ...config.payments, publicAppUrl: config.publicAppUrl, isProduction: config.isProduction },
   });

@@ -8,6 +8,7 @@ import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/actor.js';
+import type { EventBus } from '../../shared/events.js';
 import type { AuditService } from '../audit/index.js';
 import type { CatalogService } from '../catalog/index.js';
 import type { IdentityService } from '../identity/index.js';
@@ -41,13 +42,22 @@ export interface PaymentsServiceDeps {
   metrics: Metrics;
   logger: Logger;
   config: Config['payments'] & { publicAppUrl: string; isProduction: boolean };
+  /** Where a gateway answer that cannot be ours is reported (the security monitor listens). */
+  events?: Pick<EventBus, 'publish'>;
 }
 
 /** The payments module's use cases as one service (each lives in its own payments.*.ts file). */
 export function createPaymentsService(deps: PaymentsServiceDeps) {
   const { db, repository, gateways, clock, ids, config } = deps;
   const ledger = createLedger({ ids, clock });
-  const settlement = createSettlement({ repository, ledger, outbox: deps.outbox, notify: deps.notify, clock });
+  const settlement = createSettlement({
+    repository,
+    ledger,
+    outbox: deps.outbox,
+    notify: deps.notify,
+    clock,
+    events: deps.events,
+  });
   const refunds = createRefunds({
     db,
     repository,

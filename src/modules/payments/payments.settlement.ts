@@ -1,6 +1,7 @@
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
+import type { EventBus } from '../../shared/events.js';
 import type { Notify } from '../notifications/index.js';
 import { BOOKING_PAYMENT_CHANGED, canMove } from './payments.core.js';
 import type { GatewayPayment } from './payments.gateway.js';
@@ -11,7 +12,17 @@ import type { PaymentRow, RefundRow } from './payments.tables.js';
 
 export type PaymentUpdate = Pick<GatewayPayment, 'status'> &
   Partial<
-    Pick<GatewayPayment, 'method' | 'cardBrand' | 'cardLast4' | 'cardFingerprint' | 'failureReason' | 'nextActionUrl'>
+    Pick<
+      GatewayPayment,
+      | 'method'
+      | 'cardBrand'
+      | 'cardLast4'
+      | 'cardFingerprint'
+      | 'failureReason'
+      | 'nextActionUrl'
+      | 'amountMinor'
+      | 'currency'
+    >
   >;
 
 /**
@@ -26,6 +37,8 @@ export function createSettlement(deps: {
   outbox: Pick<Outbox, 'enqueue'>;
   notify: Notify;
   clock: Clock;
+  /** A gateway answer that cannot be ours is reported to the security monitor. */
+  events?: Pick<EventBus, 'publish'>;
 }) {
   const { repository, ledger, clock } = deps;
 
@@ -43,7 +56,23 @@ export function createSettlement(deps: {
 
   return {
     /** Moves the payment to the gateway's state, when that state may follow the current one. */
-    async applyPaymentState(tx: Db, payment: PaymentRow, update: PaymentUpdate): Promise<PaymentRow> {
+    async applyPaymentState(tx: Db, payment: PaymentRow, reported: PaymentUpdate): Promise<PaymentRow> {
+      // "Paid" for another amount or currency than was asked is not our payment: never captured.
+      const mismatch =
+        reported.status === 'succeeded' &&
+        ((reported.amountMinor !== undefined && reported.amountMinor !== payment.amountMinor) ||
+          (reported.currency !== undefined && reported.currency.toUpperCase() !== payment.currency));
+      const update: PaymentUpdate = mismatch
+        ? { ...reported, status: 'failed', failureReason: 'amount_mismatch' }
+        : reported;
+      if (mismatch) {
+        await deps.events?.publish('security.signal', {
+          type: 'payment_mismatch',
+          severity: 'critical',
+          rule: 'payments.amount_mismatch',
+          detail: `payment ${payment.id}: asked ${payment.amountMinor} ${payment.currency}, the gateway reported ${reported.amountMinor} ${reported.currency}`,
+        });
+      }
       if (!canMove(payment.status, update.status)) return payment;
       const now = clock.now();
       const captured = update.status === 'succeeded' && payment.capturedMinor === 0;

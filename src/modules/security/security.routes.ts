@@ -24,6 +24,7 @@ const EVENT_TYPES = [
   'refresh_token_reuse',
   'webhook_signature',
   'audit_chain',
+  'payment_mismatch',
 ] as const;
 const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 const IP_PATTERN = '^[0-9a-fA-F:.]{2,45}$';

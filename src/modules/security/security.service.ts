@@ -32,7 +32,8 @@ export type EventType =
   | 'ip_blocked'
   | 'refresh_token_reuse'
   | 'webhook_signature'
-  | 'audit_chain';
+  | 'audit_chain'
+  | 'payment_mismatch';
 export type EventAction = 'refused' | 'scored' | 'recorded' | 'blocked';
 
 export interface EventInput {
