@@ -1,4 +1,4 @@
-import { isPlain, normalise } from './normalise.js';
+import { isPlain, mayCarryAttack, normalise } from './normalise.js';
 import { detectSql } from './sql.js';
 import type { Finding } from './types.js';
 import { detectCode, detectCommand, detectSsrf, detectTraversal, detectXss } from './web.js';
@@ -15,7 +15,7 @@ const MAX_INSPECTED = 2048;
  * skips the SSRF rule, for values that are URLs nobody fetches (a Referer).
  */
 export function inspectValue(raw: string, options: { urls?: boolean } = {}): Finding | undefined {
-  if (raw.length === 0 || isPlain(raw)) return undefined;
+  if (raw.length === 0 || isPlain(raw) || !mayCarryAttack(raw)) return undefined;
   // Long text is inspected at its start and end: payloads are short, and the cost stays bounded.
   const clipped =
     raw.length > MAX_INSPECTED ? `${raw.slice(0, MAX_INSPECTED / 2)}\n${raw.slice(-MAX_INSPECTED / 2)}` : raw;
