@@ -106,19 +106,19 @@ await runBench(async (harness) => {
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     SECURITY_INSPECTION: inspection,
   });
-  const on = await harness.startServer({
-    name: 'inspect-on',
-    entry: 'src/server.ts',
-    readyPath: '/api/health/ready',
-    stdoutFile: join(workDir, 'on.log'),
-    env: env('block'),
-  });
   const off = await harness.startServer({
     name: 'inspect-off',
     entry: 'src/server.ts',
     readyPath: '/api/health/ready',
     stdoutFile: join(workDir, 'off.log'),
     env: env('off'),
+  });
+  const on = await harness.startServer({
+    name: 'inspect-on',
+    entry: 'src/server.ts',
+    readyPath: '/api/health/ready',
+    stdoutFile: join(workDir, 'on.log'),
+    env: env('block'),
   });
   const tokenOf = async (url: string) => {
     const response = await fetch(new URL('/api/v1/auth/login', url), {

@@ -105,6 +105,17 @@ describe('request inspection', () => {
     expect(mine?.user_id).toBe(user.id);
   });
 
+  it("records a scanner's probe for files no route serves (404, scored)", async () => {
+    const ip = nextIp();
+    expect((await get('/wp-login.php', ip)).statusCode).toBe(404);
+    expect((await get('/.env', ip)).statusCode).toBe(404);
+    const probes = await events({ ip });
+    expect(probes.map((event) => [event.type, event.rule, event.action, event.points])).toEqual([
+      ['scanner', 'scanner.probe_path', 'scored', 5],
+      ['scanner', 'scanner.probe_path', 'scored', 5],
+    ]);
+  });
+
   it('lets ordinary text with apostrophes, accents and medical words through', async () => {
     const ip = nextIp();
     for (const q of ["women's health", 'Zoë O’Brien', 'select a screening date', 'drop-in clinic; order by Friday']) {
