@@ -102,6 +102,7 @@ describe('push devices: /me/devices', () => {
 
   const validToken = fcmToken();
   const browser = subscription();
+  let invalidPayloadUser: TestUser | undefined;
   it.each<{ label: string; payload: Record<string, unknown>; field: string }>([
     { label: 'fcm without token', payload: { kind: 'fcm', platform: 'android' }, field: 'body.token' },
     { label: 'fcm without platform', payload: { kind: 'fcm', token: validToken }, field: 'body.platform' },
@@ -153,7 +154,9 @@ describe('push devices: /me/devices', () => {
       field: 'body.platform',
     },
   ])('refuses $label with 400 VALIDATION_ERROR naming $field, and stores nothing', async ({ payload, field }) => {
-    const user = await createUser(t.app);
+    // One person for every refused payload: each case must leave them without a device.
+    invalidPayloadUser ??= await createUser(t.app);
+    const user = invalidPayloadUser;
     const response = await register(user, payload);
     expect(response.statusCode, response.body).toBe(400);
     const body = response.json();
@@ -317,6 +320,7 @@ describe('GET /push/vapid-public-key with VAPID keys', () => {
 
 describe('push devices in production', () => {
   let t: TestApp;
+  let refusedEndpointUser: TestUser | undefined;
 
   beforeAll(async () => {
     t = await buildTestApp({
@@ -340,7 +344,9 @@ describe('push devices in production', () => {
       'must be a push service (fcm.googleapis.com, updates.push.services.mozilla.com, *.push.apple.com, *.notify.windows.com)',
     ],
   ])('refuses the Web Push endpoint %s (%s)', async (endpoint, message) => {
-    const user = await createUser(t.app);
+    // One person for every refused endpoint: each case must leave them without a device.
+    refusedEndpointUser ??= await createUser(t.app);
+    const user = refusedEndpointUser;
     const response = await t.app.inject({
       method: 'POST',
       url: DEVICES,
@@ -349,6 +355,7 @@ describe('push devices in production', () => {
     });
     expect(response.statusCode).toBe(400);
     expect(response.json().details).toEqual([{ field: 'body.endpoint', message }]);
+    expect(await t.app.platform.db.select().from(pushDevices).where(eq(pushDevices.userId, user.id))).toEqual([]);
   });
 
   it('accepts a public https push service', async () => {

@@ -1,8 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 
 /**
  * Graceful shutdown of a real process (test/fixtures/slow-server.ts: start() plus
@@ -38,14 +41,28 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Spawns the fixture on an in-memory database and resolves once it prints `LISTENING <url>`. */
+const dataDirs: string[] = [];
+
+/**
+ * An embedded database directory of its own, unpacked from the run's migrated template
+ * (test/global-setup.ts): the server opens it and finds every migration applied. On an empty
+ * `memory://` database each boot ran initdb and every migration first, ≈ 10 s of CPU apiece.
+ */
+function migratedDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'care-shutdown-'));
+  dataDirs.push(dir);
+  execFileSync('tar', ['-xf', inject('pgliteTemplate'), '-C', dir], { stdio: 'ignore' });
+  return dir;
+}
+
+/** Spawns the fixture on a migrated embedded database and resolves once it prints `LISTENING <url>`. */
 async function spawnServer(env: Record<string, string> = {}): Promise<ServerProcess> {
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'test',
     PORT: '0',
     HOST: '127.0.0.1',
-    DATA_DIR: 'memory://',
+    DATA_DIR: migratedDataDir(),
     LOG_LEVEL: 'silent',
     RATE_LIMIT_ENABLED: 'false',
     SHUTDOWN_TIMEOUT_MS: '10000',
@@ -231,8 +248,16 @@ describe('graceful shutdown of the server process', { timeout: BOOT_TIMEOUT_MS +
     for (const child of used) kill(child);
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     for (const child of children) kill(child);
+    await Promise.all(
+      [...children].map((child) =>
+        child.exitCode === null && child.signalCode === null
+          ? new Promise((resolve) => child.once('exit', resolve))
+          : undefined,
+      ),
+    );
+    for (const dir of dataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
   it('finishes an in-flight request, refuses new connections, and exits 0', async () => {

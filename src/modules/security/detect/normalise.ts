@@ -110,8 +110,8 @@ export function isPlain(raw: string): boolean {
  * keyword). Ordinary prose has none and costs one regular expression instead of every rule.
  */
 const MAY_CARRY =
-  /(?<![a-z])['"`]|['"`](?![a-z])|[;=<>(){}|&\\\n\r\t\0\x0b\x0c]|--|\/\*|\.\.|\/\/|%[0-9a-f]{2}|%u[0-9a-f]{4}|__|\[\[|@@|@\{|!!|\$[a-z({$]|#[{\s\da-z]|~[a-z_]*\/|[\uff00-\uffef\u3002\u2215\u2216\u200b-\u200d\u2060\ufeff]|\b(?:union|select|information_schema|sysobjects|waitfor|sleep|benchmark|case\s+when|(?:r?like|between)\s+['"\d]|constructor|prototype|process\.|java\.|javascript|vbscript|script|data:|https?:|jar:|file:|gopher:|dict:|ldap:|netdoc:|phar:|expect:|etc\/|proc\/|windows\/|win\.ini|passwd|localhost|127\.\d|169\.254|0x[0-9a-f]{4}|exec|eval)/i;
+  /(?<![a-z])['"`]|['"`](?![a-z])|[;=<>(){}|&\\\n\r\t]|--|\/\*|\.\.|\/\/|%[0-9a-f]{2}|%u[0-9a-f]{4}|__|\[\[|@@|@\{|!!|\$[a-z({$]|#[{\s\da-z]|~[a-z_]*\/|[\uff00-\uffef\u3002\u2215\u2216\u200b-\u200d\u2060\ufeff]|\b(?:union|select|information_schema|sysobjects|waitfor|sleep|benchmark|case\s+when|(?:r?like|between)\s+['"\d]|constructor|prototype|process\.|java\.|javascript|vbscript|script|data:|https?:|jar:|file:|gopher:|dict:|ldap:|netdoc:|phar:|expect:|etc\/|proc\/|windows\/|win\.ini|passwd|localhost|127\.\d|169\.254|0x[0-9a-f]{4}|exec|eval)/i;
 
 export function mayCarryAttack(raw: string): boolean {
-  return MAY_CARRY.test(raw);
+  return MAY_CARRY.test(raw) || raw.includes('\u0000');
 }
