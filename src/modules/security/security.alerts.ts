@@ -29,7 +29,7 @@ interface Notifier {
  * Alerts for admins: a row per critical event, block, burst or failed check, then delivered
  * by `deliver` — at once when no alert went out in the last SECURITY_ALERT_DIGEST_MINUTES, else
  * held and sent together as one digest when that time is up, so an attack fills no inbox. One
- * instance delivers at a time (an advisory lock); each admin gets an email through the
+ * instance delivers at a time (an advisory lock; a second pass waits for it); each admin gets an email through the
  * notifications outbox, and the webhook (when configured) one signed POST per digest.
  */
 export function createSecurityAlerts(deps: {
@@ -50,9 +50,8 @@ export function createSecurityAlerts(deps: {
 
   const deliver = async (): Promise<{ sent: number; held: number }> =>
     inTransaction(db, async (tx) => {
-      const result = await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext('security_alerts')) as locked`);
-      const [lock] = (result as { rows: { locked: boolean }[] }).rows;
-      if (!lock?.locked) return { sent: 0, held: 0 };
+      // One pass at a time across instances: a second one waits, then finds the first one's digest.
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('security_alerts'))`);
       const pending = await repository.lockPendingAlerts(tx, 500);
       if (pending.length === 0) return { sent: 0, held: 0 };
       const now = clock.now();

@@ -239,7 +239,10 @@ export function createSecurityService(deps: {
     ): Promise<void> {
       if (allowlist.has(ip) || !enforcing) return;
       const key = keyOf(ip);
-      const { count } = await kv.increment(`sec:blocking:${key}`, 10_000);
+      // Keyed by the app's own 10-second window (not only the store's TTL), so the guard never
+      // outlives the moment it protects whatever clock the store keeps.
+      const window = Math.floor(clock.now().getTime() / 10_000);
+      const { count } = await kv.increment(`sec:blocking:${key}:${window}`, 20_000);
       if (count > 1) return;
       const now = clock.now();
       const row = await inTransaction(db, async (tx) => {
@@ -364,7 +367,8 @@ export function createSecurityService(deps: {
       });
       blocked.delete(row.ipKey);
       await resetScore(row.ipKey);
-      await kv.delete(`sec:blocking:${row.ipKey}`);
+      const window = Math.floor(clock.now().getTime() / 10_000);
+      await Promise.all([window, window - 1].map((w) => kv.delete(`sec:blocking:${row.ipKey}:${w}`)));
       await announce({ op: 'lift', id: row.id, key: row.ipKey });
       return row;
     },
