@@ -1,4 +1,3 @@
-import { and, eq } from 'drizzle-orm';
 import { createAccessModule } from './modules/access/index.js';
 import { createAdminDashboardModule } from './modules/admin-dashboard/index.js';
 import { createAnalyticsModule, createAnalyticsTracker } from './modules/analytics/index.js';
@@ -8,8 +7,7 @@ import { createCatalogModule } from './modules/catalog/index.js';
 import { consentGrantedFor, createConsentModule } from './modules/consent/index.js';
 import { createContentModule } from './modules/content/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
-import { users } from './modules/identity/identity.tables.js';
-import { createIdentityModule, findAccount, planOfUser } from './modules/identity/index.js';
+import { activeAdminIds, createIdentityModule, findAccount, planOfUser } from './modules/identity/index.js';
 import { createLiveModule } from './modules/live/index.js';
 import { createNotificationsModule } from './modules/notifications/index.js';
 import { createPaymentsModule } from './modules/payments/index.js';
@@ -52,13 +50,7 @@ export function createModules(platform: Platform) {
   const security = createSecurityModule(platform, {
     audit: audit.service,
     notifications: notifications.service,
-    adminIds: async (tx) =>
-      (
-        await tx
-          .select({ id: users.id })
-          .from(users)
-          .where(and(eq(users.role, 'admin'), eq(users.isActive, true)))
-      ).map((row) => row.id),
+    adminIds: activeAdminIds,
   });
   const identity = createIdentityModule(platform, {
     security: security.service,

@@ -26,6 +26,15 @@ export const planOfUser = (userId: SQL): SQL<string | null> =>
   sql`(select ${users.plan} from ${users} where ${users.id} = ${userId})`;
 
 /** The account without its password hash, or undefined. */
+/** The ids of active admins (who security alerts go to). */
+export async function activeAdminIds(db: Db): Promise<string[]> {
+  const rows = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.role, 'admin'), eq(users.isActive, true)));
+  return rows.map((row) => row.id);
+}
+
 export async function findAccount(db: Db, userId: string): Promise<AccountView | undefined> {
   const [row] = await db.select().from(users).where(eq(users.id, userId)).limit(1);
   if (!row) return undefined;

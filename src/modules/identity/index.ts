@@ -16,7 +16,7 @@ import { createSessionState, type SessionState } from './session-state.js';
 import { type AccessTokens, createAccessTokens } from './tokens.js';
 
 export type { TokenPair } from './identity.auth.js';
-export { findAccount, planOfUser } from './identity.repository.js';
+export { activeAdminIds, findAccount, planOfUser } from './identity.repository.js';
 export { identitySeeder } from './identity.seed.js';
 export type { IdentityService } from './identity.service.js';
 export {
