@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Real processes on PostgreSQL and Redis: npm run test:cluster and npm run test:faults.
+    exclude: ['test/cluster/**', 'test/faults/**', '**/node_modules/**'],
     globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     // Two cores: most test time is waiting (argon2 on the thread pool, timers, child processes).

@@ -30,9 +30,66 @@ export const EnvSchema = Type.Object({
     Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset = embedded PGlite' }),
   ),
   DATABASE_POOL_MAX: Int({ default: 10, minimum: 1, maximum: 1000, description: 'node-postgres pool size' }),
-  REDIS_URL: Type.Optional(
-    Type.String({ pattern: '^rediss?://', description: 'Redis URL; unset = in-memory counters and cache' }),
+  DATABASE_READ_URL: Type.Optional(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description: 'PostgreSQL read replica URL for search, slots, content lists and reports; unset = the primary',
+    }),
   ),
+  DB_SLOW_QUERY_MS: Int({
+    default: 500,
+    description: 'queries slower than this are logged (statement, never parameters) and counted; 0 = off',
+  }),
+  DB_CONNECT_TIMEOUT_MS: Int({
+    default: 2000,
+    minimum: 100,
+    description: 'how long a request waits for a PostgreSQL connection before answering 503',
+  }),
+  DB_STATEMENT_TIMEOUT_MS: Int({
+    default: 30_000,
+    description: 'PostgreSQL statement_timeout for app queries; 0 = none',
+  }),
+  REDIS_URL: Type.Optional(
+    Type.String({
+      pattern: '^(rediss?|redis\\+sentinel|redis\\+cluster|rediss\\+cluster)://',
+      description:
+        'Redis URL (redis://, rediss://, redis+sentinel://host:26379,host2:26379/master-name, ' +
+        'redis+cluster://host:6379,host2:6379); unset = in-memory counters and cache',
+    }),
+  ),
+  REDIS_KEY_PREFIX: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9_.:-]{1,64}$',
+      description: "namespace of every Redis key and channel; unset = care:<the database's deployment id>:",
+    }),
+  ),
+  SENTRY_DSN: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description: 'Sentry DSN: 5xx and unhandled errors are reported; unset = off',
+    }),
+  ),
+  SENTRY_ENVIRONMENT: Type.Optional(Type.String({ minLength: 1, description: 'Sentry environment; unset = NODE_ENV' })),
+  SENTRY_SAMPLE_RATE: Type.Number({
+    default: 1,
+    minimum: 0,
+    maximum: 1,
+    description: 'share of errors sent to Sentry',
+  }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description: 'OTLP/HTTP collector base URL (traces go to <url>/v1/traces); unset = tracing off',
+    }),
+  ),
+  OTEL_SERVICE_NAME: Type.String({ default: 'care-platform', minLength: 1, description: 'service.name of spans' }),
+  OTEL_TRACES_SAMPLER_ARG: Type.Number({
+    default: 1,
+    minimum: 0,
+    maximum: 1,
+    description: 'share of traces sampled (parent-based ratio)',
+  }),
+  BACKUP_DIR: Type.String({ default: './backups', minLength: 1, description: 'where npm run backup writes' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info', description: 'pino log level' },
@@ -442,6 +499,12 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   databasePoolMax: number;
+  databaseReadUrl?: string;
+  db: { slowQueryMs: number; connectTimeoutMs: number; statementTimeoutMs: number };
+  redisKeyPrefix?: string;
+  sentry?: { dsn: string; environment: string; sampleRate: number };
+  otel?: { endpoint: string; serviceName: string; sampleRatio: number };
+  backupDir: string;
   isPostgres: boolean;
   redisUrl?: string;
   isRedisConfigured: boolean;
@@ -579,6 +642,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 characters)',
     );
   }
+  if (e.DATABASE_READ_URL && !e.DATABASE_URL) {
+    throw new ConfigError('Invalid configuration: DATABASE_READ_URL needs DATABASE_URL (a replica of which primary?)');
+  }
   if ((e.N8N_WEBHOOK_URL === undefined) !== (e.N8N_WEBHOOK_SECRET === undefined)) {
     throw new ConfigError(
       'Invalid configuration: N8N_WEBHOOK_URL and N8N_WEBHOOK_SECRET are set together (webhook calls are always signed)',
@@ -653,6 +719,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    databaseReadUrl: e.DATABASE_READ_URL,
+    db: {
+      slowQueryMs: e.DB_SLOW_QUERY_MS,
+      connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    },
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    sentry: e.SENTRY_DSN
+      ? { dsn: e.SENTRY_DSN, environment: e.SENTRY_ENVIRONMENT ?? e.NODE_ENV, sampleRate: e.SENTRY_SAMPLE_RATE }
+      : undefined,
+    otel: e.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? {
+          endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, ''),
+          serviceName: e.OTEL_SERVICE_NAME,
+          sampleRatio: e.OTEL_TRACES_SAMPLER_ARG,
+        }
+      : undefined,
+    backupDir: e.BACKUP_DIR,
     isPostgres: e.DATABASE_URL !== undefined,
     redisUrl: e.REDIS_URL,
     isRedisConfigured: e.REDIS_URL !== undefined,

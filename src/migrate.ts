@@ -1,6 +1,6 @@
-// npm run migrate: applies pending migrations to DATABASE_URL, or to the embedded database in DATA_DIR.
-import { ConfigError, loadConfig } from '../src/config.js';
-import { openInfrastructure } from '../src/infra/index.js';
+// npm run migrate (node dist/migrate.js in production): applies pending migrations to DATABASE_URL, or to the embedded database in DATA_DIR.
+import { ConfigError, loadConfig } from './config.js';
+import { openInfrastructure } from './infra/index.js';
 
 try {
   const config = loadConfig();
