@@ -612,14 +612,14 @@ describe('npm run ledger:verify', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** Runs scripts/ledger-verify.ts on the embedded database in DATA_DIR, as `npm run ledger:verify` does. */
+  /** Runs src/ledger-verify.ts on the embedded database in DATA_DIR, as `npm run ledger:verify` does. */
   const runScript = () =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const env: Record<string, string> = {};
       for (const [key, value] of Object.entries(process.env)) {
         if (value !== undefined && !['DATABASE_URL', 'REDIS_URL', 'NODE_OPTIONS'].includes(key)) env[key] = value;
       }
-      const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/ledger-verify.ts'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/ledger-verify.ts'], {
         env: { ...env, NODE_ENV: 'test', DATA_DIR: dir, LOG_LEVEL: 'silent' },
       });
       let stdout = '';

@@ -1,8 +1,9 @@
-// npm run ledger:verify: checks that every ledger entry balances and that captures and succeeded
-// refunds each have exactly one entry for their amount; exits 1 and lists what is wrong.
-import { ConfigError, loadConfig } from '../src/config.js';
-import { openInfrastructure } from '../src/infra/index.js';
-import { verifyLedger } from '../src/modules/payments/payments.ledger.js';
+// npm run ledger:verify (node dist/ledger-verify.js in production): checks that every ledger entry
+// balances and that captures and succeeded refunds each have exactly one entry for their amount;
+// exits 1 and lists what is wrong.
+import { ConfigError, loadConfig } from './config.js';
+import { openInfrastructure } from './infra/index.js';
+import { verifyLedger } from './modules/payments/payments.ledger.js';
 
 let infrastructure: Awaited<ReturnType<typeof openInfrastructure>> | undefined;
 try {

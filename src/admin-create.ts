@@ -1,10 +1,10 @@
-// npm run admin:create -- --email a@b.c [--password …]: creates an admin, or promotes an existing
-// account (audited). For real deployments, which have no demo data.
+// npm run admin:create -- --email a@b.c [--password …] (node dist/admin-create.js in production):
+// creates an admin, or promotes an existing account (audited). For real deployments, which have no demo data.
 import { parseArgs } from 'node:util';
-import { buildApp } from '../src/app.js';
-import { ConfigError, loadConfig } from '../src/config.js';
-import { AppError } from '../src/errors.js';
-import { openInfrastructure } from '../src/infra/index.js';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { AppError } from './errors.js';
+import { openInfrastructure } from './infra/index.js';
 
 const { values } = parseArgs({ options: { email: { type: 'string' }, password: { type: 'string' } } });
 if (!values.email) {

@@ -1,7 +1,8 @@
-// npm run audit:verify: re-walks the audit hash chain; exits 1 and names the first bad row.
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { openInfrastructure } from '../src/infra/index.js';
+// npm run audit:verify (node dist/audit-verify.js in production): re-walks the audit hash chain;
+// exits 1 and names the first bad row.
+import { buildApp } from './app.js';
+import { loadConfig } from './config.js';
+import { openInfrastructure } from './infra/index.js';
 
 const config = loadConfig({ ...process.env, WORKERS_ENABLED: 'false', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const app = await buildApp({ config, ...(await openInfrastructure(config)) });
