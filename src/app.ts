@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { createFastify, registerPlugins } from './http.js';
+import type { Database } from './infra/db/client.js';
 import type { Seeder } from './infra/db/seed.js';
+import { type ErrorTracker, startErrorTracking } from './infra/error-tracking.js';
+import { outboxBacklog } from './infra/outbox/outbox.js';
 import type { PeriodicJob } from './infra/periodic.js';
+import { startTelemetry, type Telemetry } from './infra/telemetry.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './jobs/outbox-dispatcher.js';
 import { createRetentionJob, outboxRetentionRules, type RetentionJob } from './jobs/retention.js';
 import { createHealthModule } from './modules/health/index.js';
@@ -10,6 +14,7 @@ import { createModules, type Modules } from './modules.js';
 import { createPlatform, type Platform, type PlatformDeps } from './platform.js';
 import { metricsRoute } from './plugins/metrics-route.js';
 import type { DataMap } from './shared/data-map.js';
+import type { HealthCheck } from './shared/health.js';
 import { can } from './shared/permissions.js';
 import { bearerToken, sameSecret } from './shared/secrets.js';
 
@@ -89,6 +94,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     lifecycle,
   } satisfies AppPlatform);
 
+  const { telemetry, errorTracker } = await startObservability(config, logger);
+  metrics.sources.outboxBacklog = () => outboxBacklog(platform.db, platform.clock.now());
   await registerPlugins(app, {
     config,
     kv: platform.kv,
@@ -97,10 +104,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     version: VERSION,
     auth: modules.auth,
     inspection: modules.inspection,
+    observability: { tracing: telemetry !== undefined, errors: errorTracker },
   });
 
   const health = createHealthModule(platform, {
-    checks: modules.list.flatMap((module) => module.health ?? []),
+    checks: [...replicaHealth(platform.database), ...modules.list.flatMap((module) => module.health ?? [])],
     version: VERSION,
     isDraining: () => lifecycle.draining,
     isOverloaded: () => app.overload.isOverloaded(),
@@ -132,7 +140,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await Promise.all([dispatcher.stop(), retention.stop(), ...jobs.map((job) => job.stop())]);
     await Promise.allSettled(modules.list.map((module) => module.close?.()));
     await Promise.allSettled([platform.database.close(), platform.kv.close()]);
+    // Last: the spans and errors of everything above are sent before the process goes.
+    await Promise.allSettled([telemetry?.shutdown(), errorTracker?.close()]);
   });
 
   return app;
+}
+
+/**
+ * The read replica's component, when one is configured: down makes the report degraded, not
+ * critical, since its reads go to the primary meanwhile (src/infra/db/client.ts).
+ */
+function replicaHealth(database: Database): HealthCheck[] {
+  const { replica } = database;
+  return replica ? [{ name: 'database_replica', kind: 'postgres', required: false, check: () => replica.ping() }] : [];
+}
+
+/**
+ * OTLP tracing (OTEL_EXPORTER_OTLP_ENDPOINT) and Sentry (SENTRY_DSN), each only when configured:
+ * unset, their SDKs are never loaded.
+ */
+async function startObservability(
+  config: AppDeps['config'],
+  logger: AppDeps['logger'],
+): Promise<{ telemetry?: Telemetry; errorTracker?: ErrorTracker }> {
+  const telemetry = config.otel
+    ? await startTelemetry({ ...config.otel, version: VERSION, environment: config.env }, logger)
+    : undefined;
+  const errorTracker = config.sentry
+    ? await startErrorTracking({ ...config.sentry, release: VERSION }, logger)
+    : undefined;
+  return { telemetry, errorTracker };
 }

@@ -115,6 +115,13 @@ export const EnvSchema = Type.Object({
   }),
   OVERLOAD_MAX_HEAP_USED_BYTES: Int({ default: 0, description: 'heap used over which requests get 503; 0 = off' }),
   SHUTDOWN_TIMEOUT_MS: Int({ default: 10_000, minimum: 100, description: 'time in-flight requests get on shutdown' }),
+  SHUTDOWN_DRAIN_DELAY_MS: Int({
+    default: 0,
+    maximum: 60_000,
+    description:
+      'on SIGTERM, how long the instance keeps serving with readiness off (answers say Connection: close) ' +
+      'before it stops accepting, so a load balancer that polls readiness moves traffic first',
+  }),
   JWT_SECRET: Type.Optional(
     Type.String({
       minLength: 32,
@@ -515,6 +522,7 @@ export interface Config {
   compressionThresholdBytes: number;
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   shutdownTimeoutMs: number;
+  shutdownDrainDelayMs: number;
   metricsToken?: string;
   healthToken?: string;
   /** /docs and /docs/json are served (default: everywhere but production). */
@@ -756,6 +764,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS,
     metricsToken: e.METRICS_TOKEN,
     healthToken: e.HEALTH_TOKEN,
     docsEnabled: e.DOCS_ENABLED ?? e.NODE_ENV !== 'production',

@@ -23,6 +23,7 @@ import {
 import { docsPlugin } from './plugins/docs.js';
 import { errorHandlerPlugin, sendError, toAppError } from './plugins/error-handler.js';
 import { etagPlugin } from './plugins/etag.js';
+import { type ObservabilityOptions, observabilityPlugin } from './plugins/observability.js';
 import { overloadPlugin } from './plugins/overload.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { correlationIdFor, requestContextPlugin } from './plugins/request-context.js';
@@ -61,10 +62,10 @@ export function createFastify(config: Config, logger: Logger): FastifyInstance {
 }
 
 /**
- * The cross-cutting plugins, in the order their hooks must run: correlation id and request
- * log, errors, input text, load shedding, authentication (before the limiter, so budgets are
- * per signed-in user), rate limits, request inspection, the access guard, CORS, ETag,
- * compression, docs.
+ * The cross-cutting plugins, in the order their hooks must run: tracing and error reporting
+ * (when configured), correlation id and request log, errors, input text, load shedding,
+ * authentication (before the limiter, so budgets are per signed-in user), rate limits, request
+ * inspection, the access guard, CORS, ETag, compression, docs.
  */
 export async function registerPlugins(
   app: FastifyInstance,
@@ -77,11 +78,14 @@ export async function registerPlugins(
     auth: { tokens: TokenVerifier; sessionState: SessionStateReader; access: AccessChecks };
     /** Request inspection (the security module's plugin), right after the rate limiter. */
     inspection?: { plugin: FastifyPluginCallback<never> | FastifyPluginAsync<never>; options: unknown };
+    /** Tracing and error reporting (both off unless configured): first, so its span covers every later hook. */
+    observability?: ObservabilityOptions;
   },
 ): Promise<void> {
   const { config, kv, metrics, logger } = deps;
   // JSON only: anything else is 415 UNSUPPORTED_MEDIA_TYPE.
   app.removeContentTypeParser('text/plain');
+  if (deps.observability) await app.register(observabilityPlugin, deps.observability);
   await app.register(requestContextPlugin, { metrics });
   await app.register(errorHandlerPlugin);
   await app.register(inputTextPlugin);

@@ -1,9 +1,12 @@
 // npm run migrate (node dist/migrate.js in production): applies pending migrations to DATABASE_URL, or to the embedded database in DATA_DIR.
 import { ConfigError, loadConfig } from './config.js';
+import { createFromTemplate } from './infra/db/pglite-template.js';
 import { openInfrastructure } from './infra/index.js';
 
 try {
   const config = loadConfig();
+  // A new embedded database starts as a copy of the build's migrated one, as `node dist/server.js` does.
+  if (!config.isPostgres) await createFromTemplate(config.dataDir);
   // openInfrastructure applies migrations before returning.
   const { database, kv } = await openInfrastructure(config);
   await Promise.all([database.close(), kv.close()]);

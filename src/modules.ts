@@ -106,10 +106,11 @@ export function createModules(platform: Platform) {
 
   const list: ModuleDescriptor[] = [
     audit,
+    // Before consent: seeders run in this order, and the demo consents are for the demo accounts.
+    identity,
     consent,
     notifications,
     security,
-    identity,
     access,
     live,
     content,

@@ -29,6 +29,11 @@ export interface Platform {
   config: Config;
   database: Database;
   db: Db;
+  /**
+   * Reads that may lag the primary a little (search, slots, content lists, reports): the read
+   * replica when DATABASE_READ_URL is set, else `db`. Never for a read right after the caller's write.
+   */
+  readDb: Db;
   kv: KeyValueStore;
   logger: Logger;
   metrics: Metrics;
@@ -47,6 +52,7 @@ export function createPlatform(deps: PlatformDeps): Platform {
     config,
     database,
     db: database.db,
+    readDb: database.read,
     kv,
     logger,
     metrics,

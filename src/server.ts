@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
+import { createFromTemplate } from './infra/db/pglite-template.js';
 import type { Seeder } from './infra/db/seed.js';
 import { isSeeded, runSeeders } from './infra/db/seed.js';
 import { openInfrastructure } from './infra/index.js';
@@ -21,8 +22,11 @@ export async function start(
   config: Config,
   options: { extend?: (app: FastifyInstance) => Promise<void>; seeders?: Seeder[] } = {},
 ): Promise<RunningServer> {
+  // A new embedded database starts as a copy of the build's migrated one (none under tsx).
+  const fromTemplate = !config.isPostgres && (await createFromTemplate(config.dataDir));
   const infrastructure = await openInfrastructure(config);
   const { logger } = infrastructure;
+  if (fromTemplate) logger.info({ data_dir: config.dataDir }, 'new embedded database copied from the build template');
   const app = await buildApp({ config, ...infrastructure });
   if (options.extend) await options.extend(app);
   // This month's and the next months' event partitions, before the first event arrives.
@@ -69,6 +73,12 @@ export async function start(
     closing ??= (async () => {
       logger.info({ signal }, 'shutting down: readiness off, draining in-flight requests');
       app.platform.lifecycle.draining = true;
+      if (config.shutdownDrainDelayMs > 0) {
+        // Go on serving while a load balancer polling readiness takes this instance out; answers
+        // close their connection so no client keeps one that is about to go away.
+        app.server.prependListener('request', (_request, response) => response.setHeader('connection', 'close'));
+        await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainDelayMs));
+      }
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
@@ -109,7 +119,7 @@ async function main() {
   const onSignal = (signal: NodeJS.Signals) => {
     process.once(signal, () => process.exit(1)); // a second signal: stop waiting
     // Last resort if closing hangs after the connections are gone (a stuck worker or pool).
-    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5000).unref();
+    setTimeout(() => process.exit(1), config.shutdownDrainDelayMs + config.shutdownTimeoutMs + 5000).unref();
     void server.shutdown(signal).then((code) => {
       setImmediate(() => process.exit(code));
     });

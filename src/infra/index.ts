@@ -4,6 +4,7 @@ import { type Database, openDatabase } from './db/client.js';
 import { migrate } from './db/migrate.js';
 import type { KeyValueStore } from './kv/kv.js';
 import { createMemoryStore } from './kv/memory.js';
+import { deploymentKeyPrefix } from './kv/namespace.js';
 import { createRedisStore } from './kv/redis.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -26,15 +27,24 @@ export async function openInfrastructure(
   const metrics = createMetrics();
   // Development catches a query that would wait on its own transaction; production skips the check.
   const guardTransactions = !config.isProduction;
+  const observed = {
+    metrics,
+    logger: logger.child({ component: 'database' }),
+    slowQueryMs: config.db.slowQueryMs,
+    guardTransactions,
+  };
   const database = config.databaseUrl
     ? await openDatabase({
         kind: 'postgres',
         url: config.databaseUrl,
+        readUrl: config.databaseReadUrl,
         poolMax: config.databasePoolMax,
-        metrics,
-        guardTransactions,
+        connectTimeoutMs: config.db.connectTimeoutMs,
+        statementTimeoutMs: config.db.statementTimeoutMs,
+        ...observed,
       })
-    : await openDatabase({ kind: 'pglite', dataDir: config.dataDir, metrics, guardTransactions });
+    : await openDatabase({ kind: 'pglite', dataDir: config.dataDir, ...observed });
+  metrics.sources.dbPools = database.poolUsage;
   try {
     const applied = await migrate(database.db);
     if (applied > 0) logger.info({ applied }, 'database migrations applied');
@@ -42,6 +52,27 @@ export async function openInfrastructure(
     await database.close();
     throw error;
   }
-  const kv = config.redisUrl ? createRedisStore(config.redisUrl) : createMemoryStore(systemClock);
+  const kv = config.redisUrl
+    ? await openRedisStore(config.redisUrl, { config, database, logger })
+    : createMemoryStore(systemClock);
   return { logger, metrics, database, kv };
+}
+
+/**
+ * Redis under REDIS_KEY_PREFIX, or by default under the namespace the database names (its
+ * deployment id), so databases sharing one Redis never share a key or a channel.
+ */
+async function openRedisStore(
+  url: string,
+  { config, database, logger }: { config: Config; database: Database; logger: Logger },
+): Promise<KeyValueStore> {
+  try {
+    const keyPrefix = config.redisKeyPrefix ?? (await deploymentKeyPrefix(database.db));
+    const store = createRedisStore(url, { keyPrefix });
+    logger.info({ key_prefix: keyPrefix }, 'redis key namespace');
+    return store;
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
 }

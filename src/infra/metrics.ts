@@ -1,4 +1,73 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { afterCommit } from './db/transaction-context.js';
+
+/**
+ * Readings taken when Prometheus scrapes, from parts made after the metrics (the database, its
+ * pool). Unset, their gauges have no value.
+ */
+export interface GaugeSources {
+  /** Outbox messages due and not delivered yet, and how long the oldest of them has been due. */
+  outboxBacklog?: () => Promise<{ due: number; oldestDueSeconds: number }>;
+  /** Each PostgreSQL pool (primary, replica) right now: node-postgres `totalCount`, `idleCount`, `waitingCount`, `max`. */
+  dbPools?: () => { pool: string; total: number; idle: number; waiting: number; max: number }[];
+}
+
+export const BOOKING_EVENTS = ['created', 'confirmed', 'cancelled', 'completed', 'no_show'] as const;
+export type BookingEvent = (typeof BOOKING_EVENTS)[number];
+
+/**
+ * The business counters. Services call them at the line where the thing happened, usually inside
+ * its transaction: the count is taken once that commits (at once outside a transaction), so a
+ * rolled-back or retried transaction never counts.
+ */
+function createBusinessMetrics(registry: Registry) {
+  const signups = new Counter({
+    name: 'care_signups_total',
+    help: 'Accounts created (sign-ups)',
+    registers: [registry],
+  });
+  const bookings = new Counter({
+    name: 'care_bookings_total',
+    help: 'Bookings by event: created, confirmed (by the provider, on booking or once paid), cancelled, completed, no_show',
+    labelNames: ['event'] as const,
+    registers: [registry],
+  });
+  const paymentsCaptured = new Counter({
+    name: 'care_payments_captured_total',
+    help: 'Payments captured, by currency and purpose (booking, subscription)',
+    labelNames: ['currency', 'purpose'] as const,
+    registers: [registry],
+  });
+  const revenue = new Counter({
+    name: 'care_revenue_minor_total',
+    help: 'Amount captured, in minor units of its currency (cents, halalas), by currency and purpose',
+    labelNames: ['currency', 'purpose'] as const,
+    registers: [registry],
+  });
+  const subscriptions = new Counter({
+    name: 'care_subscriptions_started_total',
+    help: 'Premium plans bought: subscriptions that made their member Premium, by billing interval',
+    labelNames: ['interval'] as const,
+    registers: [registry],
+  });
+  // Every booking event exists from the start, so a rate over it is 0 rather than no data.
+  for (const event of BOOKING_EVENTS) bookings.inc({ event }, 0);
+  const onCommit = (count: () => void) => void afterCommit(count, () => {});
+  return {
+    signedUp: () => onCommit(() => signups.inc()),
+    booking: (event: BookingEvent) => onCommit(() => bookings.inc({ event })),
+    paymentCaptured: (payment: { currency: string; amountMinor: number; purpose: string }) =>
+      onCommit(() => {
+        const labels = { currency: payment.currency, purpose: payment.purpose };
+        paymentsCaptured.inc(labels);
+        revenue.inc(labels, payment.amountMinor);
+      }),
+    subscriptionStarted: (interval: string | null) =>
+      onCommit(() => subscriptions.inc({ interval: interval ?? 'unknown' })),
+  };
+}
+
+export type BusinessMetrics = ReturnType<typeof createBusinessMetrics>;
 
 /** One registry per app instance, so several apps in one process (tests) never share counters. */
 export function createMetrics() {
@@ -6,6 +75,7 @@ export function createMetrics() {
   // Kept as a plain number on the hot path and read by the gauge only when scraped.
   const inFlight = { count: 0 };
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  const sources: GaugeSources = {};
   return {
     registry,
     httpRequestDuration: new Histogram({
@@ -29,6 +99,12 @@ export function createMetrics() {
       help: 'Database query duration by operation',
       labelNames: ['operation'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    dbSlowQueries: new Counter({
+      name: 'db_slow_queries_total',
+      help: 'Database queries slower than DB_SLOW_QUERY_MS, by operation',
+      labelNames: ['operation'] as const,
       registers: [registry],
     }),
     rateLimitRejections: new Counter({
@@ -137,7 +213,52 @@ export function createMetrics() {
       labelNames: ['gateway'] as const,
       registers: [registry],
     }),
+    sources,
+    business: createBusinessMetrics(registry),
+    outboxDue: new Gauge({
+      name: 'outbox_due_messages',
+      help: 'Outbox messages due and not yet delivered (pending or being delivered), read from the database at scrape',
+      registers: [registry],
+      async collect() {
+        await readBacklog(this, sources, 'due');
+      },
+    }),
+    outboxOldestDue: new Gauge({
+      name: 'outbox_oldest_due_age_seconds',
+      help: 'How long the oldest undelivered due outbox message has been due (0 when none is)',
+      registers: [registry],
+      async collect() {
+        await readBacklog(this, sources, 'oldestDueSeconds');
+      },
+    }),
+    dbPoolConnections: new Gauge({
+      name: 'db_pool_connections',
+      help: 'PostgreSQL connections by pool (primary, replica) and state: total (open), idle, waiting (queries queued for one), max (the pool size)',
+      labelNames: ['pool', 'state'] as const,
+      registers: [registry],
+      collect() {
+        for (const reading of sources.dbPools?.() ?? []) {
+          for (const state of ['total', 'idle', 'waiting', 'max'] as const) {
+            this.set({ pool: reading.pool, state }, reading[state]);
+          }
+        }
+      },
+    }),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * One backlog reading per gauge (Prometheus scrapes both at once; the query is a count on an
+ * index). A database that does not answer leaves the gauge without a value (NaN): the health
+ * checks and their alerts speak for it.
+ */
+async function readBacklog(gauge: Gauge, sources: GaugeSources, field: 'due' | 'oldestDueSeconds'): Promise<void> {
+  if (!sources.outboxBacklog) return;
+  try {
+    gauge.set((await sources.outboxBacklog())[field]);
+  } catch {
+    gauge.set(Number.NaN);
+  }
+}

@@ -28,6 +28,8 @@ export function backoffDelayMs(attempt: number, baseMs: number, maxMs: number, r
 }
 
 const MAX_ERROR_LENGTH = 2000;
+// How long stop() waits for the deliveries in flight (SHUTDOWN_TIMEOUT_MS is 10 s by default).
+const STOP_GRACE_MS = 2000;
 
 export function createOutboxDispatcher(deps: {
   db: Db;
@@ -37,6 +39,8 @@ export function createOutboxDispatcher(deps: {
   metrics: Metrics;
   options: DispatcherOptions;
   random?: () => number;
+  /** How long stop() waits for deliveries in flight; default 2 s. */
+  stopGraceMs?: number;
 }): OutboxDispatcher {
   const { db, clock, logger, metrics, options } = deps;
   const random = deps.random ?? Math.random;
@@ -178,7 +182,23 @@ export function createOutboxDispatcher(deps: {
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      await running?.catch(() => {});
+      if (!running) return;
+      // A delivery to a receiver that does not answer must not hold up shutdown past its deadline:
+      // after STOP_GRACE_MS the pass is left behind; its rows stay claimed until the lease lapses,
+      // then another instance retries them (deliveries carry the message id for receivers to dedupe).
+      let grace: NodeJS.Timeout | undefined;
+      const abandoned = new Promise<'abandoned'>((resolve) => {
+        grace = setTimeout(() => resolve('abandoned'), deps.stopGraceMs ?? STOP_GRACE_MS);
+      });
+      const outcome = await Promise.race([
+        running.then(
+          () => 'done' as const,
+          () => 'done' as const,
+        ),
+        abandoned,
+      ]);
+      clearTimeout(grace);
+      if (outcome === 'abandoned') logger.warn('outbox deliveries still running at shutdown: left to their lease');
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, type ErrorCode, type ErrorDetail } from '../errors.js';
-import { isPoolExhausted, isUnstorableText, sqlState } from '../infra/db/errors.js';
+import { isDatabaseUnavailable, isPoolExhausted, isUnstorableText, sqlState } from '../infra/db/errors.js';
 import { redact } from '../infra/logger.js';
 import { BASE_HEADERS } from './request-context.js';
 
@@ -64,6 +64,19 @@ export function validationDetails(error: FastifyError): ErrorDetail[] {
     .map(({ field, message }) => ({ field, message }));
 }
 
+// How the Redis store (src/infra/kv/redis.ts, ioredis) says it cannot run a command now: not
+// connected within its short wait, the connection dropped mid-command, no reply in time, or
+// retries used up.
+const STORE_UNAVAILABLE =
+  /^redis not connected|^Connection is closed\.$|^Command timed out$|enableOfflineQueue options is false/;
+
+function isStoreUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    if (current.name === 'MaxRetriesPerRequestError' || STORE_UNAVAILABLE.test(current.message)) return true;
+  }
+  return false;
+}
+
 export function toAppError(error: FastifyError | AppError): AppError {
   if (error instanceof AppError) return error;
   // Text the database cannot store (a NUL byte, an invalid sequence): the client's input, not our fault.
@@ -74,6 +87,15 @@ export function toAppError(error: FastifyError | AppError): AppError {
   if (isPoolExhausted(error)) {
     return new AppError('SERVICE_UNAVAILABLE', 'Server is busy, please retry shortly', {
       headers: { 'retry-after': '1' },
+    });
+  }
+  // The database is down, restarting or unreachable, or the shared store is and this request
+  // cannot go on without it (security state fails closed): a fast 503 the client may retry, never
+  // a 500 (nothing is wrong with the request or the code) and never a hang.
+  if (isDatabaseUnavailable(error) || isStoreUnavailable(error)) {
+    return new AppError('SERVICE_UNAVAILABLE', 'Service temporarily unavailable, please retry shortly', {
+      headers: { 'retry-after': '2' },
+      cause: error,
     });
   }
   if (error.validation) {

@@ -269,6 +269,8 @@ describe('inventory of what could make the server fetch', () => {
     'modules/payments/gateways/stripe.ts': 'STRIPE_API_URL (configuration, through the SDK)',
     'modules/security/security.alerts.ts': 'SECURITY_ALERT_WEBHOOK_URL (configuration)',
     'modules/analytics/analytics.sheets-sync.ts': 'GOOGLE_SHEETS_ROOT_URL and GOOGLE_TOKEN_URL (configuration)',
+    'infra/telemetry.ts': 'OTEL_EXPORTER_OTLP_ENDPOINT (configuration, through the OTLP exporter)',
+    'infra/error-tracking.ts': 'SENTRY_DSN (configuration, through the Sentry SDK)',
   };
 
   it('only the reviewed integrations make outbound requests', () => {
@@ -283,7 +285,7 @@ describe('inventory of what could make the server fetch', () => {
     walk(SRC);
     const outbound = files
       .filter((file) =>
-        /\bfetch\(|\bhttps?\.(?:request|get)\(|new Stripe\(|createTransport\(|@googleapis\/|from 'undici'|WebSocket\(/.test(
+        /\bfetch\(|\bhttps?\.(?:request|get)\(|new Stripe(?:Sdk)?\(|createTransport\(|@googleapis\/|from 'undici'|WebSocket\(|new OTLPTraceExporter\(|Sentry\.init\(/.test(
           readFileSync(file, 'utf8'),
         ),
       )

@@ -2,12 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { context } from '@opentelemetry/api';
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import pg from 'pg';
+import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { SpanKind, traced, tracingActive } from '../tracing.js';
 import { guardPglite, guardPool, markTransactions } from './transaction-context.js';
 
 /** The one database type every repository takes: a pool/instance or an open transaction. */
@@ -37,16 +40,40 @@ export async function firstRow<T>(
 }
 
 export interface Database {
+  /** The primary: every write, every transaction, and reads that must see the caller's own writes. */
   readonly db: Db;
+  /**
+   * Reads that may lag the primary by replication delay (search, slots, content lists, reports):
+   * the replica when DATABASE_READ_URL is set, else the same handle as `db`. Never inside a
+   * transaction, never right after the caller's own write.
+   */
+  readonly read: Db;
   readonly kind: 'pglite' | 'postgres';
+  /** The replica's own check, when one is configured (its reads fall back to the primary while it is down). */
+  readonly replica?: { ping(): Promise<void> };
+  /** Each PostgreSQL pool's connections now (`db_pool_connections`); none on the embedded database. */
+  readonly poolUsage?: () => PoolUsage[];
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface PoolUsage {
+  pool: PoolName;
+  /** Open connections, idle ones among them, queries waiting for one, and the pool's size. */
+  total: number;
+  idle: number;
+  waiting: number;
+  max: number;
 }
 
 export const PGLITE_EXTENSIONS = { btree_gist, pg_trgm };
 
 interface CommonOptions {
   metrics?: Metrics;
+  /** Where slow queries and replica fail-overs are reported. */
+  logger?: Pick<Logger, 'warn'>;
+  /** Queries slower than this are logged and counted (`db_slow_queries_total`); 0 or unset = off. */
+  slowQueryMs?: number;
   /**
    * Refuse queries through the global handle from inside an open transaction
    * (src/infra/db/transaction-context.ts). On by default; production turns it off.
@@ -54,20 +81,92 @@ interface CommonOptions {
   guardTransactions?: boolean;
 }
 
+interface PostgresOptions extends CommonOptions {
+  kind: 'postgres';
+  url: string;
+  /** A read replica for `Database.read`; unset = reads go to `url`. */
+  readUrl?: string;
+  poolMax?: number;
+  /** How long a query waits for a pooled connection, a new connection included (default 5 s). */
+  connectTimeoutMs?: number;
+  /** The server's statement_timeout for every connection; 0 or unset = none. */
+  statementTimeoutMs?: number;
+}
+
 export type DatabaseOptions =
-  | ({ kind: 'postgres'; url: string; poolMax?: number } & CommonOptions)
+  | PostgresOptions
   | ({ kind: 'pglite'; dataDir?: string } & CommonOptions)
   | ({ kind: 'pglite'; instance: PGlite } & CommonOptions);
 
-type QueryObserver = (sqlText: string, seconds: number) => void;
+/** Which connection pool served a query, in slow-query lines. */
+type PoolName = 'primary' | 'replica';
+
+/** Runs one query: timed, counted, traced, and reported when slow. */
+type QueryRunner = <T>(sqlText: string, run: () => Promise<T>) => Promise<T>;
 
 const OPERATIONS = new Set(['select', 'insert', 'update', 'delete', 'with', 'begin', 'commit', 'rollback']);
+const LOGGED_STATEMENT_CHARS = 300;
+const TRACED_STATEMENT_CHARS = 2000;
+// The client gives up on a query this long after the server should have cancelled it: only a
+// connection that answers nothing (a dropped route, a hung server) ever reaches it.
+const QUERY_TIMEOUT_MARGIN_MS = 2000;
+// After a replica connection fails, reads skip it this long instead of each waiting for a connect timeout.
+const REPLICA_RETRY_MS = 10_000;
 
-function observerFor(metrics?: Metrics): QueryObserver | undefined {
-  if (!metrics) return undefined;
-  return (sqlText, seconds) => {
-    const word = /^\s*(\w+)/.exec(sqlText)?.[1]?.toLowerCase() ?? 'other';
-    metrics.dbQueryDuration.observe({ operation: OPERATIONS.has(word) ? word : 'other' }, seconds);
+function operationOf(sqlText: string): string {
+  const word = /^\s*(\w+)/.exec(sqlText)?.[1]?.toLowerCase() ?? 'other';
+  return OPERATIONS.has(word) ? word : 'other';
+}
+
+// Three or more column names in a row ("t"."a", "t"."b", …): Drizzle lists every column it selects.
+const COLUMN_RUN = /((?:"[^"]+"\.)?"[^"]+", )(?:(?:"[^"]+"\.)?"[^"]+", ){2,}/g;
+
+/**
+ * A statement as logs and spans show it: whitespace collapsed, a run of column names shortened
+ * to its first and last, and cut to `max` characters in the middle, so that the tables and
+ * conditions show rather than a select list. Parameters are placeholders ($1), never values.
+ */
+export function statementText(sqlText: string, max = LOGGED_STATEMENT_CHARS): string {
+  const text = sqlText.replace(/\s+/g, ' ').trim().replace(COLUMN_RUN, '$1…, ');
+  if (text.length <= max) return text;
+  const tail = Math.floor(max / 3);
+  return `${text.slice(0, max - tail - 3)} … ${text.slice(-tail)}`;
+}
+
+function queryRunner(options: CommonOptions, pool: PoolName): QueryRunner {
+  const { metrics, logger } = options;
+  const slowQueryMs = options.slowQueryMs ?? 0;
+  const observe = (sqlText: string, ms: number) => {
+    const operation = operationOf(sqlText);
+    metrics?.dbQueryDuration.observe({ operation }, ms / 1000);
+    if (slowQueryMs > 0 && ms > slowQueryMs) {
+      metrics?.dbSlowQueries.inc({ operation });
+      logger?.warn(
+        { statement: statementText(sqlText), duration_ms: Math.round(ms * 10) / 10, operation, pool },
+        'slow database query',
+      );
+    }
+  };
+  const timed = async <T>(sqlText: string, run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      observe(sqlText, performance.now() - started);
+    }
+  };
+  // Scripts and benches open the database without metrics or a slow-query log: nothing to time.
+  const measure =
+    metrics || (logger && slowQueryMs > 0) ? timed : <T>(_sqlText: string, run: () => Promise<T>) => run();
+  return (sqlText, run) => {
+    // Attributes are built only for a trace that records: the common case costs one check.
+    if (!tracingActive()) return measure(sqlText, run);
+    const attributes = {
+      'db.system': 'postgresql',
+      'db.operation': operationOf(sqlText),
+      'db.statement': statementText(sqlText, TRACED_STATEMENT_CHARS),
+    };
+    return traced('db.query', attributes, () => measure(sqlText, run), { kind: SpanKind.CLIENT });
   };
 }
 
@@ -77,39 +176,212 @@ function sqlTextOf(arg: unknown): string {
   return '';
 }
 
-/** Times every query a node-postgres client runs, whether called with a callback or a promise. */
-function timePgClient(client: pg.PoolClient, observe: QueryObserver) {
-  const original = client.query.bind(client) as (...args: unknown[]) => unknown;
+const isQueryReadTimeout = (error: unknown) => error instanceof Error && error.message === 'Query read timeout';
+
+type PgCallback = (error: unknown, result?: unknown) => void;
+
+/**
+ * Runs every query of a node-postgres connection through `runQuery`, whether called with a
+ * callback (the pool's own `query`) or for a promise (a checked-out connection: transactions).
+ *
+ * A checked-out connection also needs care after failures the pool cannot see (the pool's own
+ * `query` releases its connection with the error, and the pool drops it):
+ * - a failed BEGIN: Drizzle sends it before the `try` whose `finally` releases the connection,
+ *   which would never return, leaving the pool one connection smaller for good;
+ * - a client-side timeout (query_timeout): the query may still be running on a connection that
+ *   answers nothing, and Drizzle would release it, after its rollback, without an error. It is
+ *   closed instead, never to be handed out again; closing it ends the transaction on the server,
+ *   so the rollback is answered here, and the caller sees the timeout rather than a failed rollback.
+ */
+function instrumentPgClient(client: pg.PoolClient, runQuery: QueryRunner): void {
+  const original = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  let closed = false;
+  const afterFailure = (sqlText: string, error: unknown) => {
+    if (/^\s*begin\b/i.test(sqlText)) {
+      client.release(error instanceof Error ? error : true);
+    } else if (isQueryReadTimeout(error)) {
+      closed = true;
+      client.end().catch(() => {});
+    }
+  };
   (client as { query: unknown }).query = (...args: unknown[]) => {
-    const started = performance.now();
-    const done = () => observe(sqlTextOf(args[0]), (performance.now() - started) / 1000);
-    const last = args.at(-1);
-    if (typeof last === 'function') {
-      args[args.length - 1] = (...cbArgs: unknown[]) => {
-        done();
-        return (last as (...a: unknown[]) => unknown)(...cbArgs);
-      };
-      return original(...args);
+    const callback = typeof args.at(-1) === 'function' ? (args.pop() as PgCallback) : undefined;
+    const sqlText = sqlTextOf(args[0]);
+    if (closed && /^\s*rollback\s*$/i.test(sqlText)) return Promise.resolve({ rows: [], rowCount: 0 });
+    const result = runQuery(sqlText, () => original(...args));
+    if (callback) {
+      result.then(
+        (rows) => callback(undefined, rows),
+        (error) => callback(error),
+      );
+      return undefined;
     }
-    const result = original(...args);
-    if (result && typeof (result as Promise<unknown>).finally === 'function') {
-      return (result as Promise<unknown>).finally(done);
-    }
-    return result;
+    return result.catch((error: unknown) => {
+      afterFailure(sqlText, error);
+      throw error;
+    });
   };
 }
 
-function timePglite(instance: PGlite, observe: QueryObserver) {
+/**
+ * pg-pool hands a freed connection to a waiting query from inside the request that freed it;
+ * the waiting query's span would join that request's trace. Its callback keeps its own context.
+ */
+function keepTraceContext(pool: pg.Pool): void {
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  (pool as { connect: unknown }).connect = (...args: unknown[]) => {
+    const [callback] = args;
+    if (typeof callback === 'function' && tracingActive()) return connect(context.bind(context.active(), callback));
+    return connect(...args);
+  };
+}
+
+function createPool(url: string, options: PostgresOptions, applicationName: string): pg.Pool {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 0;
+  const pool = new pg.Pool({
+    connectionString: url,
+    // Names the connections in pg_stat_activity and pg_stat_statements; ?application_name= in the URL wins.
+    fallback_application_name: applicationName,
+    max: options.poolMax ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    idleTimeoutMillis: 30_000,
+    // Probes a connection silent for 10 s (a long query), so a firewall or NAT does not drop it.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    ...(statementTimeoutMs > 0
+      ? { statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS }
+      : {}),
+  });
+  // An idle client's network error must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  // Nor may a checked-out one's (a transaction's): node-postgres re-emits it on the client, where an
+  // unheard 'error' event would end the process. The query in progress fails with it instead.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
+}
+
+function instrumentPool(pool: pg.Pool, runQuery: QueryRunner): void {
+  pool.on('connect', (client) => instrumentPgClient(client, runQuery));
+  keepTraceContext(pool);
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  // too_many_connections, admin_shutdown, crash_shutdown, cannot_connect_now (starting up)
+  '53300',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
+const UNREACHABLE_MESSAGE =
+  /^(timeout exceeded when trying to connect|Connection terminated|Query read timeout)|not queryable/;
+
+/** The server could not be reached or dropped the connection (not an error of the query itself). */
+function isUnreachable(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    const code = (current as { code?: unknown }).code;
+    // SQLSTATE class 08: connection exceptions.
+    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (UNREACHABLE_MESSAGE.test(current.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Reads through the replica go to the primary while the replica cannot be reached: a replica
+ * down or rebuilt costs the primary some load, never a failed search. After a failure the
+ * replica is skipped for REPLICA_RETRY_MS, so requests do not each wait for a connect timeout.
+ * Only the promise form of `query` is used through it (Drizzle's).
+ */
+function failOverToPrimary(replica: pg.Pool, primary: pg.Pool, logger?: Pick<Logger, 'warn'>): void {
+  const onReplica = replica.query.bind(replica) as (...args: unknown[]) => Promise<unknown>;
+  const onPrimary = primary.query.bind(primary) as (...args: unknown[]) => Promise<unknown>;
+  let skipUntil = 0;
+  (replica as { query: unknown }).query = async (...args: unknown[]) => {
+    if (performance.now() < skipUntil) return onPrimary(...args);
+    try {
+      return await onReplica(...args);
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+      skipUntil = performance.now() + REPLICA_RETRY_MS;
+      logger?.warn(
+        { err: error, retry_in_ms: REPLICA_RETRY_MS },
+        'read replica unreachable: its reads go to the primary for now',
+      );
+      return onPrimary(...args);
+    }
+  };
+}
+
+function usageOf(pool: pg.Pool, name: PoolName): PoolUsage {
+  return {
+    pool: name,
+    total: pool.totalCount,
+    idle: pool.idleCount,
+    waiting: pool.waitingCount,
+    max: pool.options.max,
+  };
+}
+
+interface Replica {
+  db: Db;
+  ping(): Promise<void>;
+  usage(): PoolUsage;
+  close(): Promise<void>;
+}
+
+function openReplica(options: PostgresOptions & { readUrl: string }, primary: pg.Pool, guard: boolean): Replica {
+  const pool = createPool(options.readUrl, options, 'care-platform-read');
+  instrumentPool(pool, queryRunner(options, 'replica'));
+  // The check asks the replica itself, never the primary its reads fall back to.
+  const askReplica = pool.query.bind(pool) as (text: string) => Promise<unknown>;
+  failOverToPrimary(pool, primary, options.logger);
+  if (guard) guardPool(pool);
+  return {
+    db: drizzlePostgres(pool) as unknown as Db,
+    async ping() {
+      await askReplica('select 1');
+    },
+    usage: () => usageOf(pool, 'replica'),
+    close: () => pool.end(),
+  };
+}
+
+async function openPostgres(options: PostgresOptions): Promise<Database> {
+  const guard = options.guardTransactions ?? true;
+  const primary = createPool(options.url, options, 'care-platform');
+  instrumentPool(primary, queryRunner(options, 'primary'));
+  if (guard) guardPool(primary);
+  const db = drizzlePostgres(primary) as unknown as Db;
+  markTransactions(db);
+  const { readUrl } = options;
+  const replica = readUrl ? openReplica({ ...options, readUrl }, primary, guard) : undefined;
+  return {
+    db,
+    read: replica?.db ?? db,
+    kind: 'postgres',
+    ...(replica ? { replica: { ping: replica.ping } } : {}),
+    poolUsage: () => [usageOf(primary, 'primary'), ...(replica ? [replica.usage()] : [])],
+    async ping() {
+      await primary.query('select 1');
+    },
+    async close() {
+      await Promise.all([primary.end(), replica?.close()]);
+    },
+  };
+}
+
+function instrumentPglite(instance: PGlite, runQuery: QueryRunner): void {
   const wrapQuery = <T extends { query: PGlite['query'] }>(target: T) => {
-    const original = target.query.bind(target);
-    target.query = (async (text: string, ...rest: unknown[]) => {
-      const started = performance.now();
-      try {
-        return await (original as (...a: unknown[]) => Promise<unknown>)(text, ...rest);
-      } finally {
-        observe(text, (performance.now() - started) / 1000);
-      }
-    }) as T['query'];
+    const original = target.query.bind(target) as (...args: unknown[]) => Promise<unknown>;
+    target.query = ((text: string, ...rest: unknown[]) => runQuery(text, () => original(text, ...rest))) as T['query'];
   };
   wrapQuery(instance);
   const originalTransaction = instance.transaction.bind(instance);
@@ -125,40 +397,19 @@ export async function createPglite(dataDir?: string, loadDataDir?: Blob): Promis
   return PGlite.create(dataDir, { extensions: PGLITE_EXTENSIONS, ...(loadDataDir ? { loadDataDir } : {}) });
 }
 
-export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  const observe = observerFor(options.metrics);
-  const guard = options.guardTransactions ?? true;
-  if (options.kind === 'postgres') {
-    const pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolMax ?? 10,
-      connectionTimeoutMillis: 5000,
-      idleTimeoutMillis: 30_000,
-    });
-    // An idle client's network error must not crash the process; the next query reports it.
-    pool.on('error', () => {});
-    if (observe) pool.on('connect', (client) => timePgClient(client, observe));
-    if (guard) guardPool(pool);
-    const db = drizzlePostgres(pool) as unknown as Db;
-    markTransactions(db);
-    return {
-      db,
-      kind: 'postgres',
-      async ping() {
-        await pool.query('select 1');
-      },
-      async close() {
-        await pool.end();
-      },
-    };
-  }
+/**
+ * The embedded database is one connection: reads and writes share it, so `read` is `db`.
+ * Timeouts do not apply (no network); slow queries are reported the same way.
+ */
+async function openPglite(options: ({ dataDir?: string } | { instance: PGlite }) & CommonOptions): Promise<Database> {
   const instance = 'instance' in options ? options.instance : await createPglite(options.dataDir);
-  if (observe) timePglite(instance, observe);
-  if (guard) guardPglite(instance);
+  instrumentPglite(instance, queryRunner(options, 'primary'));
+  if (options.guardTransactions ?? true) guardPglite(instance);
   const db = drizzlePglite(instance) as unknown as Db;
   markTransactions(db);
   return {
     db,
+    read: db,
     kind: 'pglite',
     async ping() {
       if (instance.closed) throw new Error('database is closed');
@@ -168,4 +419,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       if (!instance.closed) await instance.close();
     },
   };
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.kind === 'postgres' ? openPostgres(options) : openPglite(options);
 }

@@ -40,3 +40,49 @@ export const isPoolExhausted = (error: unknown): boolean => {
   }
   return false;
 };
+
+// How node-postgres and PGlite say the connection is gone or never came: PostgreSQL stopped,
+// restarting, unreachable or too slow to connect, or the embedded database closed.
+const CONNECTION_LOST_MESSAGES = new Set([
+  'Connection terminated unexpectedly',
+  'Connection terminated due to connection timeout',
+  'Connection terminated',
+  'Client has encountered a connection error and is not queryable',
+  // A connection closed after its query timed out, still used by the transaction it belonged to.
+  'Client was closed and is not queryable',
+  'Query read timeout',
+  'timeout expired',
+  'PGlite is closed',
+]);
+// Socket errors on the way to the server (node's `code`, with `syscall` set).
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+// SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), shutting down
+// (57P01, 57P02), starting up or in recovery (57P03), out of connection slots (53300), and a
+// statement cut off by statement_timeout (57014).
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
+
+/**
+ * The database could not be reached or did not answer in time: not the request's fault and not
+ * a bug, so it is answered 503 at once (the client may retry) instead of 500. Covers the pool's
+ * wait for a connection too (`isPoolExhausted`), which is how a database that stopped answering
+ * looks to the requests queued behind the stuck ones.
+ */
+export const isDatabaseUnavailable = (error: unknown): boolean => {
+  const state = sqlState(error);
+  if (state && (state.startsWith('08') || UNAVAILABLE_STATES.has(state))) return true;
+  for (let current = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    if (CONNECTION_LOST_MESSAGES.has(current.message)) return true;
+    const { code, syscall } = current as { code?: unknown; syscall?: unknown };
+    if (typeof code === 'string' && typeof syscall === 'string' && NETWORK_CODES.has(code)) return true;
+  }
+  return isPoolExhausted(error);
+};

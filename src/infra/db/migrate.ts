@@ -16,6 +16,9 @@ const MIGRATION_LOCK = 7_041_991_313;
 export async function migrate(db: Db, folder = MIGRATIONS_FOLDER): Promise<number> {
   const migrations = readMigrationFiles({ migrationsFolder: folder });
   return db.transaction(async (tx) => {
+    // DB_STATEMENT_TIMEOUT_MS is for requests: waiting for another instance's migrations, or an
+    // index build, may take longer.
+    await tx.execute(sql`set local statement_timeout = 0`);
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`);
     await tx.execute(sql`create schema if not exists drizzle`);
     await tx.execute(

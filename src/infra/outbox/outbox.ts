@@ -1,7 +1,9 @@
+import { sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
-import type { Db } from '../db/client.js';
+import { type Db, queryRows } from '../db/client.js';
 import type { IdGenerator } from '../ids.js';
 import type { Metrics } from '../metrics.js';
+import { SpanKind, traced } from '../tracing.js';
 import { outbox } from './outbox.tables.js';
 
 export interface OutboxMessage {
@@ -74,11 +76,59 @@ export function createOutbox(deps: { clock: Clock; ids: IdGenerator; metrics: Me
     },
     register(type, handle, options = {}) {
       if (handlers.has(type)) throw new Error(`outbox handler for "${type}" is already registered`);
-      handlers.set(type, { handle, ...options });
+      handlers.set(type, { handle: tracedDelivery(handle), ...options });
     },
     handlerFor(type) {
       return handlers.get(type);
     },
   };
   return outboxService;
+}
+
+/**
+ * The backlog Prometheus sees (outbox_due_messages, outbox_oldest_due_age_seconds): messages due
+ * by `now` and not delivered, waiting or being delivered; a message scheduled for later (a
+ * reminder) is not behind. Uses the dispatcher's own index.
+ */
+export async function outboxBacklog(db: Db, now: Date): Promise<{ due: number; oldestDueSeconds: number }> {
+  const at = now.toISOString();
+  const [row] = await queryRows<{ due: number | string; oldest_due_seconds: number | string | null }>(
+    db,
+    sql`select count(*) as due,
+      coalesce(extract(epoch from (${at}::timestamptz - min(${outbox.deliverAfter}))), 0) as oldest_due_seconds
+    from ${outbox}
+    where ${outbox.status} in ('pending', 'processing') and ${outbox.deliverAfter} <= ${at}`,
+  );
+  return { due: Number(row?.due ?? 0), oldestDueSeconds: Math.max(0, Number(row?.oldest_due_seconds ?? 0)) };
+}
+
+/**
+ * Each delivery in a root span of its own (a consumer of the message; the dispatcher runs on a
+ * timer, outside any request). A deferral is the handler's answer, not a failure: it leaves the
+ * span as a return value and is thrown again outside it.
+ */
+function tracedDelivery(handle: OutboxHandler): OutboxHandler {
+  return async (payload, context) => {
+    const deferral = await traced(
+      'outbox.dispatch',
+      {
+        'messaging.system': 'outbox',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': context.type,
+        'messaging.message.id': context.id,
+        'outbox.attempt': context.attempt,
+      },
+      async () => {
+        try {
+          await handle(payload, context);
+          return undefined;
+        } catch (error) {
+          if (error instanceof DeferDelivery) return error;
+          throw error;
+        }
+      },
+      { root: true, kind: SpanKind.CONSUMER },
+    );
+    if (deferral) throw deferral;
+  };
 }

@@ -9,6 +9,8 @@ import { type Db, queryRows } from '../../infra/db/client.js';
 
 const MONTHS_BACK = 2;
 const MONTHS_AHEAD = 2;
+// Any fixed 64-bit number: names the advisory lock partition makers queue on.
+const PARTITIONS_LOCK = 7_310_556;
 
 const monthStart = (year: number, month: number) => new Date(Date.UTC(year, month, 1));
 const partitionName = (start: Date) =>
@@ -39,8 +41,13 @@ async function partitions(db: Db): Promise<Partition[]> {
  * Creates the monthly partitions around `now` that do not exist yet. A month whose events
  * already sit in the default partition is left there (still stored, still queried).
  * Returns the partitions created.
+ *
+ * Called in a transaction, it first takes an advisory lock held to the end of it: instances
+ * starting at once on a new database each run this, and `create table if not exists` is not
+ * safe against a concurrent create of the same table (one of them would fail to boot).
  */
 export async function ensurePartitions(db: Db, now: Date): Promise<string[]> {
+  await db.execute(sql`select pg_advisory_xact_lock(${PARTITIONS_LOCK})`);
   const existing = new Set((await partitions(db)).map((partition) => partition.name));
   const created: string[] = [];
   for (let offset = -MONTHS_BACK; offset <= MONTHS_AHEAD; offset += 1) {

@@ -1,6 +1,7 @@
 import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
+import { inTransaction } from '../../infra/db/transaction.js';
 import type { ReadThroughCache } from '../../infra/kv/cache.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
@@ -33,6 +34,8 @@ const eventCursor = cursorCodec<{ at: Date; id: string }>({ at: cursorField.time
  */
 export function createAnalyticsService(deps: {
   db: Db;
+  /** The reports run here: the read replica when there is one, else `db`. */
+  readDb: Db;
   repository: AnalyticsRepository;
   cache: ReadThroughCache;
   clock: Clock;
@@ -44,7 +47,7 @@ export function createAnalyticsService(deps: {
   contentTitles?: (ids: string[]) => Promise<Map<string, string>>;
   rawRetentionDays: number;
 }) {
-  const { db, repository, clock } = deps;
+  const { db, readDb, repository, clock } = deps;
 
   /** Resolves the report range: whole UTC days, `to` inclusive; default the last 30 days. */
   const rangeOf = (query: ReportQuery): reports.ReportRange & { fromDay: string; toDay: string } => {
@@ -91,24 +94,28 @@ export function createAnalyticsService(deps: {
       report(`funnel.${journey}`, query, {}, async (range) => ({
         journey,
         steps:
-          journey === 'wellness' ? await reports.wellnessFunnel(db, range) : await reports.marketplaceFunnel(db, range),
+          journey === 'wellness'
+            ? await reports.wellnessFunnel(readDb, range)
+            : await reports.marketplaceFunnel(readDb, range),
       })),
     retention: (query: ReportQuery) =>
-      report('retention', query, {}, async (range) => ({ cohorts: await reports.retention(db, range, clock.now()) })),
-    activation: (query: ReportQuery) => report('activation', query, {}, (range) => reports.activation(db, range)),
+      report('retention', query, {}, async (range) => ({
+        cohorts: await reports.retention(readDb, range, clock.now()),
+      })),
+    activation: (query: ReportQuery) => report('activation', query, {}, (range) => reports.activation(readDb, range)),
     engagement: (query: ReportQuery) =>
       report('engagement', query, {}, (range) =>
-        reports.engagement(db, range, rawCutoff(clock.now(), deps.rawRetentionDays)),
+        reports.engagement(readDb, range, rawCutoff(clock.now(), deps.rawRetentionDays)),
       ),
-    adoption: (query: ReportQuery) => report('adoption', query, {}, (range) => reports.adoption(db, range)),
-    conversion: (query: ReportQuery) => report('conversion', query, {}, (range) => reports.conversion(db, range)),
+    adoption: (query: ReportQuery) => report('adoption', query, {}, (range) => reports.adoption(readDb, range)),
+    conversion: (query: ReportQuery) => report('conversion', query, {}, (range) => reports.conversion(readDb, range)),
     content: (query: ReportQuery) =>
       report('content', query, {}, async (range) => {
-        const items = await reports.contentPerformance(db, range);
+        const items = await reports.contentPerformance(readDb, range);
         const titles = deps.contentTitles ? await deps.contentTitles(items.map((item) => item.content_id)) : new Map();
         return { items: items.map((item) => ({ ...item, title: titles.get(item.content_id) ?? null })) };
       }),
-    support: (query: ReportQuery) => report('support', query, {}, (range) => reports.support(db, range)),
+    support: (query: ReportQuery) => report('support', query, {}, (range) => reports.support(readDb, range)),
 
     /** The newest stored events, as stored; `cursor` continues after the last one. */
     async latestEvents(query: { name?: string; from?: string; to?: string; cursor?: string; limit: number }) {
@@ -183,8 +190,9 @@ export function createAnalyticsService(deps: {
     /** Recomputes every pseudonym's facts from the raw events (a repair; the inserts keep them current). */
     rebuildFacts: () => rebuildFacts(db, clock.now()),
 
-    /** Creates the monthly partitions around now that are missing. */
-    ensurePartitions: (tx: Db = db) => ensurePartitions(tx, clock.now()),
+    /** Creates the monthly partitions around now that are missing (in a transaction of its own unless given one). */
+    ensurePartitions: (tx?: Db) =>
+      tx ? ensurePartitions(tx, clock.now()) : inTransaction(db, (own) => ensurePartitions(own, clock.now())),
   };
 }
 

@@ -50,6 +50,7 @@ export function createAnalyticsModule(
   const rawRetentionDays = config.retention.analyticsRawDays;
   const service = createAnalyticsService({
     db,
+    readDb: platform.readDb,
     repository,
     cache: createReadThroughCache({ kv: platform.kv, metrics: platform.metrics, logger }, 'analytics_report'),
     clock,

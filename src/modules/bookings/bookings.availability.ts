@@ -28,13 +28,18 @@ export async function scheduleOf(
 /** The provider's weekly hours, breaks and date exceptions, and the free start times they leave. */
 export function createAvailability(deps: {
   db: Db;
+  /**
+   * Where free slots are computed (the read replica when there is one). A slot a just-made booking
+   * took may show for the replica's lag; booking it is refused on the primary (the exclusion constraint).
+   */
+  readDb: Db;
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'bookableService' | 'providerOfUser'>;
   track: Track;
   clock: Clock;
   minNoticeMs?: number;
 }) {
-  const { db, repository, catalog, clock } = deps;
+  const { db, readDb, repository, catalog, clock } = deps;
   const minNoticeMs = deps.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS;
 
   return {
@@ -70,7 +75,7 @@ export function createAvailability(deps: {
       providerId: string,
       query: Static<typeof SlotsQuery>,
     ): Promise<Static<typeof SlotsSchema>> {
-      const offer = await catalog.bookableService(query.service_id);
+      const offer = await catalog.bookableService(query.service_id, readDb);
       if (!offer || offer.provider.id !== providerId) throw notFound('Service');
       const now = clock.now();
       const from = query.from ? new Date(query.from) : now;
@@ -81,10 +86,10 @@ export function createAvailability(deps: {
       }
       const { service } = offer;
       const blockMs = (service.durationMinutes + service.bufferMinutes) * 60_000;
-      const schedule = await scheduleOf(repository, db, providerId);
+      const schedule = await scheduleOf(repository, readDb, providerId);
       const busy = schedule
         ? await repository.activeBlocks(
-            db,
+            readDb,
             providerId,
             new Date(from.getTime() - blockMs),
             new Date(to.getTime() + blockMs),

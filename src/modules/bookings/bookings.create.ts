@@ -4,6 +4,7 @@ import type { Db } from '../../infra/db/client.js';
 import { isExclusionViolation } from '../../infra/db/errors.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
+import type { BusinessMetrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
 import {
   type IdempotencyKeyRef,
@@ -64,6 +65,7 @@ export function createBookingCreation(deps: {
   payments: BookingPayments;
   flow: Pick<BookingPaymentFlow, 'detail' | 'release' | 'onPaymentChanged'>;
   track: Track;
+  business: Pick<BusinessMetrics, 'booking'>;
   idempotency: IdempotencyStore;
   clock: Clock;
   ids: IdGenerator;
@@ -227,6 +229,8 @@ export function createBookingCreation(deps: {
             currency: row.currency,
           });
           await messages.announce(tx, row, 'booking.created');
+          deps.business.booking('created');
+          if (row.status === 'confirmed') deps.business.booking('confirmed');
           // A paid booking is news to the provider once it is paid (the payment's message).
           if (row.status === 'confirmed') await messages.notifyBoth(tx, row, 'booking_confirmed');
           if (row.status === 'pending') await messages.waitingForProvider(tx, row, now);

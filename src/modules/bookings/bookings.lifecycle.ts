@@ -2,6 +2,7 @@ import { AppError, invalidField, notFound } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
+import type { BookingEvent, BusinessMetrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
@@ -18,6 +19,13 @@ export const CUSTOMER_CANCEL_CUTOFF_MS = 24 * 3_600_000;
 
 export type Transition = 'confirm' | 'complete' | 'no_show' | 'cancel';
 
+const EVENT_OF: Record<Transition, BookingEvent> = {
+  confirm: 'confirmed',
+  complete: 'completed',
+  no_show: 'no_show',
+  cancel: 'cancelled',
+};
+
 const illegal = (message: string) => new AppError('INVALID_STATE', message);
 
 /**
@@ -32,6 +40,7 @@ export function createBookingLifecycle(deps: {
   payments: Pick<BookingPayments, 'onBookingCancelled'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
+  business: Pick<BusinessMetrics, 'booking'>;
   clock: Clock;
 }) {
   const { db, repository, catalog, messages, clock } = deps;
@@ -89,6 +98,7 @@ export function createBookingLifecycle(deps: {
             break;
         }
         const updated = await repository.update(tx, booking.id, { ...patch, updatedAt: now });
+        deps.business.booking(EVENT_OF[action]);
         const properties = { booking_id: booking.id, provider_id: booking.providerId, service_id: booking.serviceId };
         if (action === 'confirm') await messages.notifyBoth(tx, updated, 'booking_confirmed');
         if (action === 'complete') {
@@ -143,6 +153,7 @@ export function createBookingLifecycle(deps: {
           providerNoShow: input.provider_no_show === true,
         });
         if (settled && updated.paymentDueAt) await repository.update(tx, booking.id, { paymentDueAt: null });
+        deps.business.booking('cancelled');
         await deps.audit.record(tx, auditContextOf(actor), {
           action: 'booking.cancelled_by_admin',
           targetType: 'booking',

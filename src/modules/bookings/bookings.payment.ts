@@ -1,6 +1,7 @@
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
+import type { BusinessMetrics } from '../../infra/metrics.js';
 import type { CatalogService } from '../catalog/index.js';
 import type { PaymentsService } from '../payments/index.js';
 import { type BookingDetail, toPublicBooking } from './bookings.dto.js';
@@ -40,6 +41,7 @@ export function createBookingPaymentFlow(deps: {
     BookingMessages,
     'notifyBoth' | 'notifyCustomer' | 'queueReminder' | 'announce' | 'waitingForProvider'
   >;
+  business: Pick<BusinessMetrics, 'booking'>;
   clock: Clock;
 }) {
   const { db, repository, payments, messages, clock } = deps;
@@ -59,6 +61,7 @@ export function createBookingPaymentFlow(deps: {
       ...(options.paymentStatus ? { paymentStatus: options.paymentStatus } : {}),
       updatedAt: now,
     });
+    deps.business.booking('cancelled');
     await payments.onBookingCancelled(tx, {
       bookingId: booking.id,
       cancelledBy: 'system',
@@ -100,6 +103,7 @@ export function createBookingPaymentFlow(deps: {
             updatedAt: now,
           });
           await messages.announce(tx, updated, 'payment.updated');
+          if (updated.status === 'confirmed') deps.business.booking('confirmed');
           if (updated.status === 'confirmed') await messages.notifyBoth(tx, updated, 'booking_confirmed');
           else await messages.waitingForProvider(tx, updated, now);
           await messages.queueReminder(tx, updated, now);

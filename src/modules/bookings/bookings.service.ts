@@ -2,6 +2,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { ReadThroughCache } from '../../infra/kv/cache.js';
+import type { BusinessMetrics } from '../../infra/metrics.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { EventBus } from '../../shared/events.js';
 import type { IdempotencyStore } from '../../shared/idempotency.js';
@@ -24,6 +25,8 @@ import { createReviews } from './bookings.reviews.js';
 
 export interface BookingsServiceDeps {
   db: Db;
+  /** Free slots read here: the read replica when there is one, else `db`. */
+  readDb: Db;
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'bookableService' | 'providerOfUser' | 'findProvider' | 'applyReview' | 'invalidate'>;
   notify: Notify;
@@ -31,6 +34,7 @@ export interface BookingsServiceDeps {
   events: Pick<EventBus, 'publish'>;
   audit: Pick<AuditService, 'record'>;
   track: Track;
+  business: Pick<BusinessMetrics, 'booking'>;
   idempotency: IdempotencyStore;
   payments: BookingPayments;
   /** Whether the person has the app open (the live module): chat messages are then not announced on other channels. */

@@ -48,6 +48,7 @@ export function createBookingsModule(
   const logger = platform.logger.child({ component: 'bookings' });
   const service = createBookingsService({
     db: platform.db,
+    readDb: platform.readDb,
     repository: createBookingsRepository(),
     catalog: deps.catalog,
     notify: deps.notify,
@@ -55,6 +56,7 @@ export function createBookingsModule(
     events: platform.events,
     audit: deps.audit,
     track: deps.track,
+    business: platform.metrics.business,
     idempotency: deps.idempotency,
     payments: deps.payments,
     isOnline: deps.isOnline,

@@ -43,11 +43,13 @@ export interface SearchPage {
 /** Search over the active services of verified providers. */
 export function createSearchUseCases(deps: {
   db: Db;
+  /** Where searches run (the read replica when there is one); the `service_searched` event goes to `db`. */
+  readDb: Db;
   repository: CatalogRepository;
   cache: Pick<CatalogCache, 'search'>;
   track: Track;
 }) {
-  const { db, repository, cache } = deps;
+  const { db, readDb, repository, cache } = deps;
 
   return {
     /**
@@ -71,7 +73,8 @@ export function createSearchUseCases(deps: {
       };
       const key = JSON.stringify([filters, sort, query.limit, query.cursor ?? null]);
       const page = await cache.search.get(key, SEARCH_TTL_MS, async (): Promise<SearchPage> => {
-        const run = (mode: SearchMode) => repository.search(db, filters, { mode, sort, after, limit: query.limit + 1 });
+        const run = (mode: SearchMode) =>
+          repository.search(readDb, filters, { mode, sort, after, limit: query.limit + 1 });
         // A cursor continues in the mode that found its first page, so the fallback never switches mid-way.
         let mode: SearchMode = after?.mode ?? (q ? 'fts' : 'all');
         let rows = await run(mode);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { eq, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 import type { Seeder } from '../../infra/db/seed.js';
 import { uuidv7 } from '../../infra/ids.js';
@@ -314,69 +314,126 @@ export async function seededProviderId(db: Db, ownerEmail: string): Promise<stri
   return row?.id;
 }
 
-export const catalogSeeder: Seeder = {
-  name: 'catalog: categories, demo providers and services',
-  async run(db) {
-    const now = new Date();
-    const categoryIds = new Map<string, string>();
-    for (const category of CATEGORIES) {
-      await db
-        .insert(categories)
-        .values({
+/** Every category, parents before children (one insert and one select per level); returns ids by slug. */
+async function seedCategories(db: Db, now: Date): Promise<Map<string, string>> {
+  const categoryIds = new Map<string, string>();
+  let pending = CATEGORIES;
+  while (pending.length > 0) {
+    const level = pending.filter((category) => !category.parent || categoryIds.has(category.parent));
+    // A parent that is not in the list: its children are made without one, as before.
+    const batch = level.length > 0 ? level : pending;
+    await db
+      .insert(categories)
+      .values(
+        batch.map((category) => ({
           id: uuidv7(),
           parentId: category.parent ? (categoryIds.get(category.parent) ?? null) : null,
           slug: category.slug,
           name: category.name,
           createdAt: now,
           updatedAt: now,
-        })
-        .onConflictDoNothing({ target: categories.slug });
-      const [row] = await db.select({ id: categories.id }).from(categories).where(eq(categories.slug, category.slug));
-      if (row) categoryIds.set(category.slug, row.id);
-    }
+        })),
+      )
+      .onConflictDoNothing({ target: categories.slug });
+    const rows = await db
+      .select({ id: categories.id, slug: categories.slug })
+      .from(categories)
+      .where(
+        inArray(
+          categories.slug,
+          batch.map((category) => category.slug),
+        ),
+      );
+    for (const row of rows) categoryIds.set(row.slug, row.id);
+    pending = pending.filter((category) => !batch.includes(category));
+  }
+  return categoryIds;
+}
 
-    for (const seed of DEMO_PROVIDERS) {
-      let [owner] = await db.select({ id: users.id }).from(users).where(eq(users.email, seed.email));
-      if (!owner) {
-        [owner] = await db
-          .insert(users)
-          .values({
-            id: uuidv7(),
-            email: seed.email,
-            passwordHash: await hashPassword(randomBytes(24).toString('base64url')),
-            name: seed.displayName,
-            role: 'provider',
-            timeZone: seed.timeZone,
-            passwordChangedAt: now,
-            createdAt: now,
-            updatedAt: now,
-          })
-          .onConflictDoNothing({ target: users.email })
-          .returning({ id: users.id });
-      }
-      if (!owner) continue;
-      const existing = await db.select({ id: providers.id }).from(providers).where(eq(providers.userId, owner.id));
-      if (existing.length > 0) continue;
-      const providerId = uuidv7();
-      await db.insert(providers).values({
-        id: providerId,
-        userId: owner.id,
-        displayName: seed.displayName,
-        bio: seed.bio,
-        city: seed.city,
-        country: seed.country,
-        languages: seed.languages,
+/** The owner account of every demo provider, existing or made now; returns user ids by email. */
+async function seedOwners(db: Db, now: Date): Promise<Map<string, string>> {
+  const emails = DEMO_PROVIDERS.map((seed) => seed.email);
+  const existing = await db
+    .select({ id: users.id, email: users.email })
+    .from(users)
+    .where(inArray(users.email, emails));
+  const owners = new Map(existing.map((row) => [row.email, row.id]));
+  const missing = DEMO_PROVIDERS.filter((seed) => !owners.has(seed.email));
+  if (missing.length === 0) return owners;
+  // One unguessable password for every owner made here: nobody signs in with it, and hashing
+  // one per owner added ~20 ms each to a first start.
+  const passwordHash = await hashPassword(randomBytes(24).toString('base64url'));
+  const created = await db
+    .insert(users)
+    .values(
+      missing.map((seed) => ({
+        id: uuidv7(),
+        email: seed.email,
+        passwordHash,
+        name: seed.displayName,
+        role: 'provider' as const,
         timeZone: seed.timeZone,
-        verification: seed.verification,
-        autoConfirm: seed.autoConfirm,
-        payoutsEnabled: seed.payoutsEnabled ?? false,
+        passwordChangedAt: now,
         createdAt: now,
         updatedAt: now,
-      });
-      for (const offered of seed.services) {
-        const categoryId = categoryIds.get(offered.category);
-        if (!categoryId) continue;
-        await db.insert(services).values({
+      })),
+    )
+    .onConflictDoNothing({ target: users.email })
+    .returning({ id: users.id, email: users.email });
+  for (const row of created) owners.set(row.email, row.id);
+  return owners;
+}
+
+/** A provider for each owner that has none yet; returns the ones made now, with their seed. */
+async function seedProviders(
+  db: Db,
+  owners: Map<string, string>,
+  now: Date,
+): Promise<{ providerId: string; seed: SeedProvider }[]> {
+  const ownerIds = [...owners.values()];
+  const taken = await db
+    .select({ userId: providers.userId })
+    .from(providers)
+    .where(inArray(providers.userId, ownerIds));
+  const hasProvider = new Set(taken.map((row) => row.userId));
+  const made = DEMO_PROVIDERS.flatMap((seed) => {
+    const userId = owners.get(seed.email);
+    return userId && !hasProvider.has(userId) ? [{ providerId: uuidv7(), userId, seed }] : [];
+  });
+  if (made.length === 0) return [];
+  await db.insert(providers).values(
+    made.map(({ providerId, userId, seed }) => ({
+      id: providerId,
+      userId,
+      displayName: seed.displayName,
+      bio: seed.bio,
+      city: seed.city,
+      country: seed.country,
+      languages: seed.languages,
+      timeZone: seed.timeZone,
+      verification: seed.verification,
+      autoConfirm: seed.autoConfirm,
+      payoutsEnabled: seed.payoutsEnabled ?? false,
+      createdAt: now,
+      updatedAt: now,
+    })),
+  );
+  return made.map(({ providerId, seed }) => ({ providerId, seed }));
+}
+
+/** The services of the providers made now, and their search documents. */
+async function seedServices(
+  db: Db,
+  made: { providerId: string; seed: SeedProvider }[],
+  categoryIds: Map<string, string>,
+  now: Date,
+): Promise<void> {
+  const rows = made.flatMap(({ providerId, seed }) =>
+    seed.services.flatMap((offered) => {
+      const categoryId = categoryIds.get(offered.category);
+      if (!categoryId) return [];
+      return [
+        {
           id: uuidv7(),
           providerId,
           categoryId,
@@ -389,13 +446,29 @@ export const catalogSeeder: Seeder = {
           ...(offered.prepaid ? { paymentMode: 'required' as const, ...offered.prepaid } : {}),
           createdAt: now,
           updatedAt: now,
-        });
-      }
-      // Same document the service keeps: name, description, category, provider.
-      await db.execute(sql`
-        update ${services} set search_text = concat_ws(' ', ${services.name}, nullif(${services.description}, ''), c.name, p.display_name)
-        from ${categories} c, ${providers} p
-        where c.id = ${services.categoryId} and p.id = ${services.providerId} and ${services.providerId} = ${providerId}`);
-    }
+        },
+      ];
+    }),
+  );
+  if (rows.length === 0) return;
+  await db.insert(services).values(rows);
+  const providerIds = made.map(({ providerId }) => providerId);
+  // Same document the service keeps: name, description, category, provider.
+  await db.execute(sql`
+    update ${services} set search_text = concat_ws(' ', ${services.name}, nullif(${services.description}, ''), c.name, p.display_name)
+    from ${categories} c, ${providers} p
+    where c.id = ${services.categoryId} and p.id = ${services.providerId} and ${inArray(services.providerId, providerIds)}`);
+}
+
+export const catalogSeeder: Seeder = {
+  name: 'catalog: categories, demo providers and services',
+  // A few statements for the whole catalogue, not several per row: on the embedded database
+  // each statement costs a first start several milliseconds.
+  async run(db) {
+    const now = new Date();
+    const categoryIds = await seedCategories(db, now);
+    const owners = await seedOwners(db, now);
+    const made = await seedProviders(db, owners, now);
+    await seedServices(db, made, categoryIds, now);
   },
 };

@@ -15,6 +15,8 @@ import { createProviderServiceUseCases } from './catalog.services.js';
 
 export interface CatalogDeps {
   db: Db;
+  /** Searches read here: the read replica when there is one, else `db`. */
+  readDb: Db;
   repository: CatalogRepository;
   audit: Pick<AuditService, 'record'>;
   track: Track;
@@ -30,14 +32,14 @@ export interface CatalogDeps {
  * routes and the bookings module. Every change makes all cached catalog answers stale.
  */
 export function createCatalogService(deps: CatalogDeps) {
-  const { db, repository, audit, track, cache, clock, ids, identity } = deps;
+  const { db, readDb, repository, audit, track, cache, clock, ids, identity } = deps;
   const ownProfiles = createOwnProfiles({ db, repository, clock, ids, identity });
   return {
     invalidate: (): Promise<void> => cache.invalidate(),
     ...createCategoryUseCases({ db, repository, audit, cache, clock, ids }),
     ...createProviderUseCases({ db, repository, audit, cache, clock, ownProfiles }),
     ...createProviderServiceUseCases({ db, repository, cache, clock, ids, ownProfiles }),
-    ...createSearchUseCases({ db, repository, cache, track }),
+    ...createSearchUseCases({ db, readDb, repository, cache, track }),
     dataMapEntry: (): PersonalDataEntry => catalogPersonalData({ repository, cache, clock }),
   };
 }

@@ -28,6 +28,7 @@ export function createCatalogModule(
 ): ModuleDescriptor<'catalog', CatalogService> {
   const service = createCatalogService({
     db: platform.db,
+    readDb: platform.readDb,
     repository: createCatalogRepository(),
     audit: deps.audit,
     track: deps.track,

@@ -48,13 +48,15 @@ function decodeCursor(cursor: string, searching: boolean): VisibleCursor {
  */
 export function createContentReading(deps: {
   db: Db;
+  /** The reader's lists run here (the read replica when there is one); opening an item records a view on `db`. */
+  readDb: Db;
   repository: ContentRepository;
   track: Track;
   access: Pick<AccessService, 'requirePremium' | 'recordPremiumUse'>;
   clock: Clock;
   ids: IdGenerator;
 }) {
-  const { db, repository, clock, ids } = deps;
+  const { db, readDb, repository, clock, ids } = deps;
 
   return {
     /** The reader's list: teasers of what is visible now, by relevance when searching, else newest first. */
@@ -70,7 +72,7 @@ export function createContentReading(deps: {
       const searching = query.q !== undefined;
       const after = query.cursor ? decodeCursor(query.cursor, searching) : undefined;
       const rows = await repository.listVisible(
-        db,
+        readDb,
         { q: query.q, tag: query.tag, locale: query.locale, tier: query.tier, type: query.type },
         { now: clock.now(), after, limit: query.limit + 1 },
       );

@@ -18,6 +18,8 @@ import type { ContentRepository } from './content.repository.js';
  */
 export function createContentService(deps: {
   db: Db;
+  /** The reader's lists: the read replica when there is one; default `db`. */
+  readDb?: Db;
   repository: ContentRepository;
   audit: Pick<AuditService, 'record'>;
   track: Track;
@@ -28,7 +30,7 @@ export function createContentService(deps: {
 }) {
   return {
     ...createContentAuthoring(deps),
-    ...createContentReading(deps),
+    ...createContentReading({ ...deps, readDb: deps.readDb ?? deps.db }),
     ...createContentBlocks(deps),
   };
 }

@@ -28,6 +28,7 @@ export function createContentModule(
   const repository = createContentRepository();
   const service = createContentService({
     db: platform.db,
+    readDb: platform.readDb,
     repository,
     audit: deps.audit,
     track: deps.track,

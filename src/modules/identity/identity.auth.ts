@@ -5,6 +5,7 @@ import { isUniqueViolation } from '../../infra/db/errors.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
+import type { BusinessMetrics } from '../../infra/metrics.js';
 import type { Actor, CallContext } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
@@ -54,6 +55,7 @@ export interface AuthDeps {
   security: Pick<SecurityService, 'loginFailed' | 'signal'>;
   sessionState: Pick<SessionState, 'revokeSessions'>;
   refreshTokenTtlDays: number;
+  business: Pick<BusinessMetrics, 'signedUp'>;
 }
 
 /** Sign-up, sign-in, refresh-token rotation, sign-out and the person's list of sessions. */
@@ -128,6 +130,7 @@ export function createAuthUseCases(deps: AuthDeps) {
           // for the account holder to grant it.
           await deps.consent.recordSignup(tx, user.id, context);
           await deps.track(tx, 'user_signed_up', user.id, {});
+          deps.business.signedUp();
           const tokens = await openSession(tx, user, context);
           return { user: toPublicUser(user, clock.now()), tokens };
         });

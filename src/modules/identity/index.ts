@@ -12,7 +12,7 @@ import { identitySeeder } from './identity.seed.js';
 import { createIdentityService, type IdentityService } from './identity.service.js';
 import { createLoginGuard } from './login-guard.js';
 import { configurePasswordHashing } from './passwords.js';
-import { createSessionState, type SessionState } from './session-state.js';
+import { AUTH_CHANGES_CHANNEL, createSessionState, type SessionState } from './session-state.js';
 import { type AccessTokens, createAccessTokens } from './tokens.js';
 
 export type { TokenPair } from './identity.auth.js';
@@ -92,13 +92,22 @@ export function createIdentityModule(
     sessionState,
     events: platform.events,
     refreshTokenTtlDays: config.auth.refreshTokenTtlDays,
+    business: platform.metrics.business,
     // Its own key: a former-trial hash matches nothing else derived from the secret.
     formerTrialKey: `former-trial:${config.auth.jwtSecret}`,
   });
+  let stopHearing: (() => Promise<void>) | undefined;
   return {
     name: 'identity',
     service,
     auth: { tokens, sessionState },
+    // Sign-outs and access changes made on other instances apply to this one's memory at once.
+    async start() {
+      stopHearing = await kv.subscribe(AUTH_CHANGES_CHANNEL, (raw) => sessionState.heard(raw));
+    },
+    async close() {
+      await stopHearing?.();
+    },
     routes: async (api) => api.register(identityRoutes, { identity: service }),
     // Erased after every other module: the account row is pseudonymised once nothing points at it.
     dataMap: { ...service.dataMapEntry(), eraseLast: true },

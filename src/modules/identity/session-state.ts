@@ -7,8 +7,9 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
  */
 export const AUTH_CHANGES_CHANNEL = 'auth:changes';
 
-// How long an instance trusts its last look-up of a session. Revocations made on this instance
-// apply at once; those made on another reach this one within this time.
+// How long an instance trusts its last look-up of a session. Changes made on any instance apply
+// at once through AUTH_CHANGES_CHANNEL (`heard`); should an announcement be lost, they reach
+// this instance within this time.
 const LOCAL_TTL_MS = 1000;
 const LOCAL_LIMIT = 50_000;
 
@@ -59,6 +60,29 @@ export function createSessionState(deps: {
       await deps.kv
         .publish(AUTH_CHANGES_CHANNEL, JSON.stringify({ user: userId, valid_from: atMs }))
         .catch(() => undefined);
+    },
+
+    /**
+     * Applies a change announced on AUTH_CHANGES_CHANNEL (by any instance, this one included) to
+     * this instance's memory, so a revocation or an access change made elsewhere is not served
+     * from a look-up that predates it.
+     */
+    heard(raw: string): void {
+      let change: { sessions?: unknown; user?: unknown; valid_from?: unknown };
+      try {
+        change = JSON.parse(raw);
+      } catch {
+        return;
+      }
+      if (Array.isArray(change.sessions)) {
+        const revoked = new Set(change.sessions);
+        for (const [key, entry] of local) if (revoked.has(key.slice(0, key.indexOf(':')))) entry.revoked = true;
+      }
+      if (typeof change.user === 'string' && typeof change.valid_from === 'number') {
+        for (const [key, entry] of local) {
+          if (key.endsWith(`:${change.user}`)) entry.validFrom = Math.max(entry.validFrom, change.valid_from);
+        }
+      }
     },
 
     /** The remembered state of a session, when looked up less than a second ago. */

@@ -56,6 +56,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
     outbox: deps.outbox,
     notify: deps.notify,
     clock,
+    business: deps.metrics.business,
     events: deps.events,
   });
   const refunds = createRefunds({
@@ -122,6 +123,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
     publicAppUrl: config.publicAppUrl,
     prices: config.stripe?.prices ?? {},
     graceDays: config.subscriptionGraceDays,
+    business: deps.metrics.business,
   });
   events = createPaymentEvents({
     db,

@@ -1,5 +1,6 @@
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
+import type { BusinessMetrics } from '../../infra/metrics.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { EventBus } from '../../shared/events.js';
 import type { Notify } from '../notifications/index.js';
@@ -37,6 +38,7 @@ export function createSettlement(deps: {
   outbox: Pick<Outbox, 'enqueue'>;
   notify: Notify;
   clock: Clock;
+  business: Pick<BusinessMetrics, 'paymentCaptured'>;
   /** A gateway answer that cannot be ours is reported to the security monitor. */
   events?: Pick<EventBus, 'publish'>;
 }) {
@@ -97,6 +99,7 @@ export function createSettlement(deps: {
           commissionMinor: row.commissionMinor,
           occurredAt: now,
         });
+        deps.business.paymentCaptured({ currency: row.currency, amountMinor: row.amountMinor, purpose: row.purpose });
         if (row.payerId) {
           await deps.notify.send(tx, {
             userId: row.payerId,

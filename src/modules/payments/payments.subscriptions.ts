@@ -3,6 +3,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
+import type { BusinessMetrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
 import { effectivePlan, type IdentityService } from '../identity/index.js';
 import type { Gateways } from './gateways/index.js';
@@ -40,6 +41,7 @@ export function createSubscriptions(deps: {
   publicAppUrl: string;
   prices: { monthly?: string; yearly?: string };
   graceDays: number;
+  business: Pick<BusinessMetrics, 'subscriptionStarted'>;
 }) {
   const { db, repository, clock } = deps;
 
@@ -56,7 +58,8 @@ export function createSubscriptions(deps: {
    */
   const settlePlan = async (tx: Db, row: SubscriptionRow, reason: string) => {
     if (grantsPremium(row.status, row.graceUntil, clock.now())) {
-      await deps.identity.applySubscriptionPlan(tx, row.userId, 'premium', reason);
+      const bought = await deps.identity.applySubscriptionPlan(tx, row.userId, 'premium', reason);
+      if (bought) deps.business.subscriptionStarted(row.interval);
     } else if (row.status !== null && ENDS_PREMIUM.includes(row.status)) {
       await deps.identity.applySubscriptionPlan(tx, row.userId, 'free', reason);
     }

@@ -1,4 +1,4 @@
-import { createTransport } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Clock } from '../../../infra/clock.js';
 import { createDeliveryHealth, type NotificationChannel } from './channel.js';
 
@@ -19,22 +19,29 @@ export function senderDomain(from: string): string {
 
 /** Email through an SMTP server (nodemailer): one connection per message, bounded timeouts. */
 export function createSmtpChannel(options: SmtpOptions, deps: { clock: Clock }): NotificationChannel {
-  const transport = createTransport(
-    {
-      url: options.url,
-      connectionTimeout: TIMEOUT_MS,
-      greetingTimeout: TIMEOUT_MS,
-      socketTimeout: TIMEOUT_MS,
-      dnsTimeout: TIMEOUT_MS,
-    },
-    { from: options.from },
-  );
+  // nodemailer is loaded by the first message or probe, not by every start of the app.
+  let transport: Promise<Transporter> | undefined;
+  const transporter = () => {
+    transport ??= import('nodemailer').then(({ createTransport }) =>
+      createTransport(
+        {
+          url: options.url,
+          connectionTimeout: TIMEOUT_MS,
+          greetingTimeout: TIMEOUT_MS,
+          socketTimeout: TIMEOUT_MS,
+          dnsTimeout: TIMEOUT_MS,
+        },
+        { from: options.from },
+      ),
+    );
+    return transport;
+  };
   const domain = senderDomain(options.from);
   const health = createDeliveryHealth({
     clock: deps.clock,
     probeTtlMs: PROBE_TTL_MS,
     probe: async () => {
-      await transport.verify();
+      await (await transporter()).verify();
     },
   });
 
@@ -44,7 +51,7 @@ export function createSmtpChannel(options: SmtpOptions, deps: { clock: Clock }):
     configured: true,
     async send(message) {
       try {
-        await transport.sendMail({
+        await (await transporter()).sendMail({
           to: message.to,
           subject: message.subject,
           text: message.text,
@@ -63,7 +70,7 @@ export function createSmtpChannel(options: SmtpOptions, deps: { clock: Clock }):
     check: health.check,
     async close() {
       // A probe still in flight ends by its own timeouts; shutdown does not wait for it.
-      transport.close();
+      if (transport) (await transport).close();
     },
   };
 }

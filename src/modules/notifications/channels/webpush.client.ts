@@ -1,5 +1,5 @@
 import { createECDH } from 'node:crypto';
-import webpush from 'web-push';
+import type webpush from 'web-push';
 import { errorMessage } from './channel.js';
 import type { PushMessage, PushOutcome } from './fcm.client.js';
 
@@ -70,6 +70,8 @@ export function createWebPushClient(options: VapidOptions): WebPushClient {
   }
   assertSubject(options.subject);
   const vapidDetails = { subject: options.subject, publicKey: options.publicKey, privateKey: options.privateKey };
+  // web-push is loaded by the first send, not by every start of the app.
+  let library: Promise<typeof webpush> | undefined;
 
   return {
     async send(subscription, message) {
@@ -79,13 +81,15 @@ export function createWebPushClient(options: VapidOptions): WebPushClient {
         url: message.url,
         delivery_id: message.deliveryId,
       });
+      library ??= import('web-push').then((module) => module.default);
+      const webPush = await library;
       let request: ReturnType<typeof webpush.generateRequestDetails>;
       try {
         const endpoint = new URL(subscription.endpoint);
         if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:') {
           throw new Error(`endpoint scheme ${endpoint.protocol} is not http(s)`);
         }
-        request = webpush.generateRequestDetails(subscription, payload, {
+        request = webPush.generateRequestDetails(subscription, payload, {
           vapidDetails,
           TTL: TTL_SECONDS,
           contentEncoding: 'aes128gcm',

@@ -1,4 +1,5 @@
-import Stripe from 'stripe';
+import { createRequire } from 'node:module';
+import type Stripe from 'stripe';
 import type { PaymentsConfig } from '../../../config.js';
 import type { Clock } from '../../../infra/clock.js';
 import {
@@ -39,13 +40,25 @@ export interface StripeGatewayDeps {
 
 const CARD_METHODS: ReadonlySet<PaymentMethod | undefined> = new Set(['card', 'apple_pay', 'google_pay', 'mada']);
 
+type StripeModule = typeof Stripe;
+
+/**
+ * The SDK, loaded when a Stripe gateway is made, not when the app starts: it is most of a
+ * megabyte of code that every start without STRIPE_SECRET_KEY would load for nothing. Through
+ * require, because webhooks are verified synchronously and the gateway is made synchronously.
+ */
+function loadStripeSdk(): StripeModule {
+  return createRequire(import.meta.url)('stripe') as StripeModule;
+}
+
 /**
  * Stripe through its official SDK: PaymentIntents (Connect destination charges when the payment
  * has a provider account), refunds, Express accounts, Billing checkout and portal, balance
  * transactions for reconciliation, and signed webhooks checked by the SDK itself.
  */
 export function createStripeGateway(config: StripeSettings, deps: StripeGatewayDeps): PaymentGateway {
-  const stripe = new Stripe(config.secretKey, {
+  const StripeSdk = loadStripeSdk();
+  const stripe = new StripeSdk(config.secretKey, {
     apiVersion: STRIPE_API_VERSION,
     maxNetworkRetries: deps.maxNetworkRetries ?? 2,
     timeout: deps.timeoutMs ?? 20_000,
@@ -59,7 +72,7 @@ export function createStripeGateway(config: StripeSettings, deps: StripeGatewayD
     try {
       return await work();
     } catch (error) {
-      throw gatewayErrorOf(error);
+      throw gatewayErrorOf(StripeSdk, error);
     }
   };
 
@@ -115,12 +128,12 @@ export function createStripeGateway(config: StripeSettings, deps: StripeGatewayD
         // Already canceled, or completed at the last moment: the current state is the answer, and
         // the caller decides (a payment that succeeded after its hold ran out is refunded, not lost).
         if (
-          error instanceof Stripe.errors.StripeInvalidRequestError &&
+          error instanceof StripeSdk.errors.StripeInvalidRequestError &&
           error.code === 'payment_intent_unexpected_state'
         ) {
           return paymentOf(await call(() => retrieve(gatewayPaymentId)));
         }
-        throw gatewayErrorOf(error);
+        throw gatewayErrorOf(StripeSdk, error);
       }
     },
 
@@ -158,7 +171,7 @@ export function createStripeGateway(config: StripeSettings, deps: StripeGatewayD
           deps.clock.now().getTime(),
         );
       } catch (error) {
-        if (error instanceof Stripe.errors.StripeSignatureVerificationError || error instanceof SyntaxError) {
+        if (error instanceof StripeSdk.errors.StripeSignatureVerificationError || error instanceof SyntaxError) {
           throw new WebhookSignatureError(`Stripe webhook refused: ${firstLine(error.message)}`);
         }
         throw error;
@@ -245,8 +258,8 @@ export function createStripeGateway(config: StripeSettings, deps: StripeGatewayD
 }
 
 /** SDK errors in our terms: a refusal the customer may read, or "unavailable, try again". */
-function gatewayErrorOf(error: unknown): Error {
-  const errors = Stripe.errors;
+function gatewayErrorOf(StripeSdk: StripeModule, error: unknown): Error {
+  const { errors } = StripeSdk;
   if (error instanceof errors.StripeCardError) {
     return new GatewayDeclinedError(error.message, error.code ?? 'card_declined');
   }
