@@ -30,6 +30,12 @@ export const EnvSchema = Type.Object({
     Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset = embedded PGlite' }),
   ),
   DATABASE_POOL_MAX: Int({ default: 10, minimum: 1, maximum: 1000, description: 'node-postgres pool size' }),
+  MIGRATE_ON_START: Type.Boolean({
+    default: true,
+    description:
+      'apply pending migrations at boot (under an advisory lock); false = only check, and refuse to start ' +
+      'when the database is behind (run node dist/migrate.js as a deploy step; the app user then needs no DDL rights)',
+  }),
   DATABASE_READ_URL: Type.Optional(
     Type.String({
       pattern: '^postgres(ql)?://',
@@ -507,6 +513,7 @@ export interface Config {
   databaseUrl?: string;
   databasePoolMax: number;
   databaseReadUrl?: string;
+  migrateOnStart: boolean;
   db: { slowQueryMs: number; connectTimeoutMs: number; statementTimeoutMs: number };
   redisKeyPrefix?: string;
   sentry?: { dsn: string; environment: string; sampleRate: number };
@@ -728,6 +735,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     databaseReadUrl: e.DATABASE_READ_URL,
+    migrateOnStart: e.MIGRATE_ON_START,
     db: {
       slowQueryMs: e.DB_SLOW_QUERY_MS,
       connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,

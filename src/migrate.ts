@@ -7,8 +7,8 @@ try {
   const config = loadConfig();
   // A new embedded database starts as a copy of the build's migrated one, as `node dist/server.js` does.
   if (!config.isPostgres) await createFromTemplate(config.dataDir);
-  // openInfrastructure applies migrations before returning.
-  const { database, kv } = await openInfrastructure(config);
+  // openInfrastructure applies migrations before returning, whatever MIGRATE_ON_START says.
+  const { database, kv } = await openInfrastructure(config, undefined, { migrate: true });
   await Promise.all([database.close(), kv.close()]);
   process.stdout.write(
     `Migrations are up to date (${config.isPostgres ? 'PostgreSQL' : `PGlite in ${config.dataDir}`}).\n`,

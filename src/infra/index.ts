@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { systemClock } from './clock.js';
 import { type Database, openDatabase } from './db/client.js';
-import { migrate } from './db/migrate.js';
+import { migrate, pendingMigrations } from './db/migrate.js';
 import type { KeyValueStore } from './kv/kv.js';
 import { createMemoryStore } from './kv/memory.js';
 import { deploymentKeyPrefix } from './kv/namespace.js';
@@ -23,6 +23,8 @@ export interface Infrastructure {
 export async function openInfrastructure(
   config: Config,
   logger = createLogger({ level: config.logLevel }),
+  /** `migrate: true` applies pending migrations whatever MIGRATE_ON_START says (`node dist/migrate.js`). */
+  options: { migrate?: boolean } = {},
 ): Promise<Infrastructure> {
   const metrics = createMetrics();
   // Development catches a query that would wait on its own transaction; production skips the check.
@@ -46,8 +48,17 @@ export async function openInfrastructure(
     : await openDatabase({ kind: 'pglite', dataDir: config.dataDir, ...observed });
   metrics.sources.dbPools = database.poolUsage;
   try {
-    const applied = await migrate(database.db);
-    if (applied > 0) logger.info({ applied }, 'database migrations applied');
+    if (options.migrate ?? config.migrateOnStart) {
+      const applied = await migrate(database.db);
+      if (applied > 0) logger.info({ applied }, 'database migrations applied');
+    } else {
+      const pending = await pendingMigrations(database.db);
+      if (pending > 0) {
+        throw new Error(
+          `the database is ${pending} migration(s) behind this release: run node dist/migrate.js (or npm run migrate) first, or set MIGRATE_ON_START=true`,
+        );
+      }
+    }
   } catch (error) {
     await database.close();
     throw error;

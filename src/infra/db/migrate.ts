@@ -43,3 +43,22 @@ export async function migrate(db: Db, folder = MIGRATIONS_FOLDER): Promise<numbe
     return count;
   });
 }
+
+/**
+ * How many migrations in `drizzle/` the database has not applied, without applying any: the
+ * check an instance makes at boot when MIGRATE_ON_START=false (migrations are a deploy step).
+ */
+export async function pendingMigrations(db: Db, folder = MIGRATIONS_FOLDER): Promise<number> {
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
+  const [table] = await queryRows<{ name: string | null }>(
+    db,
+    sql`select to_regclass('drizzle.__drizzle_migrations')::text as name`,
+  );
+  if (!table?.name) return migrations.length;
+  const [latest] = await queryRows<{ created_at: string }>(
+    db,
+    sql`select created_at from drizzle.__drizzle_migrations order by created_at desc limit 1`,
+  );
+  const last = latest ? Number(latest.created_at) : -1;
+  return migrations.filter((migration) => migration.folderMillis > last).length;
+}
