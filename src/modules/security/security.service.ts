@@ -5,6 +5,7 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
+import { createMemoryStore } from '../../infra/kv/memory.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { CallContext } from '../../shared/actor.js';
@@ -84,6 +85,18 @@ export function createSecurityService(deps: {
   let flushing: Promise<void> = Promise.resolve();
   let reloadTimer: NodeJS.Timeout | undefined;
 
+  // Scores, the burst count and the block guard live in the shared store; while it is down they
+  // are kept in this instance's memory instead, so attacks still escalate to a block (a database
+  // row) during an outage.
+  const fallback = createMemoryStore(clock);
+  const counters = async <T>(use: (store: KeyValueStore) => Promise<T>): Promise<T> => {
+    try {
+      return await use(kv);
+    } catch {
+      return use(fallback);
+    }
+  };
+
   const keyOf = (ip: string) => clientKey(ip, config.ipv6PrefixLength);
   const enforcing = config.inspection === 'block';
 
@@ -102,17 +115,21 @@ export function createSecurityService(deps: {
   const score = async (scope: 'ip' | 'user', key: string, points: number): Promise<number> => {
     const bucket = Math.floor(clock.now().getTime() / BUCKET_MS);
     const base = `sec:score:${scope}:${key}:`;
-    const [{ count }, previous, before] = await Promise.all([
-      kv.increment(`${base}${bucket}`, 3 * BUCKET_MS, points),
-      kv.get(`${base}${bucket - 1}`),
-      kv.get(`${base}${bucket - 2}`),
-    ]);
+    const [{ count }, previous, before] = await counters((store) =>
+      Promise.all([
+        store.increment(`${base}${bucket}`, 3 * BUCKET_MS, points),
+        store.get(`${base}${bucket - 1}`),
+        store.get(`${base}${bucket - 2}`),
+      ]),
+    );
     return count + Number(previous ?? 0) / 2 + Number(before ?? 0) / 4;
   };
 
   const resetScore = async (key: string) => {
     const bucket = Math.floor(clock.now().getTime() / BUCKET_MS);
-    await Promise.all([0, 1, 2].map((back) => kv.delete(`sec:score:ip:${key}:${bucket - back}`)));
+    const keys = [0, 1, 2].map((back) => `sec:score:ip:${key}:${bucket - back}`);
+    await Promise.all(keys.map((name) => fallback.delete(name)));
+    await Promise.all(keys.map((name) => kv.delete(name)));
   };
 
   const remember = (row: Pick<IpBlockRow, 'id' | 'ipKey' | 'expiresAt'>) => {
@@ -196,7 +213,7 @@ export function createSecurityService(deps: {
 
     async afterEvent(row: SecurityEventRow): Promise<void> {
       const minute = Math.floor(row.occurredAt.getTime() / 60_000);
-      const { count } = await kv.increment(`sec:burst:${minute}`, 120_000);
+      const { count } = await counters((store) => store.increment(`sec:burst:${minute}`, 120_000));
       if (count === config.burstEvents) {
         await deps.alerts.raise('burst', `${count} security events within a minute`, {
           minute: new Date(minute * 60_000).toISOString(),
@@ -242,7 +259,7 @@ export function createSecurityService(deps: {
       // Keyed by the app's own 10-second window (not only the store's TTL), so the guard never
       // outlives the moment it protects whatever clock the store keeps.
       const window = Math.floor(clock.now().getTime() / 10_000);
-      const { count } = await kv.increment(`sec:blocking:${key}:${window}`, 20_000);
+      const { count } = await counters((store) => store.increment(`sec:blocking:${key}:${window}`, 20_000));
       if (count > 1) return;
       const now = clock.now();
       const row = await inTransaction(db, async (tx) => {
