@@ -11,6 +11,7 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { SpanKind, traced, tracingActive } from '../tracing.js';
+import { isConnectionLost } from './errors.js';
 import { guardPglite, guardPool, markTransactions } from './transaction-context.js';
 
 /** The one database type every repository takes: a pool/instance or an open transaction. */
@@ -265,35 +266,6 @@ function instrumentPool(pool: pg.Pool, runQuery: QueryRunner): void {
   keepTraceContext(pool);
 }
 
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  // too_many_connections, admin_shutdown, crash_shutdown, cannot_connect_now (starting up)
-  '53300',
-  '57P01',
-  '57P02',
-  '57P03',
-]);
-const UNREACHABLE_MESSAGE =
-  /^(timeout exceeded when trying to connect|Connection terminated|Query read timeout)|not queryable/;
-
-/** The server could not be reached or dropped the connection (not an error of the query itself). */
-function isUnreachable(error: unknown): boolean {
-  for (let current = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
-    const code = (current as { code?: unknown }).code;
-    // SQLSTATE class 08: connection exceptions.
-    if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
-    if (UNREACHABLE_MESSAGE.test(current.message)) return true;
-  }
-  return false;
-}
-
 /**
  * Reads through the replica go to the primary while the replica cannot be reached: a replica
  * down or rebuilt costs the primary some load, never a failed search. After a failure the
@@ -309,7 +281,7 @@ function failOverToPrimary(replica: pg.Pool, primary: pg.Pool, logger?: Pick<Log
     try {
       return await onReplica(...args);
     } catch (error) {
-      if (!isUnreachable(error)) throw error;
+      if (!isConnectionLost(error)) throw error;
       skipUntil = performance.now() + REPLICA_RETRY_MS;
       logger?.warn(
         { err: error, retry_in_ms: REPLICA_RETRY_MS },

@@ -66,17 +66,15 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
 ]);
 // SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), shutting down
-// (57P01, 57P02), starting up or in recovery (57P03), out of connection slots (53300), and a
-// statement cut off by statement_timeout (57014).
-const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
+// (57P01, 57P02), starting up or in recovery (57P03), out of connection slots (53300).
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
 
 /**
- * The database could not be reached or did not answer in time: not the request's fault and not
- * a bug, so it is answered 503 at once (the client may retry) instead of 500. Covers the pool's
- * wait for a connection too (`isPoolExhausted`), which is how a database that stopped answering
- * looks to the requests queued behind the stuck ones.
+ * The server could not be reached, dropped the connection or could not give one (the pool's wait
+ * for a connection included): not an error of the query itself, so another server (the primary,
+ * for a replica) may answer it.
  */
-export const isDatabaseUnavailable = (error: unknown): boolean => {
+export const isConnectionLost = (error: unknown): boolean => {
   const state = sqlState(error);
   if (state && (state.startsWith('08') || UNAVAILABLE_STATES.has(state))) return true;
   for (let current = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
@@ -86,3 +84,12 @@ export const isDatabaseUnavailable = (error: unknown): boolean => {
   }
   return isPoolExhausted(error);
 };
+
+/**
+ * The database could not be reached or did not answer in time (the connection lost, or a
+ * statement cut off by statement_timeout, 57014): not the request's fault and not a bug, so it is
+ * answered 503 at once (the client may retry) instead of 500. The pool's wait for a connection is
+ * how a database that stopped answering looks to the requests queued behind the stuck ones.
+ */
+export const isDatabaseUnavailable = (error: unknown): boolean =>
+  isConnectionLost(error) || sqlState(error) === '57014';

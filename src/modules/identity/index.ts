@@ -30,7 +30,7 @@ export {
 export type { AccountView } from './identity.tables.js';
 export { createLoginGuard } from './login-guard.js';
 export { hashPassword } from './passwords.js';
-export { AUTH_CHANGES_CHANNEL, type SessionState } from './session-state.js';
+export { AUTH_CHANGES_CHANNEL, readAuthChange, type SessionState } from './session-state.js';
 export type { AccessClaims, AccessTokens } from './tokens.js';
 
 export interface IdentityModule extends ModuleDescriptor<'identity', IdentityService> {

@@ -7,6 +7,28 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
  */
 export const AUTH_CHANGES_CHANNEL = 'auth:changes';
 
+/** One announcement on AUTH_CHANGES_CHANNEL: sessions revoked, or a person's tokens made before a time refused. */
+export interface AuthChange {
+  sessions: Set<string>;
+  user?: { id: string; validFrom: number };
+}
+
+/** Reads an announcement; undefined when it is not one (a message from another version, say). */
+export function readAuthChange(raw: string): AuthChange | undefined {
+  let change: { sessions?: unknown; user?: unknown; valid_from?: unknown };
+  try {
+    change = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  return {
+    sessions: new Set(Array.isArray(change.sessions) ? change.sessions.map(String) : []),
+    ...(typeof change.user === 'string' && typeof change.valid_from === 'number'
+      ? { user: { id: change.user, validFrom: change.valid_from } }
+      : {}),
+  };
+}
+
 // How long an instance trusts its last look-up of a session. Changes made on any instance apply
 // at once through AUTH_CHANGES_CHANNEL (`heard`); should an announcement be lost, they reach
 // this instance within this time.
@@ -68,19 +90,15 @@ export function createSessionState(deps: {
      * from a look-up that predates it.
      */
     heard(raw: string): void {
-      let change: { sessions?: unknown; user?: unknown; valid_from?: unknown };
-      try {
-        change = JSON.parse(raw);
-      } catch {
-        return;
+      const change = readAuthChange(raw);
+      if (!change) return;
+      if (change.sessions.size > 0) {
+        for (const [key, entry] of local) if (change.sessions.has(key.slice(0, key.indexOf(':')))) entry.revoked = true;
       }
-      if (Array.isArray(change.sessions)) {
-        const revoked = new Set(change.sessions);
-        for (const [key, entry] of local) if (revoked.has(key.slice(0, key.indexOf(':')))) entry.revoked = true;
-      }
-      if (typeof change.user === 'string' && typeof change.valid_from === 'number') {
+      const { user } = change;
+      if (user) {
         for (const [key, entry] of local) {
-          if (key.endsWith(`:${change.user}`)) entry.validFrom = Math.max(entry.validFrom, change.valid_from);
+          if (key.endsWith(`:${user.id}`)) entry.validFrom = Math.max(entry.validFrom, user.validFrom);
         }
       }
     },

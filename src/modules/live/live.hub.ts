@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Clock } from '../../infra/clock.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
+import { readAuthChange } from '../identity/index.js';
 import { AUTH_CHECK_MS, CLOSE, SESSION_RECHECK_MS } from './live.protocol.js';
 
 /** One open socket and who it belongs to (once authenticated). */
@@ -179,22 +180,18 @@ export function createLiveHub(deps: {
 
     /** A security change announced by any instance: the sockets it ends close now. */
     authChanged(raw: string): void {
-      let change: { sessions?: unknown; user?: unknown; valid_from?: unknown };
-      try {
-        change = JSON.parse(raw);
-      } catch {
-        return;
-      }
-      if (Array.isArray(change.sessions)) {
-        const revoked = new Set(change.sessions);
+      const change = readAuthChange(raw);
+      if (!change) return;
+      if (change.sessions.size > 0) {
         for (const connection of all()) {
-          if (revoked.has(connection.sessionId)) close(connection, CLOSE.SESSION_REVOKED, 'session revoked');
+          if (connection.sessionId && change.sessions.has(connection.sessionId))
+            close(connection, CLOSE.SESSION_REVOKED, 'session revoked');
         }
       }
-      if (typeof change.user === 'string' && typeof change.valid_from === 'number') {
-        for (const connection of byUser.get(change.user) ?? []) {
-          if ((connection.issuedAtMs ?? 0) < change.valid_from)
-            close(connection, CLOSE.SESSION_REVOKED, 'access changed');
+      const { user } = change;
+      if (user) {
+        for (const connection of byUser.get(user.id) ?? []) {
+          if ((connection.issuedAtMs ?? 0) < user.validFrom) close(connection, CLOSE.SESSION_REVOKED, 'access changed');
         }
       }
     },
