@@ -99,6 +99,16 @@ describe('catalog cache', () => {
     expect(await counted('search', 'error')).toBe(before.search);
   });
 
+  it("never reads the previous release's cached search (another shape) during a rolling deploy", async () => {
+    // Release 0.1.0 kept a search page as objects, under the key of the normalised query alone.
+    const generation = (await kv.get('catalog:gen')) ?? '0';
+    const old = JSON.stringify([{ q: 'reflexology' }, 'relevance', 20, null]);
+    await kv.set(`catalog:search:${generation}:${old}`, JSON.stringify({ items: [], nextCursor: null }));
+    const search = await get('/services/search?q=reflexology');
+    expect(search.statusCode, search.body).toBe(200);
+    expect(search.json().data.map((s: { id: string }) => s.id)).toEqual([serviceId]);
+  });
+
   it('caches again once the store is back', async () => {
     const hits = await counted('categories', 'hit');
     await get('/categories');

@@ -130,6 +130,44 @@ describe('catalog management', () => {
       const after = await t.app.inject({ method: 'GET', url: '/api/v1/services/search?q=fragrance' });
       expect(after.json().data.map((s: { id: string }) => s.id)).toEqual([svc.id]);
     });
+
+    it('the names of every category above are in the document: a rename or a move above rewrites it', async () => {
+      const search = async (q: string) =>
+        (await t.app.inject({ method: 'GET', url: `/api/v1/services/search?q=${q}` }))
+          .json()
+          .data.map((s: { id: string }) => s.id);
+      const top = await createCategory(t.app, admin, { name: 'Movement' });
+      const middle = await createCategory(t.app, admin, { name: 'Stretching', parent_id: top.id });
+      const leaf = await createCategory(t.app, admin, { name: 'Partner work', parent_id: middle.id });
+      const { user: provider } = await createProvider(t.app, admin, { display_name: 'Oak Hall' });
+      const svc = await createService(t.app, provider, { category_id: leaf.id, name: 'Duo class' });
+      expect(await searchTextOf(t.app, svc.id)).toBe('Duo class Movement Stretching Partner work Oak Hall');
+      expect(await search('movement')).toEqual([svc.id]);
+
+      const rename = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/admin/categories/${top.id}`,
+        headers: admin.headers,
+        payload: { name: 'Mobility' },
+      });
+      expect(rename.statusCode, rename.body).toBe(200);
+      expect(await search('mobility')).toEqual([svc.id]);
+      expect(await search('movement')).toEqual([]);
+      // A typo of a word only the category two levels up holds.
+      expect(await search('mobilty')).toEqual([svc.id]);
+
+      const elsewhere = await createCategory(t.app, admin, { name: 'Balance' });
+      const move = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/admin/categories/${middle.id}`,
+        headers: admin.headers,
+        payload: { parent_id: elsewhere.id },
+      });
+      expect(move.statusCode, move.body).toBe(200);
+      expect(await searchTextOf(t.app, svc.id)).toBe('Duo class Balance Stretching Partner work Oak Hall');
+      expect(await search('balance')).toEqual([svc.id]);
+      expect(await search('mobility')).toEqual([]);
+    });
   });
 
   describe('provider profile and verification', () => {

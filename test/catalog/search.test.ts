@@ -84,6 +84,8 @@ describe('service search', () => {
   it('finds by full text, only active services of verified providers, and tracks without the query', async () => {
     const { hits } = await search('?q=massage');
     expect(new Set(idsOf(hits))).toEqual(new Set([ids.relax, ids.sports, ids.hot]));
+    // Searches are recorded after the answer, batched.
+    await t.app.platform.track.flush();
     const events = await queryRows<{ properties: Record<string, unknown> }>(
       t.app.platform.db,
       sql`select properties from product_events where name = 'service_searched'`,
@@ -91,7 +93,7 @@ describe('service search', () => {
     expect(events.at(-1)?.properties).toEqual({ results: 3, has_query: true });
   });
 
-  it('falls back to trigram similarity for a typo', async () => {
+  it('falls back to the typo fallback for a misspelt word', async () => {
     const { hits } = await search('?q=masage');
     expect(idsOf(hits)).toEqual(expect.arrayContaining([ids.relax, ids.hot]));
     expect(idsOf(hits)).not.toContain(ids.hidden);
@@ -145,6 +147,20 @@ describe('service search', () => {
     expect(bad.statusCode).toBe(400);
   });
   const extras: Record<string, string> = {};
+
+  it('sends a cached answer as JSON with its ETag, and 304 for a client that has it', async () => {
+    const url = '/api/v1/services/search?q=massage&sort=price';
+    const first = await t.app.inject({ method: 'GET', url });
+    const cached = await t.app.inject({ method: 'GET', url });
+    expect(cached.statusCode).toBe(200);
+    expect(cached.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(cached.body).toBe(first.body);
+    expect(cached.headers.etag).toBe(first.headers.etag);
+    expect(cached.json()).toMatchObject({ success: true, meta: { next_cursor: null } });
+    const again = await t.app.inject({ method: 'GET', url, headers: { 'if-none-match': String(first.headers.etag) } });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe('');
+  });
 
   it('caches a repeated search and shows a service update or provider rename at once', async () => {
     const metric = async (result: 'hit' | 'miss') =>

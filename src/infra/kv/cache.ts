@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { KeyValueStore } from './kv.js';
+import type { LocalCopies } from './local.js';
 
 /**
  * One read-through cache over the shared store, with one policy: the store is an optimisation,
@@ -21,17 +22,31 @@ export interface ReadThroughCache {
 }
 
 export function createReadThroughCache(
-  deps: { kv: KeyValueStore; metrics: Metrics; logger: Pick<Logger, 'warn'> },
+  deps: {
+    kv: KeyValueStore;
+    metrics: Metrics;
+    logger: Pick<Logger, 'warn'>;
+    /**
+     * Keeps what was read or written, decoded, in this process too: a hit there needs no round
+     * trip and no parse. Only for keys that say how fresh they are (see LocalCopies).
+     */
+    local?: LocalCopies;
+  },
   /** The `cache` label on the metrics, e.g. "search". */
   name: string,
 ): ReadThroughCache {
-  const { kv, metrics, logger } = deps;
+  const { kv, metrics, logger, local } = deps;
   const failed = (error: unknown, during: string) => {
     metrics.cacheRequests.inc({ cache: name, result: 'error' });
     logger.warn({ err: error, cache: name }, `cache ${during} failed; answered from the source`);
   };
   return {
-    async get(key, ttlMs, load) {
+    async get<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
+      const copy = local?.get(key);
+      if (copy !== undefined) {
+        metrics.cacheRequests.inc({ cache: name, result: 'hit' });
+        return copy as T;
+      }
       let hit: string | undefined;
       try {
         hit = await kv.get(key);
@@ -41,13 +56,18 @@ export function createReadThroughCache(
       }
       if (hit !== undefined) {
         metrics.cacheRequests.inc({ cache: name, result: 'hit' });
-        return JSON.parse(hit);
+        const value: T = JSON.parse(hit);
+        // As long as the entry would last had it been written now.
+        local?.set(key, value, hit.length, ttlMs);
+        return value;
       }
       metrics.cacheRequests.inc({ cache: name, result: 'miss' });
       const value = await load();
       if (value !== undefined) {
+        const text = JSON.stringify(value);
+        local?.set(key, value, text.length, ttlMs);
         try {
-          await kv.set(key, JSON.stringify(value), ttlMs);
+          await kv.set(key, text, ttlMs);
         } catch (error) {
           failed(error, 'write');
         }

@@ -5,16 +5,23 @@ import type { IdGenerator } from '../../infra/ids.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import { type EventName, propertyError } from './analytics.catalogue.js';
+import { createDeferredEvents, type DeferredOptions, type PendingEvent } from './analytics.deferred.js';
 import type { AnalyticsRepository, BatchEvent } from './analytics.repository.js';
 import { sanitiseProperties } from './sanitise.js';
 
 /** Records a product event inside the caller's transaction: it exists exactly when the action commits. */
-export type Track = (
-  tx: Db,
-  name: EventName,
-  userId: string | null,
-  properties?: Record<string, unknown>,
-) => Promise<void>;
+export interface Track {
+  (tx: Db, name: EventName, userId: string | null, properties?: Record<string, unknown>): Promise<void>;
+  /**
+   * Records the event after the request, batched with others (analytics.deferred.ts): for hot read
+   * paths outside any transaction, where an insert per request would cost more than the answer.
+   * `db` is the root handle, never a transaction. The event keeps the time it was recorded; it is
+   * stored within about a second, and at the latest when the app closes.
+   */
+  later(db: Db, name: EventName, userId: string | null, properties?: Record<string, unknown>): void;
+  /** Stores every event recorded with `later` so far. */
+  flush(): Promise<void>;
+}
 
 /** Expressions on a user id from the modules that own them: consent, plan (identity), country (profiles). */
 export interface SubjectExpressions {
@@ -32,6 +39,8 @@ export interface TrackerDeps {
   of: SubjectExpressions;
   /** Throw on a server event that breaks its schema (tests and development), else log it. */
   strict: boolean;
+  /** How events recorded with `track.later` are batched (defaults: DEFERRED_DEFAULTS). */
+  deferred?: DeferredOptions;
 }
 
 /**
@@ -54,16 +63,26 @@ export function createTracker(deps: TrackerDeps) {
     return result.properties;
   };
 
-  const track: Track = async (tx, name, userId, properties = {}) => {
+  /** The properties as stored; one outside the event's schema throws when strict, else is logged. */
+  const checked = (name: EventName, properties: Record<string, unknown>) => {
     const error = propertyError(name, properties);
     if (error) {
       if (deps.strict) throw new Error(`analytics: ${name} properties do not fit the catalogue: ${error}`);
       logger.warn({ event: name, error }, 'analytics: server event outside its schema (stored sanitised)');
     }
+    return sanitise(properties);
+  };
+
+  /**
+   * Server events about one person (or anonymous) in one insert. The person's pseudonym, when
+   * made now, begins at the first of them, as it would have had each been stored when it happened.
+   */
+  const storeServer = async (db: Db, userId: string | null, events: BatchEvent[]) => {
     const now = clock.now();
-    const context = userId ? await repository.subjectContext(tx, userId, now, deps.of) : undefined;
+    const first = events[0]?.occurredAt ?? now;
+    const context = userId ? await repository.subjectContext(db, userId, first, deps.of) : undefined;
     await repository.insertBatch(
-      tx,
+      db,
       {
         subject: context?.subject ?? null,
         cohortAt: context?.cohortAt ?? null,
@@ -73,10 +92,29 @@ export function createTracker(deps: TrackerDeps) {
         now,
         batchId: ids(),
       },
-      [{ name, occurredAt: now, properties: sanitise(properties) }],
+      events,
     );
-    counted('server', 'stored');
   };
+
+  const deferred = createDeferredEvents({
+    store: (db, userId, events: PendingEvent[]) => storeServer(db, userId, events),
+    counted: (outcome, count) => counted('server', outcome, count),
+    logger,
+    options: deps.deferred,
+  });
+
+  const track: Track = Object.assign(
+    async (tx: Db, name: EventName, userId: string | null, properties: Record<string, unknown> = {}) => {
+      await storeServer(tx, userId, [{ name, occurredAt: clock.now(), properties: checked(name, properties) }]);
+      counted('server', 'stored');
+    },
+    {
+      later(db: Db, name: EventName, userId: string | null, properties: Record<string, unknown> = {}) {
+        deferred.record({ db, name, userId, occurredAt: clock.now(), properties: checked(name, properties) });
+      },
+      flush: () => deferred.flush(),
+    },
+  );
 
   return {
     track,
@@ -154,6 +192,9 @@ export function createTracker(deps: TrackerDeps) {
 
     /** The person's current pseudonym, or null (never tracked, objected, or erased). */
     subjectOf: (db: Db, userId: string) => repository.currentSubject(db, userId),
+
+    /** Stores the events recorded with `track.later` that still wait (the app is closing). */
+    close: () => deferred.close(),
   };
 }
 

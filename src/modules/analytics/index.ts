@@ -9,6 +9,7 @@ import { createSheetsSync, type SheetsSync } from './analytics.sheets-sync.js';
 import { createTracker, type SubjectExpressions, type Tracker } from './analytics.tracker.js';
 
 export { EVENT_CATALOGUE, EVENT_NAMES, type EventName } from './analytics.catalogue.js';
+export { DEFERRED_DEFAULTS, type DeferredOptions } from './analytics.deferred.js';
 export { type IngestResult, MAX_BATCH } from './analytics.ingest.js';
 export type { DailyMetrics } from './analytics.reports.js';
 export { createAnalyticsRepository } from './analytics.repository.js';
@@ -77,5 +78,7 @@ export function createAnalyticsModule(
     retention: analyticsRetentionRules({ logger, rawRetentionDays }),
     jobs: { sheetsSync },
     health: [{ name: 'sheets', required: false, state: () => sheetsSync.health() }],
+    // The events other modules recorded with `track.later` are stored before the database closes.
+    close: () => deps.tracker.close(),
   };
 }

@@ -76,7 +76,7 @@ export function createCategoryUseCases(deps: {
       return toCategory(created);
     },
 
-    /** A rename rewrites the search document of every service filed under it, in the same transaction. */
+    /** A rename or a move rewrites the search document of every service filed under it or below, in the same transaction. */
     async updateCategory(actor: Actor, id: string, patch: UpdateCategoryInput): Promise<Category> {
       let updated: CategoryRow;
       try {
@@ -91,9 +91,10 @@ export function createCategoryUseCases(deps: {
             ...(patch.active !== undefined ? { active: patch.active } : {}),
             updatedAt: clock.now(),
           });
-          if (patch.name !== undefined && patch.name !== current.name) {
-            await repository.refreshSearchTextOfCategory(tx, id);
-          }
+          const renamed = patch.name !== undefined && patch.name !== current.name;
+          const moved = patch.parent_id !== undefined && patch.parent_id !== current.parentId;
+          // The documents below it hold its name and the names above it.
+          if (renamed || moved) await repository.refreshSearchTextOfCategory(tx, id);
           await audit.record(tx, auditContextOf(actor), {
             action: 'catalog.category_updated',
             targetType: 'category',

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import { type Db, firstRow, queryRows } from '../../infra/db/client.js';
 import {
   type CategoryRow,
@@ -6,16 +6,23 @@ import {
   type ProviderRow,
   providers,
   type ServiceRow,
+  searchVocabulary,
   services,
   type Verification,
 } from './catalog.tables.js';
+import { MIN_TYPO_LETTERS } from './catalog.typos.js';
 
 export type SearchSort = 'relevance' | 'price' | 'rating' | 'newest';
-/** How a search matched: full text (`fts`), trigram fallback (`trgm`), or no query (`all`). */
-export type SearchMode = 'fts' | 'trgm' | 'all';
+/** How a search matched: full text (`fts`), the typo fallback (`typo`), or no query (`all`). */
+export type SearchMode = 'fts' | 'typo' | 'all';
+
+/**
+ * What a search matches: the query in websearch syntax (`fts`), a tsquery the typo fallback built
+ * from the vocabulary (`typo`, see catalog.typos.ts), or every bookable service (`all`).
+ */
+export type SearchMatch = { mode: 'fts'; q: string } | { mode: 'typo'; tsquery: string } | { mode: 'all' };
 
 export interface SearchFilters {
-  q?: string;
   /** A category slug or id; its descendants match too. */
   category?: string;
   city?: string;
@@ -30,25 +37,82 @@ export interface SearchCursor {
   id: string;
 }
 
+// What a search result shows (catalog.dto.ts toSearchResult), and no more: the search document and
+// its parsed vector are the widest columns of a service, and a search reads many rows.
+const searchColumns = {
+  service: {
+    id: services.id,
+    name: services.name,
+    description: services.description,
+    durationMinutes: services.durationMinutes,
+    priceMinor: services.priceMinor,
+    currency: services.currency,
+    createdAt: services.createdAt,
+  },
+  provider: {
+    id: providers.id,
+    displayName: providers.displayName,
+    city: providers.city,
+    country: providers.country,
+    ratingAverage: providers.ratingAverage,
+    ratingCount: providers.ratingCount,
+  },
+  category: { id: categories.id, slug: categories.slug, name: categories.name },
+};
+
+// Nullable columns (city, country, rating) keep their null from the row types.
 export interface SearchRow {
-  service: ServiceRow;
-  provider: ProviderRow;
-  category: CategoryRow;
+  service: Pick<ServiceRow, keyof typeof searchColumns.service>;
+  provider: Pick<ProviderRow, keyof typeof searchColumns.provider>;
+  category: Pick<CategoryRow, keyof typeof searchColumns.category>;
   key: number;
 }
-
-// Exactly the expression of services_search_idx, so the GIN index answers `@@`.
-const searchDocument = sql`to_tsvector('simple', ${services.searchText})`;
 
 /** Active services of verified providers: the only ones anyone may find or book. */
 const bookableWhere = and(eq(services.isActive, true), eq(providers.verification, 'verified'));
 
-/** The search document of every service matching `where`, rebuilt from its own, category and provider names. */
+/** The ids of the categories `root` picks, and of all their descendants. */
+const withDescendants = (root: SQL) => sql`(
+  with recursive sub(id) as (
+    select id from ${categories} where ${root}
+    union
+    select c.id from ${categories} c join sub on c.parent_id = sub.id
+  ) select id from sub)`;
+
+/**
+ * The search document of every service matching `where`, rebuilt from its name, description, the
+ * names of its category and of every category above it, and its provider's name; and the words
+ * of its name and those category names added to the vocabulary of the typo fallback, each with
+ * its single-letter deletions (as full text splits them: 3 to 40 letters, no digits or
+ * punctuation). drizzle/0029_search_vocabulary_words.sql did the same once for the services that
+ * existed then.
+ */
 const refreshSearchText = (db: Db, where: SQL) =>
   db.execute(sql`
-    update ${services} set search_text = concat_ws(' ', ${services.name}, nullif(${services.description}, ''), c.name, p.display_name)
-    from ${categories} c, ${providers} p
-    where c.id = ${services.categoryId} and p.id = ${services.providerId} and ${where}`);
+    with recursive path(id, names, depth) as (
+      select id, name, 0 from ${categories} where parent_id is null
+      union all
+      select c.id, path.names || ' ' || c.name, path.depth + 1
+      from ${categories} c join path on c.parent_id = path.id where path.depth < 32
+    ),
+    refreshed as (
+      update ${services}
+      set search_text = concat_ws(' ', ${services.name}, nullif(${services.description}, ''), path.names, p.display_name)
+      from path, ${providers} p
+      where path.id = ${services.categoryId} and p.id = ${services.providerId} and ${where}
+      returning ${services.name} as service_name, path.names as category_names
+    ),
+    words as (
+      select distinct w.lexeme as word
+      from refreshed, unnest(to_tsvector('simple', refreshed.service_name || ' ' || refreshed.category_names)) w
+      where length(w.lexeme) between 3 and 40 and w.lexeme !~ '[0-9[:punct:]]'
+        and not exists (select 1 from ${searchVocabulary} v where v.variant = w.lexeme and v.word = w.lexeme)
+    )
+    insert into ${searchVocabulary} (variant, word)
+    select word, word from words
+    union
+    select overlay(word placing '' from i for 1), word from words, generate_series(1, length(word)) i
+    on conflict do nothing`);
 
 export function createCatalogRepository() {
   return {
@@ -208,33 +272,51 @@ export function createCatalogRepository() {
       refreshSearchText(db, sql`${services.id} = ${serviceId}`),
     refreshSearchTextOfProvider: (db: Db, providerId: string) =>
       refreshSearchText(db, sql`${services.providerId} = ${providerId}`),
+    refreshSearchTextOfProviders: (db: Db, providerIds: string[]) =>
+      refreshSearchText(db, inArray(services.providerId, providerIds)),
+    /** The services filed under the category or any category below it (its name is in their documents). */
     refreshSearchTextOfCategory: (db: Db, categoryId: string) =>
-      refreshSearchText(db, sql`${services.categoryId} = ${categoryId}`),
+      refreshSearchText(db, sql`${services.categoryId} in ${withDescendants(sql`id = ${categoryId}`)}`),
+
+    /**
+     * The words of `q` as full text splits them, each with the vocabulary words that share one of
+     * its single-letter deletions (itself included; words of MIN_TYPO_LETTERS or more only), or
+     * null. Candidates, not answers: catalog.typos.ts keeps those one edit away.
+     */
+    async nearWords(db: Db, q: string): Promise<{ word: string; near: string | null }[]> {
+      return queryRows(
+        db,
+        sql`with q as (select lexeme as word from unnest(to_tsvector('simple', ${q}))),
+            v as (
+              select word, word as variant from q where length(word) >= ${MIN_TYPO_LETTERS}
+              union
+              select word, overlay(word placing '' from i for 1) from q, generate_series(1, length(word)) i
+              where length(word) >= ${MIN_TYPO_LETTERS}
+            )
+            select distinct q.word, s.word as near
+            from q left join (v join ${searchVocabulary} s on s.variant = v.variant) on v.word = q.word`,
+      );
+    },
 
     /**
      * Bookable services matching the filters, in `sort` order then by id, after the cursor.
-     * `relevance` ranks by ts_rank (fts) or word similarity (trgm), and is newest first without a query.
+     * `relevance` ranks by ts_rank of the matched query, and is newest first without a query.
      */
     async search(
       db: Db,
       filters: SearchFilters,
-      options: { mode: SearchMode; sort: SearchSort; after?: SearchCursor; limit: number },
+      options: { match: SearchMatch; sort: SearchSort; after?: SearchCursor; limit: number },
     ): Promise<SearchRow[]> {
-      const { mode, sort, after } = options;
-      const q = filters.q ?? '';
-      const match =
-        mode === 'fts'
-          ? sql`${searchDocument} @@ websearch_to_tsquery('simple', ${q})`
-          : mode === 'trgm'
-            ? sql`${q} <% ${services.searchText}`
+      const { match, sort, after } = options;
+      const query =
+        match.mode === 'fts'
+          ? sql`websearch_to_tsquery('simple', ${match.q})`
+          : match.mode === 'typo'
+            ? sql`${match.tsquery}::tsquery`
             : undefined;
-      const rank =
-        mode === 'fts'
-          ? sql`ts_rank(${searchDocument}, websearch_to_tsquery('simple', ${q}))`
-          : sql`word_similarity(${q}, ${services.searchText})`;
 
       // Without a query there is nothing to rank by: relevance is newest first.
-      const relevance = sort === 'relevance' && mode !== 'all';
+      const relevance = sort === 'relevance' && query !== undefined;
       // Every sort is (key, id) with a fixed direction, and every key a float8 (exact for ranks,
       // prices, ratings and epoch milliseconds), so a cursor round-trips through JSON unchanged
       // and the keyset is one comparison.
@@ -244,7 +326,7 @@ export function createCatalogRepository() {
           : sort === 'rating'
             ? sql`coalesce(${providers.ratingAverage}, 0)::float8`
             : relevance
-              ? sql`${rank}::float8`
+              ? sql`ts_rank(${services.searchVector}, ${query})::float8`
               : sql`(extract(epoch from ${services.createdAt}) * 1000)::float8`;
       const descending = sort !== 'price';
       const keyset = after
@@ -252,23 +334,18 @@ export function createCatalogRepository() {
         : undefined;
 
       const categoryFilter = filters.category
-        ? sql`${services.categoryId} in (
-            with recursive sub(id) as (
-              select id from ${categories} where slug = ${filters.category} or id::text = ${filters.category}
-              union
-              select c.id from ${categories} c join sub on c.parent_id = sub.id
-            ) select id from sub)`
+        ? sql`${services.categoryId} in ${withDescendants(sql`slug = ${filters.category} or id::text = ${filters.category}`)}`
         : undefined;
 
       const rows = await db
-        .select({ service: services, provider: providers, category: categories, key: sql<number>`${key}` })
+        .select({ ...searchColumns, key: sql<number>`${key}` })
         .from(services)
         .innerJoin(providers, eq(providers.id, services.providerId))
         .innerJoin(categories, eq(categories.id, services.categoryId))
         .where(
           and(
             bookableWhere,
-            match,
+            query ? sql`${services.searchVector} @@ ${query}` : undefined,
             categoryFilter,
             filters.city ? sql`lower(${providers.city}) = lower(${filters.city})` : undefined,
             filters.minPrice !== undefined ? sql`${services.priceMinor} >= ${filters.minPrice}` : undefined,
@@ -279,10 +356,7 @@ export function createCatalogRepository() {
         )
         .orderBy(descending ? sql`${key} desc` : sql`${key} asc`, asc(services.id))
         .limit(options.limit);
-      return rows.map((row) => ({
-        ...row,
-        key: Number(row.key),
-      }));
+      return rows.map((row) => ({ ...row, key: Number(row.key) }));
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 import { requirePermission } from '../../shared/access-rules.js';
 import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, NextCursorMeta, Success } from '../../shared/http-schemas.js';
@@ -20,6 +21,9 @@ import {
   VerifyProviderBody,
 } from './catalog.schemas.js';
 import type { CatalogService } from './catalog.service.js';
+
+/** Sends JSON already written by the route's own response schema: Fastify passes a JSON string through as it is. */
+const sendSerialised = (reply: FastifyReply, body: string) => reply.type('application/json; charset=utf-8').send(body);
 
 export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService }> = async (app, { catalog }) => {
   const tags = ['catalog'];
@@ -59,7 +63,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
         tags,
         summary: 'Search active services of verified providers',
         description:
-          '`q` is matched in full text (websearch syntax) and ranked; when that finds nothing, by trigram similarity so a typo still matches. `category` (slug or id) includes its subcategories; `city` ignores case; prices are minor units; `sort=relevance` is newest first without `q`.',
+          '`q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; prices are minor units; `sort=relevance` is newest first without `q`.',
         querystring: SearchQuery,
         response: {
           ...errorResponses('VALIDATION_ERROR'),
@@ -67,9 +71,12 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
         },
       },
     },
-    async (request) => {
-      const page = await catalog.search(request.actor, request.query);
-      return { success: true, data: page.items, meta: { next_cursor: page.nextCursor } };
+    async (request, reply) => {
+      // Written once by this route's response schema, then cached and sent as it is.
+      const body = await catalog.search(request.actor, request.query, (page) =>
+        String(reply.serialize({ success: true, data: page.items, meta: { next_cursor: page.nextCursor } })),
+      );
+      return sendSerialised(reply, body);
     },
   );
 

@@ -5,10 +5,24 @@ import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { Track } from '../analytics/index.js';
 import type { CatalogCache } from './catalog.cache.js';
 import { toSearchResult } from './catalog.dto.js';
-import type { CatalogRepository, SearchCursor, SearchMode, SearchSort } from './catalog.repository.js';
+import type {
+  CatalogRepository,
+  SearchCursor,
+  SearchMatch,
+  SearchMode,
+  SearchRow,
+  SearchSort,
+} from './catalog.repository.js';
 import { SEARCH_SORTS, type SearchQueryInput, type SearchResult } from './catalog.schemas.js';
+import { typoTsquery } from './catalog.typos.js';
 
 const SEARCH_TTL_MS = 15 * 60_000;
+/**
+ * The shape of a cached answer (SearchAnswer), stamped into its key. Instances of two releases
+ * share the store during a rolling deploy: one that changes the shape changes this, so neither
+ * reads the other's entries (release 0.1.0 cached the page as objects, unstamped).
+ */
+const ANSWER_FORMAT = 'body-v2';
 
 interface EncodedCursor extends SearchCursor {
   mode: SearchMode;
@@ -16,10 +30,10 @@ interface EncodedCursor extends SearchCursor {
 }
 
 const CURSOR_HINT = 'is not a cursor of this search (pass meta.next_cursor with the same query)';
-// A search page ends at its last row's sort key and id, in the mode (full text, typo-tolerant, none) that found it.
+// A search page ends at its last row's sort key and id, in the mode (full text, typo fallback, none) that found it.
 const searchCursor = cursorCodec<EncodedCursor>(
   {
-    mode: cursorField.oneOf(['fts', 'trgm', 'all'] as const),
+    mode: cursorField.oneOf(['fts', 'typo', 'all'] as const),
     sort: cursorField.oneOf(SEARCH_SORTS),
     key: cursorField.number,
     id: cursorField.uuid,
@@ -40,6 +54,15 @@ export interface SearchPage {
   nextCursor: string | null;
 }
 
+/** How the route writes a page (its response schema): the cache keeps what it wrote. */
+export type RenderPage = (page: SearchPage) => string;
+
+/** A cached search: the page as the route wrote it, and how many results it holds (for the event). */
+interface SearchAnswer {
+  body: string;
+  results: number;
+}
+
 /** Search over the active services of verified providers. */
 export function createSearchUseCases(deps: {
   db: Db;
@@ -47,16 +70,25 @@ export function createSearchUseCases(deps: {
   readDb: Db;
   repository: CatalogRepository;
   cache: Pick<CatalogCache, 'search'>;
-  track: Track;
+  track: Pick<Track, 'later'>;
 }) {
   const { db, readDb, repository, cache } = deps;
 
+  /** What a search in `mode` matches; undefined when the query has nothing to match with. */
+  const matchOf = async (mode: SearchMode, q: string | undefined): Promise<SearchMatch | undefined> => {
+    if (mode === 'all' || q === undefined) return { mode: 'all' };
+    if (mode === 'fts') return { mode, q };
+    const tsquery = typoTsquery(await repository.nearWords(readDb, q));
+    return tsquery === undefined ? undefined : { mode, tsquery };
+  };
+
   return {
     /**
-     * A non-empty `q` is matched in full text first and, when that finds nothing, by trigram
-     * word similarity (typos). Cached per normalised query.
+     * A non-empty `q` is matched in full text first and, when that finds nothing, by the typo
+     * fallback (catalog.typos.ts). The page as `render` wrote it is cached per normalised query,
+     * so a repeated search is answered with those bytes: no query, no parse, no serialisation.
      */
-    async search(actor: Actor | undefined, query: SearchQueryInput): Promise<SearchPage> {
+    async search(actor: Actor | undefined, query: SearchQueryInput, render: RenderPage): Promise<string> {
       const q = query.q?.trim().replace(/\s+/g, ' ').toLowerCase() || undefined;
       const sort: SearchSort = query.sort ?? 'relevance';
       if (query.min_price !== undefined && query.max_price !== undefined && query.min_price > query.max_price) {
@@ -64,40 +96,43 @@ export function createSearchUseCases(deps: {
       }
       const after = query.cursor ? decodeCursor(query.cursor, sort, q !== undefined) : undefined;
       const filters = {
-        q,
         category: query.category?.trim().toLowerCase(),
         city: query.city?.trim().toLowerCase(),
         minPrice: query.min_price,
         maxPrice: query.max_price,
         minRating: query.min_rating,
       };
-      const key = JSON.stringify([filters, sort, query.limit, query.cursor ?? null]);
-      const page = await cache.search.get(key, SEARCH_TTL_MS, async (): Promise<SearchPage> => {
-        const run = (mode: SearchMode) =>
-          repository.search(readDb, filters, { mode, sort, after, limit: query.limit + 1 });
+      const key = `${ANSWER_FORMAT}:${JSON.stringify([{ q, ...filters }, sort, query.limit, query.cursor ?? null])}`;
+      const answer = await cache.search.get(key, SEARCH_TTL_MS, async (): Promise<SearchAnswer> => {
+        const run = async (mode: SearchMode): Promise<SearchRow[]> => {
+          const match = await matchOf(mode, q);
+          return match ? repository.search(readDb, filters, { match, sort, after, limit: query.limit + 1 }) : [];
+        };
         // A cursor continues in the mode that found its first page, so the fallback never switches mid-way.
         let mode: SearchMode = after?.mode ?? (q ? 'fts' : 'all');
         let rows = await run(mode);
         if (!after && mode === 'fts' && rows.length === 0) {
-          mode = 'trgm';
+          mode = 'typo';
           rows = await run(mode);
         }
         const shown = rows.slice(0, query.limit);
         const last = shown.at(-1);
-        return {
+        const body = render({
           items: shown.map(toSearchResult),
           nextCursor:
             rows.length > query.limit && last
               ? searchCursor.encode({ mode, sort, key: last.key, id: last.service.id })
               : null,
-        };
+        });
+        return { body, results: shown.length };
       });
-      // No query text: it may hold personal data.
-      await deps.track(db, 'service_searched', actor?.id ?? null, {
-        results: page.items.length,
+      // No query text: it may hold personal data. Recorded after the answer, batched: a search
+      // is a read, and an insert per search would cost more than a cached answer.
+      deps.track.later(db, 'service_searched', actor?.id ?? null, {
+        results: answer.results,
         has_query: q !== undefined,
       });
-      return page;
+      return answer.body;
     },
   };
 }

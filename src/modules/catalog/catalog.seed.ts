@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { eq, inArray, sql } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 import type { Seeder } from '../../infra/db/seed.js';
 import { uuidv7 } from '../../infra/ids.js';
 // Seed data only: provider owners are demo accounts nobody signs in to (random passwords).
 import { users } from '../identity/identity.tables.js';
 import { hashPassword } from '../identity/index.js';
+import { createCatalogRepository } from './catalog.repository.js';
 import { categories, providers, services, type Verification } from './catalog.tables.js';
 
 const CATEGORIES: { slug: string; name: string; parent?: string }[] = [
@@ -452,12 +453,11 @@ async function seedServices(
   );
   if (rows.length === 0) return;
   await db.insert(services).values(rows);
-  const providerIds = made.map(({ providerId }) => providerId);
-  // Same document the service keeps: name, description, category, provider.
-  await db.execute(sql`
-    update ${services} set search_text = concat_ws(' ', ${services.name}, nullif(${services.description}, ''), c.name, p.display_name)
-    from ${categories} c, ${providers} p
-    where c.id = ${services.categoryId} and p.id = ${services.providerId} and ${inArray(services.providerId, providerIds)}`);
+  // The document (and typo vocabulary) the service keeps: name, description, category, provider.
+  await createCatalogRepository().refreshSearchTextOfProviders(
+    db,
+    made.map(({ providerId }) => providerId),
+  );
 }
 
 export const catalogSeeder: Seeder = {

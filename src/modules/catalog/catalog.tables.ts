@@ -3,11 +3,13 @@ import {
   type AnyPgColumn,
   boolean,
   check,
+  customType,
   index,
   integer,
   jsonb,
   numeric,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -70,6 +72,9 @@ export const providers = pgTable(
   ],
 );
 
+/** PostgreSQL's parsed full-text document, as the text of its lexemes (the app never reads it back). */
+const tsvector = customType<{ data: string; driverData: string }>({ dataType: () => 'tsvector' });
+
 /** A bookable service. The search document is kept by the catalog (name, description, category, provider). */
 export const services = pgTable(
   'services',
@@ -96,12 +101,18 @@ export const services = pgTable(
     lateCancelFeeBps: integer('late_cancel_fee_bps').notNull().default(0),
     // Denormalised text for search: service name and description, category name, provider name.
     searchText: text('search_text').notNull().default(''),
+    // The search document parsed once, when it is written: matching and ranking read it instead of
+    // parsing the text of every candidate row again (ts_rank on to_tsvector(search_text) did).
+    searchVector: tsvector('search_vector').notNull().generatedAlwaysAs(sql`to_tsvector('simple', search_text)`),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
   },
   (table) => [
     index('services_provider_id_idx').on(table.providerId),
     index('services_category_id_idx').on(table.categoryId),
+    index('services_search_vector_idx').using('gin', table.searchVector),
+    // Release 0.1.0 searches through these two (full text on the expression, then trigram
+    // similarity); they stay until no running release does (drop them in a later migration).
     index('services_search_idx').using('gin', sql`to_tsvector('simple', ${table.searchText})`),
     index('services_search_trgm_idx').using('gin', sql`${table.searchText} gin_trgm_ops`),
     index('services_price_idx').on(table.priceMinor),
@@ -113,6 +124,22 @@ export const services = pgTable(
     check('services_free_cancel_hours_check', sql`${table.freeCancelHours} between 0 and 720`),
     check('services_late_cancel_fee_check', sql`${table.lateCancelFeeBps} between 0 and 10000`),
   ],
+);
+
+/**
+ * The words of service and category names, each with its single-letter deletions (the word itself
+ * included, as `variant = word`), for the typo fallback of search: two words are one edit apart
+ * only if they share a variant, so the words near a query word are an index look-up of its own
+ * variants (catalog.typos.ts). Added to by every refresh of a search document, never pruned: a
+ * word no service uses any longer corrects to a search that finds nothing.
+ */
+export const searchVocabulary = pgTable(
+  'search_vocabulary',
+  {
+    variant: text('variant').notNull(),
+    word: text('word').notNull(),
+  },
+  (table) => [primaryKey({ name: 'search_vocabulary_pkey', columns: [table.variant, table.word] })],
 );
 
 export const PAYMENT_MODES = ['required', 'at_visit'] as const;

@@ -36,6 +36,7 @@ export function createCatalogModule(
       kv: platform.kv,
       metrics: platform.metrics,
       logger: platform.logger.child({ component: 'catalog' }),
+      clock: platform.clock,
     }),
     clock: platform.clock,
     ids: platform.ids,
