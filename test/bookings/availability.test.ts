@@ -114,6 +114,8 @@ describe('GET /providers/:id/slots', () => {
       )[0]?.n ?? 0;
     const before = await viewed();
     expect((await slotsOf('')).statusCode).toBe(200);
+    // Recorded after the answer, batched: stored by the next flush (at the latest when the app closes).
+    await f.app.platform.track.flush();
     expect(await viewed()).toBeGreaterThan(before);
   });
 

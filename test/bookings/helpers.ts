@@ -1,10 +1,9 @@
 import { sql } from 'drizzle-orm';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { queryRows } from '../../src/infra/db/client.js';
-import type { KeyValueStore } from '../../src/infra/kv/kv.js';
 import type { Schedule } from '../../src/modules/bookings/index.js';
 import type { Actor } from '../../src/shared/actor.js';
-import { buildTestApp, createTestClock } from '../helpers/app.js';
+import { buildTestApp, createTestClock, type TestAppOptions } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
 /** Monday 22 March 2027, 06:00 UTC (GMT in London; the clocks go forward on the 28th). */
@@ -54,10 +53,12 @@ const expectStatus = (response: LightMyRequestResponse, status: number, what: st
  * The app of one test file, its clock at START, with an admin and a category. Tests only read
  * these; each test makes its own providers, customers and bookings.
  */
-export async function setUpBookings(options: { kv?: KeyValueStore; clock?: TestClock } = {}): Promise<BookingsFixture> {
+export async function setUpBookings(
+  options: Pick<TestAppOptions, 'kv' | 'env' | 'redisPrefix' | 'database'> & { clock?: TestClock } = {},
+): Promise<BookingsFixture> {
   const clock = options.clock ?? createTestClock(START);
   clock.set(START);
-  const t = await buildTestApp({ clock, kv: options.kv });
+  const t = await buildTestApp({ ...options, clock });
   const { app } = t;
   const send: Send = (method, url, user, payload, headers = {}) =>
     app.inject({ method, url: `/api/v1${url}`, headers: { ...user?.headers, ...headers }, payload });

@@ -9,7 +9,15 @@ import { type Availability, toSchedule } from './bookings.dto.js';
 import { ownProvider } from './bookings.parties.js';
 import type { BookingsRepository } from './bookings.repository.js';
 import type { SlotsQuery, SlotsSchema } from './bookings.schemas.js';
-import { DEFAULT_MIN_NOTICE_MS, freeSlots, HORIZON_MS, type Schedule, scheduleProblems } from './bookings.slots.js';
+import {
+  DEFAULT_MIN_NOTICE_MS,
+  HORIZON_MS,
+  openStartTimes,
+  type Schedule,
+  scheduleProblems,
+  slotBounds,
+} from './bookings.slots.js';
+import { type SlotsCache, type SlotWindow, startsIn, toRuns } from './bookings.slots-cache.js';
 
 const DAY_MS = 86_400_000;
 const DEFAULT_SLOT_RANGE_MS = 7 * DAY_MS;
@@ -28,19 +36,50 @@ export async function scheduleOf(
 /** The provider's weekly hours, breaks and date exceptions, and the free start times they leave. */
 export function createAvailability(deps: {
   db: Db;
-  /**
-   * Where free slots are computed (the read replica when there is one). A slot a just-made booking
-   * took may show for the replica's lag; booking it is refused on the primary (the exclusion constraint).
-   */
-  readDb: Db;
   repository: BookingsRepository;
+  /** Where slot lists are kept (computed on the primary, or on the read replica while the store is down). */
+  slotsCache: SlotsCache;
   catalog: Pick<CatalogService, 'bookableService' | 'providerOfUser'>;
   track: Track;
   clock: Clock;
   minNoticeMs?: number;
 }) {
-  const { db, readDb, repository, catalog, clock } = deps;
+  const { db, repository, catalog, clock, slotsCache } = deps;
   const minNoticeMs = deps.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS;
+
+  /** The service's open start times over `range`, or undefined when it is not this provider's bookable service. */
+  const computeWindow = async (
+    source: Db,
+    providerId: string,
+    serviceId: string,
+    range: { from: number; to: number },
+  ): Promise<SlotWindow | undefined> => {
+    const offer = await catalog.bookableService(serviceId, source);
+    if (!offer || offer.provider.id !== providerId) return undefined;
+    const { service } = offer;
+    const blockMs = (service.durationMinutes + service.bufferMinutes) * 60_000;
+    const inputs = await repository.slotInputs(
+      source,
+      providerId,
+      new Date(range.from - blockMs),
+      new Date(range.to + blockMs),
+    );
+    const starts = inputs
+      ? openStartTimes({
+          schedule: toSchedule(inputs),
+          ...range,
+          durationMinutes: service.durationMinutes,
+          bufferMinutes: service.bufferMinutes,
+          busy: inputs.busy,
+        })
+      : [];
+    return {
+      service_id: service.id,
+      time_zone: inputs?.timeZone ?? offer.provider.timeZone,
+      duration_minutes: service.durationMinutes,
+      runs: toRuns(starts),
+    };
+  };
 
   return {
     async getAvailability(actor: Actor): Promise<Availability> {
@@ -66,58 +105,45 @@ export function createAvailability(deps: {
         exceptions: input.exceptions,
         updatedAt: clock.now(),
       });
+      await slotsCache.changed(provider.id);
       return { ...toSchedule(row), updated_at: row.updatedAt.toISOString() };
     },
 
-    /** Free start times: one query for the schedule, one for the range's bookings, the rest in memory. */
+    /**
+     * Free start times: the service's open start times over today's window (bookings.slots-cache.ts:
+     * from the shared store, or the offer, schedule and busy blocks in two queries), cut to the
+     * range asked and to now + notice … now + horizon.
+     */
     async slots(
       actorId: string | null,
       providerId: string,
       query: Static<typeof SlotsQuery>,
     ): Promise<Static<typeof SlotsSchema>> {
-      const offer = await catalog.bookableService(query.service_id, readDb);
-      if (!offer || offer.provider.id !== providerId) throw notFound('Service');
       const now = clock.now();
+      const window = await slotsCache.window(providerId, query.service_id, now, (source, range) =>
+        computeWindow(source, providerId, query.service_id, range),
+      );
+      if (!window) throw notFound('Service');
       const from = query.from ? new Date(query.from) : now;
       const to = query.to ? new Date(query.to) : new Date(from.getTime() + DEFAULT_SLOT_RANGE_MS);
       if (to <= from) throw invalidField('query.to', 'must be after from');
       if (to.getTime() - from.getTime() > MAX_SLOT_RANGE_MS) {
         throw invalidField('query.to', 'at most 60 days after from');
       }
-      const { service } = offer;
-      const blockMs = (service.durationMinutes + service.bufferMinutes) * 60_000;
-      const schedule = await scheduleOf(repository, readDb, providerId);
-      const busy = schedule
-        ? await repository.activeBlocks(
-            readDb,
-            providerId,
-            new Date(from.getTime() - blockMs),
-            new Date(to.getTime() + blockMs),
-          )
-        : [];
-      const slots = schedule
-        ? freeSlots({
-            schedule,
-            from,
-            to,
-            now,
-            durationMinutes: service.durationMinutes,
-            bufferMinutes: service.bufferMinutes,
-            busy: busy.map((block) => ({ from: block.from.getTime(), until: block.until.getTime() })),
-            minNoticeMs,
-          })
-        : [];
-      await deps.track(db, 'slot_viewed', actorId, {
+      const { earliest, latest } = slotBounds({ from, to, now, minNoticeMs });
+      const slots = startsIn(window, earliest, latest);
+      // Stored after the answer, batched (a slot list is read far more often than anything is booked).
+      deps.track.later(db, 'slot_viewed', actorId, {
         provider_id: providerId,
-        service_id: service.id,
+        service_id: window.service_id,
         slots: slots.length,
       });
       return {
         provider_id: providerId,
-        service_id: service.id,
-        time_zone: schedule?.time_zone ?? offer.provider.timeZone,
-        duration_minutes: service.durationMinutes,
-        slots: slots.map((slot) => slot.toISOString()),
+        service_id: window.service_id,
+        time_zone: window.time_zone,
+        duration_minutes: window.duration_minutes,
+        slots,
       };
     },
   };

@@ -3,6 +3,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { isExclusionViolation } from '../../infra/db/errors.js';
 import { inTransaction } from '../../infra/db/transaction.js';
+import { afterCommit } from '../../infra/db/transaction-context.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { BusinessMetrics } from '../../infra/metrics.js';
 import type { Actor } from '../../shared/actor.js';
@@ -17,10 +18,11 @@ import type { Track } from '../analytics/index.js';
 import type { CatalogService, ServiceRow } from '../catalog/index.js';
 import { scheduleOf } from './bookings.availability.js';
 import { type BookingDetail, type BookingInput, type PublicBooking, toPublicBooking } from './bookings.dto.js';
-import type { BookingMessages } from './bookings.messages.js';
+import type { BookingMessages, KnownOffer } from './bookings.messages.js';
 import type { BookingPaymentFlow, BookingPayments } from './bookings.payment.js';
 import type { BookingsRepository } from './bookings.repository.js';
 import { DEFAULT_MIN_NOTICE_MS, isFreeSlot } from './bookings.slots.js';
+import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow } from './bookings.tables.js';
 
 const CREATE_SCOPE = 'bookings.create';
@@ -69,10 +71,11 @@ export function createBookingCreation(deps: {
   idempotency: IdempotencyStore;
   clock: Clock;
   ids: IdGenerator;
+  slotsCache: Pick<SlotsCache, 'changed'>;
   holdMinutes: number;
   minNoticeMs?: number;
 }) {
-  const { db, repository, catalog, messages, payments, flow, clock } = deps;
+  const { db, repository, catalog, messages, payments, flow, slotsCache, clock } = deps;
   const minNoticeMs = deps.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS;
 
   /**
@@ -132,6 +135,93 @@ export function createBookingCreation(deps: {
     }
   };
 
+  /** The service booked, if it may be booked at `input.starts_at` by this actor with this payment; else the refusal. */
+  const bookableOffer = async (tx: Db, actor: Actor, input: BookingInput): Promise<KnownOffer> => {
+    const offer = await catalog.bookableService(input.service_id, tx);
+    if (!offer) throw notFound('Service');
+    const { service, provider } = offer;
+    // Booking one's own service is the first step to reviewing it (finding 11): refused outright.
+    if (provider.userId === actor.id) throw new AppError('OWN_SERVICE', 'You cannot book your own service');
+    const paid = service.paymentMode === 'required';
+    if (!paid && (input.payment_method || input.payment_token)) {
+      throw invalidField(
+        input.payment_token ? 'body.payment_token' : 'body.payment_method',
+        'this service is paid at the visit',
+      );
+    }
+    if (paid) {
+      payments.assertCanCharge({
+        amountMinor: service.priceMinor,
+        currency: service.currency,
+        method: input.payment_method,
+      });
+    }
+    const schedule = await scheduleOf(repository, tx, provider.id);
+    // Schedule, notice, horizon and grid here; overlap with other bookings is the constraint's job.
+    const slotQuery = {
+      now: clock.now(),
+      durationMinutes: service.durationMinutes,
+      bufferMinutes: service.bufferMinutes,
+      busy: [],
+      minNoticeMs,
+    };
+    if (!schedule || !isFreeSlot({ schedule, ...slotQuery }, new Date(input.starts_at))) throw slotUnavailable();
+    return offer;
+  };
+
+  /**
+   * The booking, with what it sets off in the same transaction: its event, the live messages, the
+   * parties' notifications and reminders, and its slot taken from every cached slot list once it
+   * commits. The offer read for the checks is passed on, not read again for each message.
+   */
+  const insertBooking = async (tx: Db, actor: Actor, input: BookingInput, offer: KnownOffer): Promise<BookingRow> => {
+    const { service, provider } = offer;
+    const paid = service.paymentMode === 'required';
+    const now = clock.now();
+    const startsAt = new Date(input.starts_at);
+    const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
+    const row = await repository.insert(tx, {
+      id: deps.ids(),
+      customerId: actor.id,
+      providerId: provider.id,
+      serviceId: service.id,
+      status: paid ? 'pending_payment' : provider.autoConfirm ? 'confirmed' : 'pending',
+      startsAt,
+      endsAt,
+      blocksFrom: startsAt,
+      blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
+      priceMinor: service.priceMinor,
+      currency: service.currency,
+      note: input.note ?? null,
+      paymentStatus: null,
+      paymentDueAt: paid ? new Date(now.getTime() + deps.holdMinutes * 60_000) : null,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await slotsCache.changed(provider.id);
+    // Recorded once the booking has committed, batched with other events (one insert for many).
+    await afterCommit(
+      () =>
+        deps.track.later(db, 'booking_created', actor.id, {
+          booking_id: row.id,
+          provider_id: provider.id,
+          service_id: service.id,
+          status: row.status,
+          price_minor: row.priceMinor,
+          currency: row.currency,
+        }),
+      () => {},
+    );
+    await messages.announce(tx, row, 'booking.created', {}, offer);
+    deps.business.booking('created');
+    if (row.status === 'confirmed') deps.business.booking('confirmed');
+    // A paid booking is news to the provider once it is paid (the payment's message).
+    if (row.status === 'confirmed') await messages.notifyBoth(tx, row, 'booking_confirmed', {}, offer);
+    if (row.status === 'pending') await messages.waitingForProvider(tx, row, now, offer);
+    if (!paid) await messages.queueReminder(tx, row, now);
+    return row;
+  };
+
   return {
     /**
      * With an idempotency key, the key is claimed in the booking's transaction: a replay (same
@@ -156,100 +246,29 @@ export function createBookingCreation(deps: {
         }
         return { statusCode, booking: await flow.detail(row), replayed: true };
       };
-      if (keyRef) {
-        const stored = await deps.idempotency.find(db, keyRef);
-        if (stored) return replay(stored);
-      }
-
-      const offer = await catalog.bookableService(input.service_id);
-      if (!offer) throw notFound('Service');
-      const { service, provider } = offer;
-      // Booking one's own service is the first step to reviewing it (finding 11): refused outright.
-      if (provider.userId === actor.id) throw new AppError('OWN_SERVICE', 'You cannot book your own service');
-      const paid = service.paymentMode === 'required';
-      if (!paid && (input.payment_method || input.payment_token)) {
-        throw invalidField(
-          input.payment_token ? 'body.payment_token' : 'body.payment_method',
-          'this service is paid at the visit',
-        );
-      }
-      if (paid) {
-        payments.assertCanCharge({
-          amountMinor: service.priceMinor,
-          currency: service.currency,
-          method: input.payment_method,
-        });
-      }
-      const startsAt = new Date(input.starts_at);
-      const schedule = await scheduleOf(repository, db, provider.id);
-      const now = clock.now();
-      // Schedule, notice, horizon and grid here; overlap with other bookings is the constraint's job.
-      const slotQuery = {
-        now,
-        durationMinutes: service.durationMinutes,
-        bufferMinutes: service.bufferMinutes,
-        busy: [],
-        minNoticeMs,
-      };
-      if (!schedule || !isFreeSlot({ schedule, ...slotQuery }, startsAt)) throw slotUnavailable();
-
-      let created: { statusCode: number; row?: BookingRow; replayed?: CreatedBooking };
+      // Checks come after the claim, in its transaction: a replay gets the first answer even once
+      // the slot has gone or passed, and a refusal rolls the claim back (a retry is decided afresh).
+      let created: { row: BookingRow; offer: KnownOffer } | { stored: StoredAnswer };
       try {
         created = await inTransaction(db, async (tx) => {
-          // Taken since the check above: the claim waited for that transaction, so its answer is stored.
+          // Taken: the claim waited for that key's transaction, so its answer is stored.
           if (keyRef && !(await deps.idempotency.claim(tx, keyRef, requestHash))) {
             const stored = await deps.idempotency.find(tx, keyRef);
-            if (stored) return { statusCode: stored.statusCode, stored };
+            if (stored) return { stored };
           }
-          const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
-          const row = await repository.insert(tx, {
-            id: deps.ids(),
-            customerId: actor.id,
-            providerId: provider.id,
-            serviceId: service.id,
-            status: paid ? 'pending_payment' : provider.autoConfirm ? 'confirmed' : 'pending',
-            startsAt,
-            endsAt,
-            blocksFrom: startsAt,
-            blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
-            priceMinor: service.priceMinor,
-            currency: service.currency,
-            note: input.note ?? null,
-            paymentStatus: null,
-            paymentDueAt: paid ? new Date(now.getTime() + deps.holdMinutes * 60_000) : null,
-            createdAt: now,
-            updatedAt: now,
-          });
-          await deps.track(tx, 'booking_created', actor.id, {
-            booking_id: row.id,
-            provider_id: provider.id,
-            service_id: service.id,
-            status: row.status,
-            price_minor: row.priceMinor,
-            currency: row.currency,
-          });
-          await messages.announce(tx, row, 'booking.created');
-          deps.business.booking('created');
-          if (row.status === 'confirmed') deps.business.booking('confirmed');
-          // A paid booking is news to the provider once it is paid (the payment's message).
-          if (row.status === 'confirmed') await messages.notifyBoth(tx, row, 'booking_confirmed');
-          if (row.status === 'pending') await messages.waitingForProvider(tx, row, now);
-          if (!paid) await messages.queueReminder(tx, row, now);
+          const offer = await bookableOffer(tx, actor, input);
+          const row = await insertBooking(tx, actor, input, offer);
           if (keyRef) await deps.idempotency.complete(tx, keyRef, { statusCode: 201, response: toPublicBooking(row) });
-          return { statusCode: 201, row };
-        }).then(async (result) =>
-          'stored' in result && result.stored
-            ? { statusCode: result.statusCode, replayed: await replay(result.stored) }
-            : result,
-        );
+          return { row, offer };
+        });
       } catch (error) {
         // exclusion_violation: another active booking holds overlapping time.
         if (isExclusionViolation(error)) throw slotUnavailable();
         throw error;
       }
-      if (created.replayed) return created.replayed;
-      const row = created.row as BookingRow;
-      if (!paid)
+      if ('stored' in created) return replay(created.stored);
+      const { row, offer } = created;
+      if (row.status !== 'pending_payment')
         return {
           statusCode: 201,
           booking: { ...toPublicBooking(row), payment: null, payment_action: null },

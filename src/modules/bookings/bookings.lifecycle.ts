@@ -12,6 +12,7 @@ import type { BookingMessages } from './bookings.messages.js';
 import { partyOf } from './bookings.parties.js';
 import type { BookingPayments } from './bookings.payment.js';
 import { ACTIVE_STATUSES, type BookingsRepository } from './bookings.repository.js';
+import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow } from './bookings.tables.js';
 
 /** A customer may cancel until this long before the start; the provider at any time. */
@@ -41,6 +42,7 @@ export function createBookingLifecycle(deps: {
   audit: Pick<AuditService, 'record'>;
   track: Track;
   business: Pick<BusinessMetrics, 'booking'>;
+  slotsCache: Pick<SlotsCache, 'changed'>;
   clock: Clock;
 }) {
   const { db, repository, catalog, messages, clock } = deps;
@@ -98,6 +100,8 @@ export function createBookingLifecycle(deps: {
             break;
         }
         const updated = await repository.update(tx, booking.id, { ...patch, updatedAt: now });
+        // Cancelled, completed or a no-show: its time is free again (a completed visit's buffer may not have passed).
+        if (!ACTIVE_STATUSES.includes(updated.status)) await deps.slotsCache.changed(booking.providerId);
         deps.business.booking(EVENT_OF[action]);
         const properties = { booking_id: booking.id, provider_id: booking.providerId, service_id: booking.serviceId };
         if (action === 'confirm') await messages.notifyBoth(tx, updated, 'booking_confirmed');
@@ -144,6 +148,7 @@ export function createBookingLifecycle(deps: {
           cancelReason: input.reason,
           updatedAt: now,
         });
+        await deps.slotsCache.changed(booking.providerId);
         const { settled } = await deps.payments.onBookingCancelled(tx, {
           bookingId: booking.id,
           cancelledBy: 'admin',

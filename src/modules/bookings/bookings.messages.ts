@@ -3,7 +3,7 @@ import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { EventBus, LiveMessageType } from '../../shared/events.js';
-import type { CatalogService } from '../catalog/index.js';
+import type { CatalogService, ProviderRow, ServiceRow } from '../catalog/index.js';
 import type { Notify, TemplateName } from '../notifications/index.js';
 import { ACTIVE_STATUSES, type BookingsRepository } from './bookings.repository.js';
 import type { BookingRow } from './bookings.tables.js';
@@ -19,6 +19,15 @@ export const LATE_REMINDER_BEFORE_MS = 2 * 3_600_000;
 const LATE_REMINDER_MIN_LEAD_MS = 3_600_000;
 /** A provider who has not confirmed a booking after this long is reminded once. */
 export const CONFIRM_NUDGE_AFTER_MS = 2 * 3_600_000;
+
+/**
+ * A booking's service and provider as the caller already read them (making the booking): passed
+ * on, they save reading them again for each message.
+ */
+export interface KnownOffer {
+  service: ServiceRow;
+  provider: ProviderRow;
+}
 
 const LIVE_TYPE_OF: Partial<Record<TemplateName, LiveMessageType>> = {
   booking_confirmed: 'booking.confirmed',
@@ -50,26 +59,35 @@ export function createBookingMessages(deps: {
     service_id: booking.serviceId,
   });
 
+  const providerOf = async (tx: Db, booking: BookingRow, known?: KnownOffer) =>
+    known ? known.provider : catalog.findProvider(booking.providerId, tx);
+
   /** The people of a booking: its customer (unless erased) and its provider's account. */
-  const partiesOf = async (tx: Db, booking: BookingRow): Promise<string[]> => {
-    const provider = await catalog.findProvider(booking.providerId, tx);
-    return [booking.customerId, provider?.userId].filter((id): id is string => Boolean(id));
-  };
+  const partiesWith = (booking: BookingRow, provider: ProviderRow | undefined): string[] =>
+    [booking.customerId, provider?.userId].filter((id): id is string => Boolean(id));
+  const partiesOf = async (tx: Db, booking: BookingRow, known?: KnownOffer): Promise<string[]> =>
+    partiesWith(booking, await providerOf(tx, booking, known));
+
+  /** Tells these people's open apps about the booking, once the caller's transaction commits. */
+  const tell = (to: string[], booking: BookingRow, type: LiveMessageType, extra: Record<string, unknown> = {}) =>
+    deps.events.publish('live.message', { to, type, data: { ...liveData(booking), ...extra } });
 
   /** Tells both parties' open apps, once the caller's transaction commits. */
-  const announce = async (tx: Db, booking: BookingRow, type: LiveMessageType, extra: Record<string, unknown> = {}) => {
-    await deps.events.publish('live.message', {
-      to: await partiesOf(tx, booking),
-      type,
-      data: { ...liveData(booking), ...extra },
-    });
-  };
+  const announce = async (
+    tx: Db,
+    booking: BookingRow,
+    type: LiveMessageType,
+    extra: Record<string, unknown> = {},
+    known?: KnownOffer,
+  ) => tell(await partiesOf(tx, booking, known), booking, type, extra);
 
-  const templateData = async (tx: Db, booking: BookingRow) => {
-    const [offer, provider] = await Promise.all([
-      catalog.bookableService(booking.serviceId, tx),
-      catalog.findProvider(booking.providerId, tx),
-    ]);
+  const templateData = async (tx: Db, booking: BookingRow, known?: KnownOffer) => {
+    const [offer, provider] = known
+      ? [known, known.provider]
+      : await Promise.all([
+          catalog.bookableService(booking.serviceId, tx),
+          catalog.findProvider(booking.providerId, tx),
+        ]);
     return {
       provider,
       data: {
@@ -83,11 +101,17 @@ export function createBookingMessages(deps: {
 
   return {
     /** A change of the booking must reach both parties now: urgent, so no quiet hours and no weekly cap. */
-    async notifyBoth(tx: Db, booking: BookingRow, template: TemplateName, extra: Record<string, unknown> = {}) {
-      const { provider, data } = await templateData(tx, booking);
-      const recipients = [booking.customerId, provider?.userId].filter((id): id is string => Boolean(id));
+    async notifyBoth(
+      tx: Db,
+      booking: BookingRow,
+      template: TemplateName,
+      extra: Record<string, unknown> = {},
+      known?: KnownOffer,
+    ) {
+      const { provider, data } = await templateData(tx, booking, known);
+      const recipients = partiesWith(booking, provider);
       const type = LIVE_TYPE_OF[template];
-      if (type) await announce(tx, booking, type);
+      if (type) await tell(recipients, booking, type);
       for (const userId of new Set(recipients)) {
         await deps.notify.send(tx, {
           userId,
@@ -121,10 +145,9 @@ export function createBookingMessages(deps: {
      * The provider hears that a booking waits for their confirmation, and once more after
      * CONFIRM_NUDGE_AFTER_MS if it still does.
      */
-    async waitingForProvider(tx: Db, booking: BookingRow, now: Date) {
-      const provider = await catalog.findProvider(booking.providerId, tx);
+    async waitingForProvider(tx: Db, booking: BookingRow, now: Date, known?: KnownOffer) {
+      const { provider, data } = await templateData(tx, booking, known);
       if (!provider?.userId) return;
-      const { data } = await templateData(tx, booking);
       await deps.notify.send(tx, {
         userId: provider.userId,
         purpose: 'booking',

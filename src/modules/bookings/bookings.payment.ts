@@ -7,6 +7,7 @@ import type { PaymentsService } from '../payments/index.js';
 import { type BookingDetail, toPublicBooking } from './bookings.dto.js';
 import type { BookingMessages } from './bookings.messages.js';
 import type { BookingsRepository } from './bookings.repository.js';
+import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow } from './bookings.tables.js';
 
 /** What the bookings module asks of the payments module. */
@@ -42,6 +43,7 @@ export function createBookingPaymentFlow(deps: {
     'notifyBoth' | 'notifyCustomer' | 'queueReminder' | 'announce' | 'waitingForProvider'
   >;
   business: Pick<BusinessMetrics, 'booking'>;
+  slotsCache: Pick<SlotsCache, 'changed'>;
   clock: Clock;
 }) {
   const { db, repository, payments, messages, clock } = deps;
@@ -61,6 +63,7 @@ export function createBookingPaymentFlow(deps: {
       ...(options.paymentStatus ? { paymentStatus: options.paymentStatus } : {}),
       updatedAt: now,
     });
+    await deps.slotsCache.changed(booking.providerId);
     deps.business.booking('cancelled');
     await payments.onBookingCancelled(tx, {
       bookingId: booking.id,

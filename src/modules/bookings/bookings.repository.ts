@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql } from 'drizzle-orm';
 import { type Db, firstRow } from '../../infra/db/client.js';
+import type { Busy } from './bookings.slots.js';
 import {
   type AvailabilityRow,
   availability,
@@ -12,6 +13,8 @@ import {
 
 // Bookings that hold their time: the exclusion constraint counts the same ones.
 export const ACTIVE_STATUSES: BookingStatus[] = ['pending_payment', 'pending', 'confirmed'];
+// Written out as literals (constants, never input), so the planner matches the constraint's partial index.
+const ACTIVE_STATUS_LIST = sql.raw(ACTIVE_STATUSES.map((status) => `'${status}'`).join(', '));
 
 /** A keyset position in a list ordered by (starts_at, id). */
 export interface BookingCursor {
@@ -57,20 +60,47 @@ export function createBookingsRepository() {
       return saved as AvailabilityRow;
     },
 
-    /** Blocks of a provider's active bookings that overlap [from, until): one round trip. */
-    async activeBlocks(db: Db, providerId: string, from: Date, until: Date) {
-      return db
-        .select({ from: bookings.blocksFrom, until: bookings.blocksUntil })
-        .from(bookings)
-        .where(
-          and(
-            eq(bookings.providerId, providerId),
-            inArray(bookings.status, ACTIVE_STATUSES),
-            lt(bookings.blocksFrom, until),
-            gt(bookings.blocksUntil, from),
-          ),
-        )
-        .orderBy(asc(bookings.blocksFrom));
+    /**
+     * What a provider's open start times are computed from, in one round trip: the schedule and
+     * the blocks (epoch ms, by start) of the active bookings that overlap [from, until).
+     * Undefined while the provider has no schedule. The overlap is written as the exclusion
+     * constraint's own expression, so its GiST index finds the blocks however long the history.
+     */
+    async slotInputs(
+      db: Db,
+      providerId: string,
+      from: Date,
+      until: Date,
+    ): Promise<
+      (Pick<AvailabilityRow, 'timeZone' | 'weekly' | 'breaks' | 'exceptions'> & { busy: Busy[] }) | undefined
+    > {
+      // Columns by alias: in a one-table select Drizzle names them unqualified, which inside the
+      // subquery would mean the bookings' own.
+      const busy = sql<[number, number][]>`coalesce((
+        select json_agg(json_build_array(
+          floor(extract(epoch from b.blocks_from) * 1000)::bigint,
+          floor(extract(epoch from b.blocks_until) * 1000)::bigint
+        ) order by b.blocks_from)
+        from ${bookings} b
+        where b.provider_id = ${providerId}
+          and b.status in (${ACTIVE_STATUS_LIST})
+          and tstzrange(b.blocks_from, b.blocks_until, '[)')
+            && tstzrange(${from.toISOString()}::timestamptz, ${until.toISOString()}::timestamptz, '[)')
+      ), '[]'::json)`;
+      const [row] = await db
+        .select({
+          timeZone: availability.timeZone,
+          weekly: availability.weekly,
+          breaks: availability.breaks,
+          exceptions: availability.exceptions,
+          busy,
+        })
+        .from(availability)
+        .where(eq(availability.providerId, providerId))
+        .limit(1);
+      return (
+        row && { ...row, busy: row.busy.map(([blockFrom, blockUntil]) => ({ from: blockFrom, until: blockUntil })) }
+      );
     },
 
     async insert(db: Db, row: typeof bookings.$inferInsert): Promise<BookingRow> {

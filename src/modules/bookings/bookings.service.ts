@@ -22,6 +22,7 @@ import { type BookingPayments, createBookingPaymentFlow } from './bookings.payme
 import { bookingsPersonalData } from './bookings.privacy.js';
 import type { BookingsRepository } from './bookings.repository.js';
 import { createReviews } from './bookings.reviews.js';
+import { createSlotsCache } from './bookings.slots-cache.js';
 
 export interface BookingsServiceDeps {
   db: Db;
@@ -48,6 +49,8 @@ export interface BookingsServiceDeps {
   holdMinutes: number;
   /** The provider dashboard's cache. */
   cache: ReadThroughCache;
+  /** The slot lists' cache (bookings.slots-cache.ts). */
+  slotStore: ReadThroughCache;
   clock: Clock;
   ids: IdGenerator;
   minNoticeMs?: number;
@@ -60,11 +63,12 @@ export interface BookingsServiceDeps {
 export function createBookingsService(deps: BookingsServiceDeps) {
   const messages = createBookingMessages(deps);
   const chat = createChatRepository();
-  const flow = createBookingPaymentFlow({ ...deps, messages });
+  const slotsCache = createSlotsCache({ cache: deps.slotStore, db: deps.db, readDb: deps.readDb });
+  const flow = createBookingPaymentFlow({ ...deps, messages, slotsCache });
   return {
-    ...createAvailability(deps),
-    ...createBookingCreation({ ...deps, messages, flow }),
-    ...createBookingLifecycle({ ...deps, messages }),
+    ...createAvailability({ ...deps, slotsCache }),
+    ...createBookingCreation({ ...deps, messages, flow, slotsCache }),
+    ...createBookingLifecycle({ ...deps, messages, slotsCache }),
     remind: messages.remind,
     nudge: messages.nudge,
     onPaymentChanged: flow.onPaymentChanged,

@@ -1,8 +1,10 @@
 /**
  * Free start times from a provider's schedule, as pure functions: the schedule is read in the
- * provider's wall time (src/shared/zoned-time.ts), so 09:00 stays 09:00 across DST changes.
+ * provider's wall time (its zone's offsets, bookings.zone-offsets.ts), so 09:00 stays 09:00 across
+ * DST changes.
  */
-import { isTimeZone, wallTime, zonedTimeToUtc } from '../../shared/zoned-time.js';
+import { isTimeZone } from '../../shared/zoned-time.js';
+import { zoneOffsets } from './bookings.zone-offsets.js';
 
 export interface WeeklyInterval {
   day_of_week: number;
@@ -136,48 +138,67 @@ export interface SlotQuery {
 }
 
 /**
- * Free start times in [from, to): the visit fits inside open hours; the visit plus the buffer
- * overlaps no busy block; not before now + minimum notice, not after now + horizon; on the
- * 15-minute grid of local time. A local time skipped by a DST change is no slot; one that occurs
- * twice (clocks going back) is offered once, at its first occurrence.
+ * Where a slot asked for in [from, to) may start, as epoch milliseconds [earliest, latest): not
+ * before now + minimum notice, not after now + horizon. The one place `now` enters slot finding,
+ * so a list of open start times computed earlier (a cached one) answers the same once cut to it.
  */
-export function freeSlots(query: SlotQuery): Date[] {
-  const { schedule, durationMinutes } = query;
+export function slotBounds(query: Pick<SlotQuery, 'from' | 'to' | 'now' | 'minNoticeMs' | 'horizonMs'>): {
+  earliest: number;
+  latest: number;
+} {
+  const now = query.now.getTime();
+  return {
+    earliest: Math.max(query.from.getTime(), now + (query.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS)),
+    latest: Math.min(query.to.getTime(), now + (query.horizonMs ?? HORIZON_MS) + 1),
+  };
+}
+
+export interface OpenQuery {
+  schedule: Schedule;
+  /** Epoch milliseconds, [from, to). */
+  from: number;
+  to: number;
+  durationMinutes: number;
+  bufferMinutes: number;
+  /** Active bookings' blocks, any order. */
+  busy: Busy[];
+}
+
+/**
+ * Start times (epoch ms, ascending) in [from, to) whatever the time now: the visit fits inside
+ * open hours; the visit plus the buffer overlaps no busy block; on the 15-minute grid of local
+ * time. A local time skipped by a DST change is no slot; one that occurs twice (clocks going
+ * back) is offered once, at its first occurrence. Local times become instants through the zone's
+ * offsets for the range (bookings.zone-offsets.ts), computed once, not per interval or slot.
+ */
+export function openStartTimes(query: OpenQuery): number[] {
+  const { schedule, durationMinutes, from, to } = query;
   const durationMs = durationMinutes * MINUTE_MS;
   const blockMs = (durationMinutes + query.bufferMinutes) * MINUTE_MS;
-  const earliest = Math.max(query.from.getTime(), query.now.getTime() + (query.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS));
-  const latest = Math.min(query.to.getTime(), query.now.getTime() + (query.horizonMs ?? HORIZON_MS) + 1);
-  if (earliest >= latest) return [];
+  if (from >= to) return [];
   const busy = [...query.busy].sort((a, b) => a.from - b.from);
-  const zone = schedule.time_zone;
-  const slots: Date[] = [];
+  const slots: number[] = [];
   let pointer = 0;
   let lastStart = Number.NEGATIVE_INFINITY;
 
   // Local calendar days that can hold a slot in range: one either side covers any zone offset.
-  const first = wallTime(earliest - DAY_MS, zone);
-  const firstDay = Date.UTC(first.year, first.month - 1, first.day);
-  const last = wallTime(latest + DAY_MS, zone);
-  const lastDay = Date.UTC(last.year, last.month - 1, last.day);
-  for (let dayUtc = firstDay; dayUtc <= lastDay; dayUtc += DAY_MS) {
-    const d = new Date(dayUtc);
+  const offsets = zoneOffsets(schedule.time_zone, from - 2 * DAY_MS, to + 2 * DAY_MS);
+  const firstDay = offsets.localDayOf(from - DAY_MS);
+  const lastDay = offsets.localDayOf(to + DAY_MS);
+  for (let day = firstDay; day <= lastDay; day += DAY_MS) {
+    const d = new Date(day);
     const date = { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
     for (const [openStart, openEnd] of openIntervals(schedule, date)) {
-      const openFrom = zonedTimeToUtc(date, openStart, zone).getTime();
-      const openUntil = zonedTimeToUtc(date, openEnd, zone).getTime();
+      const openFrom = offsets.instantAtOrAfter(day + openStart * MINUTE_MS);
+      const openUntil = offsets.instantAtOrAfter(day + openEnd * MINUTE_MS);
       // No offset change inside the interval (the usual case): local minutes map linearly.
       const linear = openUntil - openFrom === (openEnd - openStart) * MINUTE_MS;
       const firstGrid = Math.ceil(openStart / SLOT_GRID_MINUTES) * SLOT_GRID_MINUTES;
       for (let m = firstGrid; m + durationMinutes <= openEnd; m += SLOT_GRID_MINUTES) {
-        let start: number;
-        if (linear) {
-          start = openFrom + (m - openStart) * MINUTE_MS;
-        } else {
-          start = zonedTimeToUtc(date, m, zone).getTime();
-          if (wallTime(start, zone).minutes !== m % 1440) continue; // skipped by the clocks
-        }
-        if (start < earliest) continue;
-        if (start >= latest) return slots;
+        const start = linear ? openFrom + (m - openStart) * MINUTE_MS : offsets.instantOf(day + m * MINUTE_MS);
+        if (start === undefined) continue; // skipped by the clocks
+        if (start < from) continue;
+        if (start >= to) return slots;
         if (start + durationMs > openUntil || start <= lastStart) continue;
         const until = start + blockMs;
         while (pointer < busy.length && (busy[pointer] as Busy).until <= start) pointer++;
@@ -191,12 +212,21 @@ export function freeSlots(query: SlotQuery): Date[] {
           }
         }
         if (taken) continue;
-        slots.push(new Date(start));
+        slots.push(start);
         lastStart = start;
       }
     }
   }
   return slots;
+}
+
+/**
+ * Free start times in [from, to): the open start times (openStartTimes) from now + minimum
+ * notice to now + horizon.
+ */
+export function freeSlots(query: SlotQuery): Date[] {
+  const { earliest, latest } = slotBounds(query);
+  return openStartTimes({ ...query, from: earliest, to: latest }).map((start) => new Date(start));
 }
 
 /** Whether `startsAt` is one of the free slots (schedule, notice, horizon and grid; busy blocks as given). */

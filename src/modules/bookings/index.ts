@@ -1,5 +1,6 @@
 import { AppError } from '../../errors.js';
 import { createReadThroughCache } from '../../infra/kv/cache.js';
+import { createLocalCopies } from '../../infra/kv/local.js';
 import { createPeriodicJob, type PeriodicJob } from '../../infra/periodic.js';
 import type { Platform } from '../../platform.js';
 import type { IdempotencyStore } from '../../shared/idempotency.js';
@@ -82,6 +83,12 @@ export function createBookingsModule(
     },
     holdMinutes: platform.config.payments.holdMinutes,
     cache: createReadThroughCache({ kv: platform.kv, metrics: platform.metrics, logger }, 'bookings_dashboard'),
+    // Slot lists' keys carry the generations they were computed at, so a copy kept in this process
+    // is never stale: a hit then costs the generations' read only.
+    slotStore: createReadThroughCache(
+      { kv: platform.kv, metrics: platform.metrics, logger, local: createLocalCopies({ clock: platform.clock }) },
+      'slots',
+    ),
     clock: platform.clock,
     ids: platform.ids,
   });
