@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -61,14 +61,17 @@ export function loadSettingsFromEnv(): LoadSettings {
 export interface ServerSpec {
   /** Short label used in logs and errors. */
   name: string;
-  /** TypeScript entry, relative to the repo root; it must listen on $HOST:$PORT. */
+  /**
+   * Entry relative to the repo root; it must listen on $HOST:$PORT. A `.ts` entry runs through tsx
+   * (`node --import tsx`), a `.js` one (a build, e.g. dist/server.js) with plain `node`.
+   */
   entry: string;
   /** GET path that answers 200 once the server can take traffic. */
   readyPath: string;
   readyTimeoutMs?: number;
   /** Extra environment, over the inherited one (minus the app's own config variables). */
   env?: Record<string, string>;
-  /** Where the child's stdout goes; ignored when unset. */
+  /** Where the child's stdout goes (appended); ignored when unset. */
   stdoutFile?: string;
   port?: number;
 }
@@ -126,10 +129,12 @@ function spawnServer(
   spec: ServerSpec,
   port: number,
 ): { server: ServerProcess; child: ChildProcess; exited: Promise<Exit> } {
-  const stdoutFd = spec.stdoutFile ? openSync(spec.stdoutFile, 'w') : undefined;
+  // Appended: a server started again (one start per run) adds to the same log.
+  const stdoutFd = spec.stdoutFile ? openSync(spec.stdoutFile, 'a') : undefined;
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, ['--import', 'tsx', spec.entry], {
+    const args = spec.entry.endsWith('.js') ? [spec.entry] : ['--import', 'tsx', spec.entry];
+    child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
       env: { ...baseEnv(), ...spec.env, HOST: BENCH_HOST, PORT: String(port) },
       stdio: ['ignore', stdoutFd ?? 'ignore', 'pipe'],
@@ -209,7 +214,7 @@ async function waitUntilReady(server: ServerProcess, path: string, timeoutMs: nu
 export interface Harness {
   /** A fresh directory under the OS temp dir, removed at the end. */
   tempDir(prefix: string): Promise<string>;
-  /** Spawns `node --import tsx <entry>` and resolves once `readyPath` answers 200. */
+  /** Spawns `node [--import tsx] <entry>` and resolves once `readyPath` answers 200. */
   startServer(spec: ServerSpec): Promise<ServerProcess>;
 }
 
@@ -291,6 +296,15 @@ export interface LoadSummary {
   url: string;
   /** Average over one-second samples. */
   requestsPerSec: number;
+  /**
+   * CPU time the server process (all its threads) spent per completed request during the measured
+   * run, in microseconds (Linux only). Unlike req/s it hardly moves when other work shares the cores.
+   */
+  serverCpuUsPerRequest?: number;
+  /** The server's resident memory after the measured run, in MiB (Linux only). */
+  serverRssMib?: number;
+  /** 1-minute load average just before the measured run. */
+  loadAverage?: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
   latencyAvgMs: number;
@@ -322,6 +336,38 @@ function summarise(target: Target, result: autocannon.Result): LoadSummary {
   return { label: target.label, method: target.method ?? 'GET', url: result.url, ...runStats(result) };
 }
 
+/** Linux reports process CPU time in ticks of USER_HZ, which is 100 on every architecture. */
+const USER_HZ = 100;
+const MIB = 1_048_576;
+
+export interface ProcessUsage {
+  /** User + system CPU time of every thread so far. */
+  cpuMs: number;
+  rssBytes: number;
+}
+
+/** CPU time and resident memory of a process from /proc; undefined off Linux or once it has gone. */
+export async function processUsage(pid: number | undefined): Promise<ProcessUsage | undefined> {
+  if (pid === undefined || process.platform !== 'linux') return undefined;
+  try {
+    const [stat, status] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, 'utf8'),
+      readFile(`/proc/${pid}/status`, 'utf8'),
+    ]);
+    // Fields after the command name (which may hold spaces): state is the 3rd field, utime the 14th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const rssKib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(rssKib)) return undefined;
+    return { cpuMs: (ticks * 1000) / USER_HZ, rssBytes: rssKib * 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+const round2 = (value: number) => Math.round(value * 100) / 100;
+const toMib = (bytes: number) => Math.round((bytes / MIB) * 10) / 10;
+
 async function cannon(target: Target, connections: number, durationS: number): Promise<autocannon.Result> {
   const url = new URL(target.path, target.server.url);
   if (url.hostname !== BENCH_HOST) throw new Error(`refusing to load ${url.href}: only ${BENCH_HOST} is benched`);
@@ -336,18 +382,30 @@ async function cannon(target: Target, connections: number, durationS: number): P
   });
 }
 
-/** A warm-up run (discarded), then the measured run. */
+/**
+ * A warm-up run (discarded), then the measured run, with the server's CPU time per request and
+ * its memory afterwards where /proc tells them.
+ */
 export async function runLoad(target: Target, settings: LoadSettings): Promise<LoadSummary> {
   target.server.assertRunning();
   if (settings.warmupS > 0) await cannon(target, settings.connections, settings.warmupS);
+  const loadAverage = round2(loadavg()[0] ?? 0);
+  const before = await processUsage(target.server.pid);
   const result = await cannon(target, settings.connections, settings.durationS);
+  const after = await processUsage(target.server.pid);
   target.server.assertRunning();
   if (result['2xx'] === 0) {
     throw new Error(
       `${target.label} ${target.path}: no 2xx responses (${result.errors} errors, status codes ${JSON.stringify(result.statusCodeStats)})`,
     );
   }
-  return summarise(target, result);
+  const summary = summarise(target, result);
+  summary.loadAverage = loadAverage;
+  if (before && after && result.requests.total > 0) {
+    summary.serverCpuUsPerRequest = round2(((after.cpuMs - before.cpuMs) * 1000) / result.requests.total);
+    summary.serverRssMib = toMib(after.rssBytes);
+  }
+  return summary;
 }
 
 export interface Scenario {
@@ -371,18 +429,23 @@ export interface Comparison {
   roundRatiosPct: number[];
   targetPct: number;
   meetsTarget: boolean;
+  /**
+   * Median over rounds of baseline ÷ subject server CPU time per request (when /proc gave it): the
+   * req/s ratio a CPU-bound server would show, steadier than req/s while other work shares the cores.
+   */
+  cpuRatioPct?: number;
   /** 1-minute load average when the comparison started and ended: other work on the machine skews it. */
   loadAverage: { before: number; after: number; cpus: number };
   runs: { baseline: LoadSummary[]; subject: LoadSummary[] };
 }
 
-const round2 = (value: number) => Math.round(value * 100) / 100;
-
 const best = (runs: LoadSummary[]): LoadSummary =>
   runs.reduce((top, run) => (run.requestsPerSec > top.requestsPerSec ? run : top));
 
 const describeRun = (run: LoadSummary) =>
-  `${run.requestsPerSec} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`;
+  `${run.requestsPerSec} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}` +
+  (run.serverCpuUsPerRequest !== undefined ? `, server CPU ${run.serverCpuUsPerRequest} µs/request` : '') +
+  (run.loadAverage !== undefined ? `, load ${run.loadAverage}` : '');
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -390,11 +453,49 @@ const median = (values: number[]): number => {
   return sorted.length % 2 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 };
 
+/** The ratio of two figures in percent, one decimal. */
+const pct = (part: number, whole: number) => Math.round((part / whole) * 1000) / 10;
+
+/**
+ * The verdict over alternating rounds: the median of the per-round ratios (and, where /proc gave
+ * the server's CPU time, the median per-round ratio of CPU per request, baseline over subject).
+ */
+function verdict(
+  scenario: Pick<Scenario, 'name' | 'description' | 'targetPct'>,
+  settings: LoadSettings,
+  runs: Comparison['runs'],
+  loadBefore: number,
+): Comparison {
+  const roundRatiosPct = runs.subject.map((run, i) =>
+    pct(run.requestsPerSec, runs.baseline[i]?.requestsPerSec ?? Number.NaN),
+  );
+  const ratioPct = Math.round(median(roundRatiosPct) * 10) / 10;
+  const cpuRatios = runs.subject.map((run, i) => {
+    const baselineCpu = runs.baseline[i]?.serverCpuUsPerRequest;
+    return baselineCpu !== undefined && run.serverCpuUsPerRequest ? pct(baselineCpu, run.serverCpuUsPerRequest) : NaN;
+  });
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    settings,
+    baseline: best(runs.baseline),
+    subject: best(runs.subject),
+    ratioPct,
+    roundRatiosPct,
+    ...(cpuRatios.every(Number.isFinite) ? { cpuRatioPct: Math.round(median(cpuRatios) * 10) / 10 } : {}),
+    targetPct: scenario.targetPct,
+    meetsTarget: ratioPct >= scenario.targetPct,
+    loadAverage: { before: round2(loadBefore), after: round2(loadavg()[0] ?? 0), cpus: cpus().length },
+    runs,
+  };
+}
+
 /**
  * Alternates baseline and subject for `settings.rounds` rounds. The verdict is the median of
  * the per-round ratios: this machine's speed drifts by tens of percent over minutes, and a
  * ratio of two runs taken seconds apart cancels most of that drift, where a ratio of two
  * "best" runs from different minutes does not. The table shows the best run of each side.
+ * Both servers are up throughout: use `compareAlone` when they are different processes.
  */
 export async function compare(
   scenario: Scenario,
@@ -411,25 +512,72 @@ export async function compare(
       log(`  round ${round}/${settings.rounds}  ${target.label.padEnd(6)} ${describeRun(run)}`);
     }
   }
-  const baseline = best(runs.baseline);
-  const subject = best(runs.subject);
-  const roundRatiosPct = runs.subject.map(
-    (run, i) => Math.round((run.requestsPerSec / (runs.baseline[i]?.requestsPerSec ?? Number.NaN)) * 1000) / 10,
-  );
-  const ratioPct = Math.round(median(roundRatiosPct) * 10) / 10;
-  return {
-    scenario: scenario.name,
-    description: scenario.description,
-    settings,
-    baseline,
-    subject,
-    ratioPct,
-    roundRatiosPct,
-    targetPct: scenario.targetPct,
-    meetsTarget: ratioPct >= scenario.targetPct,
-    loadAverage: { before: round2(loadBefore), after: round2(loadavg()[0] ?? 0), cpus: cpus().length },
-    runs,
-  };
+  return verdict(scenario, settings, runs, loadBefore);
+}
+
+/** One side of a comparison whose servers run one at a time. */
+export interface AloneSide extends Omit<Target, 'server'> {
+  /** Started before each of this side's runs and stopped after it. */
+  spec: ServerSpec;
+  /** Once the server is ready, before its load: headers to send besides `headers` (a fresh sign-in). */
+  prepare?: (server: ServerProcess) => Promise<Record<string, string>>;
+}
+
+export interface AloneScenario extends Omit<Scenario, 'baseline' | 'subject'> {
+  baseline: AloneSide;
+  subject: AloneSide;
+}
+
+/** A server's resident memory once ready and settled, and after its measured run, in MiB. */
+export interface MemoryReading {
+  idleMib: number;
+  afterLoadMib: number;
+}
+
+export interface AloneComparison extends Comparison {
+  memory: { baseline: MemoryReading[]; subject: MemoryReading[] };
+}
+
+/** How long a started server is left alone before its idle memory is read. */
+const IDLE_SETTLE_MS = 2000;
+
+/**
+ * Like `compare`, but each run has the machine to itself: its server is started, measured and
+ * stopped before the other side's starts, so an idle server never takes memory or CPU (timers,
+ * an embedded database) from the one being loaded. Rounds go A B, B A, A B, …: each side goes
+ * first in every other round, so a drift in the machine's speed favours neither.
+ */
+export async function compareAlone(
+  harness: Harness,
+  scenario: AloneScenario,
+  settings: LoadSettings,
+  log: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): Promise<AloneComparison> {
+  const runs: Comparison['runs'] = { baseline: [], subject: [] };
+  const memory: AloneComparison['memory'] = { baseline: [], subject: [] };
+  const loadBefore = loadavg()[0] ?? 0;
+  for (let round = 1; round <= settings.rounds; round++) {
+    const order = round % 2 === 1 ? (['baseline', 'subject'] as const) : (['subject', 'baseline'] as const);
+    for (const side of order) {
+      const { spec, prepare, ...target } = scenario[side];
+      const server = await harness.startServer(spec);
+      try {
+        const headers = { ...target.headers, ...(prepare ? await prepare(server) : {}) };
+        await sleep(IDLE_SETTLE_MS);
+        const idle = await processUsage(server.pid);
+        const run = await runLoad({ ...target, server, headers }, settings);
+        runs[side].push(run);
+        if (idle && run.serverRssMib !== undefined) {
+          memory[side].push({ idleMib: toMib(idle.rssBytes), afterLoadMib: run.serverRssMib });
+        }
+        const rss = idle ? `, RSS idle ${toMib(idle.rssBytes)} MiB, after ${run.serverRssMib} MiB` : '';
+        log(`  round ${round}/${settings.rounds}  ${target.label.padEnd(6)} ${describeRun(run)}${rss}`);
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  return { ...verdict(scenario, settings, runs, loadBefore), memory };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,7 +586,8 @@ export async function compare(
 export function formatComparison(comparison: Comparison): string {
   const { settings, baseline, subject, loadAverage } = comparison;
   const busy = loadAverage.before > loadAverage.cpus;
-  const header = ['', 'request', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx'];
+  const withCpu = comparison.cpuRatioPct !== undefined;
+  const header = ['', 'request', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', ...(withCpu ? ['CPU µs/req'] : [])];
   const rows = [baseline, subject].map((run) => [
     run.label,
     `${run.method} ${new URL(run.url).pathname}`,
@@ -446,6 +595,7 @@ export function formatComparison(comparison: Comparison): string {
     String(run.latencyP50Ms),
     String(run.latencyP99Ms),
     String(run.non2xx),
+    ...(withCpu ? [String(run.serverCpuUsPerRequest)] : []),
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]?.length ?? 0)));
   const line = (cells: string[]) =>
@@ -459,11 +609,35 @@ export function formatComparison(comparison: Comparison): string {
     `${subject.label}/${baseline.label}: median ${comparison.ratioPct.toFixed(1)}% of req/s (target >= ${comparison.targetPct}%): ${
       comparison.meetsTarget ? 'MET' : 'NOT MET'
     }`,
+    ...(withCpu
+      ? [
+          `${baseline.label}/${subject.label} server CPU per request: median ${comparison.cpuRatioPct?.toFixed(1)}% (the req/s ratio if the server alone were the limit)`,
+        ]
+      : []),
     ...(busy
       ? [
           `warning: load average was ${loadAverage.before} on ${loadAverage.cpus} CPUs before the runs; other work on this machine skews these figures`,
         ]
       : []),
+  ].join('\n');
+}
+
+/** `formatComparison`, then each side's memory: median RSS once idle, largest after a measured run. */
+export function formatAloneComparison(comparison: AloneComparison): string {
+  const memoryLine = (label: string, readings: MemoryReading[]) =>
+    readings.length === 0
+      ? undefined
+      : `  ${label}: RSS idle ${median(readings.map((r) => r.idleMib))} MiB (median), after load ${Math.max(
+          ...readings.map((r) => r.afterLoadMib),
+        )} MiB (max)`;
+  const lines = [
+    memoryLine(comparison.baseline.label, comparison.memory.baseline),
+    memoryLine(comparison.subject.label, comparison.memory.subject),
+  ].filter((line) => line !== undefined);
+  return [
+    formatComparison(comparison),
+    '(each run alone: its server started, loaded and stopped before the next one starts)',
+    ...(lines.length ? ['memory:', ...lines] : []),
   ].join('\n');
 }
 

@@ -1,8 +1,12 @@
 /**
  * `npm run bench`: the load scenarios. Each compares a subject against a baseline, prints a
  * table and writes bench/results/<scenario>.json. Durations: BENCH_DURATION_S (measured,
- * default 10), BENCH_WARMUP_S (default 3), BENCH_ROUNDS (default 2), BENCH_CONNECTIONS
+ * default 8), BENCH_WARMUP_S (default 3), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
  * (default 100). Exits 1 only when the harness fails, not when a target is missed.
+ * The platform-core comparisons (the app against a bare Fastify) measure each server alone: it is
+ * started, loaded and stopped before the other one starts, so neither shares the cores or memory
+ * with an idle other. The app runs as built (`node dist/server.js`: run `npm run build` first), or
+ * from BENCH_APP_ENTRY (e.g. src/server.ts, through tsx), as in the marketplace bench.
  * BENCH_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) adds the same scenario with
  * the app on PostgreSQL, the production path, with no embedded database in the process.
  * Then the marketplace scenarios (bench/marketplace.ts), the analytics ones (bench/analytics.ts) and
@@ -15,28 +19,49 @@ import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runAnalytics } from './analytics.js';
 import {
+  type AloneScenario,
   compare,
+  compareAlone,
+  formatAloneComparison,
   formatComparison,
   loadSettingsFromEnv,
   RESULTS_DIR,
   runBench,
   runLoad,
-  type Scenario,
+  type ServerProcess,
+  type ServerSpec,
   writeResult,
 } from './lib.js';
 import { runLive } from './live.js';
 import { runMarketplace } from './marketplace.js';
 import { runPayments } from './payments.js';
+import { appEntry, settledBuild } from './support.js';
 
 // The demo user the app seeds on its first start (src/modules/identity/identity.seed.ts).
 const DEMO_LOGIN = { email: 'user@demo.care', password: 'demo-user-2026' };
+const LIVE = '/api/health/live';
+
+/** Signs the demo user in: the bearer header of a fresh access token (each app process has its own key). */
+async function signIn(server: ServerProcess): Promise<Record<string, string>> {
+  const login = await fetch(new URL('/api/v1/auth/login', server.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(DEMO_LOGIN),
+  });
+  if (login.status !== 200) throw new Error(`demo login failed: ${login.status} ${await login.text()}`);
+  const { access_token: accessToken } = ((await login.json()) as { data: { access_token: string } }).data;
+  return { authorization: `Bearer ${accessToken}` };
+}
 
 await runBench(async (harness) => {
   const settings = loadSettingsFromEnv();
   const workDir = await harness.tempDir('care-bench-');
   const appLog = join(workDir, 'app.log');
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const entry = appEntry(log);
+  await settledBuild(entry, log);
 
-  const bare = await harness.startServer({ name: 'bare', entry: 'bench/bare-fastify.ts', readyPath: '/' });
+  const bare: ServerSpec = { name: 'bare', entry: 'bench/bare-fastify.ts', readyPath: '/' };
   const appEnv = {
     NODE_ENV: 'development',
     // The demo user signs in for the identity scenarios.
@@ -52,73 +77,42 @@ await runBench(async (harness) => {
     // No load shedding while the bench saturates the event loop on purpose.
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
   };
-  const app = await harness.startServer({
+  const app: ServerSpec = {
     name: 'app',
-    entry: 'src/server.ts',
+    entry,
     readyPath: '/api/health/ready',
     // Request logging to a file is part of the measured stack.
     stdoutFile: appLog,
     env: appEnv,
-  });
+  };
   const databaseUrl = process.env.BENCH_DATABASE_URL;
-  const appOnPostgres = databaseUrl
-    ? await harness.startServer({
+  const appOnPostgres: ServerSpec | undefined = databaseUrl
+    ? {
+        ...app,
         name: 'app-postgres',
-        entry: 'src/server.ts',
-        readyPath: '/api/health/ready',
         stdoutFile: join(workDir, 'app-postgres.log'),
         env: { ...appEnv, DATABASE_URL: databaseUrl, SEED_DEMO_DATA: 'false' },
-      })
+      }
     : undefined;
+  log(`app: ${entry}`);
 
-  const scenarios: Scenario[] = [
+  // First, on the app alone (its first start makes and seeds the embedded database): an
+  // authenticated GET against the same GET without a token, the cost of authentication (JWT
+  // check, revocation and staleness look-ups) on every request; then logins per second.
+  const appServer = await harness.startServer(app);
+  const authorization = await signIn(appServer);
+  process.stdout.write('\nidentity-authenticated-get\n');
+  const authenticated = await compare(
     {
-      name: 'platform-core',
-      description: 'the full app stack (hooks, rate limit, request log) vs a bare Fastify hello-world',
-      baseline: { label: 'bare', server: bare, path: '/' },
-      subject: { label: 'app', server: app, path: '/api/health/live' },
-      targetPct: 50,
+      name: 'identity-authenticated-get',
+      description: 'GET /api/health/live with a valid access token vs the same GET without one',
+      baseline: { label: 'anon', server: appServer, path: LIVE },
+      subject: { label: 'auth', server: appServer, path: LIVE, headers: authorization },
+      targetPct: 90,
     },
-  ];
-  if (appOnPostgres) {
-    scenarios.push({
-      name: 'platform-core-postgres',
-      description: 'the same, with the app on PostgreSQL (no embedded database in the process)',
-      baseline: { label: 'bare', server: bare, path: '/' },
-      subject: { label: 'app-pg', server: appOnPostgres, path: '/api/health/live' },
-      targetPct: 50,
-    });
-  }
-
-  // An authenticated GET against the same GET without a token: the cost of authentication
-  // (JWT check, revocation and staleness look-ups) on every request.
-  const login = await fetch(new URL('/api/v1/auth/login', app.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(DEMO_LOGIN),
-  });
-  if (login.status !== 200) throw new Error(`demo login failed: ${login.status} ${await login.text()}`);
-  const { access_token: accessToken } = ((await login.json()) as { data: { access_token: string } }).data;
-  scenarios.push({
-    name: 'identity-authenticated-get',
-    description: 'GET /api/health/live with a valid access token vs the same GET without one',
-    baseline: { label: 'anon', server: app, path: '/api/health/live' },
-    subject: {
-      label: 'auth',
-      server: app,
-      path: '/api/health/live',
-      headers: { authorization: `Bearer ${accessToken}` },
-    },
-    targetPct: 90,
-  });
-
-  for (const scenario of scenarios) {
-    process.stdout.write(`\n${scenario.name}\n`);
-    const comparison = await compare(scenario, settings);
-    process.stdout.write(`\n${formatComparison(comparison)}\n`);
-    const file = await writeResult(comparison);
-    process.stdout.write(`results: ${file}\n`);
-  }
+    settings,
+  );
+  process.stdout.write(`\n${formatComparison(authenticated)}\nresults: ${await writeResult(authenticated)}\n`);
 
   // Logins per second: bounded by argon2id (m=19 MiB, t=2) on libuv's 4 threads over 2 cores.
   // Four connections: one account admits at most five password checks in flight (the brute-force
@@ -127,7 +121,7 @@ await runBench(async (harness) => {
   const logins = await runLoad(
     {
       label: 'login',
-      server: app,
+      server: appServer,
       path: '/api/v1/auth/login',
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -140,6 +134,39 @@ await runBench(async (harness) => {
       `p99 ${logins.latencyP99Ms} ms, non-2xx ${logins.non2xx}\n`,
   );
   await writeFile(join(RESULTS_DIR, 'identity-logins.json'), `${JSON.stringify(logins, null, 2)}\n`);
+  await appServer.stop();
+
+  // The full stack against a bare Fastify hello-world, each alone on the machine.
+  const scenarios: AloneScenario[] = [
+    {
+      name: 'platform-core',
+      description: 'the full app stack (hooks, rate limit, request log) vs a bare Fastify hello-world',
+      baseline: { label: 'bare', spec: bare, path: '/' },
+      subject: { label: 'app', spec: app, path: LIVE },
+      targetPct: 50,
+    },
+    {
+      name: 'platform-core-signed-in',
+      description: 'the same JSON route signed in (access token checked on every request) vs the bare hello-world',
+      baseline: { label: 'bare', spec: bare, path: '/' },
+      subject: { label: 'app-auth', spec: app, path: LIVE, prepare: signIn },
+      targetPct: 50,
+    },
+  ];
+  if (appOnPostgres) {
+    scenarios.push({
+      name: 'platform-core-postgres',
+      description: 'the full stack with the app on PostgreSQL (no embedded database in the process)',
+      baseline: { label: 'bare', spec: bare, path: '/' },
+      subject: { label: 'app-pg', spec: appOnPostgres, path: LIVE },
+      targetPct: 50,
+    });
+  }
+  for (const scenario of scenarios) {
+    process.stdout.write(`\n${scenario.name}\n`);
+    const comparison = await compareAlone(harness, scenario, settings);
+    process.stdout.write(`\n${formatAloneComparison(comparison)}\nresults: ${await writeResult(comparison)}\n`);
+  }
 
   const { size } = await stat(appLog);
   process.stdout.write(`app log: ${(size / 1_048_576).toFixed(1)} MiB written during the bench\n`);
@@ -149,8 +176,6 @@ await runBench(async (harness) => {
     .map((name) => name.trim())
     .filter(Boolean);
   const runs = (name: string) => wanted.length === 0 || wanted.includes('all') || wanted.includes(name);
-  // The servers above are done: stop them so they take no memory or CPU from what follows.
-  await Promise.all([appOnPostgres?.stop(), app.stop(), bare.stop()]);
   if (runs('marketplace')) await runMarketplace(harness);
   if (runs('analytics')) await runAnalytics(harness);
   if (runs('payments')) {

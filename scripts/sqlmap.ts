@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, runBench, type ServerProcess } from '../bench/lib.js';
+import { runBench, type ServerProcess } from '../bench/lib.js';
 
 const DEMO_ADMIN = { email: 'admin@demo.care', password: 'demo-admin-2026' };
 

@@ -2,7 +2,6 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { createFromTemplate } from './infra/db/pglite-template.js';
 import type { Seeder } from './infra/db/seed.js';
 import { isSeeded, runSeeders } from './infra/db/seed.js';
 import { openInfrastructure } from './infra/index.js';
@@ -22,8 +21,7 @@ export async function start(
   config: Config,
   options: { extend?: (app: FastifyInstance) => Promise<void>; seeders?: Seeder[] } = {},
 ): Promise<RunningServer> {
-  // A new embedded database starts as a copy of the build's migrated one (none under tsx).
-  const fromTemplate = !config.isPostgres && (await createFromTemplate(config.dataDir));
+  const fromTemplate = await copyTemplateIfNew(config);
   const infrastructure = await openInfrastructure(config);
   const { logger } = infrastructure;
   if (fromTemplate) logger.info({ data_dir: config.dataDir }, 'new embedded database copied from the build template');
@@ -102,6 +100,16 @@ export async function start(
   };
 
   return { app, url, shutdown };
+}
+
+/**
+ * A new embedded database starts as a copy of the build's migrated one (none under tsx). The
+ * template code is loaded only then: on PostgreSQL the process never loads PGlite.
+ */
+async function copyTemplateIfNew(config: Config): Promise<boolean> {
+  if (config.isPostgres) return false;
+  const { createFromTemplate } = await import('./infra/db/pglite-template.js');
+  return createFromTemplate(config.dataDir);
 }
 
 async function main() {

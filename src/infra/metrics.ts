@@ -1,5 +1,155 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { afterCommit } from './db/transaction-context.js';
+
+/** What one label set of a `HotPathHistogram` counts. */
+interface Series {
+  labels: Record<string, string>;
+  observer: SeriesObserver;
+  /** Observations per bucket (not cumulative), in the order of the bucket bounds. */
+  counts: number[];
+  sum: number;
+  count: number;
+  /** Observed since the last reset: only these are exported, as prom-client does. */
+  live: boolean;
+}
+
+/** A value as prom-client reports it: the registry turns these into exposition lines. */
+interface ExportedValue {
+  labels: Record<string, string | number>;
+  sharedLabels?: Record<string, string>;
+  value: number;
+  metricName: string;
+  exemplar?: null;
+}
+
+/** Observes into one label set's counters. */
+export interface SeriesObserver {
+  observe(value: number): void;
+}
+
+/**
+ * A histogram for observations made on every request or query. prom-client's `observe` validates
+ * the labels and builds a string key from them on each call, about a microsecond, the largest cost
+ * of a small request's metrics. Here `labels(...)` resolves a label set once to its counters
+ * (callers keep what it returns), and an observation is a bucket search and three additions.
+ *
+ * It registers with a prom-client registry like any metric and reports its values in prom-client's
+ * own shape, so `/metrics` shows exactly what a prom-client `Histogram` with the same name, labels,
+ * buckets and observations would (test/platform/metrics.test.ts compares the two).
+ */
+export class HotPathHistogram<Label extends string = string> {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly Label[];
+  readonly #bounds: readonly number[];
+  readonly #series = new Map<string, Series>();
+
+  constructor(options: {
+    name: string;
+    help: string;
+    labelNames: readonly Label[];
+    buckets: readonly number[];
+    registers: Registry[];
+  }) {
+    this.name = options.name;
+    this.help = options.help;
+    this.labelNames = options.labelNames;
+    if (options.buckets.some((bound, i) => i > 0 && bound <= (options.buckets[i - 1] as number))) {
+      throw new Error(`${this.name}: buckets must be in ascending order, got ${options.buckets.join(', ')}`);
+    }
+    this.#bounds = [...options.buckets];
+    for (const registry of options.registers) registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** The observer of one label set, values in `labelNames` order (one map look-up once it exists). */
+  labels(...values: string[]): SeriesObserver {
+    const key = values.length === 1 ? (values[0] as string) : values.join('\u0000');
+    return (this.#series.get(key) ?? this.#newSeries(key, values)).observer;
+  }
+
+  #newSeries(key: string, values: string[]): Series {
+    if (values.length !== this.labelNames.length || values.some((value) => typeof value !== 'string')) {
+      throw new Error(`${this.name} takes ${this.labelNames.length} label values (${this.labelNames.join(', ')})`);
+    }
+    const bounds = this.#bounds;
+    const series: Series = {
+      labels: Object.fromEntries(this.labelNames.map((name, i) => [name, values[i] as string])),
+      counts: bounds.map(() => 0),
+      sum: 0,
+      count: 0,
+      live: false,
+      observer: {
+        observe(value: number) {
+          if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+          let bucket = 0;
+          while (bucket < bounds.length && value > (bounds[bucket] as number)) bucket++;
+          if (bucket < bounds.length) series.counts[bucket] = (series.counts[bucket] as number) + 1;
+          series.sum += value;
+          series.count += 1;
+          series.live = true;
+        },
+      },
+    };
+    this.#series.set(key, series);
+    return series;
+  }
+
+  /** prom-client's `observe(labels, value)`, for callers off the hot path. */
+  observe(labels: Record<Label, string>, value: number): void {
+    this.labels(...this.labelNames.map((name) => labels[name])).observe(value);
+  }
+
+  /** Forgets every observation; observers handed out stay valid. */
+  reset(): void {
+    for (const series of this.#series.values()) {
+      series.counts.fill(0);
+      series.sum = 0;
+      series.count = 0;
+      series.live = false;
+    }
+  }
+
+  /** The registry's text exposition reads this (labels apart from `le` shared, as prom-client does). */
+  async getForPromString() {
+    const values: ExportedValue[] = [];
+    const bucketName = `${this.name}_bucket`;
+    for (const series of this.#series.values()) {
+      if (!series.live) continue;
+      const shared = series.labels;
+      let cumulative = 0;
+      this.#bounds.forEach((bound, i) => {
+        cumulative += series.counts[i] as number;
+        values.push({
+          labels: { le: bound },
+          sharedLabels: shared,
+          value: cumulative,
+          metricName: bucketName,
+          exemplar: null,
+        });
+      });
+      values.push(
+        { labels: { le: '+Inf' }, sharedLabels: shared, value: series.count, metricName: bucketName, exemplar: null },
+        { labels: {}, sharedLabels: shared, value: series.sum, metricName: `${this.name}_sum` },
+        { labels: {}, sharedLabels: shared, value: series.count, metricName: `${this.name}_count` },
+      );
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** The JSON form (`registry.getMetricsAsJSON()`): each value's labels in one object. */
+  async get() {
+    const data = await this.getForPromString();
+    return {
+      ...data,
+      values: data.values.map(({ sharedLabels, labels, ...rest }) => ({
+        ...rest,
+        labels: { ...labels, ...sharedLabels },
+      })),
+    };
+  }
+}
 
 /**
  * Readings taken when Prometheus scrapes, from parts made after the metrics (the database, its
@@ -78,7 +228,7 @@ export function createMetrics() {
   const sources: GaugeSources = {};
   return {
     registry,
-    httpRequestDuration: new Histogram({
+    httpRequestDuration: new HotPathHistogram({
       name: 'http_request_duration_seconds',
       help: 'HTTP request duration by method, route pattern and status code',
       labelNames: ['method', 'route', 'status_code'] as const,
@@ -94,7 +244,7 @@ export function createMetrics() {
         this.set(inFlight.count);
       },
     }),
-    dbQueryDuration: new Histogram({
+    dbQueryDuration: new HotPathHistogram({
       name: 'db_query_duration_seconds',
       help: 'Database query duration by operation',
       labelNames: ['operation'] as const,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { routeConfigOf } from './route-config.js';
@@ -33,7 +33,8 @@ export const etagPlugin = fp(
       ) {
         return done(null, payload);
       }
-      const etag = `"${createHash('sha1').update(payload).digest('base64url')}"`;
+      // One-shot hashing: the same digest as createHash('sha1'), without a Hash object per response.
+      const etag = `"${hash('sha1', payload, 'base64url')}"`;
       reply.header('etag', etag);
       const ifNoneMatch = request.headers['if-none-match'];
       if (ifNoneMatch && matches(ifNoneMatch, etag)) {

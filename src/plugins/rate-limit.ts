@@ -37,6 +37,12 @@ interface Budget {
   preset: Exclude<RateLimitPreset, false>;
 }
 
+/** What the store answers for a budget: requests counted in the window so far, and its time left. */
+interface Spent {
+  count: number;
+  ttlMs: number;
+}
+
 export const rateLimitPlugin = fp<{
   options: RateLimitOptions;
   kv: KeyValueStore;
@@ -49,60 +55,79 @@ export const rateLimitPlugin = fp<{
     if (!options.enabled) return;
     let lastStoreWarning = 0;
 
-    const budgetsFor = (request: FastifyRequest): Budget[] => {
-      const preset = routeConfigOf(request).rateLimit ?? 'default';
-      if (preset === false) return [];
-      const ip = clientKey(request.ip, ipv6PrefixLength);
-      if (preset === 'probe') return [{ key: `rl:probe:${ip}`, max: options.anonMax * 10, preset }];
-      const base: Budget = request.actor
+    /** The budget every request spends: its user's when signed in, else its address's (or a probe's). */
+    const primaryBudget = (request: FastifyRequest, preset: Exclude<RateLimitPreset, false>, ip: string): Budget => {
+      if (preset === 'probe') return { key: `rl:probe:${ip}`, max: options.anonMax * 10, preset };
+      return request.actor
         ? { key: `rl:user:${request.actor.id}`, max: options.userMax, preset: 'default' }
         : { key: `rl:ip:${ip}`, max: options.anonMax, preset: 'default' };
-      if (preset === 'sensitive') {
-        return [base, { key: `rl:sensitive:${routeConfigOf(request).url}:${ip}`, max: options.sensitiveMax, preset }];
-      }
-      return [base];
     };
 
-    const check = async (request: FastifyRequest, reply: FastifyReply) => {
-      const budgets = budgetsFor(request);
-      let tightest: { budget: Budget; count: number; ttlMs: number } | undefined;
-      for (const budget of budgets) {
-        let result: { count: number; ttlMs: number };
-        try {
-          result = await kv.increment(budget.key, options.windowMs);
-        } catch (error) {
-          // The store is down: serve the request rather than fail everyone, and say so now and then.
-          const now = Date.now();
-          if (now - lastStoreWarning > 10_000) {
-            lastStoreWarning = now;
-            logger.warn({ err: error }, 'rate-limit store unavailable; requests are not being limited');
-          }
-          return;
-        }
-        const remaining = budget.max - result.count;
-        if (!tightest || remaining < tightest.budget.max - tightest.count) {
-          tightest = { budget, count: result.count, ttlMs: result.ttlMs };
-        }
+    // The store is down: serve the request rather than fail everyone, and say so now and then.
+    const storeDown = (error: unknown) => {
+      const now = Date.now();
+      if (now - lastStoreWarning > 10_000) {
+        lastStoreWarning = now;
+        logger.warn({ err: error }, 'rate-limit store unavailable; requests are not being limited');
       }
-      if (!tightest) return;
-      const { budget, count, ttlMs } = tightest;
+    };
+
+    /** The RateLimit-* headers of the budget with the least left; the refusal when it is spent. */
+    const enforce = (reply: FastifyReply, budget: Budget, { count, ttlMs }: Spent): AppError | undefined => {
       const resetSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
       reply.header('ratelimit-limit', budget.max);
       reply.header('ratelimit-remaining', Math.max(0, budget.max - count));
       reply.header('ratelimit-reset', resetSeconds);
-      if (count > budget.max) {
-        metrics.rateLimitRejections.inc({ preset: budget.preset });
-        throw new AppError('RATE_LIMITED', 'Too many requests, please try again later', {
-          headers: { 'retry-after': String(resetSeconds) },
-        });
+      if (count <= budget.max) return undefined;
+      metrics.rateLimitRejections.inc({ preset: budget.preset });
+      return new AppError('RATE_LIMITED', 'Too many requests, please try again later', {
+        headers: { 'retry-after': String(resetSeconds) },
+      });
+    };
+
+    /** Sign-in and the like spend two budgets; the tighter one answers. */
+    const checkSensitive = async (request: FastifyRequest, reply: FastifyReply, ip: string) => {
+      const budgets = [
+        primaryBudget(request, 'default', ip),
+        { key: `rl:sensitive:${routeConfigOf(request).url}:${ip}`, max: options.sensitiveMax, preset: 'sensitive' },
+      ] satisfies Budget[];
+      let tightest: { budget: Budget; spent: Spent } | undefined;
+      for (const budget of budgets) {
+        let spent: Spent;
+        try {
+          spent = await kv.increment(budget.key, options.windowMs);
+        } catch (error) {
+          storeDown(error);
+          return;
+        }
+        if (!tightest || budget.max - spent.count < tightest.budget.max - tightest.spent.count) {
+          tightest = { budget, spent };
+        }
       }
+      if (!tightest) return;
+      const refusal = enforce(reply, tightest.budget, tightest.spent);
+      if (refusal) throw refusal;
     };
 
     // onRequest, before the body is read or parsed: a limited caller costs as little as possible.
-    // Callback style, so an unlimited route costs no promise.
+    // Callback style, and one budget (every preset but 'sensitive') goes straight from the store's
+    // answer to `done`: an unlimited route costs no promise, a limited one only the store's.
     app.addHook('onRequest', (request, reply, done) => {
-      if (routeConfigOf(request).rateLimit === false) return done();
-      check(request, reply).then(() => done(), done);
+      const preset = routeConfigOf(request).rateLimit ?? 'default';
+      if (preset === false) return done();
+      const ip = clientKey(request.ip, ipv6PrefixLength);
+      if (preset === 'sensitive') {
+        checkSensitive(request, reply, ip).then(() => done(), done);
+        return;
+      }
+      const budget = primaryBudget(request, preset, ip);
+      kv.increment(budget.key, options.windowMs).then(
+        (spent) => done(enforce(reply, budget, spent)),
+        (error: unknown) => {
+          storeDown(error);
+          done();
+        },
+      );
     });
   },
   { name: 'rate-limit' },

@@ -3,8 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { createRequestLineWriter, type Logger } from '../infra/logger.js';
-import type { Metrics } from '../infra/metrics.js';
-import { routeConfigOf } from './route-config.js';
+import type { Metrics, SeriesObserver } from '../infra/metrics.js';
+import { reserveRouteConfigSlot, routeConfigOf } from './route-config.js';
 
 const INBOUND_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
@@ -23,11 +23,21 @@ function randomHex12(): string {
   return pool.slice(poolOffset - 12, poolOffset);
 }
 
+// The time part changes once a millisecond: the ids made within one share its text (turning the
+// time into base 36 cost more than the rest of the id).
+let prefixMs = 0;
+let prefix = 'req_0_';
+
 /** Keeps a well-formed inbound `x-correlation-id`, else makes `req_<time>_<random>`. */
 export function correlationIdFor(req: IncomingMessage): string {
   const inbound = req.headers['x-correlation-id'];
   if (typeof inbound === 'string' && INBOUND_ID.test(inbound)) return inbound;
-  return `req_${Date.now().toString(36)}_${randomHex12()}`;
+  const now = Date.now();
+  if (now !== prefixMs) {
+    prefixMs = now;
+    prefix = `req_${now.toString(36)}_`;
+  }
+  return prefix + randomHex12();
 }
 
 export const BASE_HEADERS = {
@@ -40,6 +50,16 @@ export const BASE_HEADERS = {
 
 const IN_FLIGHT = Symbol('inFlight');
 
+/** `map`'s entry for `key`, made by `make` the first time. */
+function entryOf<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}
+
 /**
  * Per-request plumbing in two cheap hooks: correlation id and security headers on the way in
  * (static headers set in a hook rather than @fastify/helmet, which halves throughput; only the
@@ -50,6 +70,9 @@ export const requestContextPlugin = fp<{ metrics: Metrics }>(
   async (app: FastifyInstance, { metrics }) => {
     const { inFlight } = metrics;
     const writeRequestLine = createRequestLineWriter(app.log as Logger);
+    // Declared on every request from the start, so setting them does not change its shape.
+    app.decorateRequest(IN_FLIGHT, false);
+    reserveRouteConfigSlot(app);
     app.addHook('onRequest', (request, reply, done) => {
       reply.headers(BASE_HEADERS);
       reply.header('x-correlation-id', request.id);
@@ -66,17 +89,14 @@ export const requestContextPlugin = fp<{ metrics: Metrics }>(
       }
     };
 
-    // One labelled child per (method, route pattern, status): observing on it skips
-    // prom-client's per-call label hashing. Route patterns, not URLs, keep this bounded.
-    const durationByLabels = new Map<string, { observe(seconds: number): void }>();
-    const durationFor = (method: string, route: string, status: number) => {
-      const key = `${method} ${status} ${route}`;
-      let child = durationByLabels.get(key);
-      if (!child) {
-        child = metrics.httpRequestDuration.labels(method, route, String(status));
-        durationByLabels.set(key, child);
-      }
-      return child;
+    // One observer per (route pattern, method, status), found through maps keyed by the route's
+    // own pattern string, the parser's method string and the status number: no key is built per
+    // request. Route patterns, not URLs, keep this bounded.
+    const durations = new Map<string, Map<string, Map<number, SeriesObserver>>>();
+    const durationFor = (method: string, route: string, status: number): SeriesObserver => {
+      const byMethod = entryOf(durations, route, () => new Map<string, Map<number, SeriesObserver>>());
+      const byStatus = entryOf(byMethod, method, () => new Map<number, SeriesObserver>());
+      return entryOf(byStatus, status, () => metrics.httpRequestDuration.labels(method, route, String(status)));
     };
 
     app.addHook('onResponse', (request, reply, done) => {

@@ -91,6 +91,12 @@ function textProblem(text: string): string | undefined {
   return undefined;
 }
 
+function isEmpty(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return value === undefined || value === null;
+  for (const _key in value) return false;
+  return true;
+}
+
 /** Every field (and key) holding text that cannot be stored, named as the client sent it. */
 function findBadText(value: unknown, path: string, out: ErrorDetail[], depth = 0): void {
   if (out.length >= MAX_DETAILS || depth > 32) return;
@@ -135,6 +141,14 @@ export const inputTextPlugin = fp(
     };
 
     app.addHook('preValidation', (request, _reply, done) => {
+      // Most requests carry no path parameter, no query and no suspect body: nothing to walk.
+      if (
+        isEmpty(request.params) &&
+        isEmpty(request.query) &&
+        !(request as unknown as Record<symbol, boolean>)[SUSPECT_BODY]
+      ) {
+        return done();
+      }
       const details = check(request);
       if (details.length === 0) return done();
       done(new AppError('VALIDATION_ERROR', 'Request validation failed', { details }));

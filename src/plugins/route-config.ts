@@ -1,4 +1,4 @@
-import type { FastifyContextConfig, FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, FastifyRequest } from 'fastify';
 
 const ROUTE_CONFIG = Symbol('routeConfig');
 
@@ -10,11 +10,16 @@ export type RouteConfig = FastifyContextConfig & { url?: string; method?: string
  * on every request; this keeps the first answer on the request.
  */
 export function routeConfigOf(request: FastifyRequest): RouteConfig {
-  const slot = request as unknown as Record<symbol, RouteConfig | undefined>;
+  const slot = request as unknown as Record<symbol, RouteConfig | null | undefined>;
   let config = slot[ROUTE_CONFIG];
-  if (config === undefined) {
+  if (!config) {
     config = (request.routeOptions.config ?? {}) as RouteConfig;
     slot[ROUTE_CONFIG] = config;
   }
   return config;
+}
+
+/** Declares the slot on every request from the start (a request decorator), so filling it does not change the request's shape. */
+export function reserveRouteConfigSlot(app: FastifyInstance): void {
+  app.decorateRequest(ROUTE_CONFIG, null);
 }

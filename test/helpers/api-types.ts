@@ -1904,7 +1904,7 @@ export type paths = {
         };
         /**
          * Search active services of verified providers
-         * @description `q` is matched in full text (websearch syntax) and ranked; when that finds nothing, by trigram similarity so a typo still matches. `category` (slug or id) includes its subcategories; `city` ignores case; prices are minor units; `sort=relevance` is newest first without `q`.
+         * @description `q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; prices are minor units; `sort=relevance` is newest first without `q`.
          */
         get: operations["catalog.searchServices"];
         put?: never;

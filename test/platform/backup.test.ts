@@ -141,6 +141,8 @@ describe('backup and restore of the embedded database (PGlite)', () => {
     const t = await buildTestApp({ clock, database });
     try {
       await addHistory(t.app);
+      // Events recorded later (batched) are stored now, so the counts are what the backup will hold.
+      await t.app.platform.track.flush();
       sourceCounts = await countRows(t.app.platform.db);
       sizes = await auditAndLedgerSizes(t.app.platform.db);
     } finally {
