@@ -1,5 +1,7 @@
 /**
- * `npm run bench:analytics` (also part of `npm run bench`): product analytics under load.
+ * `npm run bench:analytics` (also part of `npm run bench`): product analytics under load, on the
+ * built server (`node dist/server.js`: run `npm run build` first; BENCH_APP_ENTRY=src/server.ts
+ * runs the source through tsx instead).
  *
  *   queries   GET /api/v1/admin/analytics/funnel (wellness, marketplace) and /retention over
  *             BENCH_ANALYTICS_EVENTS (1,000,000) generated events of BENCH_ANALYTICS_SUBJECTS
@@ -31,6 +33,7 @@ import { users } from '../src/modules/identity/identity.tables.js';
 import { hashPassword } from '../src/modules/identity/passwords.js';
 import { envNumber, type Harness, runBench, type ServerProcess } from './lib.js';
 import {
+  appEntry,
   describeRun,
   mapLimit,
   measure,
@@ -39,7 +42,9 @@ import {
   type RunSummary,
   scenarioAppEnv,
   scratchDatabase,
+  settledBuild,
   startReport,
+  withIndexesDeferred,
 } from './support.js';
 
 const DAY_MS = 86_400_000;
@@ -104,7 +109,11 @@ function activityName(): string {
  * each, a completed profile for 70%, and activity front-loaded after sign-up. Deterministic ids
  * (md5), random times and plans. Returns the rows inserted.
  */
-export async function generateHistory(database: Database, settings: AnalyticsSettings, now: Date): Promise<number> {
+export async function generateHistory(
+  database: Database,
+  settings: Pick<AnalyticsSettings, 'events' | 'subjects'>,
+  now: Date,
+): Promise<number> {
   const db = database.db;
   const start = new Date(now.getTime() - SPAN_DAYS * DAY_MS).toISOString();
   const end = now.toISOString();
@@ -124,20 +133,23 @@ export async function generateHistory(database: Database, settings: AnalyticsSet
         `insert into product_events (id, name, occurred_at, subject, cohort_at, source, plan, country, properties) ${select}`,
       ),
     );
-  await insert(`select md5('signup-' || s)::uuid, 'user_signed_up', t0, subject, t0, 'server', plan, country, '{}'::jsonb
-    from bench_subjects`);
-  await insert(`select md5('profile-' || s)::uuid, 'profile_completed',
-      least(t0 + random() * interval '3 days', '${end}'::timestamptz), subject, t0, 'server', plan, country, '{}'::jsonb
-    from bench_subjects where s <= ${profiles}`);
-  // Activity: each event goes to a person picked at random (so some are far busier than
-  // others), at a time after her sign-up, more often soon after it.
-  const activity = settings.events - settings.subjects - profiles;
-  await insert(`select md5('activity-' || i)::uuid, ${activityName()},
-      least(t0 + (random() ^ 2) * interval '45 days', '${end}'::timestamptz), subject, t0, 'server', plan, country,
-      case when r < 0.3 then jsonb_build_object('content_id', md5('content-' || (i % 50))::uuid::text) else '{}'::jsonb end
-    from (select i, 1 + floor(random() * ${settings.subjects})::int as pick, random() as r
-      from generate_series(1, ${activity}) i) a
-    join bench_subjects b on b.s = a.pick`);
+  // The events' indexes are built once, after the rows are in (as fast as a restore would be).
+  await withIndexesDeferred(db, 'product_events', async () => {
+    await insert(`select md5('signup-' || s)::uuid, 'user_signed_up', t0, subject, t0, 'server', plan, country, '{}'::jsonb
+      from bench_subjects`);
+    await insert(`select md5('profile-' || s)::uuid, 'profile_completed',
+        least(t0 + random() * interval '3 days', '${end}'::timestamptz), subject, t0, 'server', plan, country, '{}'::jsonb
+      from bench_subjects where s <= ${profiles}`);
+    // Activity: each event goes to a person picked at random (so some are far busier than
+    // others), at a time after her sign-up, more often soon after it.
+    const activity = settings.events - settings.subjects - profiles;
+    await insert(`select md5('activity-' || i)::uuid, ${activityName()},
+        least(t0 + (random() ^ 2) * interval '45 days', '${end}'::timestamptz), subject, t0, 'server', plan, country,
+        case when r < 0.3 then jsonb_build_object('content_id', md5('content-' || (i % 50))::uuid::text) else '{}'::jsonb end
+      from (select i, 1 + floor(random() * ${settings.subjects})::int as pick, random() as r
+        from generate_series(1, ${activity}) i) a
+      join bench_subjects b on b.s = a.pick`);
+  });
   await db.execute(sql.raw('drop table bench_subjects'));
   // What the app's inserts would have kept: each person's facts, from her events.
   await rebuildFacts(db, now);
@@ -153,7 +165,7 @@ export async function generateHistory(database: Database, settings: AnalyticsSet
 const ADMIN_EMAIL = 'bench-admin@example.test';
 
 /** The admin who reads the reports, made in the database before the server starts (no admin exists to promote one). */
-async function createAdmin(database: Database) {
+export async function createAdmin(database: Database) {
   const now = new Date();
   await database.db.insert(users).values({
     id: uuidv7(),
@@ -167,7 +179,7 @@ async function createAdmin(database: Database) {
   });
 }
 
-interface Person {
+export interface Person {
   email: string;
   token: string;
 }
@@ -239,8 +251,16 @@ const reportCacheMisses = (server: ServerProcess) =>
 const storedClientEvents = (server: ServerProcess) =>
   counter(server, 'analytics_events_total{source="client",outcome="stored"}');
 
+/** The admin made by `createAdmin`, signed in. */
+export const signInAdmin = (server: ServerProcess) => login(server, ADMIN_EMAIL);
+
 /** Each report `runs` times, one request at a time, each over a range no earlier request used. */
-async function runQueries(server: ServerProcess, admin: Person, settings: AnalyticsSettings, kind: string) {
+export async function runQueries(
+  server: ServerProcess,
+  admin: Person,
+  settings: Pick<AnalyticsSettings, 'queryRuns'>,
+  kind: string,
+) {
   const results: QueryResult[] = [];
   const today = new Date();
   const to = today.toISOString().slice(0, 10);
@@ -394,6 +414,7 @@ export async function runAnalytics(
   harness: Harness,
   log: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
 ): Promise<AnalyticsReport> {
+  const entry = appEntry(log);
   const settings = analyticsSettingsFromEnv();
   const workDir = await harness.tempDir('care-bench-analytics-');
   const report = startReport('analytics', log);
@@ -428,9 +449,10 @@ export async function runAnalytics(
         await setupDb.close();
         setupDb = undefined;
       }
+      await settledBuild(entry, log);
       server = await harness.startServer({
         name: `analytics-${kind}`,
-        entry: 'src/server.ts',
+        entry,
         readyPath: '/api/health/ready',
         stdoutFile: join(workDir, `app-${kind}.log`),
         env: scenarioAppEnv(workDir, scratch ? { DATABASE_URL: scratch.url } : { DATA_DIR: dataDir }),
@@ -446,7 +468,7 @@ export async function runAnalytics(
           return person;
         },
       );
-      const admin = await login(server, ADMIN_EMAIL);
+      const admin = await signInAdmin(server);
       const queries = await runQueries(server, admin, settings, kind);
       for (const q of queries) log(`  ${q.report.padEnd(28)} median ${q.medianMs} ms, max ${q.maxMs} ms`);
       const ingest = await runIngest(server, people, settings, kind);
