@@ -26,6 +26,13 @@ export const EnvSchema = Type.Object({
       "or the proxies' addresses/CIDRs; true trusts any client-supplied value",
   }),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'embedded database (PGlite) directory' }),
+  PGLITE_SHARED_BUFFERS: Type.String({
+    default: '16MB',
+    pattern: '^[1-9][0-9]*(kB|MB|GB)$',
+    description:
+      "the embedded database's buffer cache (Postgres shared_buffers, e.g. 16MB, 128MB): more keeps more pages " +
+      'in its own memory, less leaves them to the OS page cache; ignored on PostgreSQL',
+  }),
   DATABASE_URL: Type.Optional(
     Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; unset = embedded PGlite' }),
   ),
@@ -512,6 +519,7 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   databasePoolMax: number;
+  pgliteSharedBuffers: string;
   databaseReadUrl?: string;
   migrateOnStart: boolean;
   db: { slowQueryMs: number; connectTimeoutMs: number; statementTimeoutMs: number };
@@ -734,6 +742,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    pgliteSharedBuffers: e.PGLITE_SHARED_BUFFERS,
     databaseReadUrl: e.DATABASE_READ_URL,
     migrateOnStart: e.MIGRATE_ON_START,
     db: {

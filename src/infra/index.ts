@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { systemClock } from './clock.js';
-import { type Database, openDatabase } from './db/client.js';
+import { type Database, DEFAULT_PGLITE_TUNING, openDatabase } from './db/client.js';
 import { migrate, pendingMigrations } from './db/migrate.js';
 import type { KeyValueStore } from './kv/kv.js';
 import { createMemoryStore } from './kv/memory.js';
@@ -45,7 +45,12 @@ export async function openInfrastructure(
         statementTimeoutMs: config.db.statementTimeoutMs,
         ...observed,
       })
-    : await openDatabase({ kind: 'pglite', dataDir: config.dataDir, ...observed });
+    : await openDatabase({
+        kind: 'pglite',
+        dataDir: config.dataDir,
+        tuning: { ...DEFAULT_PGLITE_TUNING, settings: { shared_buffers: config.pgliteSharedBuffers } },
+        ...observed,
+      });
   metrics.sources.dbPools = database.poolUsage;
   try {
     if (options.migrate ?? config.migrateOnStart) {

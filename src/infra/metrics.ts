@@ -335,7 +335,9 @@ export function createMetrics() {
     }),
     analyticsEvents: new Counter({
       name: 'analytics_events_total',
-      help: 'Product events by source (server, client) and outcome (stored, rejected, dropped_no_consent)',
+      help:
+        'Product events by source (server, client) and outcome (stored, rejected, dropped_no_consent; deferred ' +
+        'server events: dropped_overflow when the buffer was full, lost after the database refused them for a minute)',
       labelNames: ['source', 'outcome'] as const,
       registers: [registry],
     }),

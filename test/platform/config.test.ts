@@ -9,6 +9,7 @@ describe('config', () => {
       port: 3000,
       host: '127.0.0.1',
       dataDir: './data',
+      pgliteSharedBuffers: '16MB',
       isPostgres: false,
       isRedisConfigured: false,
       rateLimit: { enabled: true, windowMs: 900_000, anonMax: 100, userMax: 1000 },
@@ -42,6 +43,7 @@ describe('config', () => {
     [{ NODE_ENV: 'staging' }, /NODE_ENV="staging" must be one of development, production, test/],
     [{ RATE_LIMIT_ENABLED: 'maybe' }, /RATE_LIMIT_ENABLED="maybe" expected boolean/],
     [{ CORS_ORIGINS: 'https://ok.example, nope' }, /CORS_ORIGINS contains "nope"/],
+    [{ PGLITE_SHARED_BUFFERS: '16 megabytes' }, /PGLITE_SHARED_BUFFERS="16 megabytes" /],
   ])('stops on %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     try {

@@ -9,7 +9,9 @@ import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Histogram, Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { createPglite } from '../../src/infra/db/client.js';
+import { openInfrastructure } from '../../src/infra/index.js';
 import { BatchedDestination, type ChunkSink, createLogger, createRequestLineWriter } from '../../src/infra/logger.js';
 import { HotPathHistogram } from '../../src/infra/metrics.js';
 import { correlationIdFor } from '../../src/plugins/request-context.js';
@@ -226,6 +228,19 @@ describe('embedded database tuning', () => {
       expect(await show(tuned, 'work_mem')).toBe('2MB');
     } finally {
       await Promise.all([byDefault.close(), tuned.close()]);
+    }
+  });
+
+  it('takes its buffer cache from PGLITE_SHARED_BUFFERS', async () => {
+    const config = loadConfig({ DATA_DIR: 'memory://', PGLITE_SHARED_BUFFERS: '24MB', LOG_LEVEL: 'silent' });
+    const infra = await openInfrastructure(config);
+    try {
+      const client = infra.database.db as unknown as { $client: Awaited<ReturnType<typeof createPglite>> };
+      expect((await client.$client.query<{ shared_buffers: string }>('show shared_buffers')).rows[0]).toEqual({
+        shared_buffers: '24MB',
+      });
+    } finally {
+      await infra.database.close();
     }
   });
 });

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
 import { inTransaction } from '../../src/infra/db/transaction.js';
-import { GlobalHandleInTransactionError } from '../../src/infra/db/transaction-context.js';
+import { afterCommit, GlobalHandleInTransactionError } from '../../src/infra/db/transaction-context.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, servicesMode } from '../helpers/database.js';
 import { createUser } from '../helpers/users.js';
@@ -60,6 +60,41 @@ describe('transaction guard', () => {
         'two concurrent callers',
       );
       expect([inside, outside]).toEqual([1, 1]);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('transaction context between transactions (the storage is off while none is open)', () => {
+  it("keeps a running transaction's context when another one ends, and after-commit work waits for its commit", async () => {
+    const database = await createTestDatabase();
+    try {
+      const { db } = database;
+      const order: string[] = [];
+      const fail = (error: unknown) => order.push(`error ${String(error)}`);
+      const short = inTransaction(db, async (tx) => {
+        await afterCommit(() => void order.push('short committed'), fail);
+        return one(tx);
+      });
+      const long = inTransaction(db, async (tx) => {
+        // By now the short transaction has ended (on PostgreSQL it ran alongside this one).
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(await refusal(one(db))).toBeInstanceOf(GlobalHandleInTransactionError);
+        await afterCommit(() => void order.push('long committed'), fail);
+        order.push('long work done');
+        return one(tx);
+      });
+      expect(await within(5000, Promise.all([short, long]), 'two overlapping transactions')).toEqual([1, 1]);
+      expect(order).toEqual(['short committed', 'long work done', 'long committed']);
+      // With no transaction open, after-commit work runs at once and the handle answers.
+      await afterCommit(() => void order.push('outside'), fail);
+      expect(order.at(-1)).toBe('outside');
+      expect(await one(db)).toBe(1);
+      // A transaction after the storage was switched off gets its context back.
+      await inTransaction(db, async () => {
+        expect(await refusal(one(db))).toBeInstanceOf(GlobalHandleInTransactionError);
+      });
     } finally {
       await database.close();
     }
