@@ -133,7 +133,10 @@ function spawnServer(
   const stdoutFd = spec.stdoutFile ? openSync(spec.stdoutFile, 'a') : undefined;
   let child: ChildProcess;
   try {
-    const args = spec.entry.endsWith('.js') ? [spec.entry] : ['--import', 'tsx', spec.entry];
+    // BENCH_NODE_ARGS: Node options for the app alone, e.g. `--cpu-prof --cpu-prof-dir=prof` to
+    // profile it under a scenario's load (Node refuses --cpu-prof in NODE_OPTIONS).
+    const nodeArgs = process.env.BENCH_NODE_ARGS?.trim().split(/\s+/) ?? [];
+    const args = [...nodeArgs, ...(spec.entry.endsWith('.js') ? [spec.entry] : ['--import', 'tsx', spec.entry])];
     child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
       env: { ...baseEnv(), ...spec.env, HOST: BENCH_HOST, PORT: String(port) },

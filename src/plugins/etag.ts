@@ -1,6 +1,6 @@
-import { hash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { etagOf, ifNoneMatchNames } from '../shared/etag.js';
 import { routeConfigOf } from './route-config.js';
 
 declare module 'fastify' {
@@ -10,16 +10,11 @@ declare module 'fastify' {
   }
 }
 
-function matches(ifNoneMatch: string, etag: string): boolean {
-  if (ifNoneMatch.trim() === '*') return true;
-  const bare = etag.replace(/^W\//, '');
-  return ifNoneMatch.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === bare);
-}
-
 /**
  * A strong ETag over the serialised body of successful GETs, and 304 when the client's
  * `If-None-Match` names it. Registered before compression, so the tag is the same
- * whatever encoding the client asked for.
+ * whatever encoding the client asked for. A route that already knows its body's tag (a cached
+ * answer kept with `etagOf` of its bytes) sets the `etag` header itself and saves the hashing.
  */
 export const etagPlugin = fp(
   async (app: FastifyInstance) => {
@@ -28,16 +23,14 @@ export const etagPlugin = fp(
         (request.method !== 'GET' && request.method !== 'HEAD') ||
         reply.statusCode !== 200 ||
         routeConfigOf(request).etag === false ||
-        reply.hasHeader('etag') ||
         (typeof payload !== 'string' && !Buffer.isBuffer(payload))
       ) {
         return done(null, payload);
       }
-      // One-shot hashing: the same digest as createHash('sha1'), without a Hash object per response.
-      const etag = `"${hash('sha1', payload, 'base64url')}"`;
-      reply.header('etag', etag);
-      const ifNoneMatch = request.headers['if-none-match'];
-      if (ifNoneMatch && matches(ifNoneMatch, etag)) {
+      const known = reply.getHeader('etag');
+      const etag = typeof known === 'string' ? known : etagOf(payload);
+      if (known === undefined) reply.header('etag', etag);
+      if (ifNoneMatchNames(request.headers['if-none-match'], etag)) {
         reply.code(304);
         reply.removeHeader('content-length');
         reply.removeHeader('content-type');

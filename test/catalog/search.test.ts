@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows } from '../../src/infra/db/client.js';
+import { etagOf } from '../../src/shared/etag.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 import { createCategory, createProvider, createService } from './helpers.js';
@@ -156,6 +157,8 @@ describe('service search', () => {
     expect(cached.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(cached.body).toBe(first.body);
     expect(cached.headers.etag).toBe(first.headers.etag);
+    // The tag kept with the cached bytes is the tag of those bytes.
+    expect(cached.headers.etag).toBe(etagOf(cached.body));
     expect(cached.json()).toMatchObject({ success: true, meta: { next_cursor: null } });
     const again = await t.app.inject({ method: 'GET', url, headers: { 'if-none-match': String(first.headers.etag) } });
     expect(again.statusCode).toBe(304);

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createReadThroughCache } from '../../src/infra/kv/cache.js';
 import type { KeyValueStore } from '../../src/infra/kv/kv.js';
 import { createMemoryStore } from '../../src/infra/kv/memory.js';
 import { createRedisStore } from '../../src/infra/kv/redis.js';
+import { createMetrics } from '../../src/infra/metrics.js';
 import { createTestClock, testRedisUrl } from '../helpers/app.js';
 
 const clock = createTestClock();
@@ -92,5 +94,44 @@ describe('memory store bound', () => {
     for (const key of ['a', 'b', 'c', 'd']) await store.set(key, key);
     expect(await store.get('a')).toBeUndefined();
     expect(await store.get('d')).toBe('d');
+  });
+});
+
+describe('generation counters of the read-through cache', () => {
+  it('shares one store read among callers that ask while it is on its way, and reads again after a bump', async () => {
+    const store = createMemoryStore(clock);
+    let reads = 0;
+    let release: (() => void) | undefined;
+    const slow: KeyValueStore = {
+      ...store,
+      async get(key) {
+        reads += 1;
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        return store.get(key);
+      },
+    };
+    const cache = createReadThroughCache({ kv: slow, metrics: createMetrics(), logger: { warn() {} } }, 'test');
+    const burst = [cache.generation('gen'), cache.generation('gen'), cache.generation('gen')];
+    expect(reads).toBe(1);
+    release?.();
+    expect(await Promise.all(burst)).toEqual(['0', '0', '0']);
+
+    // A read already on its way when this instance bumps the counter answers only those who asked before.
+    const before = cache.generation('gen');
+    const firstRelease = release;
+    await cache.bump('gen', 60_000);
+    const after = cache.generation('gen');
+    expect(reads).toBe(3);
+    firstRelease?.();
+    release?.();
+    expect(await before).toBe('1'); // the store already held the bump when this read reached it
+    expect(await after).toBe('1');
+    // Settled reads are not kept: the next caller reads the store again.
+    const next = cache.generation('gen');
+    expect(reads).toBe(4);
+    release?.();
+    expect(await next).toBe('1');
   });
 });

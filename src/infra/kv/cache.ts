@@ -14,7 +14,10 @@ export interface ReadThroughCache {
   /**
    * The current value of a generation counter, stamped into keys ("0" when unset). Undefined when
    * the store cannot be read: the caller then answers from the source, never from a key stamped
-   * with a generation that may be stale.
+   * with a generation that may be stale. Callers that ask while a read of the counter is on its way
+   * share that read (one round trip for a burst of cache hits), so a change another instance made
+   * less than one round trip ago may not be seen yet; this instance's own `bump` is seen by every
+   * read that starts after it.
    */
   generation(counter: string): Promise<string | undefined>;
   /** Moves a generation counter on: every key stamped with the old value is stale everywhere. */
@@ -36,6 +39,8 @@ export function createReadThroughCache(
   name: string,
 ): ReadThroughCache {
   const { kv, metrics, logger, local } = deps;
+  /** Reads of generation counters on their way to the store, shared by whoever asks meanwhile. */
+  const reading = new Map<string, Promise<string | undefined>>();
   const failed = (error: unknown, during: string) => {
     metrics.cacheRequests.inc({ cache: name, result: 'error' });
     logger.warn({ err: error, cache: name }, `cache ${during} failed; answered from the source`);
@@ -74,15 +79,27 @@ export function createReadThroughCache(
       }
       return value;
     },
-    async generation(counter) {
-      try {
-        return (await kv.get(counter)) ?? '0';
-      } catch (error) {
-        failed(error, 'generation read');
-        return undefined;
-      }
+    generation(counter) {
+      const pending = reading.get(counter);
+      if (pending) return pending;
+      const read: Promise<string | undefined> = kv
+        .get(counter)
+        .then(
+          (value) => value ?? '0',
+          (error: unknown) => {
+            failed(error, 'generation read');
+            return undefined;
+          },
+        )
+        .finally(() => {
+          if (reading.get(counter) === read) reading.delete(counter);
+        });
+      reading.set(counter, read);
+      return read;
     },
     async bump(counter, ttlMs) {
+      // A read that started before the bump must not answer anyone who asks after it.
+      reading.delete(counter);
       try {
         await kv.increment(counter, ttlMs);
       } catch (error) {

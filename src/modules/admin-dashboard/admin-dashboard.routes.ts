@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { ifNoneMatchNames } from '../../shared/etag.js';
 
 /**
  * Stricter than the API default: the page runs only its own scripts and stylesheets, talks only
@@ -35,10 +36,6 @@ interface Asset {
 function asset(body: Buffer, type: string): Asset {
   const digest = createHash('sha256').update(body).digest('base64url');
   return { body, type, etag: `"${digest}"`, version: digest.slice(0, 12) };
-}
-
-function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
-  return (ifNoneMatch ?? '').split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
 
 /**
@@ -95,7 +92,7 @@ export async function adminDashboardRoutes(app: FastifyInstance) {
       .header('content-security-policy', DASHBOARD_CSP)
       .header('cache-control', 'no-cache')
       .header('etag', page.etag);
-    if (notModified(request.headers['if-none-match'], page.etag)) return reply.code(304).send();
+    if (ifNoneMatchNames(request.headers['if-none-match'], page.etag)) return reply.code(304).send();
     return reply.type(page.type).send(page.body);
   });
 
@@ -106,7 +103,7 @@ export async function adminDashboardRoutes(app: FastifyInstance) {
         .header('content-security-policy', DASHBOARD_CSP)
         .header('cache-control', pinned ? 'public, max-age=31536000, immutable' : 'no-cache')
         .header('etag', file.etag);
-      if (notModified(request.headers['if-none-match'], file.etag)) return reply.code(304).send();
+      if (ifNoneMatchNames(request.headers['if-none-match'], file.etag)) return reply.code(304).send();
       return reply.type(file.type).send(file.body);
     });
   }

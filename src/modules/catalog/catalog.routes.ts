@@ -73,10 +73,10 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
     },
     async (request, reply) => {
       // Written once by this route's response schema, then cached and sent as it is.
-      const body = await catalog.search(request.actor, request.query, (page) =>
+      const answer = await catalog.search(request.actor, request.query, (page) =>
         String(reply.serialize({ success: true, data: page.items, meta: { next_cursor: page.nextCursor } })),
       );
-      return sendSerialised(reply, body);
+      return sendSerialised(reply.header('etag', answer.etag), answer.body);
     },
   );
 

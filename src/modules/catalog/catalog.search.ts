@@ -1,6 +1,7 @@
 import { invalidField } from '../../errors.js';
 import type { Db } from '../../infra/db/client.js';
 import type { Actor } from '../../shared/actor.js';
+import { etagOf } from '../../shared/etag.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { Track } from '../analytics/index.js';
 import type { CatalogCache } from './catalog.cache.js';
@@ -20,9 +21,9 @@ const SEARCH_TTL_MS = 15 * 60_000;
 /**
  * The shape of a cached answer (SearchAnswer), stamped into its key. Instances of two releases
  * share the store during a rolling deploy: one that changes the shape changes this, so neither
- * reads the other's entries (release 0.1.0 cached the page as objects, unstamped).
+ * reads the other's entries (release 0.1.0 cached the page as objects, unstamped; body-v2 had no ETag).
  */
-const ANSWER_FORMAT = 'body-v2';
+const ANSWER_FORMAT = 'body-v3';
 
 interface EncodedCursor extends SearchCursor {
   mode: SearchMode;
@@ -57,9 +58,13 @@ export interface SearchPage {
 /** How the route writes a page (its response schema): the cache keeps what it wrote. */
 export type RenderPage = (page: SearchPage) => string;
 
-/** A cached search: the page as the route wrote it, and how many results it holds (for the event). */
-interface SearchAnswer {
+/**
+ * A cached search: the page as the route wrote it, its ETag (so a hit is not hashed again), and
+ * how many results it holds (for the event).
+ */
+export interface SearchAnswer {
   body: string;
+  etag: string;
   results: number;
 }
 
@@ -86,9 +91,14 @@ export function createSearchUseCases(deps: {
     /**
      * A non-empty `q` is matched in full text first and, when that finds nothing, by the typo
      * fallback (catalog.typos.ts). The page as `render` wrote it is cached per normalised query,
-     * so a repeated search is answered with those bytes: no query, no parse, no serialisation.
+     * so a repeated search is answered with those bytes and their ETag: no query, no parse, no
+     * serialisation, no hashing.
      */
-    async search(actor: Actor | undefined, query: SearchQueryInput, render: RenderPage): Promise<string> {
+    async search(
+      actor: Actor | undefined,
+      query: SearchQueryInput,
+      render: RenderPage,
+    ): Promise<Pick<SearchAnswer, 'body' | 'etag'>> {
       const q = query.q?.trim().replace(/\s+/g, ' ').toLowerCase() || undefined;
       const sort: SearchSort = query.sort ?? 'relevance';
       if (query.min_price !== undefined && query.max_price !== undefined && query.min_price > query.max_price) {
@@ -124,7 +134,7 @@ export function createSearchUseCases(deps: {
               ? searchCursor.encode({ mode, sort, key: last.key, id: last.service.id })
               : null,
         });
-        return { body, results: shown.length };
+        return { body, etag: etagOf(body), results: shown.length };
       });
       // No query text: it may hold personal data. Recorded after the answer, batched: a search
       // is a read, and an insert per search would cost more than a cached answer.
@@ -132,7 +142,7 @@ export function createSearchUseCases(deps: {
         results: answer.results,
         has_query: q !== undefined,
       });
-      return answer.body;
+      return answer;
     },
   };
 }
