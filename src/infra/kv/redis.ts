@@ -108,6 +108,7 @@ interface ConnectionOptions {
   connectTimeout: number;
   commandTimeout?: number;
   retryStrategy: (attempt: number) => number;
+  enableAutoPipelining: boolean;
 }
 
 /** One connection (or, for a Cluster, one connection per node) to the target. */
@@ -119,10 +120,11 @@ function connect(target: RedisTarget, options: ConnectionOptions): Client {
     const sentinel = { sentinels: target.sentinels, name: target.name, failoverDetector: true };
     return new Redis({ ...target.options, ...options, ...sentinel });
   }
-  const { keyPrefix, enableOfflineQueue, retryStrategy, ...nodeOptions } = options;
+  const { keyPrefix, enableOfflineQueue, retryStrategy, enableAutoPipelining, ...nodeOptions } = options;
   return new Cluster(target.nodes, {
     keyPrefix,
     enableOfflineQueue,
+    enableAutoPipelining,
     clusterRetryStrategy: retryStrategy,
     redisOptions: { ...target.options, ...nodeOptions },
     // With TLS the certificates name hosts: connect to each node by the name the cluster gives,
@@ -148,6 +150,9 @@ export function createRedisStore(url: string, options: { keyPrefix?: string } = 
     // A Redis that accepts but never answers must not hold requests (nor the health probes) forever.
     commandTimeout: 1000,
     retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+    // Commands issued in the same tick (the rate limit and the cache reads of concurrent requests)
+    // go out in one write: a write per command cost about a fifth of the app's CPU under load.
+    enableAutoPipelining: true,
   };
   const client = connect(target, connectionOptions);
   let subscriber: Client | undefined;
