@@ -13,7 +13,11 @@ export interface DemoAccount {
  * provider with an active service paid at the visit and one paid online, a category, and the provider
  * still waiting for verification.
  */
-export async function seedDemoData(app: FastifyInstance) {
+export async function seedDemoData(
+  app: FastifyInstance,
+  /** `autoConfirm`: the demo provider confirms bookings itself (the demo's provider confirms by hand). */
+  options: { autoConfirm?: boolean } = {},
+) {
   const { seeders } = app.platform;
   await runSeeders(app.platform.db, seeders, {
     clock: app.platform.clock,
@@ -42,6 +46,15 @@ export async function seedDemoData(app: FastifyInstance) {
     if (response.statusCode !== 200) throw new Error(`GET ${url}: ${response.statusCode} ${response.body}`);
     return response.json().data;
   };
+  if (options.autoConfirm) {
+    const changed = await app.inject({
+      method: 'PATCH',
+      url: '/api/v1/provider/profile',
+      headers: provider.headers,
+      payload: { auto_confirm: true },
+    });
+    if (changed.statusCode !== 200) throw new Error(`demo provider auto_confirm: ${changed.body}`);
+  }
   const profile = await get('/api/v1/provider/profile', provider);
   const services = (await get('/api/v1/provider/services', provider)) as {
     id: string;

@@ -39,7 +39,8 @@ beforeAll(async () => {
   fakes = await startPaymentFakes({ clock, only: 'stripe' });
   // Access tokens (15 minutes by default) outlive the clock moves of the hold tests.
   t = await buildTestApp({ clock, env: { ...fakes.env, ACCESS_TOKEN_TTL_SECONDS: '86400' } });
-  demo = await seedDemoData(t.app);
+  // These tests follow a paid booking to `confirmed`: the demo provider confirms bookings itself here.
+  demo = await seedDemoData(t.app, { autoConfirm: true });
   const [owner] = await queryRows<{ user_id: string }>(
     t.app.platform.db,
     sql`select user_id from providers where id = ${demo.providerId}`,

@@ -42,7 +42,8 @@ const logLines: Record<string, unknown>[] = [];
 beforeAll(async () => {
   fakes = await startPaymentFakes({ clock, only: 'stripe' });
   t = await buildTestApp({ clock, logLines, env: fakes.env });
-  demo = await seedDemoData(t.app);
+  // These tests follow a paid booking to `confirmed`: the demo provider confirms bookings itself here.
+  demo = await seedDemoData(t.app, { autoConfirm: true });
   const [owner] = await queryRows<{ user_id: string }>(
     t.app.platform.db,
     sql`select user_id from providers where id = ${demo.providerId}`,

@@ -44,7 +44,8 @@ describe('booking payments on the simulated gateway (development, no keys)', () 
 
   beforeAll(async () => {
     t = await buildTestApp({ clock, env: { HEALTH_TOKEN } });
-    demo = await seedDemoData(t.app);
+    // A paid booking moves on to `confirmed`: the demo provider confirms bookings itself here.
+    demo = await seedDemoData(t.app, { autoConfirm: true });
     client = api(t.app);
   });
   afterAll(() => t.close());

@@ -2,6 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Seeder } from '../../infra/db/seed.js';
 import { uuidv7 } from '../../infra/ids.js';
 import { providers, services } from '../catalog/catalog.tables.js';
+import { seededProviderId } from '../catalog/index.js';
 import { users } from '../identity/identity.tables.js';
 import { availability, bookings, reviews } from './bookings.tables.js';
 
@@ -13,11 +14,16 @@ const SAMPLE_REVIEWS = [
   { rating: 5, text: 'Explained everything clearly. Thank you!' },
 ];
 
+/** The note of the demo visit that waits to be completed and reviewed (how the seed finds it again). */
+export const VISIT_TO_COMPLETE_NOTE = 'Demo: yesterday’s visit. The provider marks it completed, then you review it.';
+
 /**
  * Demo schedules (Mon–Fri 09:00–17:00, lunch 12:00–13:00, in each provider's zone) for every
- * verified provider without one, and for the first providers a few completed visits of the demo
- * user with reviews, so slots and reviews show after `npm start`. Idempotent: providers that
- * already have a schedule or reviews are left alone.
+ * verified provider without one, for the first providers a few completed visits of the demo
+ * user with reviews, so slots and reviews show after `npm start`, and yesterday's confirmed visit of
+ * the demo user with the demo provider, which the provider can complete and the user then review.
+ * Idempotent: providers that already have a schedule or reviews are left alone, and the visit to
+ * complete is made once.
  */
 export const bookingsSeeder: Seeder = {
   name: 'bookings',
@@ -91,5 +97,42 @@ export const bookingsSeeder: Seeder = {
         })
         .where(eq(providers.id, provider.id));
     }
+    await seedVisitToComplete(db, customer.id, now);
   },
 };
+
+/** Yesterday at 10:00 UTC, confirmed and not completed: the completion and review steps can be walked now. */
+async function seedVisitToComplete(db: Parameters<Seeder['run']>[0], customerId: string, now: Date): Promise<void> {
+  const providerId = await seededProviderId(db, 'provider@demo.care');
+  if (!providerId) return;
+  const [made] = await db
+    .select({ id: bookings.id })
+    .from(bookings)
+    .where(and(eq(bookings.customerId, customerId), eq(bookings.note, VISIT_TO_COMPLETE_NOTE)))
+    .limit(1);
+  if (made) return;
+  const [service] = await db
+    .select()
+    .from(services)
+    .where(and(eq(services.providerId, providerId), eq(services.isActive, true), eq(services.paymentMode, 'at_visit')))
+    .limit(1);
+  if (!service) return;
+  const startsAt = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS - DAY_MS + 10 * 3_600_000);
+  const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
+  await db.insert(bookings).values({
+    id: uuidv7(),
+    customerId,
+    providerId,
+    serviceId: service.id,
+    status: 'confirmed',
+    startsAt,
+    endsAt,
+    blocksFrom: startsAt,
+    blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
+    priceMinor: service.priceMinor,
+    currency: service.currency,
+    note: VISIT_TO_COMPLETE_NOTE,
+    createdAt: new Date(startsAt.getTime() - 3 * DAY_MS),
+    updatedAt: new Date(startsAt.getTime() - 3 * DAY_MS),
+  });
+}

@@ -58,7 +58,8 @@ export const DEMO_PROVIDERS: SeedProvider[] = [
     timeZone: 'Europe/London',
     currency: 'GBP',
     verification: 'verified',
-    autoConfirm: true,
+    // Confirms by hand, so the demo walks the provider's confirm step (its bookings wait as `pending`).
+    autoConfirm: false,
     payoutsEnabled: true,
     services: [
       {
