@@ -24,6 +24,7 @@ import { docsPlugin } from './plugins/docs.js';
 import { errorHandlerPlugin, sendError, toAppError } from './plugins/error-handler.js';
 import { etagPlugin } from './plugins/etag.js';
 import { type ObservabilityOptions, observabilityPlugin } from './plugins/observability.js';
+import { optionalBodyPlugin } from './plugins/optional-body.js';
 import { overloadPlugin } from './plugins/overload.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { correlationIdFor, requestContextPlugin } from './plugins/request-context.js';
@@ -89,6 +90,7 @@ export async function registerPlugins(
   await app.register(requestContextPlugin, { metrics });
   await app.register(errorHandlerPlugin);
   await app.register(inputTextPlugin);
+  await app.register(optionalBodyPlugin);
   await app.register(overloadPlugin, { options: config.overload, metrics });
   await app.register(authenticationPlugin, { tokens: deps.auth.tokens, sessionState: deps.auth.sessionState });
   await app.register(rateLimitPlugin, {
