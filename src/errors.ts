@@ -50,9 +50,25 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/**
+ * Why a time cannot be booked (409 SLOT_UNAVAILABLE), in `details[].reason`: clients switch on
+ * it to say what to do (pick a later time, a time on the grid, another slot).
+ */
+export const SLOT_UNAVAILABLE_REASONS = [
+  'past',
+  'notice',
+  'beyond_horizon',
+  'off_grid',
+  'outside_hours',
+  'taken',
+] as const;
+export type SlotUnavailableReason = (typeof SLOT_UNAVAILABLE_REASONS)[number];
+
 export interface ErrorDetail {
   field: string;
   message: string;
+  /** A machine-readable cause, for the codes that have one (SLOT_UNAVAILABLE_REASONS). */
+  reason?: SlotUnavailableReason;
 }
 
 export class AppError extends Error {

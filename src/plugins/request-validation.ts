@@ -3,7 +3,7 @@ import type { Ajv, Options as AjvOptions } from 'ajv';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, type ErrorDetail } from '../errors.js';
-import { isDateInRange, isTimeInRange } from '../shared/http-schemas.js';
+import { isDateInRange, isTimeInRange, PATTERN_RULES } from '../shared/http-schemas.js';
 
 /**
  * How requests are validated against their route schemas.
@@ -15,6 +15,8 @@ import { isDateInRange, isTimeInRange } from '../shared/http-schemas.js';
  * - Dates and date-times must be real calendar values within the years the database and the
  *   date arithmetic behind them handle (`DATE_YEARS` in shared/http-schemas.ts); `0000-01-01`
  *   or `9999-12-31` are refused.
+ * - A value one case away from a well-known pattern (`"gb"` for a country code, `"gbp"` for a
+ *   currency; PATTERN_RULES) is put in that case first: it can mean nothing else.
  */
 const BASE_OPTIONS: AjvOptions = { removeAdditional: false, allErrors: true, useDefaults: true };
 
@@ -59,6 +61,76 @@ function refuseNonFinite(validate: Validate): Validate {
   return checked;
 }
 
+/** Puts the values of one part of a request into the case their pattern wants; gives back the value. */
+type Normaliser = (value: unknown) => unknown;
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * The normalisers of a union's branches. A choice (anyOf, oneOf) is normalised only when each of
+ * its branches but `null` is: with any other branch ("GB" or the literal "any") the original
+ * spelling may be what the client meant. All of an allOf apply.
+ */
+function unionNormalisers(schema: Record<string, unknown>, depth: number): Normaliser[] {
+  const of = (list: unknown) =>
+    (Array.isArray(list) ? list : []).filter((branch) => !isRecord(branch) || branch.type !== 'null');
+  const choices = [...of(schema.anyOf), ...of(schema.oneOf)].map((branch) => normaliserOf(branch, depth + 1));
+  const all = of(schema.allOf).map((branch) => normaliserOf(branch, depth + 1));
+  const usable = choices.every((normalise) => normalise !== undefined) ? choices : [];
+  return [...usable, ...all].filter((normalise): normalise is Normaliser => normalise !== undefined);
+}
+
+/**
+ * The normaliser of a schema, or undefined when nothing in it has a pattern to normalise to (most
+ * routes: they pay nothing). Walks properties, array items and union branches, as TypeBox builds them.
+ */
+function normaliserOf(schema: unknown, depth = 0): Normaliser | undefined {
+  if (!isRecord(schema) || depth > 16) return undefined;
+  const rule = typeof schema.pattern === 'string' ? PATTERN_RULES[schema.pattern] : undefined;
+  if (rule?.normalise) {
+    const change = rule.normalise === 'upper' ? String.prototype.toUpperCase : String.prototype.toLowerCase;
+    return (value) => (typeof value === 'string' ? change.call(value) : value);
+  }
+  const branches = unionNormalisers(schema, depth);
+  if (branches.length > 0) return (value) => branches.reduce((current, normalise) => normalise(current), value);
+  if (isRecord(schema.properties)) {
+    const fields = Object.entries(schema.properties).flatMap(([key, property]) => {
+      const normalise = normaliserOf(property, depth + 1);
+      return normalise ? [[key, normalise] as const] : [];
+    });
+    if (fields.length === 0) return undefined;
+    return (value) => {
+      if (!isRecord(value)) return value;
+      for (const [key, normalise] of fields) if (Object.hasOwn(value, key)) value[key] = normalise(value[key]);
+      return value;
+    };
+  }
+  const item = normaliserOf(schema.items, depth + 1);
+  if (!item) return undefined;
+  // A query string may carry one value where the schema wants an array (coerced later).
+  return (value) => {
+    if (!Array.isArray(value)) return item(value);
+    value.forEach((element, index) => {
+      value[index] = item(element);
+    });
+    return value;
+  };
+}
+
+/** Validation after the part's values are in the case their patterns want. */
+function normalisingFirst(route: RouteDefinition, validate: Validate): Validate {
+  const normalise = normaliserOf(route.schema);
+  if (!normalise) return validate;
+  const checked = ((data: unknown) => {
+    normalise(data);
+    const valid = validate(data);
+    checked.errors = validate.errors;
+    return valid;
+  }) as Validate;
+  return checked;
+}
+
 // One pool per process: Ajv keeps what it compiled, so every app built here (tests build many)
 // reuses the validators of schemas it has seen instead of compiling them again.
 const pool = AjvCompiler();
@@ -74,7 +146,8 @@ export function requestValidators() {
       customOptions: { ...BASE_OPTIONS, coerceTypes: 'array' },
       onCreate: addDateFormats,
     });
-    return (route: RouteDefinition) => (route.httpPart === 'body' ? body(route) : refuseNonFinite(text(route)));
+    return (route: RouteDefinition) =>
+      normalisingFirst(route, route.httpPart === 'body' ? body(route) : refuseNonFinite(text(route)));
   };
 }
 

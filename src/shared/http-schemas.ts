@@ -1,6 +1,6 @@
 import { type TLiteral, type TSchema, Type } from '@sinclair/typebox';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
-import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import { ERROR_STATUS, type ErrorCode, SLOT_UNAVAILABLE_REASONS } from '../errors.js';
 
 /**
  * The years a `date` or `date-time` field accepts: real calendar values the database and the
@@ -28,6 +28,28 @@ export const literals = <T extends readonly string[]>(values: T, description?: s
     description: description ?? values.join(' | '),
   });
 export const Uuid = Type.String({ format: 'uuid' });
+
+/**
+ * What a value refused by a well-known pattern should have been, in words a client can act on
+ * ("must be a two-letter ISO 3166-1 country code, e.g. GB"), and the case that makes a value
+ * right when that is unambiguous: "gb" can only mean "GB", so it is upper-cased before
+ * validation (request-validation.ts) instead of refused. Keyed by the pattern itself, so a
+ * field written with the same pattern anywhere is explained and normalised the same way; a
+ * pattern not listed here is named as it is.
+ */
+export const PATTERN_RULES: Readonly<Record<string, { words: string; normalise?: 'upper' | 'lower' }>> = {
+  '^[A-Z]{2}$': { words: 'a two-letter ISO 3166-1 country code, e.g. GB', normalise: 'upper' },
+  '^[A-Z]{3}$': { words: 'a three-letter ISO 4217 currency code, e.g. GBP', normalise: 'upper' },
+  '^[a-z]{2}$': { words: 'a two-letter ISO 639-1 language code, e.g. en', normalise: 'lower' },
+  '^[a-z]{2,3}(-[A-Z]{2})?$': { words: 'a language tag such as en, fr or pt-BR' },
+  '^[a-z]{2}(?:-[A-Z]{2})?$': { words: 'a language tag such as en or en-GB' },
+  '^\\+[1-9][0-9]{6,14}$': { words: 'a phone number in E.164 form, e.g. +447700900123' },
+  '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$': { words: 'a time of day HH:MM, 00:00 to 24:00' },
+  '^([01][0-9]|2[0-3]):[0-5][0-9]$': { words: 'a time of day HH:MM, 00:00 to 23:59' },
+  '^[a-z0-9]+(?:-[a-z0-9]+)*$': { words: 'lowercase letters and digits in words joined by hyphens, e.g. deep-tissue' },
+  '\\S': { words: 'text with at least one character that is not a space' },
+};
+
 export const DateTime = Type.String({
   format: 'date-time',
   description: `RFC 3339 date-time with offset, years ${DATE_YEARS.min}-${DATE_YEARS.max}`,
@@ -63,7 +85,23 @@ export const ErrorResponse = Type.Object(
     message: Type.String(),
     code: Type.String({ description: 'stable error code, see the README' }),
     correlation_id: Type.String(),
-    details: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+    details: Type.Optional(
+      Type.Array(
+        Type.Object({
+          field: Type.String({ description: 'the field as sent: `body.email`, `query.limit`, `params.id`' }),
+          message: Type.String({
+            description: 'what to send instead: the allowed values, the expected format, or the range',
+          }),
+          reason: Type.Optional(
+            literals(
+              SLOT_UNAVAILABLE_REASONS,
+              `SLOT_UNAVAILABLE only: why the time cannot be booked (${SLOT_UNAVAILABLE_REASONS.join(' | ')})`,
+            ),
+          ),
+        }),
+        { description: 'one entry per field at fault' },
+      ),
+    ),
   },
   { $id: 'ErrorResponse', title: 'ErrorResponse' },
 );

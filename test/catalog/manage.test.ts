@@ -388,7 +388,7 @@ describe('catalog management', () => {
       for (const payload of [
         { ...good, price_minor: -1 },
         { ...good, price_minor: 10.5 },
-        { ...good, currency: 'gbp' },
+        { ...good, currency: 'gb1' },
         { ...good, currency: 'POUND' },
         { ...good, duration_minutes: 4 },
         { ...good, duration_minutes: 1441 },

@@ -227,7 +227,7 @@ describe('admin content', () => {
       [contentBody({ audience: { min_age: 50, max_age: 25 } }), 'body.audience.min_age'],
       [contentBody({ audience: { diets: ['carnivore'] } }), 'body.audience.diets.0'],
       [contentBody({ audience: { activity_levels: ['extreme'] } }), 'body.audience.activity_levels.0'],
-      [contentBody({ audience: { countries: ['gb'] } }), 'body.audience.countries.0'],
+      [contentBody({ audience: { countries: ['g1'] } }), 'body.audience.countries.0'],
       [contentBody({ audience: { countries: ['GBR'] } }), 'body.audience.countries.0'],
       [contentBody({ audience: { postcode: 'SW1' } }), 'body.audience.postcode'],
       [contentBody({ title: '' }), 'body.title'],

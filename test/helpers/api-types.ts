@@ -2004,9 +2004,14 @@ export type components = {
             /** @description stable error code, see the README */
             code: string;
             correlation_id: string;
+            /** @description one entry per field at fault */
             details?: {
+                /** @description the field as sent: `body.email`, `query.limit`, `params.id` */
                 field: string;
+                /** @description what to send instead: the allowed values, the expected format, or the range */
                 message: string;
+                /** @description SLOT_UNAVAILABLE only: why the time cannot be booked (past | notice | beyond_horizon | off_grid | outside_hours | taken) */
+                reason?: "past" | "notice" | "beyond_horizon" | "off_grid" | "outside_hours" | "taken";
             }[];
             message: string;
             /** @enum {boolean} */

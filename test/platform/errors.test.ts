@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
+import { literals, Nullable } from '../../src/shared/http-schemas.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 
 describe('error envelope and correlation ids', () => {
@@ -21,6 +22,33 @@ describe('error envelope and correlation ids', () => {
                   email: Type.String({ format: 'email' }),
                   age: Type.Integer({ minimum: 0 }),
                   nested: Type.Optional(Type.Object({ value: Type.String({ minLength: 2 }) })),
+                },
+                { additionalProperties: false },
+              ),
+            },
+          },
+          async (request) => ({ success: true, data: request.body }),
+        );
+        // Unions as the modules write them: a nullable enum, a choice of object shapes, codes in a list.
+        app.post(
+          '/test/unions',
+          {
+            schema: {
+              body: Type.Object(
+                {
+                  tier: Nullable(literals(['free', 'trial', 'premium'])),
+                  window: Type.Optional(
+                    Type.Union([
+                      Type.Object({ closed: Type.Literal(true) }, { additionalProperties: false }),
+                      Type.Object(
+                        { start: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }) },
+                        { additionalProperties: false },
+                      ),
+                    ]),
+                  ),
+                  countries: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }))),
+                  code: Type.Optional(Type.String({ pattern: '^[A-Za-z]{4}[0-9]$' })),
+                  market: Type.Optional(Type.Union([Type.String({ pattern: '^[A-Z]{2}$' }), Type.Literal('any')])),
                 },
                 { additionalProperties: false },
               ),
@@ -79,6 +107,52 @@ describe('error envelope and correlation ids', () => {
   it('reports a missing required field by name', async () => {
     const res = await t.app.inject({ method: 'POST', url: '/test/echo', payload: { age: 3 } });
     expect(res.json().details).toEqual([{ field: 'body.email', message: 'is required' }]);
+  });
+
+  describe('a union answers once, saying what to send', () => {
+    const post = (payload: Record<string, unknown>) => t.app.inject({ method: 'POST', url: '/test/unions', payload });
+
+    it('an enum, nullable or not, lists its values whatever kind of value was sent', async () => {
+      for (const tier of ['gold', 5, true, {}]) {
+        const res = await post({ tier });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().details).toEqual([
+          { field: 'body.tier', message: 'must be one of: free, trial, premium (or null)' },
+        ]);
+      }
+    });
+
+    it('a choice of objects answers with the shape the value was closest to', async () => {
+      const hours = await post({ tier: null, window: { start: '25:00' } });
+      expect(hours.json().details).toEqual([
+        { field: 'body.window.start', message: 'must be a time of day HH:MM, 00:00 to 23:59' },
+      ]);
+      const closed = await post({ tier: null, window: { closed: false } });
+      expect(closed.json().details).toEqual([{ field: 'body.window.closed', message: 'must be true' }]);
+      const scalar = await post({ tier: null, window: 'x' });
+      expect(scalar.json().details).toEqual([{ field: 'body.window', message: 'must be an object' }]);
+    });
+
+    it('names an unknown pattern as it is, and normalises country codes in a list', async () => {
+      const res = await post({ tier: 'free', countries: ['gb', 'G1'], code: 'x' });
+      expect(res.json().details).toEqual([
+        { field: 'body.countries.1', message: 'must be a two-letter ISO 3166-1 country code, e.g. GB' },
+        { field: 'body.code', message: 'must match the pattern ^[A-Za-z]{4}[0-9]$' },
+      ]);
+      const ok = await post({ tier: 'free', countries: ['gb', 'Ke'] });
+      expect(ok.statusCode, ok.body).toBe(200);
+      expect(ok.json().data.countries).toEqual(['GB', 'KE']);
+    });
+
+    it('leaves the case alone where another branch could take the value as sent', async () => {
+      const any = await post({ tier: 'free', market: 'any' });
+      expect(any.statusCode, any.body).toBe(200);
+      expect(any.json().data.market).toBe('any');
+      const lower = await post({ tier: 'free', market: 'gb' });
+      expect(lower.json().details).toEqual([
+        { field: 'body.market', message: 'must be a two-letter ISO 3166-1 country code, e.g. GB (or any)' },
+      ]);
+    });
   });
 
   it('rejects malformed JSON with 400 INVALID_JSON', async () => {

@@ -126,6 +126,87 @@ describe('request validation', () => {
     });
   });
 
+  describe('details say what to send, once per field', () => {
+    /** The one detail the 400 answer gives for `field`. */
+    const detailOf = async (response: Awaited<ReturnType<typeof send>>, field: string) => {
+      await expectRefused(response, field);
+      const details = (response.json().details as { field: string; message: string }[]).filter(
+        (detail) => detail.field === field,
+      );
+      expect(details, response.body).toHaveLength(1);
+      return details[0]?.message;
+    };
+
+    it('an enum names its allowed values, in the path, the query and the body', async () => {
+      const purposes = 'must be one of: whatsapp, sms, marketing, analytics, data_processing';
+      const path = await send('PUT', '/api/v1/me/consents/smss', user, { granted: true });
+      expect(await detailOf(path, 'params.purpose')).toBe(purposes);
+      expect(path.json().details).toHaveLength(1);
+      const query = await send('GET', '/api/v1/services/search?sort=cheapest');
+      expect(await detailOf(query, 'query.sort')).toMatch(/^must be one of: [a-z_]+(, [a-z_]+)+$/);
+      const body = await send('PUT', '/api/v1/me/consents/sms', user, { granted: 'yes' });
+      expect(body.json().details).toEqual([{ field: 'body.granted', message: 'must be true or false' }]);
+    });
+
+    it('a nullable field names what it expects and that null is allowed too', async () => {
+      const gender = await detailOf(await send('PATCH', '/api/v1/me/profile', user, { gender: 'x' }), 'body.gender');
+      expect(gender).toMatch(/^must be one of: [a-z_]+(, [a-z_]+)+ \(or null\)$/);
+      const age = await send('PATCH', '/api/v1/me/profile', user, { age: 'thirty', country: 'G1', region: 5 });
+      expect(age.json().details).toEqual([
+        { field: 'body.age', message: 'must be an integer (or null)' },
+        { field: 'body.country', message: 'must be a two-letter ISO 3166-1 country code, e.g. GB (or null)' },
+        { field: 'body.region', message: 'must be a string (or null)' },
+      ]);
+      expect(await detailOf(await send('PATCH', '/api/v1/me/profile', user, { age: 200 }), 'body.age')).toBe(
+        'must be <= 120 (or null)',
+      );
+      const cleared = await send('PATCH', '/api/v1/me/profile', user, { gender: null });
+      expect(cleared.statusCode, cleared.body).toBe(200);
+    });
+
+    it('a pattern is named in words when known, shown as it is otherwise', async () => {
+      expect(await detailOf(await send('PATCH', '/api/v1/me', user, { phone: '0770' }), 'body.phone')).toBe(
+        'must be a phone number in E.164 form, e.g. +447700900123 (or null)',
+      );
+      const reminder = { title: 'Screening', time_zone: 'Europe/London', channel: 'email', starts_at: 'tomorrow' };
+      expect(await detailOf(await send('POST', '/api/v1/me/reminders', user, reminder), 'body.starts_at')).toBe(
+        'must be an RFC 3339 date-time with its offset, e.g. 2027-03-25T09:00:00Z (years 1900-2999)',
+      );
+      expect(await detailOf(await send('GET', '/api/v1/content?limit=Infinity'), 'query.limit')).toBe(
+        'must be a finite number',
+      );
+      expect(await detailOf(await send('GET', '/api/v1/admin/security/events?ip=x', admin), 'query.ip')).toMatch(
+        /^must match the pattern \S+$/,
+      );
+    });
+
+    it('upper-cases country and currency codes before validating them ("gb" is GB), and stores them so', async () => {
+      const profile = await send('PATCH', '/api/v1/me/profile', user, { country: 'gb' });
+      expect(profile.statusCode, profile.body).toBe(200);
+      expect(profile.json().data.country).toBe('GB');
+      expect((await send('GET', '/api/v1/me/profile', user)).json().data.country).toBe('GB');
+
+      const provider = await createUser(t.app, { role: 'provider' });
+      const own = await send('PATCH', '/api/v1/provider/profile', provider, {
+        display_name: 'Case Studio',
+        country: 'ke',
+        languages: ['EN', 'sw'],
+      });
+      expect(own.statusCode, own.body).toBe(200);
+      expect(own.json().data).toMatchObject({ country: 'KE', languages: ['en', 'sw'] });
+      const category = await send('POST', '/api/v1/admin/categories', admin, { slug: 'case-care', name: 'Case care' });
+      const service = await send('POST', '/api/v1/provider/services', provider, {
+        name: 'Foot massage',
+        category_id: category.json().data.id,
+        duration_minutes: 30,
+        price_minor: 2500,
+        currency: 'gbp',
+      });
+      expect(service.statusCode, service.body).toBe(201);
+      expect(service.json().data.currency).toBe('GBP');
+    });
+  });
+
   describe('cursors and path parameters', () => {
     it('refuses a cursor that is not one the list wrote, whatever it holds', async () => {
       const crafted = [

@@ -126,7 +126,7 @@ describe('lifestyle profile', () => {
     const cases = [
       { favourite_colour: 'blue' },
       { age: 9 },
-      { country: 'gb' },
+      { country: 'G1' },
       { diet_preference: 'carnivore' },
       { activity_level: 'extreme' },
       { preferred_language: 'English' },

@@ -1,4 +1,4 @@
-import { AppError, type ErrorCode, invalidField, notFound } from '../../errors.js';
+import { AppError, type ErrorCode, invalidField, notFound, type SlotUnavailableReason } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { isExclusionViolation } from '../../infra/db/errors.js';
@@ -21,14 +21,43 @@ import { type BookingDetail, type BookingInput, type PublicBooking, toPublicBook
 import type { BookingMessages, KnownOffer } from './bookings.messages.js';
 import type { BookingPaymentFlow, BookingPayments } from './bookings.payment.js';
 import type { BookingsRepository } from './bookings.repository.js';
-import { DEFAULT_MIN_NOTICE_MS, isFreeSlot } from './bookings.slots.js';
+import { DEFAULT_MIN_NOTICE_MS, HORIZON_MS, SLOT_GRID_MINUTES, slotUnavailableReason } from './bookings.slots.js';
 import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow } from './bookings.tables.js';
 
 const CREATE_SCOPE = 'bookings.create';
 
-const slotUnavailable = () =>
-  new AppError('SLOT_UNAVAILABLE', 'This time is not available; pick another slot (GET /providers/:id/slots)');
+const PICK = 'pick a start time from GET /providers/:id/slots';
+
+/** "2 hours'", "90 minutes'": the minimum notice as a client reads it. */
+const noticeText = (ms: number) =>
+  ms % 3_600_000 === 0
+    ? `${ms / 3_600_000} ${ms === 3_600_000 ? "hour's" : "hours'"}`
+    : `${Math.round(ms / 60_000)} minutes'`;
+
+/** What a client is told for each reason a time cannot be booked, with what to do instead. */
+function slotMessage(reason: SlotUnavailableReason, minNoticeMs: number): string {
+  switch (reason) {
+    case 'past':
+      return `This time has already passed; ${PICK}`;
+    case 'notice':
+      return `Bookings need at least ${noticeText(minNoticeMs)} notice; ${PICK}`;
+    case 'beyond_horizon':
+      return `Bookings open at most ${HORIZON_MS / 86_400_000} days ahead; ${PICK}`;
+    case 'off_grid':
+      return `Visits start on a ${SLOT_GRID_MINUTES}-minute grid of the provider's local time (09:00, 09:15, …); ${PICK}`;
+    case 'outside_hours':
+      return `The provider is not open for the whole visit at this time; ${PICK}`;
+    case 'taken':
+      return `Another booking already holds this time; ${PICK}`;
+  }
+}
+
+/** 409 SLOT_UNAVAILABLE, saying why in its message and in `details[0].reason`. */
+const slotUnavailable = (reason: SlotUnavailableReason, minNoticeMs: number) => {
+  const message = slotMessage(reason, minNoticeMs);
+  return new AppError('SLOT_UNAVAILABLE', message, { details: [{ field: 'body.starts_at', message, reason }] });
+};
 
 // What makes two booking requests the same request, whatever their spelling.
 const bookingRequestHash = (input: BookingInput) =>
@@ -165,7 +194,8 @@ export function createBookingCreation(deps: {
       busy: [],
       minNoticeMs,
     };
-    if (!schedule || !isFreeSlot({ schedule, ...slotQuery }, new Date(input.starts_at))) throw slotUnavailable();
+    const reason = slotUnavailableReason({ schedule, ...slotQuery }, new Date(input.starts_at));
+    if (reason) throw slotUnavailable(reason, minNoticeMs);
     return offer;
   };
 
@@ -263,7 +293,7 @@ export function createBookingCreation(deps: {
         });
       } catch (error) {
         // exclusion_violation: another active booking holds overlapping time.
-        if (isExclusionViolation(error)) throw slotUnavailable();
+        if (isExclusionViolation(error)) throw slotUnavailable('taken', minNoticeMs);
         throw error;
       }
       if ('stored' in created) return replay(created.stored);

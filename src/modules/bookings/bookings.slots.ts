@@ -3,7 +3,8 @@
  * provider's wall time (its zone's offsets, bookings.zone-offsets.ts), so 09:00 stays 09:00 across
  * DST changes.
  */
-import { isTimeZone } from '../../shared/zoned-time.js';
+import type { SlotUnavailableReason } from '../../errors.js';
+import { isTimeZone, wallTime } from '../../shared/zoned-time.js';
 import { zoneOffsets } from './bookings.zone-offsets.js';
 
 export interface WeeklyInterval {
@@ -233,4 +234,27 @@ export function freeSlots(query: SlotQuery): Date[] {
 export function isFreeSlot(query: Omit<SlotQuery, 'from' | 'to'>, startsAt: Date): boolean {
   const slots = freeSlots({ ...query, from: startsAt, to: new Date(startsAt.getTime() + 1) });
   return slots.length === 1 && (slots[0] as Date).getTime() === startsAt.getTime();
+}
+
+/**
+ * Why `startsAt` is not a free slot, or undefined when it is one. Checked in the order a client
+ * can act on: a time already gone, then too little notice or too far ahead, then a start off the
+ * 15-minute grid of the provider's local time, then hours the visit does not fit in (no schedule,
+ * a closed day, a break, a visit running past closing). Busy blocks are as given: the insert's
+ * exclusion constraint is what says `taken`.
+ */
+export function slotUnavailableReason(
+  query: Omit<SlotQuery, 'from' | 'to' | 'schedule'> & { schedule: Schedule | undefined },
+  startsAt: Date,
+): SlotUnavailableReason | undefined {
+  const at = startsAt.getTime();
+  const now = query.now.getTime();
+  if (at <= now) return 'past';
+  if (at < now + (query.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS)) return 'notice';
+  if (at > now + (query.horizonMs ?? HORIZON_MS)) return 'beyond_horizon';
+  const { schedule } = query;
+  if (!schedule) return 'outside_hours';
+  if (isFreeSlot({ ...query, schedule }, startsAt)) return undefined;
+  const onGrid = at % MINUTE_MS === 0 && wallTime(at, schedule.time_zone).minutes % SLOT_GRID_MINUTES === 0;
+  return onGrid ? 'outside_hours' : 'off_grid';
 }
