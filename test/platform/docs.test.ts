@@ -40,11 +40,11 @@ describe('API docs', () => {
   });
   afterAll(() => t.close());
 
-  it('serves OpenAPI 3 where every operation has an operationId, tags and responses per status', async () => {
+  it('serves OpenAPI 3.1 where every operation has an operationId, tags and responses per status', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/docs/json' });
     expect(res.statusCode).toBe(200);
     const spec = res.json();
-    expect(spec.openapi).toMatch(/^3\./);
+    expect(spec.openapi).toBe('3.1.0');
     const operations = Object.entries(spec.paths as Record<string, Record<string, Operation>>).flatMap(
       ([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })),
     );
@@ -136,8 +136,12 @@ describe('API docs', () => {
           expect(response.description, `${where} ${status}`).not.toBe('Default Response');
           const schema = (response.content as Record<string, { schema?: JsonSchema }> | undefined)?.['application/json']
             ?.schema;
-          if (schema?.$ref?.endsWith('/ErrorResponse')) {
+          // An error envelope narrows `code` to the route's codes, and its description names them.
+          const code = schema?.allOf?.find((part) => part.properties?.code)?.properties?.code;
+          if (schema?.allOf?.some((part) => part.$ref?.endsWith('/ErrorResponse'))) {
             expect(response.description, `${where} ${status}`).toMatch(/^Error: [A-Z_]+/);
+            expect(code?.enum?.length, `${where} ${status}`).toBeGreaterThan(0);
+            for (const each of code?.enum ?? []) expect(response.description, `${where} ${status}`).toContain(each);
           }
         }
       }

@@ -77,6 +77,8 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{
       config: { access: requireAuth(), etag: false },
       schema: {
         operationId: 'access.getEntitlements',
+        description:
+          'Everything an app needs to show or hide features: role, plan, trial end and days left, whether a trial can still start, permissions, plan features, each feature flag evaluated for you, and your premium usage.',
         tags: ['access'],
         summary: 'Role, plan, trial days left, features, and every feature flag for you — in one call',
         response: { ...errorResponses(), 200: Success(EntitlementsSchema) },
@@ -91,6 +93,8 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{
       config: { access: requireAuth() },
       schema: {
         operationId: 'access.startTrial',
+        description:
+          'Moves you to the `trial` plan for 14 days, once per account (409 TRIAL_ALREADY_USED the second time). Answers the plan and when the trial ends.',
         tags: ['access'],
         summary: 'Start the 14-day premium trial (once per account)',
         response: {
@@ -115,6 +119,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{
       config: { ...admin, etag: false },
       schema: {
         operationId: 'admin.listFlags',
+        description: 'Each flag with its state, rollout percentage, segment rules and schedule.',
         tags: ['admin'],
         summary: 'All feature flags',
         response: { ...errorResponses(), 200: Success(Type.Array(FlagSchema)) },
@@ -129,6 +134,8 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{
       config: admin,
       schema: {
         operationId: 'admin.createFlag',
+        description:
+          'A new flag, off with 0% rollout unless given (audited). A key already in use answers 409 FLAG_EXISTS.',
         tags: ['admin'],
         summary: 'Create a flag (off and at 0% unless said otherwise)',
         body: Type.Object({ key: FlagKey, ...FlagFields }, { additionalProperties: false }),
@@ -145,6 +152,8 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{
       config: admin,
       schema: {
         operationId: 'admin.updateFlag',
+        description:
+          'Changes the fields sent: enabled (the kill switch), rollout percentage, segment rules, schedule (audited). Every instance sees the change within a second.',
         tags: ['admin'],
         summary: 'Change a flag; every instance sees it within a second',
         params: KeyParams,
@@ -164,6 +173,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{
       config: admin,
       schema: {
         operationId: 'admin.deleteFlag',
+        description: 'Removes the flag (audited); code that still asks for it gets `off`.',
         tags: ['admin'],
         summary: 'Delete a flag (it then evaluates to off)',
         params: KeyParams,

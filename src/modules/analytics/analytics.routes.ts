@@ -26,6 +26,11 @@ import type { AnalyticsService, ReportQuery } from './analytics.service.js';
 
 type Row = Record<string, unknown>;
 
+/** What every report's description says of its window, source and formats. */
+const REPORT_WINDOW =
+  'Over the UTC days `from` to `to` (default: the 30 days up to today), optionally for one `plan` or `country`. ' +
+  'Computed from pseudonymous events only and cached 5 minutes; `?format=csv` answers the rows as a CSV attachment.';
+
 /** A report answers JSON, or CSV rows with `?format=csv`. */
 const reportResponse = <S extends TSchema>(schema: S) => ({
   description: 'The report (JSON), or its rows as CSV with ?format=csv',
@@ -86,6 +91,7 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
           operationId: `analytics.${path}`,
           tags: ['analytics'],
           summary: `${summary} (cached 5 minutes; ?format=csv answers text/csv)`,
+          description: REPORT_WINDOW,
           querystring: ReportQuerySchema,
           response: { ...errorResponses('VALIDATION_ERROR'), 200: reportResponse(schema) },
         },
@@ -105,10 +111,28 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
         operationId: 'analytics.ingest',
         tags: ['analytics'],
         summary:
-          'Up to 500 client events; each is checked on its own (rejected ones come back with their index). ' +
+          'Record up to 500 client events; each is checked on its own (rejected ones come back with their index)',
+        description:
           "A signed-in person's events are stored only with that person's analytics consent; anonymous events are stored without a subject, " +
-          'once per device, event, item and UTC day: a repeat is accepted (in `accepted`) and counted in `duplicates`, never stored twice.',
-        body: IngestBody,
+          'once per device, event, item and UTC day: a repeat is accepted (in `accepted`) and counted in `duplicates`, never stored twice. ' +
+          'Only events the catalogue lets apps send are taken, and their properties are sanitised. Answers 202 with the counts ' +
+          '(accepted, duplicates, dropped for lack of consent or for undeclared properties) and each rejected event with its index and reason.',
+        body: {
+          ...IngestBody,
+          examples: [
+            {
+              events: [
+                {
+                  name: 'content_viewed',
+                  time: '2026-12-01T09:30:00Z',
+                  device_id: 'web:5f3c2a',
+                  properties: { content_id: '01936f3e-9a4b-7c2d-8e5f-0a1b2c3d4e5f' },
+                },
+                { name: 'diet_plan_viewed', time: '2026-12-01T09:31:10Z', device_id: 'web:5f3c2a' },
+              ],
+            },
+          ],
+        },
         response: { ...errorResponses('VALIDATION_ERROR', 'TOKEN_INVALID'), 202: Success(IngestResultSchema) },
       },
     },
@@ -130,6 +154,7 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
         summary:
           'Funnel with per-step conversion: wellness (sign-up → profile → content → engaged → retained day 7) or ' +
           'marketplace (search → slot viewed → booking → completed); cached 5 minutes; ?format=csv',
+        description: `How many people reached each step of the \`journey\` in the window, and the conversion from the step before. ${REPORT_WINDOW}`,
         querystring: FunnelQuerySchema,
         response: { ...errorResponses('VALIDATION_ERROR'), 200: reportResponse(FunnelSchema) },
       },
@@ -186,6 +211,8 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
       config: { access: requirePermission('analytics:read'), etag: false },
       schema: {
         operationId: 'analytics.events',
+        description:
+          'For checking what is collected: the newest stored events with their pseudonymous subject, cohort, plan, country and sanitised properties. Never a name, an email or a free text.',
         tags: ['analytics'],
         summary: 'The latest stored events, exactly as stored (sanitised, pseudonymous), newest first',
         querystring: EventsQuerySchema,
@@ -210,6 +237,8 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
       config: { access: requirePremium(), etag: false },
       schema: {
         operationId: 'analytics.advanced',
+        description:
+          "Your own activity over the last 12 weeks (events per week and by kind, active days, an engagement score) next to the median person's score. Computed from your pseudonymous events only.",
         tags: ['analytics'],
         summary: 'Premium: your own engagement over the last 12 weeks, and how it compares with the median person',
         response: { ...errorResponses('PREMIUM_REQUIRED'), 200: Success(AdvancedSchema) },

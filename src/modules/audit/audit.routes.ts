@@ -42,6 +42,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = a
       config: { access: requirePermission('audit:read'), etag: false },
       schema: {
         operationId: 'admin.listAudit',
+        description:
+          'Every audited action (who, what, on which object, from which address, with its correlation id), newest first, each with the hash that chains it to the one before. Filter, then follow `meta.next_cursor`.',
         tags: ['admin'],
         summary: 'Audit trail, newest first (filters, cursor pagination)',
         querystring: AuditQuery,
@@ -80,6 +82,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = a
       config: { access: requirePermission('audit:read'), etag: false },
       schema: {
         operationId: 'admin.verifyAudit',
+        description:
+          "Recomputes each row's hash from the previous hash and the row's canonical JSON. Answers `valid`, how many rows were `checked`, and, when the chain is broken, the first row that was edited, inserted or removed.",
         tags: ['admin'],
         summary: 'Re-walk the hash chain; name the first edited, inserted or removed row',
         response: {

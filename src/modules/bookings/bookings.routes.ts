@@ -45,6 +45,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { ...provider, etag: false },
       schema: {
         operationId: 'bookings.getAvailability',
+        description:
+          "Your time zone, weekly opening intervals per weekday, breaks and date exceptions (closed days or special hours). Before you save a schedule it is empty, in your profile's time zone, and `updated_at` is null.",
         tags,
         summary: 'Your weekly hours, breaks and date exceptions',
         response: { ...errorResponses('NOT_FOUND'), 200: Success(AvailabilitySchema) },
@@ -59,6 +61,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: provider,
       schema: {
         operationId: 'bookings.putAvailability',
+        description:
+          'Replaces the whole schedule: time zone, weekly intervals, breaks and date exceptions. Bookings already made stay; new slots follow the new schedule at once.',
         tags,
         summary: 'Replace your schedule (HH:MM local times in time_zone; weekly intervals of a day may not overlap)',
         body: ScheduleBody,
@@ -74,6 +78,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { etag: false },
       schema: {
         operationId: 'bookings.listSlots',
+        description:
+          "The start times (UTC) at which `service_id` of this provider can be booked between `from` and `to`, given the provider's schedule and time zone, the bookings already made and the service's duration and buffer. Send one of them as `starts_at` to POST /bookings.",
         tags,
         summary:
           'Free start times of a service: inside the schedule, clear of bookings (visit + buffer), 2 h notice, 60-day horizon, 15-minute grid',
@@ -102,7 +108,16 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
         description:
           'A service paid at booking (`payment: required`) makes the booking `pending_payment`, holding the slot until `payment_due_at`; `payment_action` says how to pay (Stripe.js client secret, a 3-D Secure page, or the simulated gateway). When the payment succeeds the booking becomes pending or confirmed; when it fails for good or the hold runs out, it is cancelled. A declined card answers 402 and releases the slot; a replay with the same Idempotency-Key answers the same. A provider cannot book their own service (403 OWN_SERVICE).',
         headers: IdempotencyHeaders,
-        body: CreateBookingBody,
+        body: {
+          ...CreateBookingBody,
+          examples: [
+            {
+              service_id: '01936f3e-9a4b-7c2d-8e5f-0a1b2c3d4e5f',
+              starts_at: '2026-12-07T10:00:00Z',
+              note: 'First visit',
+            },
+          ],
+        },
         response: {
           ...errorResponses(
             'VALIDATION_ERROR',
@@ -125,12 +140,27 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
     },
   );
 
-  const transitions: [string, Transition, string][] = [
-    ['confirm', 'confirm', 'Confirm a pending booking (its provider)'],
-    ['complete', 'complete', 'Mark a confirmed visit completed once it has started (its provider)'],
-    ['no-show', 'no_show', 'Mark a confirmed visit as a no-show once it has started (its provider)'],
+  const transitions: [string, Transition, string, string][] = [
+    [
+      'confirm',
+      'confirm',
+      'Confirm a pending booking (its provider)',
+      'The booking becomes `confirmed`. Any other status answers 409 INVALID_STATE.',
+    ],
+    [
+      'complete',
+      'complete',
+      'Mark a confirmed visit completed once it has started (its provider)',
+      'The booking becomes `completed`, and its customer may then review it. Before the start, or from any status but `confirmed`, answers 409 INVALID_STATE.',
+    ],
+    [
+      'no-show',
+      'no_show',
+      'Mark a confirmed visit as a no-show once it has started (its provider)',
+      'The booking becomes `no_show`. Before the start, or from any status but `confirmed`, answers 409 INVALID_STATE.',
+    ],
   ];
-  for (const [path, action, summary] of transitions) {
+  for (const [path, action, summary, description] of transitions) {
     app.post(
       `/bookings/:id/${path}`,
       {
@@ -139,6 +169,7 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
           operationId: `bookings.${action === 'no_show' ? 'markNoShow' : `${action}Booking`}`,
           tags,
           summary,
+          description: `${description} Another provider's booking answers 404.`,
           params: IdParams,
           response: { ...errorResponses('NOT_FOUND', 'INVALID_STATE'), 200: Success(BookingSchema) },
         },
@@ -156,6 +187,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { access: requireAuth() },
       schema: {
         operationId: 'bookings.cancelBooking',
+        description:
+          "Cancels a pending or confirmed booking and frees its slot; the other party is told. A paid booking is refunded by the service's cancellation terms (in full when the provider cancels). Too late or already ended answers 409 INVALID_STATE.",
         tags,
         summary:
           'Cancel: the customer until 24 h before the start (a paid booking: until the start, refunded by its policy), the provider at any time with a reason (refunded in full)',
@@ -179,6 +212,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { access: requireAuth(), etag: false },
       schema: {
         operationId: 'bookings.listChatMessages',
+        description:
+          "Messages of the booking's chat with sender, `mine`, text and read time, newest first, a page at a time (`meta.next_cursor`).",
         tags,
         summary: 'The chat of a booking, newest first (its customer and provider only; anyone else: 404)',
         params: IdParams,
@@ -230,6 +265,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       },
       schema: {
         operationId: 'bookings.markChatRead',
+        description:
+          'Marks every message the other party sent so far as read; both apps get `chat.read` live. Answers how many were marked and when.',
         tags,
         summary:
           'Mark the other party’s messages read (read receipts: both apps get `chat.read`); the body may be left out',
@@ -250,6 +287,7 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { access: requireAuth(), etag: false },
       schema: {
         operationId: 'bookings.listMyBookings',
+        description: 'The bookings you made as a customer, latest start first, a page at a time (`meta.next_cursor`).',
         tags,
         summary: 'Your bookings, latest start first',
         querystring: Type.Object(pageQuery(), { additionalProperties: false }),
@@ -272,6 +310,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { access: requireAuth(), etag: false },
       schema: {
         operationId: 'bookings.getBooking',
+        description:
+          'The booking with its status, times, price and its payment (amount, status, refunds). Anyone but its customer and its provider gets 404.',
         tags,
         summary: 'One booking with its payment (its customer or its provider)',
         params: IdParams,
@@ -290,6 +330,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { ...providerBookings, etag: false },
       schema: {
         operationId: 'bookings.providerCalendar',
+        description:
+          'Your bookings starting in the window, earliest first, a page at a time: what to show in a calendar.',
         tags,
         summary: 'Your calendar: bookings starting in [from, to), earliest first',
         querystring: CalendarQuery,
@@ -312,6 +354,7 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { access: requirePermission('bookings:admin'), etag: false },
       schema: {
         operationId: 'bookings.adminListBookings',
+        description: 'Every booking, filtered by status, provider or customer, latest start first, a page at a time.',
         tags,
         summary: 'All bookings, latest start first, by status, provider or customer',
         querystring: AdminBookingsQuery,
@@ -333,6 +376,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { access: requirePermission('bookings:admin') },
       schema: {
         operationId: 'bookings.adminCancelBooking',
+        description:
+          'Cancels any pending or confirmed booking with a reason, whatever the time (audited); a paid booking is refunded in full.',
         tags,
         summary:
           'Cancel an active booking at any time, e.g. when the provider did not come (paid: refunded in full; audited)',
@@ -361,7 +406,7 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
         description:
           "No one reviews their own service (403 OWN_SERVICE): not the provider's own account, nor another account whose payment for the visit used a card the provider's account has paid with here (the same card fingerprint at the same gateway).",
         params: IdParams,
-        body: ReviewBody,
+        body: { ...ReviewBody, examples: [{ rating: 5, text: 'Calm, punctual and kind. I felt listened to.' }] },
         response: {
           ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'OWN_SERVICE', 'INVALID_STATE', 'CONFLICT'),
           201: Success(ModeratedReviewSchema),
@@ -381,6 +426,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { access: requirePermission('bookings:admin') },
       schema: {
         operationId: 'bookings.moderateReview',
+        description:
+          "Hides a review from the public with a reason, or shows it again (audited); the provider's rating counts visible reviews only.",
         tags,
         summary: 'Hide a review with a reason, or show it again (audited; the provider rating follows)',
         params: IdParams,
@@ -400,6 +447,7 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: providerBookings,
       schema: {
         operationId: 'bookings.replyToReview',
+        description: 'Your public answer under a review of one of your visits, once (a second reply answers 409).',
         tags,
         summary: 'Reply once to a review of you',
         params: IdParams,
@@ -421,6 +469,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
     {
       schema: {
         operationId: 'bookings.listProviderReviews',
+        description:
+          "Visible reviews of a provider (rating, text, the provider's reply), newest first, a page at a time (`meta.next_cursor`).",
         tags,
         summary: "A provider's visible reviews, newest first",
         params: IdParams,
@@ -449,6 +499,8 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       config: { ...providerBookings, etag: false },
       schema: {
         operationId: 'bookings.providerDashboard',
+        description:
+          'For the window: bookings by status, completion and cancellation rates, the next visits and your rating. Cached 5 minutes.',
         tags,
         summary: 'Bookings by status, completion and cancellation rates, upcoming visits, rating (cached 5 minutes)',
         querystring: DashboardQuery,

@@ -33,6 +33,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
     {
       schema: {
         operationId: 'catalog.listCategories',
+        description:
+          'Every active category once, with `parent_id` (null for a top category), so an app can draw the tree and pass a slug or id to service search.',
         tags,
         summary: 'Active service categories, flat: build the tree from each `parent_id` (null at the top)',
         response: { ...errorResponses(), 200: Success(Type.Array(CategorySchema)) },
@@ -46,6 +48,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
     {
       schema: {
         operationId: 'catalog.getProvider',
+        description:
+          'Display name, bio, city, country, languages, time zone and rating of a verified provider. A provider not verified (or no provider) answers 404.',
         tags,
         summary: "A verified provider's public profile with rating; anyone else's is 404",
         params: IdParams,
@@ -91,6 +95,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: own,
       schema: {
         operationId: 'catalog.getOwnProfile',
+        description:
+          'Your provider profile, created empty and pending verification the first time you ask. Includes your verification state and reason, and whether your bookings confirm automatically.',
         tags: providerTags,
         summary: 'Your provider profile (created, pending verification, on first use)',
         response: { ...errorResponses(), 200: Success(OwnProviderSchema) },
@@ -105,6 +111,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: own,
       schema: {
         operationId: 'catalog.updateOwnProfile',
+        description:
+          'Changes the fields sent (display name, bio, city, country, languages, time zone, auto_confirm). Customers find you once an admin has verified the profile.',
         tags: providerTags,
         summary: 'Edit your provider profile (created on first use)',
         body: UpdateProfileBody,
@@ -120,6 +128,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: own,
       schema: {
         operationId: 'catalog.listOwnServices',
+        description:
+          'All your services, active or not, with price, duration, buffer, payment mode and cancellation terms.',
         tags: providerTags,
         summary: 'Your services, active or not, newest first',
         response: { ...errorResponses(), 200: Success(Type.Array(ServiceSchema)) },
@@ -134,6 +144,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: own,
       schema: {
         operationId: 'catalog.createService',
+        description:
+          'Adds a service in one category with its duration, buffer between visits, price and currency, payment mode and cancellation terms. A service paid at booking needs a ready payout account (POST /provider/payouts/onboarding).',
         tags: providerTags,
         summary: 'Offer a service (price in integer minor units of `currency`)',
         body: CreateServiceBody,
@@ -150,6 +162,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: own,
       schema: {
         operationId: 'catalog.updateService',
+        description:
+          "Changes the fields sent; bookings already made keep the price and duration they were made with. Another provider's service answers 404.",
         tags: providerTags,
         summary: 'Edit one of your services',
         params: IdParams,
@@ -169,6 +183,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: own,
       schema: {
         operationId: 'catalog.deleteService',
+        description:
+          "Deactivates the service: it leaves search and slots at once, and past and upcoming bookings keep it. Another provider's service answers 404.",
         tags: providerTags,
         summary: 'Stop offering one of your services (kept inactive for past bookings)',
         params: IdParams,
@@ -192,6 +208,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: admin,
       schema: {
         operationId: 'admin.listCategories',
+        description: 'All categories, active or not, flat with `parent_id`.',
         tags: adminTags,
         summary: 'Every category, active or not, flat with `parent_id`',
         response: { ...errorResponses(), 200: Success(Type.Array(CategorySchema)) },
@@ -206,6 +223,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: admin,
       schema: {
         operationId: 'admin.createCategory',
+        description:
+          'A new category with a unique slug, under `parent_id` when given (audited). A slug already in use answers 409.',
         tags: adminTags,
         summary: 'Create a category, optionally under a parent',
         body: CreateCategoryBody,
@@ -222,6 +241,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: admin,
       schema: {
         operationId: 'admin.updateCategory',
+        description: 'Changes the name, parent (a move that would make a cycle answers 409) or active state (audited).',
         tags: adminTags,
         summary: 'Rename, move (no cycles) or (de)activate a category',
         params: IdParams,
@@ -241,6 +261,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: admin,
       schema: {
         operationId: 'admin.deleteCategory',
+        description:
+          'Deletes an empty category (audited). One that still has subcategories or services answers 409: deactivate it instead.',
         tags: adminTags,
         summary: 'Delete a category without subcategories or services (else 409)',
         params: IdParams,
@@ -259,6 +281,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: admin,
       schema: {
         operationId: 'admin.listProviders',
+        description:
+          'Provider profiles with their account id, verification state and reason, oldest first, optionally only `pending`, `verified` or `rejected`, a page at a time.',
         tags: adminTags,
         summary: 'Provider profiles, oldest first, optionally by verification state',
         querystring: AdminProvidersQuery,
@@ -280,6 +304,8 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       config: admin,
       schema: {
         operationId: 'admin.verifyProvider',
+        description:
+          'Sets a profile to verified (it appears in search and can be booked) or rejected with a reason the provider sees (audited).',
         tags: adminTags,
         summary: 'Verify or reject a provider (a reason is required to reject); audited',
         params: IdParams,

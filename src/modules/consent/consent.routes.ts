@@ -24,6 +24,8 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
       config: me,
       schema: {
         operationId: 'consent.getConsents',
+        description:
+          'One entry per purpose (whatsapp, sms, marketing, analytics, data_processing): whether you agreed, to which notice version, and `needs_renewal` when a newer notice was published since.',
         tags,
         summary: 'Your consent per purpose, with the notice version you agreed to and whether it needs renewal',
         response: { ...errorResponses(), 200: Success(Type.Array(ConsentStateSchema)) },
@@ -38,6 +40,8 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
       config: { access: requireAuth() },
       schema: {
         operationId: 'consent.setConsent',
+        description:
+          'Records a grant or a withdrawal for the purpose in the path, against the current notice version, and keeps it in your history. A withdrawal stops that use from this moment.',
         tags,
         summary: 'Grant or withdraw consent for one purpose (withdrawal applies from this moment)',
         params: PurposeParams,
@@ -57,6 +61,8 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
       config: me,
       schema: {
         operationId: 'consent.getHistory',
+        description:
+          'Each grant and withdrawal you made, with the notice version and where it came from, newest first, a page at a time (`meta.next_cursor`).',
         tags,
         summary: 'Every consent change you made, newest first (cursor pagination)',
         querystring: HistoryQuery,
@@ -80,6 +86,8 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
     {
       schema: {
         operationId: 'consent.getNotices',
+        description:
+          'The text you agree to for each purpose, in its current version. Show it before asking for consent.',
         tags,
         summary: 'The current notice for each purpose (what you agree to)',
         response: { ...errorResponses(), 200: Success(Type.Array(NoticeSchema)) },
@@ -96,6 +104,7 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
       config: { ...admin, etag: false },
       schema: {
         operationId: 'admin.listConsentNotices',
+        description: 'All versions of every notice, so earlier consents can be read against the text that was shown.',
         tags: ['admin'],
         summary: 'Every version of every consent notice',
         response: { ...errorResponses(), 200: Success(Type.Array(NoticeSchema)) },
@@ -110,6 +119,8 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
       config: admin,
       schema: {
         operationId: 'admin.publishConsentNotice',
+        description:
+          "Adds the next version of a purpose's notice (audited). People who agreed to an older version get `needs_renewal` until they agree again.",
         tags: ['admin'],
         summary: 'Publish a new version of a notice; everyone who agreed to an older one is asked again',
         body: PublishNoticeBody,

@@ -30,6 +30,8 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
     {
       schema: {
         operationId: 'content.listContent',
+        description:
+          'Published items as teasers (no body), newest first, or ranked by relevance with `q` (full text). Filter by type, tag, tier or locale; premium items are listed for everyone, reading their body needs Premium. Page with `meta.next_cursor`.',
         tags,
         summary: 'Published articles, tips and plan blocks (teasers); full-text `q` ranks by relevance',
         querystring: BrowseQuery,
@@ -82,6 +84,8 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       config: admin,
       schema: {
         operationId: 'admin.listContent',
+        description:
+          "Every item in any status (draft, scheduled, published, archived) with its newest version's fields, newest first, a page at a time.",
         tags: adminTags,
         summary: 'All content items with their newest version (no body), newest first',
         querystring: AdminListQuery,
@@ -104,6 +108,8 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       config: { ...admin, inspection: { freeText: ['body.body', 'body.summary'] } },
       schema: {
         operationId: 'admin.createContent',
+        description:
+          'Creates the item and its version 1 (audited). A draft unless `status` says published; `publish_at` schedules it. A slug already in use answers 409.',
         tags: adminTags,
         summary: 'Create an item (version 1); a draft unless `status` says otherwise',
         body: CreateContentBody,
@@ -120,6 +126,7 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       config: admin,
       schema: {
         operationId: 'admin.getContent',
+        description: 'The item with the full body of its newest version, whatever its status.',
         tags: adminTags,
         summary: 'One item with its newest version',
         params: IdParams,
@@ -135,6 +142,7 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       config: admin,
       schema: {
         operationId: 'admin.listContentVersions',
+        description: "The history of an item: every version's fields and body, who edited it and when, newest first.",
         tags: adminTags,
         summary: 'Every version of an item, newest first',
         params: IdParams,
@@ -154,6 +162,8 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       config: { ...admin, inspection: { freeText: ['body.body', 'body.summary'] } },
       schema: {
         operationId: 'admin.updateContent',
+        description:
+          'Changing title, summary, body or other content fields stores a new version (readers see it at once when published); `status` and `publish_at` publish, schedule or unpublish it. Audited.',
         tags: adminTags,
         summary:
           'Edit an item: content fields make a new version (shown at once when published); status and publish_at move it',
@@ -177,6 +187,7 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       config: admin,
       schema: {
         operationId: 'admin.archiveContent',
+        description: 'Hides the item from readers and lists (audited); its versions stay for the record.',
         tags: adminTags,
         summary: 'Archive an item: readers no longer see it; its versions are kept',
         params: IdParams,

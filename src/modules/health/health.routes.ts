@@ -17,6 +17,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
       config: { rateLimit: 'probe', etag: false },
       schema: {
         operationId: 'health.getHealth',
+        description:
+          'Everyone gets `success` and the overall `status` (healthy, degraded or critical); admins and monitors sending the HEALTH_TOKEN also get each component (database, cache, …) with its own status. Answers 503 when a required dependency is down.',
         tags: ['health'],
         summary: 'Health status; components (database, cache, …) for admins and HEALTH_TOKEN monitors',
         // 503 is either the critical report or the overload envelope.
@@ -49,6 +51,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
       decompress: false,
       schema: {
         operationId: 'health.getLiveness',
+        description:
+          'For a process supervisor: 200 as long as the process answers. Restart the process when this fails.',
         tags: ['health'],
         summary: 'Liveness: the process answers',
         response: { 200: LiveReport, ...errorResponses() },
@@ -68,6 +72,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
       decompress: false,
       schema: {
         operationId: 'health.getReadiness',
+        description:
+          'For a load balancer: 200 `ready` while this instance should get traffic; 503 `not_ready` with a `reason` while it drains for shutdown, sheds load or has lost its database.',
         tags: ['health'],
         summary: 'Readiness: send traffic here (false while draining, overloaded or without a database)',
         response: {

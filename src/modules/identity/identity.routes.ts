@@ -33,9 +33,14 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { rateLimit: 'sensitive' },
       schema: {
         operationId: 'auth.signup',
+        description:
+          'Creates a `user` account on the free plan and signs it in: answers 201 with the user and `tokens` (an access token and a refresh token). The password is checked for strength (400 WEAK_PASSWORD); an email already registered answers 409 EMAIL_TAKEN.',
         tags,
         summary: 'Create an account; answers with the user and a first pair of tokens',
-        body: SignupBody,
+        body: {
+          ...SignupBody,
+          examples: [{ email: 'ada@example.com', password: 'plum-Harbour-42-violet', name: 'Ada Lovelace' }],
+        },
         response: {
           ...errorResponses('VALIDATION_ERROR', 'WEAK_PASSWORD', 'EMAIL_TAKEN', 'SERVICE_UNAVAILABLE'),
           201: Success(Type.Object({ user: PublicUserSchema, tokens: TokenPairSchema })),
@@ -54,9 +59,11 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { rateLimit: 'sensitive' },
       schema: {
         operationId: 'auth.login',
+        description:
+          'Answers an access token (`expires_in` seconds) and a refresh token for a new session. A wrong email or password answers 401 INVALID_CREDENTIALS, the same for both; repeated failures lock the account for a while (423 ACCOUNT_LOCKED); a deactivated account answers 403 ACCOUNT_DISABLED.',
         tags,
         summary: 'Exchange email and password for an access token and a refresh token',
-        body: LoginBody,
+        body: { ...LoginBody, examples: [{ email: 'ada@example.com', password: 'plum-Harbour-42-violet' }] },
         response: {
           ...errorResponses(
             'VALIDATION_ERROR',
@@ -79,6 +86,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
     {
       schema: {
         operationId: 'auth.refresh',
+        description:
+          'Send the refresh token of a session: answers a new access token and a new refresh token, and the old refresh token stops working. Presenting a refresh token that was already rotated ends the whole session (401 REFRESH_TOKEN_REUSED): someone may have copied it.',
         tags,
         summary: 'Rotate a refresh token (the old one dies; reuse ends the session)',
         body: RefreshBody,
@@ -101,6 +110,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requireAuth() },
       schema: {
         operationId: 'auth.logout',
+        description:
+          'Revokes the session of the access token sent: its refresh token stops working and its access token is refused from now on.',
         tags,
         summary: 'End this session',
         response: { ...errorResponses(), 200: Success(Message) },
@@ -118,6 +129,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requireAuth() },
       schema: {
         operationId: 'auth.logoutAll',
+        description:
+          'Revokes every session of your account, this one included; answers how many were ended. Use it after a lost device.',
         tags,
         summary: 'End every session of this account',
         response: { ...errorResponses(), 200: Success(Type.Object({ sessions_ended: Type.Integer() })) },
@@ -132,6 +145,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requireAuth(), etag: false },
       schema: {
         operationId: 'auth.listSessions',
+        description:
+          'One entry per signed-in device or browser: its user agent, address, when it started and was last used, when it expires, and `current` for the session making this call.',
         tags,
         summary: 'Active sessions of this account (device, IP, created, last used)',
         response: { ...errorResponses(), 200: Success(Type.Array(SessionSchema)) },
@@ -146,6 +161,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requireAuth() },
       schema: {
         operationId: 'auth.revokeSession',
+        description:
+          "Ends one session by its id (from GET /auth/sessions); its refresh token stops working at once. Another person's session id answers 404.",
         tags,
         summary: 'End one of your sessions',
         params: IdParams,
@@ -164,6 +181,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requireAuth(), rateLimit: 'sensitive' },
       schema: {
         operationId: 'auth.changePassword',
+        description:
+          'Needs your current password (401 INVALID_CREDENTIALS otherwise) and a strong new one (400 WEAK_PASSWORD). Every other session of your account ends; this one stays signed in.',
         tags,
         summary: 'Change your password (current one required); ends your other sessions',
         body: ChangePasswordBody,
@@ -185,6 +204,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { rateLimit: 'sensitive' },
       schema: {
         operationId: 'auth.requestPasswordReset',
+        description:
+          'Always answers 202 with the same message, so the answer never tells whether an account exists; when it does, a single-use link with a reset token is emailed to it.',
         tags,
         summary: 'Email a single-use reset link (same answer whether or not the email exists)',
         body: ResetRequestBody,
@@ -206,6 +227,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { rateLimit: 'sensitive' },
       schema: {
         operationId: 'auth.confirmPasswordReset',
+        description:
+          'Send the token from the reset email and a new password. The token works once and expires (400 INVALID_RESET_TOKEN); every session of the account ends, so sign in again.',
         tags,
         summary: 'Set a new password with a reset token; ends every session',
         body: ResetConfirmBody,
@@ -227,6 +250,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requirePermission('profile:read') },
       schema: {
         operationId: 'users.getMe',
+        description: 'Your account as stored: email, name, phone, locale, time zone, role, plan and trial end.',
         tags: ['users'],
         summary: 'Your account',
         response: { ...errorResponses(), 200: Success(PublicUserSchema) },
@@ -241,6 +265,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requirePermission('profile:update') },
       schema: {
         operationId: 'users.updateMe',
+        description:
+          'Changes only the fields sent; role, plan and email cannot be changed here (unknown fields answer 400). Answers the updated account.',
         tags: ['users'],
         summary: 'Update name, phone, locale or time zone (nothing else can be set here)',
         body: UpdateMeBody,
@@ -256,6 +282,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requirePermission('users:manage'), etag: false },
       schema: {
         operationId: 'admin.listUsers',
+        description:
+          'Accounts matching every filter given (email prefix, role, plan, active), newest first, a page at a time (`meta.next_cursor`).',
         tags: ['admin'],
         summary: 'Find users by email prefix, role, plan and active state (cursor pagination)',
         querystring: AdminUsersQuery,
@@ -288,6 +316,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requirePermission('users:manage'), etag: false },
       schema: {
         operationId: 'admin.getUser',
+        description: 'One account by id, as the person sees it. Reading it is recorded in the audit trail.',
         tags: ['admin'],
         summary: "One user's account (audited)",
         params: IdParams,
@@ -303,6 +332,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       config: { access: requirePermission('users:manage') },
       schema: {
         operationId: 'admin.updateUser',
+        description:
+          "Sets a person's role, plan or active state (audited). Deactivating ends all their sessions at once and refuses their tokens from then on; a role or plan change makes them refresh their token.",
         tags: ['admin'],
         summary: "Change a user's role, plan or active state (deactivation ends their sessions at once)",
         params: IdParams,

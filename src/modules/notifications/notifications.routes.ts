@@ -30,6 +30,8 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
       config: { access: requireAuth() },
       schema: {
         operationId: 'notifications.getPreferences',
+        description:
+          'Which channels may carry your messages, your quiet hours and the time zone they are read in. Before you change anything, the defaults are answered.',
         tags,
         summary: 'Your channels, quiet hours and time zone for messages (defaults until you change them)',
         response: { ...errorResponses(), 200: Success(PreferencesSchema) },
@@ -44,6 +46,8 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
       config: { access: requireAuth() },
       schema: {
         operationId: 'notifications.updatePreferences',
+        description:
+          "Replaces the whole set: channels, quiet hours and time zone (null or left out: your account's). Answers what is now stored.",
         tags,
         summary: 'Replace your channels, quiet hours and time zone (null or absent: your account time zone)',
         body: PutPreferencesBody,
@@ -62,6 +66,8 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
       config: { access: requireAuth(), etag: false },
       schema: {
         operationId: 'notifications.listDevices',
+        description:
+          'The devices that receive your push messages: kind (FCM or Web Push), platform, label, when registered and last used.',
         tags,
         summary: 'Your push devices (FCM tokens and Web Push subscriptions)',
         response: { ...errorResponses(), 200: Success(Type.Array(DeviceSchema)) },
@@ -98,6 +104,8 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
       config: { access: requireAuth() },
       schema: {
         operationId: 'notifications.removeDevice',
+        description:
+          "Deletes the device registration; no more push messages go to it. Another person's device id answers 404.",
         tags,
         summary: 'Stop push messages to one of your devices',
         params: IdParams,
@@ -115,6 +123,8 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
     {
       schema: {
         operationId: 'notifications.vapidPublicKey',
+        description:
+          'The application server key a browser passes to PushManager.subscribe to create a Web Push subscription; 404 when Web Push is not configured.',
         tags,
         summary: "The server's VAPID public key, for a browser's PushManager.subscribe",
         response: { ...errorResponses('NOT_FOUND'), 200: Success(VapidKeySchema) },
@@ -131,6 +141,8 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
       config: { ...admin, etag: false },
       schema: {
         operationId: 'admin.listNotifications',
+        description:
+          'Every outbound message with its channel, status, attempts, last error and delivery report, filtered by status and channel, newest first. Message text is never shown.',
         tags: ['admin'],
         summary: 'Outbound messages, newest first, by status and channel (cursor pagination; no message content)',
         querystring: AdminNotificationsQuery,
@@ -156,6 +168,8 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ notifications: Not
       config: admin,
       schema: {
         operationId: 'admin.retryNotification',
+        description:
+          'Puts a dead or cancelled message back in the queue (audited). Consent, quiet hours and the channel are checked again when it is sent; a message in another state answers 409.',
         tags: ['admin'],
         summary: 'Queue a dead or cancelled message again (checked again at send time; audited)',
         params: IdParams,

@@ -123,6 +123,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: signedIn,
       schema: {
         operationId: 'payments.get',
+        description:
+          'The payment of one of your bookings: amount, commission, captured and refunded amounts, method, card brand and last four digits, gateway, and each refund.',
         tags,
         summary: 'One of your payments, with its refunds (another person’s is 404)',
         params: IdParams,
@@ -186,6 +188,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: provider,
       schema: {
         operationId: 'payments.getEarnings',
+        description:
+          'Per currency: gross, platform commission, refunds, net, paid out and pending; your latest payouts; and whether payouts are enabled.',
         tags: ['provider'],
         summary: 'Your earnings by currency (gross, commission, refunds, net, paid out, pending) and latest payouts',
         response: { ...errorResponses('NOT_FOUND'), 200: Success(EarningsSchema) },
@@ -202,6 +206,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: signedIn,
       schema: {
         operationId: 'payments.getSubscription',
+        description:
+          "Your plan and, when you subscribed, the subscription's status, interval, period end, whether it cancels at period end and any grace period after a failed renewal.",
         tags: ['me'],
         summary: 'Your plan and your Premium subscription, if any',
         response: { ...errorResponses(), 200: Success(SubscriptionSchema) },
@@ -239,6 +245,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: signedIn,
       schema: {
         operationId: 'payments.openSubscriptionPortal',
+        description:
+          "A link to the gateway's customer portal for your subscription; open it in a browser. 404 when you have no subscription.",
         tags: ['me'],
         summary: "The gateway's customer portal: change the card, switch plans or cancel",
         response: { ...errorResponses('NOT_FOUND', 'PAYMENTS_UNAVAILABLE'), 200: Success(LinkSchema) },
@@ -258,6 +266,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: admin,
       schema: {
         operationId: 'admin.listCommissionRules',
+        description:
+          "The default commission rate (basis points) and each category's own rate and per-currency minimum and maximum.",
         tags: adminTags,
         summary: 'The default commission and the per-category rules',
         response: { ...errorResponses(), 200: Success(CommissionRulesSchema) },
@@ -272,6 +282,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: admin,
       schema: {
         operationId: 'admin.saveCommissionRule',
+        description:
+          'Creates or replaces the commission of one category (audited). Payments made from now on use it; earlier ones keep theirs.',
         tags: adminTags,
         summary: "Set a category's commission (rate and per-currency bounds); applies to payments made from now on",
         body: CommissionRuleBody,
@@ -287,6 +299,7 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: admin,
       schema: {
         operationId: 'admin.deleteCommissionRule',
+        description: "Removes a category's own commission (audited); its payments use the default rate again.",
         tags: adminTags,
         summary: "Remove a category's rule (the category pays the default again); `id` is the category's",
         params: IdParams,
@@ -305,6 +318,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: admin,
       schema: {
         operationId: 'admin.paymentsSummary',
+        description:
+          'Per currency and UTC day in the window: gross merchandise value, commission, refunds and net, with totals. `?format=csv` answers the rows as a CSV attachment.',
         tags: adminTags,
         summary: 'GMV, commission, refunds and net by currency and UTC day (?format=csv answers text/csv)',
         querystring: SummaryQuery,
@@ -340,6 +355,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: admin,
       schema: {
         operationId: 'admin.paymentsReconciliation',
+        description:
+          "For each day and gateway: whether the ledger matched the gateway's balance transactions, how many were checked, and the mismatches.",
         tags: adminTags,
         summary: "The latest daily reconciliations of the ledger with each gateway's balance transactions",
         response: { ...errorResponses(), 200: Success(ReconciliationSchema) },
@@ -354,6 +371,7 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: admin,
       schema: {
         operationId: 'admin.getPayment',
+        description: 'Any payment with its amounts, method, gateway and refunds.',
         tags: adminTags,
         summary: 'Any payment, with its refunds',
         params: IdParams,
@@ -397,6 +415,8 @@ const apiRoutes: FastifyPluginAsyncTypebox<Options> = async (app, { payments, is
       config: admin,
       schema: {
         operationId: 'admin.verifyLedger',
+        description:
+          'Walks the double-entry ledger: answers `ok`, the number of entries and lines checked, and each problem found (an unbalanced entry, a paid payment without exactly one capture).',
         tags: adminTags,
         summary: 'Checks that every ledger entry balances and every paid payment has exactly one capture entry',
         response: { ...errorResponses(), 200: Success(LedgerVerifySchema) },

@@ -21,6 +21,8 @@ export const privacyRoutes: FastifyPluginAsyncTypebox<{ privacy: PrivacyService 
       config: { access: requireAuth() },
       schema: {
         operationId: 'privacy.requestExport',
+        description:
+          'Starts building a JSON document of everything every module holds about you; answers 202 with its id and status. Poll GET /me/data-export/{id} until the document is there; it expires at `expires_at`.',
         tags,
         summary: 'Ask for a copy of everything we hold about you (JSON, free); poll the returned id',
         response: { ...errorResponses(), 202: Success(ExportSchema) },
@@ -36,6 +38,8 @@ export const privacyRoutes: FastifyPluginAsyncTypebox<{ privacy: PrivacyService 
       config: { access: requireAuth(), etag: false },
       schema: {
         operationId: 'privacy.getExport',
+        description:
+          "Answers the export's status and, once ready, the document itself. Another person's export id answers 404.",
         tags,
         summary: 'An export: its status, and the document once ready',
         params: ExportParams,
@@ -54,6 +58,8 @@ export const privacyRoutes: FastifyPluginAsyncTypebox<{ privacy: PrivacyService 
       config: { access: requireAuth(), rateLimit: 'sensitive' },
       schema: {
         operationId: 'privacy.eraseMe',
+        description:
+          'Needs your password (401 INVALID_CREDENTIALS otherwise). Erases or anonymises your personal data in every module in one go, ends every session, and answers a receipt listing what each module did.',
         tags,
         summary: 'Erase your account and personal data everywhere (asks for your password); answers with a receipt',
         body: EraseSelfBody,
@@ -72,6 +78,8 @@ export const privacyRoutes: FastifyPluginAsyncTypebox<{ privacy: PrivacyService 
       config: { access: requirePermission('privacy:erase') },
       schema: {
         operationId: 'admin.eraseUser',
+        description:
+          'The same erasure as DELETE /me, run by an admin for a person who asked through another channel. Audited; answers the receipt of what each module erased.',
         tags: ['admin'],
         summary: "Erase a person's data across every module (on the person's request); answers with the receipt",
         params: IdParams,

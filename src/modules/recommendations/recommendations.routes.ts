@@ -54,6 +54,9 @@ export const recommendationsRoutes: FastifyPluginAsyncTypebox<{ recommendations:
           operationId,
           tags: ['recommendations'],
           summary,
+          description:
+            'Built from your lifestyle profile on each call (never cached). `personalised` says whether your profile was enough to tailor it; ' +
+            '`profile_completion` and `missing_fields` say what filling it in would add. Guidance, not a diagnosis: show `disclaimer` with it.',
           response: { ...errorResponses(), 200: Success(PlanSchema) },
         },
       },
@@ -82,6 +85,8 @@ export const recommendationsRoutes: FastifyPluginAsyncTypebox<{ recommendations:
       config: { access: requirePremium(), etag: false },
       schema: {
         operationId: 'recommendations.getInsights',
+        description:
+          'Your activity over the last 12 weeks (totals and per week) and next steps suggested from it, each with why.',
         tags: ['recommendations'],
         summary: 'Premium: your engagement over the last 12 weeks and suggested next steps',
         response: { ...errorResponses('PREMIUM_REQUIRED'), 200: Success(InsightsSchema) },

@@ -55,6 +55,7 @@ export const remindersRoutes: FastifyPluginAsyncTypebox<{ reminders: RemindersSe
       config: { ...config, etag: false },
       schema: {
         operationId: 'reminders.listReminders',
+        description: 'All your reminders, active or paused, with their next occurrence.',
         tags,
         summary: 'Your reminders',
         response: { ...errorResponses(), 200: Success(Type.Array(ReminderSchema)) },
@@ -69,6 +70,7 @@ export const remindersRoutes: FastifyPluginAsyncTypebox<{ reminders: RemindersSe
       config: { ...config, etag: false },
       schema: {
         operationId: 'reminders.getReminder',
+        description: "One reminder with its next occurrence; another person's answers 404.",
         tags,
         summary: 'One of your reminders',
         params: IdParams,
@@ -84,9 +86,25 @@ export const remindersRoutes: FastifyPluginAsyncTypebox<{ reminders: RemindersSe
       config,
       schema: {
         operationId: 'reminders.createReminder',
+        description:
+          'Schedules a reminder at a wall time in `time_zone`, once or on a recurrence. The free plan keeps 2 active reminders (403 PREMIUM_REQUIRED beyond); WhatsApp needs your WhatsApp consent (409 CONSENT_REQUIRED) and a phone number on your account (409 PHONE_REQUIRED). Answers the reminder with its next occurrence.',
         tags,
         summary: 'Set a reminder (free plan: 2 active; WhatsApp needs your consent and a phone number)',
-        body: Type.Object({ ...Fields, recurrence: Type.Optional(Fields.recurrence) }, { additionalProperties: false }),
+        body: Type.Object(
+          { ...Fields, recurrence: Type.Optional(Fields.recurrence) },
+          {
+            additionalProperties: false,
+            examples: [
+              {
+                title: 'Book my screening',
+                starts_at: '2027-01-04T09:00:00+00:00',
+                time_zone: 'Europe/London',
+                channel: 'email',
+                recurrence: { kind: 'every_n_months', interval_months: 12 },
+              },
+            ],
+          },
+        ),
         response: { ...writeErrors, 201: Success(ReminderSchema) },
       },
     },
@@ -100,6 +118,8 @@ export const remindersRoutes: FastifyPluginAsyncTypebox<{ reminders: RemindersSe
       config,
       schema: {
         operationId: 'reminders.updateReminder',
+        description:
+          "Changes the fields sent; `active: false` pauses it and `active: true` resumes it (the free plan's limit applies again). The next occurrence is recomputed.",
         tags,
         summary: 'Change a reminder, or pause and resume it with `active`',
         params: IdParams,
@@ -129,6 +149,7 @@ export const remindersRoutes: FastifyPluginAsyncTypebox<{ reminders: RemindersSe
       config,
       schema: {
         operationId: 'reminders.deleteReminder',
+        description: 'Deletes the reminder; nothing more is sent for it.',
         tags,
         summary: 'Delete a reminder',
         params: IdParams,

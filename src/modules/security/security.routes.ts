@@ -174,6 +174,8 @@ export const securityRoutes: FastifyPluginAsyncTypebox<{
       config: admin,
       schema: {
         operationId: 'admin.securityEvents',
+        description:
+          'What request inspection, lockout and blocking recorded: type, severity, the rule that matched, where in the request, a sample, the action taken, address and route. Filter, page with `meta.next_cursor`, or export as CSV.',
         tags: ['admin', 'security'],
         summary: 'Security events, newest first (filters, cursor pagination; ?format=csv answers text/csv)',
         querystring: EventsQuery,
@@ -225,6 +227,8 @@ export const securityRoutes: FastifyPluginAsyncTypebox<{
       config: admin,
       schema: {
         operationId: 'admin.securityBlocks',
+        description:
+          'Each block with its address, reason, source (automatic or an admin), level and expiry; lifted and expired blocks too with include_ended=true.',
         tags: ['admin', 'security'],
         summary: 'Blocked addresses: active ones, or all with include_ended=true (newest first)',
         querystring: BlocksQuery,
@@ -248,6 +252,8 @@ export const securityRoutes: FastifyPluginAsyncTypebox<{
       config: admin,
       schema: {
         operationId: 'admin.createSecurityBlock',
+        description:
+          'Every request from the address answers 403 IP_BLOCKED until the block ends. A second block for the same address replaces the active one; audited.',
         tags: ['admin', 'security'],
         summary: 'Block an address for some minutes (replaces its active block; audited)',
         body: BlockBody,
@@ -277,6 +283,8 @@ export const securityRoutes: FastifyPluginAsyncTypebox<{
       },
       schema: {
         operationId: 'admin.liftSecurityBlock',
+        description:
+          'Ends an active block at once, with an optional reason (audited); the address starts again with no threat score. A block already ended answers 409 INVALID_STATE.',
         tags: ['admin', 'security'],
         summary:
           "Lift an active block now (the address's score starts again at zero; audited); the body may be left out",
@@ -302,6 +310,8 @@ export const securityRoutes: FastifyPluginAsyncTypebox<{
       config: admin,
       schema: {
         operationId: 'admin.securitySummary',
+        description:
+          'Since the start of the window: counts by event type, severity and hour, the 10 addresses with the most events, and the blocks in force.',
         tags: ['admin', 'security'],
         summary: 'Events by type, severity and hour, the 10 busiest addresses and the active blocks',
         querystring: SummaryQuery,

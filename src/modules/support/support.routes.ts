@@ -23,6 +23,8 @@ export const supportRoutes: FastifyPluginAsyncTypebox<{ support: SupportService 
       config: { access: requireAuth(), inspection: { freeText: ['body.message'] } },
       schema: {
         operationId: 'support.createRequest',
+        description:
+          "Sends a subject and a message to the support team; a Premium or trial account's request is marked priority. Answers the stored request with its status.",
         tags: ['support'],
         summary: 'Ask the team a question (premium and trial requests are flagged priority)',
         body: Type.Object(
@@ -45,6 +47,8 @@ export const supportRoutes: FastifyPluginAsyncTypebox<{ support: SupportService 
       config: { access: requirePermission('support:read'), etag: false },
       schema: {
         operationId: 'admin.listSupportRequests',
+        description:
+          'Requests from people, newest first, filtered by priority and status, a page at a time (`meta.next_cursor`).',
         tags: ['admin'],
         summary: 'Support requests, newest first (filter by priority and status; cursor pagination)',
         querystring: Type.Object(
