@@ -26,6 +26,35 @@ export const EnvSchema = Type.Object({
       "or the proxies' addresses/CIDRs; true trusts any client-supplied value",
   }),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'embedded database (PGlite) directory' }),
+  MEDIA_DIR: Type.String({
+    default: './data/media',
+    minLength: 1,
+    description: 'where uploaded images and their variants are kept when S3_BUCKET is unset',
+  }),
+  MEDIA_MAX_BYTES: Int({
+    default: 10 * 1024 * 1024,
+    minimum: 1024,
+    maximum: 100 * 1024 * 1024,
+    description: 'largest image upload accepted (bytes); larger ones answer 413',
+  }),
+  S3_BUCKET: Type.Optional(
+    Type.String({ minLength: 3, maxLength: 63, description: 'keep media in this S3 bucket instead of MEDIA_DIR' }),
+  ),
+  S3_ENDPOINT: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description: 'an S3-compatible service (MinIO, R2, …); unset = AWS S3 in S3_REGION',
+    }),
+  ),
+  S3_REGION: Type.String({ default: 'us-east-1', minLength: 1, description: "the bucket's region" }),
+  S3_ACCESS_KEY_ID: Type.Optional(
+    Type.String({ minLength: 1, description: 'S3 access key (unset: the AWS default chain)' }),
+  ),
+  S3_SECRET_ACCESS_KEY: Type.Optional(Type.String({ minLength: 1, description: 'S3 secret key' })),
+  S3_FORCE_PATH_STYLE: Type.Boolean({
+    default: true,
+    description: 'address the bucket in the path (http://host/bucket/key), as most S3-compatible services need',
+  }),
   PGLITE_SHARED_BUFFERS: Type.String({
     default: '16MB',
     pattern: '^[1-9][0-9]*(kB|MB|GB)$',
@@ -520,6 +549,18 @@ export interface Config {
   databaseUrl?: string;
   databasePoolMax: number;
   pgliteSharedBuffers: string;
+  media: {
+    dir: string;
+    maxBytes: number;
+    s3?: {
+      bucket: string;
+      endpoint?: string;
+      region: string;
+      accessKeyId?: string;
+      secretAccessKey?: string;
+      forcePathStyle: boolean;
+    };
+  };
   databaseReadUrl?: string;
   migrateOnStart: boolean;
   db: { slowQueryMs: number; connectTimeoutMs: number; statementTimeoutMs: number };
@@ -743,6 +784,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     pgliteSharedBuffers: e.PGLITE_SHARED_BUFFERS,
+    media: {
+      dir: e.MEDIA_DIR,
+      maxBytes: e.MEDIA_MAX_BYTES,
+      ...(e.S3_BUCKET
+        ? {
+            s3: {
+              bucket: e.S3_BUCKET,
+              endpoint: e.S3_ENDPOINT,
+              region: e.S3_REGION,
+              accessKeyId: e.S3_ACCESS_KEY_ID,
+              secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+              forcePathStyle: e.S3_FORCE_PATH_STYLE,
+            },
+          }
+        : {}),
+    },
     databaseReadUrl: e.DATABASE_READ_URL,
     migrateOnStart: e.MIGRATE_ON_START,
     db: {

@@ -9,6 +9,7 @@ import { createContentModule } from './modules/content/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
 import { activeAdminIds, createIdentityModule, findAccount, planOfUser } from './modules/identity/index.js';
 import { createLiveModule } from './modules/live/index.js';
+import { createMediaModule } from './modules/media/index.js';
 import { createNotificationsModule } from './modules/notifications/index.js';
 import { createPaymentsModule } from './modules/payments/index.js';
 import { createPrivacyModule } from './modules/privacy/index.js';
@@ -100,6 +101,7 @@ export function createModules(platform: Platform) {
     notify: notifications.service,
     track,
   });
+  const media = createMediaModule(platform);
   const dataMap = createDataMap();
   const privacy = createPrivacyModule(platform, { audit: audit.service, identity: identity.service, dataMap });
   const adminDashboard = createAdminDashboardModule();
@@ -125,6 +127,7 @@ export function createModules(platform: Platform) {
     // for the visits the bookings seeder makes.
     payments,
     reminders,
+    media,
     privacy,
     adminDashboard,
   ];

@@ -13,6 +13,7 @@ export * from './modules/content/content.tables.js';
 export * from './modules/idempotency/idempotency.tables.js';
 export * from './modules/identity/identity.tables.js';
 export * from './modules/live/live.tables.js';
+export * from './modules/media/media.tables.js';
 export * from './modules/notifications/notifications.tables.js';
 export * from './modules/payments/payments.tables.js';
 export * from './modules/privacy/privacy.tables.js';

@@ -40,6 +40,7 @@ const TAGS = [
   { name: 'bookings', description: 'Schedules, free slots, bookings, chat and reviews' },
   { name: 'payments', description: 'Payments of bookings and their refunds' },
   { name: 'provider', description: 'For providers: your profile, services and earnings' },
+  { name: 'media', description: 'Image uploads, resized and served for a CDN to keep' },
   { name: 'live', description: 'Live updates over a WebSocket' },
   { name: 'analytics', description: 'Privacy-safe product events, and reports for admins' },
   { name: 'webhooks', description: 'Events from payment gateways and messaging providers (signed by them)' },
@@ -171,8 +172,18 @@ function documentRoute(schema: RouteSchema, route: RouteOptions): RouteSchema {
     [FACTS]: facts,
     ...(schema.querystring ? { querystring: optionalDefaults(schema.querystring) } : {}),
     ...(schema.body ? { body: optionalDefaults(schema.body) } : {}),
+    ...(!schema.body && isMultipart(schema) ? { body: MULTIPART_FILE } : {}),
   };
 }
+
+/** An upload route parses its own multipart body (no schema to validate): the document still names it. */
+const isMultipart = (schema: RouteSchema) =>
+  Array.isArray(schema.consumes) && schema.consumes.includes('multipart/form-data');
+const MULTIPART_FILE = {
+  type: 'object',
+  required: ['file'],
+  properties: { file: { type: 'string', format: 'binary', description: 'the image (one file part)' } },
+};
 
 // Keywords whose values are schemas (or maps or lists of schemas); every other value is data.
 const SCHEMA_KEYWORDS = new Set(['items', 'additionalProperties', 'not', 'if', 'then', 'else', 'contains']);

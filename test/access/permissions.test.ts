@@ -54,12 +54,15 @@ const PUBLIC_ROUTES = new Set([
   'POST /api/v1/webhooks/twilio/status',
   // The public key browsers subscribe to Web Push with.
   'GET /api/v1/push/vapid-public-key',
+  // Uploaded images' files, named by the digest of their bytes: served to anyone, for a CDN.
+  'GET /api/v1/media/files/:key',
   // The WebSocket: it authenticates with its first message, not a header.
   'GET /api/v1/live',
 ]);
 
 // Statuses that show a request got past the guard (the minimal body may still be refused).
-const PAST_THE_GUARD = [200, 201, 202, 204, 400, 404, 409];
+// 415: the upload route, past the guard, refuses the walk's JSON body (it takes multipart/form-data).
+const PAST_THE_GUARD = [200, 201, 202, 204, 400, 404, 409, 415];
 
 /** A concrete path for a route pattern: flag keys get a flag-shaped key, other params a uuid. */
 function concreteUrl(url: string): string {

@@ -23,6 +23,8 @@ export type PoolName =
   | 'devices'
   | 'chatMessages'
   | 'securityBlocks'
+  | 'media'
+  | 'mediaKeys'
   | 'consentPurposes';
 
 export type Pools = Record<PoolName, string[]>;
@@ -67,6 +69,8 @@ export const PATH_PARAM_POOLS: Record<string, Record<string, PoolName>> = {
   '/api/v1/bookings/{id}/messages/read': { id: 'bookings' },
   '/api/v1/me/devices/{id}': { id: 'devices' },
   '/api/v1/admin/security/blocks/{id}': { id: 'securityBlocks' },
+  '/api/v1/media/{id}': { id: 'media' },
+  '/api/v1/media/files/{key}': { key: 'mediaKeys' },
 };
 
 /** Path parameters of the document that have no pool in the table above. */
@@ -158,6 +162,11 @@ export async function collectPools(db: Db, owners: PoolOwners): Promise<Pools> {
     ),
     payments: await ids(db, sql`select id::text as value from payments order by id desc limit 100`),
     securityBlocks: await ids(db, sql`select id::text as value from ip_blocks order by id desc limit 100`),
+    media: await ids(db, sql`select id::text as value from media order by id desc limit 100`),
+    mediaKeys: await ids(
+      db,
+      sql`select key as value from (select unnest(keys) as key, id from media) k order by id desc, key limit 100`,
+    ),
     consentPurposes: [...CONSENT_PURPOSES],
   };
 }

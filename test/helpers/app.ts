@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
@@ -54,7 +57,10 @@ export interface TestApp {
  * with memory or Redis counters. Rate limits are off unless a test turns them on.
  */
 export async function buildTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  // Uploaded images go to a directory of this app's own, removed when it closes.
+  const mediaDir = join(tmpdir(), `care-test-media-${randomBytes(6).toString('hex')}`);
   const config = loadConfig({
+    MEDIA_DIR: mediaDir,
     NODE_ENV: 'test',
     LOG_LEVEL: options.logLines ? 'info' : 'silent',
     RATE_LIMIT_ENABLED: 'false',
@@ -89,6 +95,9 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     app,
     database,
     kv,
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      await rm(mediaDir, { recursive: true, force: true });
+    },
   };
 }

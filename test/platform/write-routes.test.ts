@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq } from 'drizzle-orm';
+import sharp from 'sharp';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifications } from '../../src/modules/notifications/notifications.tables.js';
 import { buildTestApp, createTestClock, type TestApp } from '../helpers/app.js';
 import { seedDemoData } from '../helpers/demo.js';
+import { multipartFile } from '../helpers/multipart.js';
 import { deliverMoyasarEvent, deliverStripeEvent, startPaymentFakes } from '../helpers/payments.js';
 import { createUser, type TestUser } from '../helpers/users.js';
 
@@ -30,14 +32,21 @@ describe('every write route succeeds with the transaction guard on', () => {
   const call = async (
     operation: string,
     path: string,
-    options: { as?: TestUser | { headers: Record<string, string> }; body?: unknown; status: number },
+    options: {
+      as?: TestUser | { headers: Record<string, string> };
+      body?: unknown;
+      /** A body that is not JSON (an upload), with its content-type. */
+      raw?: { payload: Buffer; headers: Record<string, string> };
+      status: number;
+    },
   ) => {
     const [method] = operation.split(' ');
     const response = await t.app.inject({
       method: method as 'POST',
       url: path,
-      headers: options.as?.headers ?? {},
+      headers: { ...options.as?.headers, ...options.raw?.headers },
       ...(options.body === undefined ? {} : { payload: options.body as Record<string, unknown> }),
+      ...(options.raw ? { payload: options.raw.payload } : {}),
     });
     expect(response.statusCode, `${operation}: ${response.body}`).toBe(options.status);
     walked.set(operation, (walked.get(operation) ?? 0) + 1);
@@ -116,6 +125,15 @@ describe('every write route succeeds with the transaction guard on', () => {
       status: 200,
     });
     await call('DELETE /api/v1/me/reminders/{id}', reminderUrl, { as: walker, status: 204 });
+    const image = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#3a6' } })
+      .png()
+      .toBuffer();
+    const uploaded = await call('POST /api/v1/media', '/api/v1/media?purpose=avatar', {
+      as: walker,
+      raw: multipartFile(image, 'avatar.png', 'image/png'),
+      status: 201,
+    });
+    await call('DELETE /api/v1/media/{id}', `/api/v1/media/${uploaded.data.id}`, { as: walker, status: 204 });
 
     const other = await createUser(t.app);
     const sessions = await call('GET', '/api/v1/auth/sessions', { as: other, status: 200 });

@@ -48,6 +48,7 @@ const NOT_OWNED: Record<string, string> = {
   'GET /api/v1/providers/{id}/slots': "a public provider's free times",
   'GET /api/v1/providers/{id}/reviews': "a public provider's visible reviews",
   'PUT /api/v1/me/consents/{purpose}': "a purpose name from a fixed list; always the caller's own consent",
+  'GET /api/v1/media/files/{key}': 'a public image file named by the digest of its bytes (served to anyone, for a CDN)',
 };
 
 let f: BookingsFixture;
@@ -67,6 +68,7 @@ let deviceId: string;
 let exportId: string;
 let sessionId: string;
 let draft: { id: string; slug: string };
+let mediaId: string;
 
 const expectStatus = (response: { statusCode: number; body: string }, status: number) => {
   expect(response.statusCode, response.body).toBe(status);
@@ -164,11 +166,21 @@ beforeAll(async () => {
     }),
     201,
   ).data;
+
+  // An uploaded image of customerA's (the row as an upload leaves it; its files are not needed here).
+  mediaId = f.app.platform.ids();
+  await f.app.platform.db.execute(
+    sql`insert into media (id, user_id, purpose, source_type, source_bytes, width, height, variants, keys, created_at)
+        values (${mediaId}, ${customerA.id}, 'avatar', 'image/png', 100, 10, 10,
+                '{"thumbnail":[],"card":[],"full":[]}'::jsonb, array[]::text[], now())`,
+  );
 });
 
 afterAll(async () => {
   await f?.close();
 });
+
+const mediaRow = () => one<{ n: number }>(sql`select count(*)::int as n from media where id = ${mediaId}`);
 
 const strangers = () => [customerB, providerB.user];
 
@@ -380,6 +392,12 @@ const OWNED_ROUTES: OwnedRoute[] = [
       const services = (await read(providerA.user, '/provider/services')) as { id: string; is_active: boolean }[];
       expect(services.find((service) => service.id === providerA.serviceId)?.is_active).toBe(true);
     },
+  },
+  {
+    route: 'DELETE /api/v1/media/{id}',
+    params: () => ({ id: mediaId }),
+    intruders: strangers,
+    unchanged: async () => expect((await mediaRow()).n).toBe(1),
   },
   {
     route: 'GET /api/v1/content/{slug}',

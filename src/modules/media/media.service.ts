@@ -1,0 +1,161 @@
+import { AppError, notFound } from '../../errors.js';
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/client.js';
+import { inTransaction } from '../../infra/db/transaction.js';
+import { afterCommit } from '../../infra/db/transaction-context.js';
+import type { IdGenerator } from '../../infra/ids.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Actor } from '../../shared/actor.js';
+import { ACCEPTED_TYPES, processImage, sniffImageType, UnreadableImageError } from './media.images.js';
+import type { MediaRepository } from './media.repository.js';
+import type { MediaStore } from './media.storage.js';
+import { type MediaPurpose, type MediaRow, VARIANT_NAMES, type VariantName } from './media.tables.js';
+
+/** Where a stored file is served (content-addressed, so it may be cached for good). */
+export const FILES_PATH = '/api/v1/media/files';
+
+export interface PublicVariant {
+  url: string;
+  content_type: string;
+  width: number;
+  height: number;
+  bytes: number;
+}
+
+export interface PublicMedia {
+  id: string;
+  purpose: MediaPurpose;
+  width: number;
+  height: number;
+  source_type: string;
+  variants: Record<VariantName, PublicVariant[]>;
+  created_at: string;
+}
+
+export function toPublicMedia(row: MediaRow): PublicMedia {
+  const variants = Object.fromEntries(
+    VARIANT_NAMES.map((name) => [
+      name,
+      (row.variants[name] ?? []).map(({ key, ...rest }) => ({ url: `${FILES_PATH}/${key}`, ...rest })),
+    ]),
+  ) as Record<VariantName, PublicVariant[]>;
+  return {
+    id: row.id,
+    purpose: row.purpose,
+    width: row.width,
+    height: row.height,
+    source_type: row.sourceType,
+    variants,
+    created_at: row.createdAt.toISOString(),
+  };
+}
+
+const typeNames = ACCEPTED_TYPES.map((type) => type.replace('image/', '').toUpperCase()).join(', ');
+
+export function createMediaService(deps: {
+  db: Db;
+  repository: MediaRepository;
+  store: MediaStore;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Pick<Logger, 'warn'>;
+}) {
+  const { db, repository, store } = deps;
+
+  /** Deletes the files of `keys` that no upload uses any more; a failure is logged, never thrown. */
+  const releaseFiles = async (keys: string[]) => {
+    const inUse = await repository.keysInUse(db, keys);
+    await Promise.all(
+      keys
+        .filter((key) => !inUse.has(key))
+        .map((key) =>
+          store.delete(key).catch((error: unknown) => deps.logger.warn({ err: error, key }, 'media file not deleted')),
+        ),
+    );
+  };
+  const releaseAfterCommit = (keys: string[]) =>
+    afterCommit(
+      () => releaseFiles(keys),
+      (error) => deps.logger.warn({ err: error }, 'media files not released'),
+    );
+
+  return {
+    /**
+     * Checks the bytes are an image of an accepted type (by their content), renders the variants
+     * (EXIF orientation applied, metadata dropped), stores them and records the upload.
+     */
+    async upload(actor: Actor, input: { bytes: Buffer; purpose: MediaPurpose }): Promise<PublicMedia> {
+      const sourceType = sniffImageType(input.bytes);
+      if (!sourceType) {
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Send an image: ${typeNames} (told by the file's content)`, {
+          details: [{ field: 'body.file', message: `must be a ${typeNames} image` }],
+        });
+      }
+      let image: Awaited<ReturnType<typeof processImage>>;
+      try {
+        image = await processImage(input.bytes);
+      } catch (error) {
+        if (!(error instanceof UnreadableImageError)) throw error;
+        throw new AppError('VALIDATION_ERROR', 'The file could not be read as an image', {
+          details: [{ field: 'body.file', message: `is not a readable ${sourceType} image, or is over 40 megapixels` }],
+        });
+      }
+      const renditions = VARIANT_NAMES.flatMap((name) => image.variants[name]);
+      // A small image's variants can be the same bytes, so the same key: stored once.
+      const files = new Map(renditions.map((rendition) => [rendition.key, rendition]));
+      await Promise.all([...files.values()].map((file) => store.put(file.key, file.data, file.content_type)));
+      const variants = Object.fromEntries(
+        VARIANT_NAMES.map((name) => [name, image.variants[name].map(({ data: _data, ...stored }) => stored)]),
+      ) as MediaRow['variants'];
+      const row = await repository.insert(db, {
+        id: deps.ids(),
+        userId: actor.id,
+        purpose: input.purpose,
+        sourceType,
+        sourceBytes: input.bytes.length,
+        width: image.width,
+        height: image.height,
+        variants,
+        keys: [...files.keys()],
+        createdAt: deps.clock.now(),
+      });
+      return toPublicMedia(row);
+    },
+
+    async list(actor: Actor, page: { cursor?: string; limit: number }) {
+      const rows = await repository.listFor(db, actor.id, { beforeId: page.cursor, limit: page.limit + 1 });
+      const shown = rows.slice(0, page.limit);
+      return {
+        items: shown.map(toPublicMedia),
+        nextCursor: rows.length > page.limit ? (shown.at(-1)?.id ?? null) : null,
+      };
+    },
+
+    /** The uploader (or an admin) deletes an upload; its files go once nothing else uses them. */
+    async remove(actor: Actor, id: string): Promise<void> {
+      await inTransaction(db, async (tx) => {
+        const row = await repository.find(tx, id);
+        // Someone else's upload is not found, as if it did not exist.
+        if (!row || (row.userId !== actor.id && actor.role !== 'admin')) throw notFound('Media');
+        const { keys } = await repository.delete(tx, { id });
+        await releaseAfterCommit(keys);
+      });
+    },
+
+    /** A stored file's bytes, or undefined. */
+    file: (key: string) => store.get(key),
+
+    /** Erasure: a person's uploads go with their account, and their files once unused. */
+    async eraseFor(tx: Db, userId: string): Promise<number> {
+      const { rows, keys } = await repository.delete(tx, { userId });
+      await releaseAfterCommit(keys);
+      return rows;
+    },
+
+    async exportFor(tx: Db, userId: string): Promise<PublicMedia[]> {
+      return (await repository.listFor(tx, userId, { limit: 10_000 })).map(toPublicMedia);
+    },
+  };
+}
+
+export type MediaService = ReturnType<typeof createMediaService>;
