@@ -1288,7 +1288,7 @@ export type paths = {
         put?: never;
         /**
          * Create an account; answers with the user and a first pair of tokens
-         * @description Creates a `user` account on the free plan and signs it in: answers 201 with the user and `tokens` (an access token and a refresh token). The password is checked for strength (400 WEAK_PASSWORD); an email already registered answers 409 EMAIL_TAKEN.
+         * @description Creates a `user` account on the free plan and signs it in: answers 201 with the user and, as login does, `access_token`, `refresh_token`, `token_type` and `expires_in`. `tokens` holds the same pair and is deprecated (kept for one release, until 0.3.0). The password is checked for strength (400 WEAK_PASSWORD); an email already registered answers 409 EMAIL_TAKEN.
          *
          *     Who may call: anyone, no access token needed.
          */
@@ -13219,6 +13219,7 @@ export interface operations {
             content: {
                 "application/json": {
                     current_password: string;
+                    /** @description 8–128 characters, not among the ~49,000 most common breached passwords (else 400 WEAK_PASSWORD) */
                     new_password: string;
                 };
             };
@@ -13384,6 +13385,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description 8–128 characters, not among the ~49,000 most common breached passwords (else 400 WEAK_PASSWORD) */
                     password: string;
                     token: string;
                 };
@@ -14168,6 +14170,7 @@ export interface operations {
                      */
                     email: string;
                     name?: string;
+                    /** @description 8–128 characters, not among the ~49,000 most common breached passwords (else 400 WEAK_PASSWORD) */
                     password: string;
                     /** @description E.164, e.g. +447700900123 */
                     phone?: string;
@@ -14187,6 +14190,16 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
+                            access_token: string;
+                            /** @description seconds until the access token expires */
+                            expires_in: number;
+                            refresh_token: string;
+                            /** @enum {string} */
+                            token_type: "Bearer";
+                            /**
+                             * @deprecated
+                             * @description the same tokens as the fields beside `user`; deprecated, removed in 0.3.0
+                             */
                             tokens: {
                                 access_token: string;
                                 /** @description seconds until the access token expires */

@@ -34,7 +34,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       schema: {
         operationId: 'auth.signup',
         description:
-          'Creates a `user` account on the free plan and signs it in: answers 201 with the user and `tokens` (an access token and a refresh token). The password is checked for strength (400 WEAK_PASSWORD); an email already registered answers 409 EMAIL_TAKEN.',
+          'Creates a `user` account on the free plan and signs it in: answers 201 with the user and, as login does, `access_token`, `refresh_token`, `token_type` and `expires_in`. `tokens` holds the same pair and is deprecated (kept for one release, until 0.3.0). The password is checked for strength (400 WEAK_PASSWORD); an email already registered answers 409 EMAIL_TAKEN.',
         tags,
         summary: 'Create an account; answers with the user and a first pair of tokens',
         body: {
@@ -43,13 +43,27 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
         },
         response: {
           ...errorResponses('VALIDATION_ERROR', 'WEAK_PASSWORD', 'EMAIL_TAKEN', 'SERVICE_UNAVAILABLE'),
-          201: Success(Type.Object({ user: PublicUserSchema, tokens: TokenPairSchema })),
+          201: Success(
+            Type.Composite([
+              TokenPairSchema,
+              Type.Object({
+                user: PublicUserSchema,
+                tokens: Type.Object(TokenPairSchema.properties, {
+                  deprecated: true,
+                  description: 'the same tokens as the fields beside `user`; deprecated, removed in 0.3.0',
+                }),
+              }),
+            ]),
+          ),
         },
       },
     },
     async (request, reply) => {
-      const data = await identity.signup(request.body, contextOf(request));
-      return noStore(reply).code(201).send({ success: true, data });
+      const { user, tokens } = await identity.signup(request.body, contextOf(request));
+      // The tokens where login answers them; `tokens` too, for clients of 0.1 (deprecated).
+      return noStore(reply)
+        .code(201)
+        .send({ success: true, data: { ...tokens, user, tokens } });
     },
   );
 

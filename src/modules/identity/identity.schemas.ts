@@ -1,10 +1,16 @@
 import { Type } from '@sinclair/typebox';
 import { idPageQuery } from '../../shared/http-schemas.js';
-import { PASSWORD_MAX_LENGTH } from './passwords.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords.js';
 
 const Email = Type.String({ format: 'email', maxLength: 254, description: 'unique, case-insensitively' });
 // Length and commonness are checked by the service, so the message can say which.
 const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH * 4 });
+/** A password being set: the schema bounds the input, the service enforces 8–128 and commonness. */
+const NewPassword = Type.String({
+  minLength: 1,
+  maxLength: PASSWORD_MAX_LENGTH * 4,
+  description: `${PASSWORD_MIN_LENGTH}–${PASSWORD_MAX_LENGTH} characters, not among the ~49,000 most common breached passwords (else 400 WEAK_PASSWORD)`,
+});
 const Phone = Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164, e.g. +447700900123' });
 const Name = Type.String({ minLength: 1, maxLength: 200 });
 const Locale = Type.String({ pattern: '^[a-z]{2,3}(-[A-Z]{2})?$', description: 'e.g. en, fr, pt-BR' });
@@ -32,7 +38,7 @@ export const TokenPairSchema = Type.Object({
 });
 
 export const SignupBody = Type.Object(
-  { email: Email, password: Password, name: Type.Optional(Name), phone: Type.Optional(Phone) },
+  { email: Email, password: NewPassword, name: Type.Optional(Name), phone: Type.Optional(Phone) },
   { additionalProperties: false },
 );
 export const LoginBody = Type.Object({ email: Email, password: Password }, { additionalProperties: false });
@@ -41,12 +47,12 @@ export const RefreshBody = Type.Object(
   { additionalProperties: false },
 );
 export const ChangePasswordBody = Type.Object(
-  { current_password: Password, new_password: Password },
+  { current_password: Password, new_password: NewPassword },
   { additionalProperties: false },
 );
 export const ResetRequestBody = Type.Object({ email: Email }, { additionalProperties: false });
 export const ResetConfirmBody = Type.Object(
-  { token: Type.String({ minLength: 1, maxLength: 200 }), password: Password },
+  { token: Type.String({ minLength: 1, maxLength: 200 }), password: NewPassword },
   { additionalProperties: false },
 );
 export const UpdateMeBody = Type.Object(
