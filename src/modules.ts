@@ -11,6 +11,7 @@ import { activeAdminIds, createIdentityModule, findAccount, planOfUser } from '.
 import { createLiveModule } from './modules/live/index.js';
 import { createMediaModule } from './modules/media/index.js';
 import { createNotificationsModule } from './modules/notifications/index.js';
+import { createOnboardingModule } from './modules/onboarding/index.js';
 import { createPaymentsModule } from './modules/payments/index.js';
 import { createPrivacyModule } from './modules/privacy/index.js';
 import { countryOfUser, createProfilesModule } from './modules/profiles/index.js';
@@ -102,6 +103,14 @@ export function createModules(platform: Platform) {
     track,
   });
   const media = createMediaModule(platform);
+  const onboarding = createOnboardingModule(platform, {
+    audit: audit.service,
+    identity: identity.service,
+    adminIds: activeAdminIds,
+    catalog: catalog.service,
+    media: media.service,
+    notify: notifications.service,
+  });
   const dataMap = createDataMap();
   const privacy = createPrivacyModule(platform, { audit: audit.service, identity: identity.service, dataMap });
   const adminDashboard = createAdminDashboardModule();
@@ -128,6 +137,7 @@ export function createModules(platform: Platform) {
     payments,
     reminders,
     media,
+    onboarding,
     privacy,
     adminDashboard,
   ];

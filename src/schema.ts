@@ -15,6 +15,7 @@ export * from './modules/identity/identity.tables.js';
 export * from './modules/live/live.tables.js';
 export * from './modules/media/media.tables.js';
 export * from './modules/notifications/notifications.tables.js';
+export * from './modules/onboarding/onboarding.tables.js';
 export * from './modules/payments/payments.tables.js';
 export * from './modules/privacy/privacy.tables.js';
 export * from './modules/profiles/profiles.tables.js';

@@ -125,6 +125,8 @@ async function search(context: VuContext): Promise<SearchHit[]> {
   if (random.chance(0.25)) params.set('city', random.pick(data.cities));
   if (random.chance(0.2)) params.set('sort', random.pick(['price', 'rating', 'newest']));
   if (random.chance(0.1)) params.set('max_price', String(random.int(4, 12) * 500));
+  // Prices compare within one currency (the catalogue has several): as a shop in pounds asks.
+  if (params.has('max_price') || params.get('sort') === 'price') params.set('currency', 'GBP');
   const answer = await client.send({ step: STEPS.search, path: `${STEPS.search.route}?${params}`, expect: [200] });
   const hits = dataOf<SearchHit[]>(client, STEPS.search, answer);
   if (hits.length === 0) context.note('search without results');

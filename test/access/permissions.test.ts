@@ -38,9 +38,10 @@ const PUBLIC_ROUTES = new Set([
   'GET /api/v1/consent-notices',
   'GET /api/v1/content',
   'GET /api/v1/content/:slug',
-  // The marketplace's shop window: categories, search, public provider profiles, slots, reviews.
+  // The marketplace's shop window: categories, search, public provider and service pages, slots, reviews.
   'GET /api/v1/categories',
   'GET /api/v1/services/search',
+  'GET /api/v1/services/:id',
   'GET /api/v1/providers/:id',
   'GET /api/v1/providers/:id/slots',
   'GET /api/v1/providers/:id/reviews',

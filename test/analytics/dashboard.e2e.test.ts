@@ -215,6 +215,7 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
       'retention',
       'content',
       'revenue',
+      'applications',
       'health',
     ];
     await Promise.all(panels.map((panel) => ready(page, panel)));
@@ -365,6 +366,52 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
     expect(await page.getByTestId('dashboard').isVisible()).toBe(true);
     // The failed request is the only console error (the browser logs a 400 as one).
     expect(problems.filter((problem) => !/status of 400/.test(problem))).toEqual([]);
+    await page.close();
+  });
+
+  it('approves and rejects provider applications from the queue, through the API', async () => {
+    // Two more applicants beside the demo's waiting "Fresh Start Physio".
+    const categories = (await t.app.inject({ url: '/api/v1/categories' })).json().data as { id: string }[];
+    const apply = async (name: string) => {
+      const applicant = await createUser(t.app);
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/me/provider-application',
+        headers: applicant.headers,
+        payload: {
+          business_name: name,
+          bio: 'Applying from the e2e test.',
+          city: 'York',
+          country: 'GB',
+          languages: ['en'],
+          category_ids: [categories[0]?.id],
+        },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().data.id as string;
+    };
+    const [approveId, rejectId] = [await apply('Approve Me Yoga'), await apply('Reject Me Reiki')];
+    const { page, problems } = await openSignedIn(admin);
+    await ready(page, 'applications');
+    const row = (id: string) => page.locator(`[data-testid="application"][data-id="${id}"]`);
+    await row(approveId).getByTestId('application-approve').click();
+    await row(approveId).waitFor({ state: 'detached' });
+
+    // Rejecting asks for the reason first.
+    await row(rejectId).getByTestId('application-reject').click();
+    await row(rejectId).getByTestId('application-error').waitFor({ state: 'visible' });
+    await row(rejectId).getByTestId('application-reason').fill('Please add your certificate');
+    await row(rejectId).getByTestId('application-reject').click();
+    await row(rejectId).waitFor({ state: 'detached' });
+
+    const decided = (await t.app.inject({ url: '/api/v1/admin/provider-applications', headers: admin.headers })).json()
+      .data as { id: string; status: string; reason: string | null }[];
+    expect(decided.find((a) => a.id === approveId)?.status).toBe('approved');
+    expect(decided.find((a) => a.id === rejectId)).toMatchObject({
+      status: 'rejected',
+      reason: 'Please add your certificate',
+    });
+    expect(problems).toEqual([]);
     await page.close();
   });
 

@@ -55,4 +55,16 @@ describe('the demo walks the booking journey to the end', () => {
     expect(confirmed.statusCode).toBe(200);
     expect(confirmed.json().data.status).toBe('confirmed');
   });
+
+  it('has a pending provider application the admin approves, verifying that provider', async () => {
+    const queue = await t.app.inject({
+      url: '/api/v1/admin/provider-applications?status=pending',
+      headers: demo.admin.headers,
+    });
+    const [application] = queue.json().data as { id: string; business_name: string }[];
+    expect(application?.business_name).toBe('Fresh Start Physio');
+    const approved = await post(`/admin/provider-applications/${application?.id}/approve`, demo.admin);
+    expect(approved.statusCode, approved.body).toBe(200);
+    expect((await t.app.inject({ url: `/api/v1/providers/${demo.pendingProviderId}` })).statusCode).toBe(200);
+  });
 });

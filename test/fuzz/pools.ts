@@ -25,6 +25,7 @@ export type PoolName =
   | 'securityBlocks'
   | 'media'
   | 'mediaKeys'
+  | 'applications'
   | 'consentPurposes';
 
 export type Pools = Record<PoolName, string[]>;
@@ -45,6 +46,7 @@ export const PATH_PARAM_POOLS: Record<string, Record<string, PoolName>> = {
   '/api/v1/providers/{id}': { id: 'providers' },
   '/api/v1/providers/{id}/slots': { id: 'providers' },
   '/api/v1/providers/{id}/reviews': { id: 'providers' },
+  '/api/v1/services/{id}': { id: 'services' },
   '/api/v1/provider/services/{id}': { id: 'ownServices' },
   '/api/v1/admin/categories/{id}': { id: 'categories' },
   '/api/v1/admin/providers/{id}': { id: 'providers' },
@@ -53,6 +55,7 @@ export const PATH_PARAM_POOLS: Record<string, Record<string, PoolName>> = {
   '/api/v1/bookings/{id}/complete': { id: 'bookings' },
   '/api/v1/bookings/{id}/no-show': { id: 'bookings' },
   '/api/v1/bookings/{id}/cancel': { id: 'bookings' },
+  '/api/v1/bookings/{id}/reschedule': { id: 'bookings' },
   '/api/v1/bookings/{id}/review': { id: 'bookings' },
   '/api/v1/admin/reviews/{id}': { id: 'reviews' },
   '/api/v1/provider/reviews/{id}/reply': { id: 'reviews' },
@@ -71,6 +74,8 @@ export const PATH_PARAM_POOLS: Record<string, Record<string, PoolName>> = {
   '/api/v1/admin/security/blocks/{id}': { id: 'securityBlocks' },
   '/api/v1/media/{id}': { id: 'media' },
   '/api/v1/media/files/{key}': { key: 'mediaKeys' },
+  '/api/v1/admin/provider-applications/{id}/approve': { id: 'applications' },
+  '/api/v1/admin/provider-applications/{id}/reject': { id: 'applications' },
 };
 
 /** Path parameters of the document that have no pool in the table above. */
@@ -167,6 +172,7 @@ export async function collectPools(db: Db, owners: PoolOwners): Promise<Pools> {
       db,
       sql`select key as value from (select unnest(keys) as key, id from media) k order by id desc, key limit 100`,
     ),
+    applications: await ids(db, sql`select id::text as value from provider_applications order by id desc limit 100`),
     consentPurposes: [...CONSENT_PURPOSES],
   };
 }

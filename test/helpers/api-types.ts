@@ -803,6 +803,72 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/provider-applications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Provider applications (the review queue with status=pending)
+         * @description Applications newest first, filtered by `status`, a page at a time (`meta.next_cursor`).
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `catalog:admin` permission (role admin).
+         */
+        get: operations["admin.listProviderApplications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/provider-applications/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve an application: the applicant becomes a verified provider
+         * @description The account gets the `provider` role, a provider profile made from the application, verified; the decision is audited and the applicant told. An application already decided answers 409 INVALID_STATE.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `catalog:admin` permission (role admin).
+         */
+        post: operations["admin.approveProviderApplication"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/provider-applications/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject an application with a reason the applicant is told
+         * @description Audited; the applicant may apply again. An application already decided answers 409 INVALID_STATE.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `catalog:admin` permission (role admin).
+         */
+        post: operations["admin.rejectProviderApplication"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/providers": {
         parameters: {
             query?: never;
@@ -1481,6 +1547,28 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/bookings/{id}/reschedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a pending or confirmed booking to another free time (its customer until the free-cancellation window, its provider until the start); accepts Idempotency-Key
+         * @description Takes the new time and frees the old one in one step, or changes nothing. The new time passes the checks of POST /bookings (409 SLOT_UNAVAILABLE with its `reason`); the visit keeps its length, price and payment (no new charge). The customer may reschedule until the service's `free_cancel_hours` before the start, the provider until the start; later, or a booking that is not pending or confirmed, answers 409 INVALID_STATE. A confirmed booking the customer moves waits for the provider's confirmation again (the provider is asked), unless the provider confirms automatically; a booking confirmed at its new time is confirmed anew to both parties. The reminder follows the new time. Anyone but its customer and its provider gets 404.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        post: operations["bookings.rescheduleBooking"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/bookings/{id}/review": {
         parameters: {
             query?: never;
@@ -1497,6 +1585,28 @@ export type paths = {
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
          */
         post: operations["bookings.postReview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bookings/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Book the same weekly time for 2 to 12 weeks, all or nothing
+         * @description Books `weeks` visits of the service, the first at `starts_at` and the others at the same local time (the provider's time zone) each following week, in one transaction. Every visit must pass the checks of POST /bookings (notice, 60-day horizon, 15-minute grid, open hours, free time); if any does not, nothing is booked and 409 SLOT_UNAVAILABLE has one `details` entry per failing week with its `reason`. Each visit is then a booking of its own (confirmed or cancelled one by one). Services paid at booking cannot be booked as a series (400 naming `body.service_id`).
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        post: operations["bookings.createSeries"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1977,6 +2087,34 @@ export type paths = {
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
          */
         patch: operations["profiles.updateProfile"];
+        trace?: never;
+    };
+    "/api/v1/me/provider-application": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your latest provider application and its decision
+         * @description Answers 404 when you never applied; a rejected application carries the reviewer’s `reason`.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        get: operations["onboarding.getMine"];
+        put?: never;
+        /**
+         * Apply to become a provider
+         * @description Sends your business details, the categories you will offer and documents you uploaded (POST /api/v1/media?purpose=document) for review. Admins are told; you are told of the decision. One application may wait at a time (409 INVALID_STATE), and only a `user` account applies.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        post: operations["onboarding.apply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/me/recommendations/diet-plan": {
@@ -2535,8 +2673,8 @@ export type paths = {
             cookie?: never;
         };
         /**
-         * A verified provider's public profile with rating; anyone else's is 404
-         * @description Display name, bio, city, country, languages, time zone and rating of a verified provider. A provider not verified (or no provider) answers 404.
+         * A verified provider's public page: profile, rating and active services; anyone else's is 404
+         * @description Display name, bio, city, country, languages, time zone and rating of a verified provider, and `services`: their active services, newest first (GET /services/:id has the details of one). A provider not verified (or no provider) answers 404.
          *
          *     Who may call: anyone, no access token needed.
          */
@@ -2615,6 +2753,28 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/services/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One bookable service with its provider; anything else is 404
+         * @description An active service of a verified provider: name, description, category, duration, price, payment and cancellation terms, and its provider's display name, city, country and rating. An inactive service, one of a provider not verified, or no service answers 404.
+         *
+         *     Who may call: anyone, no access token needed.
+         */
+        get: operations["catalog.getService"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/services/search": {
         parameters: {
             query?: never;
@@ -2624,7 +2784,7 @@ export type paths = {
         };
         /**
          * Search active services of verified providers
-         * @description `q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; prices are minor units; `sort=relevance` is newest first without `q`.
+         * @description `q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; `provider_id` keeps one provider's services; `currency` keeps those priced in it. Prices are minor units of their own currency, so `sort=price`, `min_price` and `max_price` compare within one currency: without `currency` they answer 400 naming `query.currency` (and the currencies found) when the matches are priced in more than one. `sort=relevance` is newest first without `q`.
          *
          *     Who may call: anyone, no access token needed.
          */
@@ -4957,6 +5117,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -4978,8 +5140,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -5154,6 +5320,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -5175,8 +5343,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -10187,6 +10359,598 @@ export interface operations {
             };
         };
     };
+    "admin.listProviderApplications": {
+        parameters: {
+            query?: {
+                /** @description meta.next_cursor of the previous page */
+                cursor?: string;
+                limit?: number;
+                /** @description pending | approved | rejected */
+                status?: "pending" | "approved" | "rejected";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            bio: string;
+                            business_name: string;
+                            category_ids: string[];
+                            city: string;
+                            country: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            document_media_ids: string[];
+                            /** Format: uuid */
+                            id: string;
+                            languages: string[];
+                            /** @description why it was rejected */
+                            reason: string | null;
+                            /** Format: date-time */
+                            reviewed_at: string | null;
+                            /**
+                             * @description pending | approved | rejected
+                             * @enum {string}
+                             */
+                            status: "pending" | "approved" | "rejected";
+                            /** Format: uuid */
+                            user_id: string;
+                        }[];
+                        meta: {
+                            /** @description pass as `cursor` for the next page; null on the last page */
+                            next_cursor: string | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "FORBIDDEN" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "admin.approveProviderApplication": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            bio: string;
+                            business_name: string;
+                            category_ids: string[];
+                            city: string;
+                            country: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            document_media_ids: string[];
+                            /** Format: uuid */
+                            id: string;
+                            languages: string[];
+                            /** @description why it was rejected */
+                            reason: string | null;
+                            /** Format: date-time */
+                            reviewed_at: string | null;
+                            /**
+                             * @description pending | approved | rejected
+                             * @enum {string}
+                             */
+                            status: "pending" | "approved" | "rejected";
+                            /** Format: uuid */
+                            user_id: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "BAD_REQUEST" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "FORBIDDEN" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: INVALID_STATE (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INVALID_STATE";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "admin.rejectProviderApplication": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            bio: string;
+                            business_name: string;
+                            category_ids: string[];
+                            city: string;
+                            country: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            document_media_ids: string[];
+                            /** Format: uuid */
+                            id: string;
+                            languages: string[];
+                            /** @description why it was rejected */
+                            reason: string | null;
+                            /** Format: date-time */
+                            reviewed_at: string | null;
+                            /**
+                             * @description pending | approved | rejected
+                             * @enum {string}
+                             */
+                            status: "pending" | "approved" | "rejected";
+                            /** Format: uuid */
+                            user_id: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "BAD_REQUEST" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "FORBIDDEN" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: INVALID_STATE (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INVALID_STATE";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     "admin.listProviders": {
         parameters: {
             query?: {
@@ -14434,6 +15198,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -14504,8 +15270,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -14556,6 +15326,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -14626,8 +15398,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -14867,6 +15643,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -14937,8 +15715,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -15121,6 +15903,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -15142,8 +15926,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -15367,6 +16155,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -15388,8 +16178,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -15613,6 +16407,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -15634,8 +16430,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -16454,6 +17254,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -16475,8 +17277,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -16572,6 +17378,326 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "INVALID_STATE";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "bookings.rescheduleBooking": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description makes a retry safe: the first answer comes back */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "starts_at": "2026-12-08T14:00:00Z"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * Format: date-time
+                     * @description the new start, a time from GET /providers/:id/slots of the booking’s service
+                     */
+                    starts_at: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: date-time
+                             * @description end of the visit plus the service buffer
+                             */
+                            blocks_until: string;
+                            cancel_reason: string | null;
+                            /**
+                             * @description system: not paid in time
+                             * @enum {string|null}
+                             */
+                            cancelled_by: "customer" | "provider" | "admin" | "system" | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            currency: string;
+                            /** Format: uuid */
+                            customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            ends_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            note: string | null;
+                            payment: {
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                amount_minor: number;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                captured_minor: number;
+                                card_brand: string | null;
+                                card_last4: string | null;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                commission_minor: number;
+                                /**
+                                 * Format: date-time
+                                 * @description RFC 3339 date-time with offset, years 1900-2999
+                                 */
+                                created_at: string;
+                                /** @description ISO 4217, uppercase */
+                                currency: string;
+                                /**
+                                 * @description stripe | moyasar | simulated
+                                 * @enum {string}
+                                 */
+                                gateway: "stripe" | "moyasar" | "simulated";
+                                /** Format: uuid */
+                                id: string;
+                                /**
+                                 * @description card | apple_pay | google_pay | mada | stcpay
+                                 * @enum {string|null}
+                                 */
+                                method: "card" | "apple_pay" | "google_pay" | "mada" | "stcpay" | null;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                refunded_minor: number;
+                                /**
+                                 * @description requires_payment_method | requires_action | processing | succeeded | failed | canceled | partially_refunded | refunded
+                                 * @enum {string}
+                                 */
+                                status: "requires_payment_method" | "requires_action" | "processing" | "succeeded" | "failed" | "canceled" | "partially_refunded" | "refunded";
+                            } | null;
+                            payment_action: {
+                                /** @description Stripe PaymentIntent client secret for Stripe.js; never stored by us */
+                                client_secret: string | null;
+                                /**
+                                 * @description stripe | moyasar | simulated
+                                 * @enum {string}
+                                 */
+                                gateway: "stripe" | "moyasar" | "simulated";
+                                /** @description where to send the customer for 3-D Secure or a wallet step */
+                                next_action_url: string | null;
+                                /** @description the Stripe publishable key to initialise Stripe.js with */
+                                publishable_key: string | null;
+                            } | null;
+                            /**
+                             * Format: date-time
+                             * @description pending_payment: the slot is released if not paid by then
+                             */
+                            payment_due_at: string | null;
+                            /**
+                             * @description the booking's payment (see `payment` on GET /bookings/:id); null when paid at the visit
+                             * @enum {string|null}
+                             */
+                            payment_status: "requires_payment_method" | "requires_action" | "processing" | "succeeded" | "failed" | "canceled" | "partially_refunded" | "refunded" | null;
+                            price_minor: number;
+                            /** Format: uuid */
+                            provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
+                            /** Format: uuid */
+                            service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            starts_at: string;
+                            /** @enum {string} */
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            updated_at: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "BAD_REQUEST" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: SLOT_UNAVAILABLE | INVALID_STATE | IDEMPOTENCY_KEY_REUSED (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SLOT_UNAVAILABLE" | "INVALID_STATE" | "IDEMPOTENCY_KEY_REUSED";
                     };
                 };
             };
@@ -16798,6 +17924,279 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "INVALID_STATE" | "CONFLICT";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "bookings.createSeries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "service_id": "01936f3e-9a4b-7c2d-8e5f-0a1b2c3d4e5f",
+                 *       "starts_at": "2026-12-07T10:00:00Z",
+                 *       "weeks": 6
+                 *     }
+                 */
+                "application/json": {
+                    /** @description the same note on every visit */
+                    note?: string;
+                    /** Format: uuid */
+                    service_id: string;
+                    /**
+                     * Format: date-time
+                     * @description the first visit, a time from GET /providers/:id/slots; the others follow weekly at the same local time
+                     */
+                    starts_at: string;
+                    /** @description how many weekly visits, the first included */
+                    weeks: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: date-time
+                             * @description end of the visit plus the service buffer
+                             */
+                            blocks_until: string;
+                            cancel_reason: string | null;
+                            /**
+                             * @description system: not paid in time
+                             * @enum {string|null}
+                             */
+                            cancelled_by: "customer" | "provider" | "admin" | "system" | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            currency: string;
+                            /** Format: uuid */
+                            customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            ends_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            note: string | null;
+                            /**
+                             * Format: date-time
+                             * @description pending_payment: the slot is released if not paid by then
+                             */
+                            payment_due_at: string | null;
+                            /**
+                             * @description the booking's payment (see `payment` on GET /bookings/:id); null when paid at the visit
+                             * @enum {string|null}
+                             */
+                            payment_status: "requires_payment_method" | "requires_action" | "processing" | "succeeded" | "failed" | "canceled" | "partially_refunded" | "refunded" | null;
+                            price_minor: number;
+                            /** Format: uuid */
+                            provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
+                            /** Format: uuid */
+                            service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            starts_at: string;
+                            /** @enum {string} */
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            updated_at: string;
+                        }[];
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: OWN_SERVICE | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "OWN_SERVICE" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: SLOT_UNAVAILABLE (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SLOT_UNAVAILABLE";
                     };
                 };
             };
@@ -18310,6 +19709,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -18331,8 +19732,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -21132,6 +22537,378 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "onboarding.getMine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            bio: string;
+                            business_name: string;
+                            category_ids: string[];
+                            city: string;
+                            country: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            document_media_ids: string[];
+                            /** Format: uuid */
+                            id: string;
+                            languages: string[];
+                            /** @description why it was rejected */
+                            reason: string | null;
+                            /** Format: date-time */
+                            reviewed_at: string | null;
+                            /**
+                             * @description pending | approved | rejected
+                             * @enum {string}
+                             */
+                            status: "pending" | "approved" | "rejected";
+                            /** Format: uuid */
+                            user_id: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "onboarding.apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "business_name": "Calm Hands Massage",
+                 *       "bio": "Sports and relaxation massage, ten years of practice.",
+                 *       "city": "Leeds",
+                 *       "country": "GB",
+                 *       "languages": [
+                 *         "en"
+                 *       ],
+                 *       "category_ids": [
+                 *         "01a2301c-0000-7000-8000-000000000001"
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    bio: string;
+                    business_name: string;
+                    category_ids: string[];
+                    city: string;
+                    /** @description ISO 3166-1 alpha-2, uppercase */
+                    country: string;
+                    /** @description licences or certificates, uploaded first with POST /api/v1/media?purpose=document */
+                    document_media_ids?: string[];
+                    languages: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            bio: string;
+                            business_name: string;
+                            category_ids: string[];
+                            city: string;
+                            country: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            document_media_ids: string[];
+                            /** Format: uuid */
+                            id: string;
+                            languages: string[];
+                            /** @description why it was rejected */
+                            reason: string | null;
+                            /** Format: date-time */
+                            reviewed_at: string | null;
+                            /**
+                             * @description pending | approved | rejected
+                             * @enum {string}
+                             */
+                            status: "pending" | "approved" | "rejected";
+                            /** Format: uuid */
+                            user_id: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: INVALID_STATE (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INVALID_STATE";
                     };
                 };
             };
@@ -24715,6 +26492,8 @@ export interface operations {
                             currency: string;
                             /** Format: uuid */
                             customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -24736,8 +26515,12 @@ export interface operations {
                             price_minor: number;
                             /** Format: uuid */
                             provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
                             /** Format: uuid */
                             service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
                             /**
                              * Format: date-time
                              * @description RFC 3339 date-time with offset, years 1900-2999
@@ -24952,6 +26735,8 @@ export interface operations {
                                 currency: string;
                                 /** Format: uuid */
                                 customer_id: string | null;
+                                /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                                customer_name?: string | null;
                                 /**
                                  * Format: date-time
                                  * @description RFC 3339 date-time with offset, years 1900-2999
@@ -24973,8 +26758,12 @@ export interface operations {
                                 price_minor: number;
                                 /** Format: uuid */
                                 provider_id: string;
+                                /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                                provider_name?: string;
                                 /** Format: uuid */
                                 service_id: string;
+                                /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                                service_name?: string;
                                 /**
                                  * Format: date-time
                                  * @description RFC 3339 date-time with offset, years 1900-2999
@@ -26789,6 +28578,22 @@ export interface operations {
                             languages: string[];
                             rating_average: number | null;
                             rating_count: number;
+                            services: {
+                                /** Format: uuid */
+                                category_id: string;
+                                currency: string;
+                                description: string;
+                                duration_minutes: number;
+                                /** Format: uuid */
+                                id: string;
+                                name: string;
+                                /**
+                                 * @description required: paid online when booked (the provider must be set up for payouts); at_visit: paid at the visit
+                                 * @enum {string}
+                                 */
+                                payment: "required" | "at_visit";
+                                price_minor: number;
+                            }[];
                             time_zone: string;
                         };
                         /** @enum {boolean} */
@@ -27326,18 +29131,200 @@ export interface operations {
             };
         };
     };
+    "catalog.getService": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            buffer_minutes: number;
+                            category: {
+                                /** Format: uuid */
+                                id: string;
+                                name: string;
+                                slug: string;
+                            };
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            currency: string;
+                            description: string;
+                            duration_minutes: number;
+                            /** @description a paid booking cancelled by the customer until this many hours before the start is refunded in full */
+                            free_cancel_hours: number;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description after that, this share of the price (basis points) is kept and the rest refunded */
+                            late_cancel_fee_bps: number;
+                            name: string;
+                            /**
+                             * @description required: paid online when booked (the provider must be set up for payouts); at_visit: paid at the visit
+                             * @enum {string}
+                             */
+                            payment: "required" | "at_visit";
+                            price_minor: number;
+                            provider: {
+                                city: string | null;
+                                country: string | null;
+                                display_name: string;
+                                /** Format: uuid */
+                                id: string;
+                                rating_average: number | null;
+                                rating_count: number;
+                            };
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Not modified: the ETag sent in If-None-Match still matches (no body) */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "BAD_REQUEST";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     "catalog.searchServices": {
         parameters: {
             query?: {
                 /** @description category slug or id */
                 category?: string;
                 city?: string;
+                /** @description only services priced in this currency (ISO 4217). Needed by `sort=price`, `min_price` and `max_price` when the matches are priced in more than one currency. */
+                currency?: string;
                 /** @description meta.next_cursor of the previous page */
                 cursor?: string;
                 limit?: number;
                 max_price?: number;
                 min_price?: number;
                 min_rating?: number;
+                /** @description only this provider's services */
+                provider_id?: string;
                 q?: string;
                 /** @description relevance | price | rating | newest */
                 sort?: "relevance" | "price" | "rating" | "newest";

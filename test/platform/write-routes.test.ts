@@ -134,6 +134,36 @@ describe('every write route succeeds with the transaction guard on', () => {
       status: 201,
     });
     await call('DELETE /api/v1/media/{id}', `/api/v1/media/${uploaded.data.id}`, { as: walker, status: 204 });
+    // A separate applicant: approval changes the role, which ends that account's tokens.
+    const applicant = await createUser(t.app);
+    const application = {
+      business_name: 'Walker Wellness',
+      bio: 'Applying from the write-route walk.',
+      city: 'Bristol',
+      country: 'GB',
+      languages: ['en'],
+      category_ids: [demo.categoryId],
+    };
+    const applied = await call('POST /api/v1/me/provider-application', '/api/v1/me/provider-application', {
+      as: applicant,
+      body: application,
+      status: 201,
+    });
+    await call(
+      'POST /api/v1/admin/provider-applications/{id}/reject',
+      `/api/v1/admin/provider-applications/${applied.data.id}/reject`,
+      { as: demo.admin, body: { reason: 'A licence is missing' }, status: 200 },
+    );
+    const again = await call('POST /api/v1/me/provider-application', '/api/v1/me/provider-application', {
+      as: applicant,
+      body: application,
+      status: 201,
+    });
+    await call(
+      'POST /api/v1/admin/provider-applications/{id}/approve',
+      `/api/v1/admin/provider-applications/${again.data.id}/approve`,
+      { as: demo.admin, status: 200 },
+    );
 
     const other = await createUser(t.app);
     const sessions = await call('GET', '/api/v1/auth/sessions', { as: other, status: 200 });
@@ -303,7 +333,20 @@ describe('every write route succeeds with the transaction guard on', () => {
         status: 200,
       });
     }
-    // The first slots are within a day: only the provider may still cancel, with a reason.
+    // The first slots are within a day: only the provider may still move or cancel them.
+    const later = await call('GET', `/api/v1/providers/${demo.providerId}/slots?service_id=${demo.serviceId}`, {
+      status: 200,
+    });
+    await call('POST /api/v1/bookings/{id}/reschedule', `/api/v1/bookings/${cancelled.id}/reschedule`, {
+      as: demo.provider,
+      body: { starts_at: later.data.slots.at(-1) },
+      status: 200,
+    });
+    await call('POST /api/v1/bookings/series', '/api/v1/bookings/series', {
+      as: customer,
+      body: { service_id: demo.serviceId, starts_at: later.data.slots[3], weeks: 2 },
+      status: 201,
+    });
     await call('POST /api/v1/bookings/{id}/cancel', `/api/v1/bookings/${cancelled.id}/cancel`, {
       as: demo.provider,
       body: { reason: 'Called in sick' },

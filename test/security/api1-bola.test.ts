@@ -48,6 +48,7 @@ const NOT_OWNED: Record<string, string> = {
   'GET /api/v1/providers/{id}/slots': "a public provider's free times",
   'GET /api/v1/providers/{id}/reviews': "a public provider's visible reviews",
   'PUT /api/v1/me/consents/{purpose}': "a purpose name from a fixed list; always the caller's own consent",
+  'GET /api/v1/services/{id}': 'a public service page of a verified provider (the shop window)',
   'GET /api/v1/media/files/{key}': 'a public image file named by the digest of its bytes (served to anyone, for a CDN)',
 };
 
@@ -211,6 +212,13 @@ const OWNED_ROUTES: OwnedRoute[] = [
     route: 'POST /api/v1/bookings/{id}/cancel',
     params: () => ({ id: booking.id }),
     body: () => ({ reason: 'Not mine to cancel' }),
+    intruders: strangers,
+    unchanged: bookingUnchanged(() => booking.id, 'pending'),
+  },
+  {
+    route: 'POST /api/v1/bookings/{id}/reschedule',
+    params: () => ({ id: booking.id }),
+    body: () => ({ starts_at: '2027-03-26T14:00:00Z' }),
     intruders: strangers,
     unchanged: bookingUnchanged(() => booking.id, 'pending'),
   },

@@ -325,7 +325,7 @@ describe('what responses expose', () => {
     expect(checked).toBeGreaterThan(60);
   });
 
-  it("the provider's view of a customer's booking names the customer by id only", async () => {
+  it("the provider's view of a customer's booking shows the customer's display name, never their email or phone", async () => {
     const detail = expectStatus(await f.send('GET', `/bookings/${booking.id}`, provider.user), 200).data;
     expect(detail.customer_id).toBe(customerA.id);
     const calendar = expectStatus(
@@ -333,9 +333,12 @@ describe('what responses expose', () => {
       200,
     ).data as Record<string, unknown>[];
     expect(calendar.map((entry) => entry.id)).toContain(booking.id);
+    // The display name is what a provider needs to greet the customer (issue 19); nothing that reaches them.
+    const shown = new Set(['display_name', 'customer_name', 'service_name', 'provider_name']);
     for (const answer of [detail, ...calendar]) {
       const fields = Object.keys(answer);
-      expect(fields.filter((field) => /email|phone|name$/.test(field) && field !== 'display_name')).toEqual([]);
+      expect(fields.filter((field) => /email|phone|name$/.test(field) && !shown.has(field))).toEqual([]);
+      expect(JSON.stringify(answer)).not.toMatch(/@example\.test/);
     }
   });
 

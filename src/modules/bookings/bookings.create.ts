@@ -36,7 +36,7 @@ const noticeText = (ms: number) =>
     : `${Math.round(ms / 60_000)} minutes'`;
 
 /** What a client is told for each reason a time cannot be booked, with what to do instead. */
-function slotMessage(reason: SlotUnavailableReason, minNoticeMs: number): string {
+export function slotMessage(reason: SlotUnavailableReason, minNoticeMs: number): string {
   switch (reason) {
     case 'past':
       return `This time has already passed; ${PICK}`;
@@ -54,10 +54,35 @@ function slotMessage(reason: SlotUnavailableReason, minNoticeMs: number): string
 }
 
 /** 409 SLOT_UNAVAILABLE, saying why in its message and in `details[0].reason`. */
-const slotUnavailable = (reason: SlotUnavailableReason, minNoticeMs: number) => {
+export const slotUnavailable = (reason: SlotUnavailableReason, minNoticeMs: number) => {
   const message = slotMessage(reason, minNoticeMs);
   return new AppError('SLOT_UNAVAILABLE', message, { details: [{ field: 'body.starts_at', message, reason }] });
 };
+
+/** How long a visit takes from the provider's calendar: the visit, then the buffer after it. */
+export interface VisitLength {
+  durationMinutes: number;
+  bufferMinutes: number;
+}
+
+/**
+ * Why the provider cannot start a visit of `length` at `startsAt` (notice, horizon, grid, hours),
+ * or undefined when they can. The same rules for a new booking, a series and a new time; overlap
+ * with other bookings is the exclusion constraint's to decide, so it is not looked at here.
+ */
+export async function slotRuleReason(
+  deps: { repository: BookingsRepository; clock: Clock; minNoticeMs: number },
+  tx: Db,
+  providerId: string,
+  length: VisitLength,
+  startsAt: Date,
+): Promise<SlotUnavailableReason | undefined> {
+  const schedule = await scheduleOf(deps.repository, tx, providerId);
+  return slotUnavailableReason(
+    { schedule, now: deps.clock.now(), ...length, busy: [], minNoticeMs: deps.minNoticeMs },
+    startsAt,
+  );
+}
 
 // What makes two booking requests the same request, whatever their spelling.
 const bookingRequestHash = (input: BookingInput) =>
@@ -81,6 +106,75 @@ interface StoredRefusal {
   message: string;
 }
 
+/** What a new booking needs to be written: the same for one booking and for each of a series. */
+export type BookingInsertDeps = {
+  db: Db;
+  repository: BookingsRepository;
+  messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder' | 'announce' | 'waitingForProvider'>;
+  track: Track;
+  business: Pick<BusinessMetrics, 'booking'>;
+  clock: Clock;
+  ids: IdGenerator;
+  slotsCache: Pick<SlotsCache, 'changed'>;
+  holdMinutes: number;
+};
+
+/**
+ * The booking, with what it sets off in the same transaction: its event, the live messages, the
+ * parties' notifications and reminders, and its slot taken from every cached slot list once it
+ * commits. The offer read for the checks is passed on, not read again for each message.
+ */
+export function createBookingInsert(deps: BookingInsertDeps) {
+  const { db, repository, messages, slotsCache, clock } = deps;
+  return async (tx: Db, actor: Actor, input: BookingInput, offer: KnownOffer): Promise<BookingRow> => {
+    const { service, provider } = offer;
+    const paid = service.paymentMode === 'required';
+    const now = clock.now();
+    const startsAt = new Date(input.starts_at);
+    const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
+    const row = await repository.insert(tx, {
+      id: deps.ids(),
+      customerId: actor.id,
+      providerId: provider.id,
+      serviceId: service.id,
+      status: paid ? 'pending_payment' : provider.autoConfirm ? 'confirmed' : 'pending',
+      startsAt,
+      endsAt,
+      blocksFrom: startsAt,
+      blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
+      priceMinor: service.priceMinor,
+      currency: service.currency,
+      note: input.note ?? null,
+      paymentStatus: null,
+      paymentDueAt: paid ? new Date(now.getTime() + deps.holdMinutes * 60_000) : null,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await slotsCache.changed(provider.id);
+    // Recorded once the booking has committed, batched with other events (one insert for many).
+    await afterCommit(
+      () =>
+        deps.track.later(db, 'booking_created', actor.id, {
+          booking_id: row.id,
+          provider_id: provider.id,
+          service_id: service.id,
+          status: row.status,
+          price_minor: row.priceMinor,
+          currency: row.currency,
+        }),
+      () => {},
+    );
+    await messages.announce(tx, row, 'booking.created', {}, offer);
+    deps.business.booking('created');
+    if (row.status === 'confirmed') deps.business.booking('confirmed');
+    // A paid booking is news to the provider once it is paid (the payment's message).
+    if (row.status === 'confirmed') await messages.notifyBoth(tx, row, 'booking_confirmed', {}, offer);
+    if (row.status === 'pending') await messages.waitingForProvider(tx, row, now, offer);
+    if (!paid) await messages.queueReminder(tx, row, now);
+    return row;
+  };
+}
+
 /**
  * Booking a free slot. Double booking is refused by the database (the `bookings_no_overlap`
  * exclusion constraint); the slot check in code only gives the usual case a clear answer before
@@ -88,23 +182,17 @@ interface StoredRefusal {
  * for PAYMENT_HOLD_MINUTES, and starts its payment once the booking is committed (never a
  * gateway call inside a transaction).
  */
-export function createBookingCreation(deps: {
-  db: Db;
-  repository: BookingsRepository;
-  catalog: Pick<CatalogService, 'bookableService'>;
-  messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder' | 'announce' | 'waitingForProvider'>;
-  payments: BookingPayments;
-  flow: Pick<BookingPaymentFlow, 'detail' | 'release' | 'onPaymentChanged'>;
-  track: Track;
-  business: Pick<BusinessMetrics, 'booking'>;
-  idempotency: IdempotencyStore;
-  clock: Clock;
-  ids: IdGenerator;
-  slotsCache: Pick<SlotsCache, 'changed'>;
-  holdMinutes: number;
-  minNoticeMs?: number;
-}) {
-  const { db, repository, catalog, messages, payments, flow, slotsCache, clock } = deps;
+export function createBookingCreation(
+  deps: BookingInsertDeps & {
+    catalog: Pick<CatalogService, 'bookableService'>;
+    payments: BookingPayments;
+    flow: Pick<BookingPaymentFlow, 'detail' | 'release' | 'onPaymentChanged'>;
+    idempotency: IdempotencyStore;
+    minNoticeMs?: number;
+  },
+) {
+  const { db, repository, catalog, payments, flow, clock } = deps;
+  const insertBooking = createBookingInsert(deps);
   const minNoticeMs = deps.minNoticeMs ?? DEFAULT_MIN_NOTICE_MS;
 
   /**
@@ -185,71 +273,15 @@ export function createBookingCreation(deps: {
         method: input.payment_method,
       });
     }
-    const schedule = await scheduleOf(repository, tx, provider.id);
-    // Schedule, notice, horizon and grid here; overlap with other bookings is the constraint's job.
-    const slotQuery = {
-      now: clock.now(),
-      durationMinutes: service.durationMinutes,
-      bufferMinutes: service.bufferMinutes,
-      busy: [],
-      minNoticeMs,
-    };
-    const reason = slotUnavailableReason({ schedule, ...slotQuery }, new Date(input.starts_at));
+    const reason = await slotRuleReason(
+      { repository, clock, minNoticeMs },
+      tx,
+      provider.id,
+      service,
+      new Date(input.starts_at),
+    );
     if (reason) throw slotUnavailable(reason, minNoticeMs);
     return offer;
-  };
-
-  /**
-   * The booking, with what it sets off in the same transaction: its event, the live messages, the
-   * parties' notifications and reminders, and its slot taken from every cached slot list once it
-   * commits. The offer read for the checks is passed on, not read again for each message.
-   */
-  const insertBooking = async (tx: Db, actor: Actor, input: BookingInput, offer: KnownOffer): Promise<BookingRow> => {
-    const { service, provider } = offer;
-    const paid = service.paymentMode === 'required';
-    const now = clock.now();
-    const startsAt = new Date(input.starts_at);
-    const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
-    const row = await repository.insert(tx, {
-      id: deps.ids(),
-      customerId: actor.id,
-      providerId: provider.id,
-      serviceId: service.id,
-      status: paid ? 'pending_payment' : provider.autoConfirm ? 'confirmed' : 'pending',
-      startsAt,
-      endsAt,
-      blocksFrom: startsAt,
-      blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
-      priceMinor: service.priceMinor,
-      currency: service.currency,
-      note: input.note ?? null,
-      paymentStatus: null,
-      paymentDueAt: paid ? new Date(now.getTime() + deps.holdMinutes * 60_000) : null,
-      createdAt: now,
-      updatedAt: now,
-    });
-    await slotsCache.changed(provider.id);
-    // Recorded once the booking has committed, batched with other events (one insert for many).
-    await afterCommit(
-      () =>
-        deps.track.later(db, 'booking_created', actor.id, {
-          booking_id: row.id,
-          provider_id: provider.id,
-          service_id: service.id,
-          status: row.status,
-          price_minor: row.priceMinor,
-          currency: row.currency,
-        }),
-      () => {},
-    );
-    await messages.announce(tx, row, 'booking.created', {}, offer);
-    deps.business.booking('created');
-    if (row.status === 'confirmed') deps.business.booking('confirmed');
-    // A paid booking is news to the provider once it is paid (the payment's message).
-    if (row.status === 'confirmed') await messages.notifyBoth(tx, row, 'booking_confirmed', {}, offer);
-    if (row.status === 'pending') await messages.waitingForProvider(tx, row, now, offer);
-    if (!paid) await messages.queueReminder(tx, row, now);
-    return row;
   };
 
   return {

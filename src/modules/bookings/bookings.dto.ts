@@ -40,6 +40,19 @@ export const toPublicBooking = (row: BookingRow): PublicBooking => ({
   updated_at: row.updatedAt.toISOString(),
 });
 
+/** What a booking view adds to a booking: names a client can show ("Relaxation massage with Thames Therapy"). */
+export interface BookingNames {
+  service_name: string;
+  provider_name: string;
+  /** Only in the provider's views. */
+  customer_name?: string | null;
+}
+
+export const toNamedBooking = (row: BookingRow, names: BookingNames): PublicBooking => ({
+  ...toPublicBooking(row),
+  ...names,
+});
+
 export const toPublicReview = (row: ReviewRow): PublicReview => ({
   id: row.id,
   booking_id: row.bookingId,

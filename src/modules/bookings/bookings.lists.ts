@@ -4,8 +4,9 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import type { Actor } from '../../shared/actor.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
-import type { CatalogService } from '../catalog/index.js';
-import { type BookingDetail, type PublicBooking, toPublicBooking } from './bookings.dto.js';
+import { type CatalogService, catalogNames } from '../catalog/index.js';
+import { findAccount } from '../identity/index.js';
+import { type BookingDetail, type BookingNames, type PublicBooking, toNamedBooking } from './bookings.dto.js';
 import { ownProvider, partyOf } from './bookings.parties.js';
 import type { BookingPaymentFlow } from './bookings.payment.js';
 import type { BookingCursor, BookingsRepository } from './bookings.repository.js';
@@ -23,12 +24,40 @@ export interface BookingPage {
   nextCursor: string | null;
 }
 
+/**
+ * The names each booking's view shows, in the order of `rows`: its service and provider, and for
+ * the provider (`withCustomer`) its customer's display name, null when the account has none or
+ * was erased (erasure clears the name and unlinks the booking).
+ */
+async function namesOf(db: Db, rows: BookingRow[], withCustomer: boolean): Promise<BookingNames[]> {
+  const catalog = await catalogNames(db, {
+    serviceIds: rows.map((row) => row.serviceId),
+    providerIds: rows.map((row) => row.providerId),
+  });
+  const customers = new Map<string, string | null>();
+  if (withCustomer) {
+    // A page has few distinct customers, each one primary-key read through identity's index.
+    const customerIds = [...new Set(rows.flatMap((row) => (row.customerId ? [row.customerId] : [])))];
+    const accounts = await Promise.all(customerIds.map((id) => findAccount(db, id)));
+    customerIds.forEach((id, index) => {
+      customers.set(id, accounts[index]?.name ?? null);
+    });
+  }
+  // Bookings reference their service and provider by foreign key, so both names are always found.
+  return rows.map((row) => ({
+    service_name: catalog.services.get(row.serviceId) ?? '',
+    provider_name: catalog.providers.get(row.providerId) ?? '',
+    ...(withCustomer ? { customer_name: row.customerId ? (customers.get(row.customerId) ?? null) : null } : {}),
+  }));
+}
+
 /** `rows` were read with `limit + 1`: the extra row only says there is a next page. */
-const page = (rows: BookingRow[], limit: number): BookingPage => {
+const page = async (db: Db, rows: BookingRow[], limit: number, withCustomer: boolean): Promise<BookingPage> => {
   const items = rows.slice(0, limit);
   const last = items.at(-1);
+  const names = await namesOf(db, items, withCustomer);
   return {
-    items: items.map(toPublicBooking),
+    items: items.map((row, index) => toNamedBooking(row, names[index] as BookingNames)),
     nextCursor: rows.length > limit && last ? bookingCursor.encode({ startsAt: last.startsAt, id: last.id }) : null,
   };
 };
@@ -48,8 +77,9 @@ export function createBookingLists(deps: {
     async get(actor: Actor, id: string): Promise<BookingDetail> {
       const booking = await repository.find(db, id);
       if (!booking) throw notFound('Booking');
-      await partyOf(catalog, db, actor, booking);
-      return deps.flow.detail(booking);
+      const party = await partyOf(catalog, db, actor, booking);
+      const [names] = await namesOf(db, [booking], party === 'provider');
+      return { ...(await deps.flow.detail(booking)), ...names };
     },
 
     async listMine(actor: Actor, query: { cursor?: string; limit: number }): Promise<BookingPage> {
@@ -58,7 +88,7 @@ export function createBookingLists(deps: {
         after: decodeCursor(query.cursor),
         limit: query.limit + 1,
       });
-      return page(rows, query.limit);
+      return page(db, rows, query.limit, false);
     },
 
     /** The provider's calendar: bookings starting in [from, to), earliest first. */
@@ -74,7 +104,7 @@ export function createBookingLists(deps: {
         after: decodeCursor(query.cursor),
         limit: query.limit + 1,
       });
-      return page(rows, query.limit);
+      return page(db, rows, query.limit, true);
     },
 
     async adminList(_actor: Actor, query: Static<typeof AdminBookingsQuery>): Promise<BookingPage> {
@@ -85,7 +115,7 @@ export function createBookingLists(deps: {
         after: decodeCursor(query.cursor),
         limit: query.limit + 1,
       });
-      return page(rows, query.limit);
+      return page(db, rows, query.limit, true);
     },
   };
 }

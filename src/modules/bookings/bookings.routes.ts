@@ -5,6 +5,7 @@ import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, NextCursorMeta, pageQuery, Success } from '../../shared/http-schemas.js';
 import { IdempotencyHeaders } from '../../shared/idempotency.js';
 import type { Transition } from './bookings.lifecycle.js';
+import { RescheduleBody } from './bookings.reschedule.js';
 import {
   AdminBookingsQuery,
   AdminCancelBody,
@@ -30,6 +31,7 @@ import {
   SlotsQuery,
   SlotsSchema,
 } from './bookings.schemas.js';
+import { MAX_SERIES_WEEKS, SeriesBody } from './bookings.series.js';
 import type { BookingsService } from './bookings.service.js';
 
 const PRIVATE = { 'cache-control': 'private, no-cache', vary: 'authorization' };
@@ -137,6 +139,70 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       const result = await bookings.create(actorOf(request), request.body, request.headers['idempotency-key']);
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.code(result.statusCode as 201).send({ success: true, data: result.booking });
+    },
+  );
+
+  app.post(
+    '/bookings/series',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'bookings.createSeries',
+        tags,
+        summary: `Book the same weekly time for 2 to ${MAX_SERIES_WEEKS} weeks, all or nothing`,
+        description:
+          "Books `weeks` visits of the service, the first at `starts_at` and the others at the same local time (the provider's time zone) each following week, in one transaction. Every visit must pass the checks of POST /bookings (notice, 60-day horizon, 15-minute grid, open hours, free time); if any does not, nothing is booked and 409 SLOT_UNAVAILABLE has one `details` entry per failing week with its `reason`. Each visit is then a booking of its own (confirmed or cancelled one by one). Services paid at booking cannot be booked as a series (400 naming `body.service_id`).",
+        body: {
+          ...SeriesBody,
+          examples: [
+            { service_id: '01936f3e-9a4b-7c2d-8e5f-0a1b2c3d4e5f', starts_at: '2026-12-07T10:00:00Z', weeks: 6 },
+          ],
+        },
+        response: {
+          ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'OWN_SERVICE', 'SLOT_UNAVAILABLE'),
+          201: Success(Type.Array(BookingSchema)),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send({ success: true, data: await bookings.bookSeries(actorOf(request), request.body) }),
+  );
+
+  app.post(
+    '/bookings/:id/reschedule',
+    {
+      config: { access: requireAuth() },
+      schema: {
+        operationId: 'bookings.rescheduleBooking',
+        tags,
+        summary:
+          'Move a pending or confirmed booking to another free time (its customer until the free-cancellation window, its provider until the start); accepts Idempotency-Key',
+        description:
+          "Takes the new time and frees the old one in one step, or changes nothing. The new time passes the checks of POST /bookings (409 SLOT_UNAVAILABLE with its `reason`); the visit keeps its length, price and payment (no new charge). The customer may reschedule until the service's `free_cancel_hours` before the start, the provider until the start; later, or a booking that is not pending or confirmed, answers 409 INVALID_STATE. A confirmed booking the customer moves waits for the provider's confirmation again (the provider is asked), unless the provider confirms automatically; a booking confirmed at its new time is confirmed anew to both parties. The reminder follows the new time. Anyone but its customer and its provider gets 404.",
+        headers: IdempotencyHeaders,
+        params: IdParams,
+        body: { ...RescheduleBody, examples: [{ starts_at: '2026-12-08T14:00:00Z' }] },
+        response: {
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'NOT_FOUND',
+            'SLOT_UNAVAILABLE',
+            'INVALID_STATE',
+            'IDEMPOTENCY_KEY_REUSED',
+          ),
+          200: Success(BookingDetailSchema),
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await bookings.reschedule(
+        actorOf(request),
+        request.params.id,
+        request.body,
+        request.headers['idempotency-key'],
+      );
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return { success: true, data: result.booking };
     },
   );
 

@@ -84,6 +84,22 @@ export const BookingSchema = Type.Object({
   cancel_reason: Nullable(Type.String()),
   created_at: DateTime,
   updated_at: DateTime,
+  // Optional because only the views below fill them: the answers of writes (create, confirm,
+  // cancel…) keep their shape.
+  service_name: Type.Optional(
+    Type.String({ description: 'GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service' }),
+  ),
+  provider_name: Type.Optional(
+    Type.String({ description: "GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name" }),
+  ),
+  customer_name: Type.Optional(
+    Nullable(
+      Type.String({
+        description:
+          "for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased",
+      }),
+    ),
+  ),
 });
 
 export const CreateBookingBody = Type.Object(

@@ -56,29 +56,12 @@ export const bookingsSeeder: Seeder = {
       if (!service) continue;
       const sample = SAMPLE_REVIEWS[index] as (typeof SAMPLE_REVIEWS)[number];
       // A past visit at 10:00 UTC, (index + 1) weeks ago: before any bookable slot, so nothing overlaps.
-      const startsAt = new Date(
-        Math.floor(now.getTime() / DAY_MS) * DAY_MS - (index + 1) * 7 * DAY_MS + 10 * 3_600_000,
-      );
-      const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
-      const bookingId = uuidv7();
-      await db.insert(bookings).values({
-        id: bookingId,
-        customerId: customer.id,
-        providerId: provider.id,
-        serviceId: service.id,
-        status: 'completed',
-        startsAt,
-        endsAt,
-        blocksFrom: startsAt,
-        blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
-        priceMinor: service.priceMinor,
-        currency: service.currency,
-        createdAt: new Date(startsAt.getTime() - 3 * DAY_MS),
-        updatedAt: endsAt,
-      });
+      const visit = pastVisit(customer.id, service, (index + 1) * 7, now);
+      const { endsAt } = visit;
+      await db.insert(bookings).values({ ...visit, status: 'completed', updatedAt: endsAt });
       await db.insert(reviews).values({
         id: uuidv7(),
-        bookingId,
+        bookingId: visit.id,
         providerId: provider.id,
         customerId: customer.id,
         rating: sample.rating,
@@ -117,22 +100,32 @@ async function seedVisitToComplete(db: Parameters<Seeder['run']>[0], customerId:
     .where(and(eq(services.providerId, providerId), eq(services.isActive, true), eq(services.paymentMode, 'at_visit')))
     .limit(1);
   if (!service) return;
-  const startsAt = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS - DAY_MS + 10 * 3_600_000);
+  const visit = pastVisit(customerId, service, 1, now);
+  await db.insert(bookings).values({ ...visit, status: 'confirmed', note: VISIT_TO_COMPLETE_NOTE });
+}
+
+/** A visit of `service` at 10:00 UTC `daysAgo` days ago, booked three days before it. */
+function pastVisit(
+  customerId: string,
+  service: typeof services.$inferSelect,
+  daysAgo: number,
+  now: Date,
+): Omit<typeof bookings.$inferInsert, 'status'> & { id: string; endsAt: Date } {
+  const startsAt = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS - daysAgo * DAY_MS + 10 * 3_600_000);
   const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
-  await db.insert(bookings).values({
+  const createdAt = new Date(startsAt.getTime() - 3 * DAY_MS);
+  return {
     id: uuidv7(),
     customerId,
-    providerId,
+    providerId: service.providerId,
     serviceId: service.id,
-    status: 'confirmed',
     startsAt,
     endsAt,
     blocksFrom: startsAt,
     blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
     priceMinor: service.priceMinor,
     currency: service.currency,
-    note: VISIT_TO_COMPLETE_NOTE,
-    createdAt: new Date(startsAt.getTime() - 3 * DAY_MS),
-    updatedAt: new Date(startsAt.getTime() - 3 * DAY_MS),
-  });
+    createdAt,
+    updatedAt: createdAt,
+  };
 }

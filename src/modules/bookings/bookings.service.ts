@@ -21,7 +21,9 @@ import { createBookingMessages } from './bookings.messages.js';
 import { type BookingPayments, createBookingPaymentFlow } from './bookings.payment.js';
 import { bookingsPersonalData } from './bookings.privacy.js';
 import type { BookingsRepository } from './bookings.repository.js';
+import { createRescheduling } from './bookings.reschedule.js';
 import { createReviews } from './bookings.reviews.js';
+import { createBookingSeries } from './bookings.series.js';
 import { createSlotsCache } from './bookings.slots-cache.js';
 
 export interface BookingsServiceDeps {
@@ -65,11 +67,15 @@ export function createBookingsService(deps: BookingsServiceDeps) {
   const chat = createChatRepository();
   const slotsCache = createSlotsCache({ cache: deps.slotStore, db: deps.db, readDb: deps.readDb });
   const flow = createBookingPaymentFlow({ ...deps, messages, slotsCache });
+  const { reschedule, remind } = createRescheduling({ ...deps, messages, flow, slotsCache });
   return {
     ...createAvailability({ ...deps, slotsCache }),
     ...createBookingCreation({ ...deps, messages, flow, slotsCache }),
     ...createBookingLifecycle({ ...deps, messages, slotsCache }),
-    remind: messages.remind,
+    ...createBookingSeries({ ...deps, messages, slotsCache }),
+    reschedule,
+    // A reminder of a time the booking has moved from is dropped.
+    remind,
     nudge: messages.nudge,
     onPaymentChanged: flow.onPaymentChanged,
     expireHolds: flow.expireHolds,

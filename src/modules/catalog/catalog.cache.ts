@@ -17,7 +17,7 @@ export interface CatalogAnswers {
 }
 
 /**
- * The catalog's cached answers (categories, public profiles, searches). Their keys carry one
+ * The catalog's cached answers (categories, public profiles and services, searches). Their keys carry one
  * generation counter from the shared store, so any change anywhere in the catalog is one
  * increment and reaches every instance: each answer reads the counter from the store, so an
  * instance sees another's change on its next request. A store that fails is a miss, never a
@@ -27,6 +27,7 @@ export interface CatalogAnswers {
 export interface CatalogCache {
   categories: CatalogAnswers;
   providers: CatalogAnswers;
+  services: CatalogAnswers;
   search: CatalogAnswers;
   /** Every cached catalog answer is stale. */
   invalidate(): Promise<void>;
@@ -58,7 +59,7 @@ export function createCatalogCache(deps: {
     return `catalog:${name}:${generation}:${key}`;
   };
 
-  const answers = (name: 'categories' | 'providers' | 'search'): CatalogAnswers => {
+  const answers = (name: 'categories' | 'providers' | 'services' | 'search'): CatalogAnswers => {
     const cache = createReadThroughCache({ kv, metrics, logger, local }, name);
     return {
       async get(key, ttlMs, load) {
@@ -70,6 +71,7 @@ export function createCatalogCache(deps: {
   return {
     categories: answers('categories'),
     providers: answers('providers'),
+    services: answers('services'),
     search: answers('search'),
     invalidate: () => counter.bump(CATALOG_GENERATION, GENERATION_TTL_MS),
   };

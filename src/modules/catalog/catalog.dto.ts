@@ -1,5 +1,15 @@
-import type { SearchRow } from './catalog.repository.js';
-import type { AdminProvider, Category, OwnProvider, PublicProvider, SearchResult, Service } from './catalog.schemas.js';
+import type { PublicServiceRow, SearchRow } from './catalog.repository.js';
+import type {
+  AdminProvider,
+  Category,
+  OwnProvider,
+  ProviderPage,
+  ProviderPageService,
+  PublicProvider,
+  PublicService,
+  SearchResult,
+  Service,
+} from './catalog.schemas.js';
 import type { CategoryRow, ProviderRow, ServiceRow } from './catalog.tables.js';
 
 // Rows as the API shows them, one mapping per response schema, so every use case answers with
@@ -54,7 +64,7 @@ export const toService = (row: ServiceRow): Service => ({
   updated_at: row.updatedAt.toISOString(),
 });
 
-export const toSearchResult = ({ service, provider, category }: SearchRow): SearchResult => ({
+export const toSearchResult = ({ service, provider, category }: Omit<SearchRow, 'key'>): SearchResult => ({
   id: service.id,
   name: service.name,
   description: service.description,
@@ -71,4 +81,29 @@ export const toSearchResult = ({ service, provider, category }: SearchRow): Sear
     rating_count: provider.ratingCount,
   },
   created_at: service.createdAt.toISOString(),
+});
+
+export const toPublicService = (row: PublicServiceRow): PublicService => ({
+  ...toSearchResult(row),
+  buffer_minutes: row.terms.bufferMinutes,
+  payment: row.terms.paymentMode,
+  free_cancel_hours: row.terms.freeCancelHours,
+  late_cancel_fee_bps: row.terms.lateCancelFeeBps,
+});
+
+const toProviderPageService = (row: ServiceRow): ProviderPageService => ({
+  id: row.id,
+  name: row.name,
+  description: row.description,
+  category_id: row.categoryId,
+  duration_minutes: row.durationMinutes,
+  price_minor: row.priceMinor,
+  currency: row.currency,
+  payment: row.paymentMode,
+});
+
+/** The provider's page lists only what can be booked: the active services. */
+export const toProviderPage = (provider: ProviderRow, offered: ServiceRow[]): ProviderPage => ({
+  ...toPublicProvider(provider),
+  services: offered.filter((service) => service.isActive).map(toProviderPageService),
 });

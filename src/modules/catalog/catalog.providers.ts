@@ -9,19 +9,24 @@ import { isTimeZone } from '../../shared/zoned-time.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
 import type { CatalogCache } from './catalog.cache.js';
-import { toAdminProvider, toOwnProvider, toPublicProvider } from './catalog.dto.js';
+import { toAdminProvider, toOwnProvider, toProviderPage } from './catalog.dto.js';
 import type { CatalogRepository } from './catalog.repository.js';
 import type {
   AdminProvider,
   AdminProvidersQueryInput,
   OwnProvider,
-  PublicProvider,
+  ProviderPage,
   UpdateProfileInput,
   VerifyProviderInput,
 } from './catalog.schemas.js';
 import type { ProviderRow } from './catalog.tables.js';
 
 const PROVIDER_TTL_MS = 3_600_000;
+/**
+ * The shape of a cached provider page, stamped into its key: during a rolling deploy an older
+ * instance's entry (the profile without `services`) is never read as a page.
+ */
+const PAGE_FORMAT = 'page-v2';
 
 /** What a new profile starts from. */
 export interface ProfileDefaults {
@@ -121,11 +126,13 @@ export function createProviderUseCases(deps: {
       return toOwnProvider(updated);
     },
 
-    /** A verified provider's public profile; anyone else's is 404. */
-    async publicProfile(id: string): Promise<PublicProvider> {
-      const profile = await cache.providers.get(id, PROVIDER_TTL_MS, async () => {
+    /** A verified provider's public profile with their active services; anyone else's is 404. */
+    async publicProfile(id: string): Promise<ProviderPage> {
+      // Any change to a service bumps the catalog generation too, so the cached list never lags.
+      const profile = await cache.providers.get(`${PAGE_FORMAT}:${id}`, PROVIDER_TTL_MS, async () => {
         const row = await repository.findProvider(db, id);
-        return row && row.verification === 'verified' ? toPublicProvider(row) : undefined;
+        if (row?.verification !== 'verified') return undefined;
+        return toProviderPage(row, await repository.servicesOfProvider(db, id));
       });
       if (!profile) throw notFound('Provider');
       return profile;

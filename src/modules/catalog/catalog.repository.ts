@@ -29,6 +29,9 @@ export interface SearchFilters {
   minPrice?: number;
   maxPrice?: number;
   minRating?: number;
+  providerId?: string;
+  /** ISO 4217, upper case. */
+  currency?: string;
 }
 
 /** Where a page ended: the sort key and the id. */
@@ -66,6 +69,11 @@ export interface SearchRow {
   provider: Pick<ProviderRow, keyof typeof searchColumns.provider>;
   category: Pick<CategoryRow, keyof typeof searchColumns.category>;
   key: number;
+}
+
+/** A bookable service with the terms its page shows (catalog.dto.ts toPublicService). */
+export interface PublicServiceRow extends Omit<SearchRow, 'key'> {
+  terms: Pick<ServiceRow, 'bufferMinutes' | 'paymentMode' | 'freeCancelHours' | 'lateCancelFeeBps'>;
 }
 
 /** Active services of verified providers: the only ones anyone may find or book. */
@@ -113,6 +121,64 @@ const refreshSearchText = (db: Db, where: SQL) =>
     union
     select overlay(word placing '' from i for 1), word from words, generate_series(1, length(word)) i
     on conflict do nothing`);
+
+/** The tsquery a match searches with; undefined when it matches every bookable service. */
+const tsqueryOf = (match: SearchMatch): SQL | undefined =>
+  match.mode === 'fts'
+    ? sql`websearch_to_tsquery('simple', ${match.q})`
+    : match.mode === 'typo'
+      ? sql`${match.tsquery}::tsquery`
+      : undefined;
+
+/** What a search matches, prices aside: bookable, the query, category, city, rating, provider and currency. */
+function matchWhere(filters: SearchFilters, query: SQL | undefined): SQL | undefined {
+  const categoryFilter = filters.category
+    ? sql`${services.categoryId} in ${withDescendants(sql`slug = ${filters.category} or id::text = ${filters.category}`)}`
+    : undefined;
+  return and(
+    bookableWhere,
+    query ? sql`${services.searchVector} @@ ${query}` : undefined,
+    categoryFilter,
+    filters.city ? sql`lower(${providers.city}) = lower(${filters.city})` : undefined,
+    filters.minRating !== undefined ? sql`${providers.ratingAverage} >= ${filters.minRating}` : undefined,
+    filters.providerId !== undefined ? eq(services.providerId, filters.providerId) : undefined,
+    filters.currency !== undefined ? eq(services.currency, filters.currency) : undefined,
+  );
+}
+
+/** Names a booking view shows: its service's and its provider's, by id. */
+export interface CatalogNames {
+  services: Map<string, string>;
+  providers: Map<string, string>;
+}
+
+/**
+ * The names of these services and providers, active or not (a booking keeps its service after
+ * it is withdrawn), in two primary-key reads: one page of bookings costs two queries, not two
+ * per booking. Exported through index.ts like identity's findAccount, for the bookings views.
+ */
+export async function catalogNames(
+  db: Db,
+  ids: { serviceIds: readonly string[]; providerIds: readonly string[] },
+): Promise<CatalogNames> {
+  const serviceIds = [...new Set(ids.serviceIds)];
+  const providerIds = [...new Set(ids.providerIds)];
+  const [serviceRows, providerRows] = await Promise.all([
+    serviceIds.length === 0
+      ? []
+      : db.select({ id: services.id, name: services.name }).from(services).where(inArray(services.id, serviceIds)),
+    providerIds.length === 0
+      ? []
+      : db
+          .select({ id: providers.id, name: providers.displayName })
+          .from(providers)
+          .where(inArray(providers.id, providerIds)),
+  ]);
+  return {
+    services: new Map(serviceRows.map((row) => [row.id, row.name])),
+    providers: new Map(providerRows.map((row) => [row.id, row.name])),
+  };
+}
 
 export function createCatalogRepository() {
   return {
@@ -308,12 +374,7 @@ export function createCatalogRepository() {
       options: { match: SearchMatch; sort: SearchSort; after?: SearchCursor; limit: number },
     ): Promise<SearchRow[]> {
       const { match, sort, after } = options;
-      const query =
-        match.mode === 'fts'
-          ? sql`websearch_to_tsquery('simple', ${match.q})`
-          : match.mode === 'typo'
-            ? sql`${match.tsquery}::tsquery`
-            : undefined;
+      const query = tsqueryOf(match);
 
       // Without a query there is nothing to rank by: relevance is newest first.
       const relevance = sort === 'relevance' && query !== undefined;
@@ -333,10 +394,6 @@ export function createCatalogRepository() {
         ? sql`(${key} ${descending ? sql`<` : sql`>`} ${after.key}::float8 or (${key} = ${after.key}::float8 and ${services.id} > ${after.id}::uuid))`
         : undefined;
 
-      const categoryFilter = filters.category
-        ? sql`${services.categoryId} in ${withDescendants(sql`slug = ${filters.category} or id::text = ${filters.category}`)}`
-        : undefined;
-
       const rows = await db
         .select({ ...searchColumns, key: sql<number>`${key}` })
         .from(services)
@@ -344,19 +401,50 @@ export function createCatalogRepository() {
         .innerJoin(categories, eq(categories.id, services.categoryId))
         .where(
           and(
-            bookableWhere,
-            query ? sql`${services.searchVector} @@ ${query}` : undefined,
-            categoryFilter,
-            filters.city ? sql`lower(${providers.city}) = lower(${filters.city})` : undefined,
+            matchWhere(filters, query),
             filters.minPrice !== undefined ? sql`${services.priceMinor} >= ${filters.minPrice}` : undefined,
             filters.maxPrice !== undefined ? sql`${services.priceMinor} <= ${filters.maxPrice}` : undefined,
-            filters.minRating !== undefined ? sql`${providers.ratingAverage} >= ${filters.minRating}` : undefined,
             keyset,
           ),
         )
         .orderBy(descending ? sql`${key} desc` : sql`${key} asc`, asc(services.id))
         .limit(options.limit);
       return rows.map((row) => ({ ...row, key: Number(row.key) }));
+    },
+
+    /**
+     * The currencies the services matching `match` and the filters (prices aside) are priced in,
+     * alphabetical, at most `limit`: a price comparison means something within one of them only.
+     */
+    async searchCurrencies(db: Db, filters: SearchFilters, match: SearchMatch, limit: number): Promise<string[]> {
+      const rows = await db
+        .selectDistinct({ currency: services.currency })
+        .from(services)
+        .innerJoin(providers, eq(providers.id, services.providerId))
+        .where(matchWhere(filters, tsqueryOf(match)))
+        .orderBy(asc(services.currency))
+        .limit(limit);
+      return rows.map((row) => row.currency);
+    },
+
+    /** A bookable service as search shows it, with its terms; undefined when not bookable. */
+    async publicService(db: Db, id: string): Promise<PublicServiceRow | undefined> {
+      const [row] = await db
+        .select({
+          ...searchColumns,
+          terms: {
+            bufferMinutes: services.bufferMinutes,
+            paymentMode: services.paymentMode,
+            freeCancelHours: services.freeCancelHours,
+            lateCancelFeeBps: services.lateCancelFeeBps,
+          },
+        })
+        .from(services)
+        .innerJoin(providers, eq(providers.id, services.providerId))
+        .innerJoin(categories, eq(categories.id, services.categoryId))
+        .where(and(eq(services.id, id), bookableWhere))
+        .limit(1);
+      return row;
     },
   };
 }

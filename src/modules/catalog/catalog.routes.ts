@@ -11,7 +11,8 @@ import {
   CreateCategoryBody,
   CreateServiceBody,
   OwnProviderSchema,
-  PublicProviderSchema,
+  ProviderPageSchema,
+  PublicServiceSchema,
   SearchQuery,
   SearchResultSchema,
   ServiceSchema,
@@ -49,14 +50,30 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       schema: {
         operationId: 'catalog.getProvider',
         description:
-          'Display name, bio, city, country, languages, time zone and rating of a verified provider. A provider not verified (or no provider) answers 404.',
+          'Display name, bio, city, country, languages, time zone and rating of a verified provider, and `services`: their active services, newest first (GET /services/:id has the details of one). A provider not verified (or no provider) answers 404.',
         tags,
-        summary: "A verified provider's public profile with rating; anyone else's is 404",
+        summary: "A verified provider's public page: profile, rating and active services; anyone else's is 404",
         params: IdParams,
-        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(PublicProviderSchema) },
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(ProviderPageSchema) },
       },
     },
     async (request) => ({ success: true, data: await catalog.publicProfile(request.params.id) }),
+  );
+
+  app.get(
+    '/services/:id',
+    {
+      schema: {
+        operationId: 'catalog.getService',
+        description:
+          "An active service of a verified provider: name, description, category, duration, price, payment and cancellation terms, and its provider's display name, city, country and rating. An inactive service, one of a provider not verified, or no service answers 404.",
+        tags,
+        summary: 'One bookable service with its provider; anything else is 404',
+        params: IdParams,
+        response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(PublicServiceSchema) },
+      },
+    },
+    async (request) => ({ success: true, data: await catalog.publicService(request.params.id) }),
   );
 
   app.get(
@@ -67,7 +84,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
         tags,
         summary: 'Search active services of verified providers',
         description:
-          '`q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; prices are minor units; `sort=relevance` is newest first without `q`.',
+          "`q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; `provider_id` keeps one provider's services; `currency` keeps those priced in it. Prices are minor units of their own currency, so `sort=price`, `min_price` and `max_price` compare within one currency: without `currency` they answer 400 naming `query.currency` (and the currencies found) when the matches are priced in more than one. `sort=relevance` is newest first without `q`.",
         querystring: SearchQuery,
         response: {
           ...errorResponses('VALIDATION_ERROR'),

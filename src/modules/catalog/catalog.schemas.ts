@@ -189,6 +189,12 @@ export const SearchQuery = Type.Object(
     min_price: Type.Optional(Type.Integer({ minimum: 0, maximum: serviceFields.price_minor.maximum })),
     max_price: Type.Optional(Type.Integer({ minimum: 0, maximum: serviceFields.price_minor.maximum })),
     min_rating: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
+    provider_id: Type.Optional({ ...Uuid, description: "only this provider's services" }),
+    currency: Type.Optional({
+      ...serviceFields.currency,
+      description:
+        'only services priced in this currency (ISO 4217). Needed by `sort=price`, `min_price` and `max_price` when the matches are priced in more than one currency.',
+    }),
     sort: Type.Optional(literals(SEARCH_SORTS)),
     ...pageQuery(20),
   },
@@ -215,3 +221,35 @@ export const SearchResultSchema = Type.Object({
   created_at: DateTime,
 });
 export type SearchResult = Static<typeof SearchResultSchema>;
+
+/** One bookable service as anyone sees it: the search result with its payment and cancellation terms. */
+export const PublicServiceSchema = Type.Composite([
+  SearchResultSchema,
+  Type.Object({
+    buffer_minutes: Type.Integer(),
+    payment: serviceFields.payment,
+    free_cancel_hours: serviceFields.free_cancel_hours,
+    late_cancel_fee_bps: serviceFields.late_cancel_fee_bps,
+  }),
+]);
+export type PublicService = Static<typeof PublicServiceSchema>;
+
+/** A provider's active service as listed on the provider's page. */
+export const ProviderPageServiceSchema = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  description: Type.String(),
+  category_id: Uuid,
+  duration_minutes: Type.Integer(),
+  price_minor: Type.Integer(),
+  currency: Type.String(),
+  payment: serviceFields.payment,
+});
+export type ProviderPageService = Static<typeof ProviderPageServiceSchema>;
+
+/** A verified provider's public profile and their active services, newest first. */
+export const ProviderPageSchema = Type.Object({
+  ...PublicProviderFields,
+  services: Type.Array(ProviderPageServiceSchema),
+});
+export type ProviderPage = Static<typeof ProviderPageSchema>;

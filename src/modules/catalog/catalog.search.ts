@@ -9,6 +9,7 @@ import { toSearchResult } from './catalog.dto.js';
 import type {
   CatalogRepository,
   SearchCursor,
+  SearchFilters,
   SearchMatch,
   SearchMode,
   SearchRow,
@@ -18,6 +19,8 @@ import { SEARCH_SORTS, type SearchQueryInput, type SearchResult } from './catalo
 import { typoTsquery } from './catalog.typos.js';
 
 const SEARCH_TTL_MS = 15 * 60_000;
+/** How many currencies a refused price comparison names. */
+const MAX_CURRENCIES_NAMED = 5;
 /**
  * The shape of a cached answer (SearchAnswer), stamped into its key. Instances of two releases
  * share the store during a rolling deploy: one that changes the shape changes this, so neither
@@ -87,6 +90,22 @@ export function createSearchUseCases(deps: {
     return tsquery === undefined ? undefined : { mode, tsquery };
   };
 
+  /**
+   * Prices are minor units of their own currency, so comparing them across currencies is
+   * meaningless (£70 = 7000 would sort before 1,500 KES = 150000). Without `currency`, a price
+   * sort or filter is answered only when every match is priced in one currency.
+   */
+  const checkOneCurrency = async (filters: SearchFilters, match: SearchMatch): Promise<void> => {
+    const currencies = await repository.searchCurrencies(readDb, filters, match, MAX_CURRENCIES_NAMED + 1);
+    if (currencies.length < 2) return;
+    const named = currencies.slice(0, MAX_CURRENCIES_NAMED).join(', ');
+    const more = currencies.length > MAX_CURRENCIES_NAMED ? ', …' : '';
+    throw invalidField(
+      'query.currency',
+      `is required to sort or filter by price: the matches are priced in ${named}${more} (send one of them)`,
+    );
+  };
+
   return {
     /**
      * A non-empty `q` is matched in full text first and, when that finds nothing, by the typo
@@ -111,12 +130,17 @@ export function createSearchUseCases(deps: {
         minPrice: query.min_price,
         maxPrice: query.max_price,
         minRating: query.min_rating,
+        providerId: query.provider_id,
+        currency: query.currency,
       };
+      const comparesPrices = sort === 'price' || query.min_price !== undefined || query.max_price !== undefined;
       const key = `${ANSWER_FORMAT}:${JSON.stringify([{ q, ...filters }, sort, query.limit, query.cursor ?? null])}`;
       const answer = await cache.search.get(key, SEARCH_TTL_MS, async (): Promise<SearchAnswer> => {
         const run = async (mode: SearchMode): Promise<SearchRow[]> => {
           const match = await matchOf(mode, q);
-          return match ? repository.search(readDb, filters, { match, sort, after, limit: query.limit + 1 }) : [];
+          if (!match) return [];
+          if (comparesPrices && filters.currency === undefined) await checkOneCurrency(filters, match);
+          return repository.search(readDb, filters, { match, sort, after, limit: query.limit + 1 });
         };
         // A cursor continues in the mode that found its first page, so the fallback never switches mid-way.
         let mode: SearchMode = after?.mode ?? (q ? 'fts' : 'all');

@@ -5,11 +5,14 @@ import { inTransaction } from '../../infra/db/transaction.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
 import type { CatalogCache } from './catalog.cache.js';
-import { toService } from './catalog.dto.js';
+import { toPublicService, toService } from './catalog.dto.js';
 import type { OwnProfiles } from './catalog.providers.js';
 import type { CatalogRepository } from './catalog.repository.js';
-import type { CreateServiceInput, Service, UpdateServiceInput } from './catalog.schemas.js';
+import type { CreateServiceInput, PublicService, Service, UpdateServiceInput } from './catalog.schemas.js';
 import type { ProviderRow, ServiceRow } from './catalog.tables.js';
+
+// Any change to the catalog bumps its generation, so this bounds only how long an unread entry lingers.
+const SERVICE_TTL_MS = 3_600_000;
 
 /**
  * The services a provider offers. Creating or editing one rebuilds its search document in the
@@ -18,7 +21,7 @@ import type { ProviderRow, ServiceRow } from './catalog.tables.js';
 export function createProviderServiceUseCases(deps: {
   db: Db;
   repository: CatalogRepository;
-  cache: Pick<CatalogCache, 'invalidate'>;
+  cache: Pick<CatalogCache, 'services' | 'invalidate'>;
   clock: Clock;
   ids: IdGenerator;
   ownProfiles: OwnProfiles;
@@ -51,6 +54,16 @@ export function createProviderServiceUseCases(deps: {
   };
 
   return {
+    /** An active service of a verified provider as anyone sees it; any other is 404. */
+    async publicService(id: string): Promise<PublicService> {
+      const found = await cache.services.get(id, SERVICE_TTL_MS, async () => {
+        const row = await repository.publicService(db, id);
+        return row ? toPublicService(row) : undefined;
+      });
+      if (!found) throw notFound('Service');
+      return found;
+    },
+
     async listOwnServices(actor: Actor): Promise<Service[]> {
       const provider = await repository.findProviderByUser(db, actor.id);
       return provider ? (await repository.servicesOfProvider(db, provider.id)).map(toService) : [];

@@ -10,7 +10,7 @@ import { catalogSeeder } from './catalog.seed.js';
 import { type CatalogService, createCatalogService } from './catalog.service.js';
 
 export { CATALOG_GENERATION } from './catalog.cache.js';
-export { createCatalogRepository } from './catalog.repository.js';
+export { type CatalogNames, catalogNames, createCatalogRepository } from './catalog.repository.js';
 export { catalogSeeder, DEMO_PROVIDERS, seededProviderId } from './catalog.seed.js';
 export type { CatalogService } from './catalog.service.js';
 export {

@@ -1,4 +1,4 @@
-import { and, arrayOverlaps, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { and, arrayOverlaps, desc, eq, inArray, lt, type SQL } from 'drizzle-orm';
 import type { Db } from '../../infra/db/client.js';
 import { type MediaRow, media } from './media.tables.js';
 
@@ -33,6 +33,16 @@ export function createMediaRepository() {
         .where('id' in where ? eq(media.id, where.id) : eq(media.userId, where.userId))
         .returning({ keys: media.keys });
       return { rows: deleted.length, keys: deleted.flatMap((row) => row.keys) };
+    },
+
+    /** Of `ids`, those that are uploads of `userId`. */
+    async idsOwnedBy(db: Db, userId: string, ids: string[]): Promise<Set<string>> {
+      if (ids.length === 0) return new Set();
+      const rows = await db
+        .select({ id: media.id })
+        .from(media)
+        .where(and(eq(media.userId, userId), inArray(media.id, ids)));
+      return new Set(rows.map((row) => row.id));
     },
 
     /** Of `keys`, those some upload still uses (an identical image uploaded twice shares its files). */

@@ -142,6 +142,11 @@ export function createMediaService(deps: {
       });
     },
 
+    /** Of `ids`, the uploads that are `userId`'s. */
+    async ownedBy(userId: string, ids: string[]): Promise<Set<string>> {
+      return repository.idsOwnedBy(db, userId, ids);
+    },
+
     /** A stored file's bytes, or undefined. */
     file: (key: string) => store.get(key),
 

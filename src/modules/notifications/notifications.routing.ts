@@ -20,6 +20,8 @@ export const CHANNEL_ORDER: Record<TemplateName, readonly Channel[]> = {
   review_request: ['push', 'email'],
   review_posted: ['push', 'email'],
   wellness_reminder: ['whatsapp', 'sms'],
+  provider_application_received: ['email'],
+  provider_application_decided: ['push', 'email'],
 };
 
 /** The order for one message: the caller's when given (the person chose a channel), else its type's. */

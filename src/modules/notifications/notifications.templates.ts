@@ -87,6 +87,38 @@ export const TEMPLATES = {
       after: ['If you did not ask for this, ignore this message: your password stays as it is.'],
     }),
   },
+  provider_application_received: {
+    required: ['business_name', 'city', 'country'],
+    build: (data, context) => ({
+      subject: `New provider application: ${data.business_name}`,
+      paragraphs: [
+        `${data.business_name} (${data.city}, ${data.country}) applied to offer services. It waits for review.`,
+      ],
+      action: { label: 'Review applications', url: `${context.appUrl}/admin` },
+    }),
+  },
+  provider_application_decided: {
+    required: ['business_name', 'decision'],
+    optional: ['reason'],
+    build: (data, context) =>
+      data.decision === 'approved'
+        ? {
+            subject: 'You are now a provider on Care Platform',
+            paragraphs: [
+              `Your application for ${data.business_name} was approved: your provider profile is verified.`,
+              'Sign in again, then add your services and weekly hours to start taking bookings.',
+            ],
+            action: { label: 'Open your provider profile', url: `${context.appUrl}/provider` },
+          }
+        : {
+            subject: 'Your provider application was not approved',
+            paragraphs: [
+              `Your application for ${data.business_name} was not approved.`,
+              ...(data.reason ? [`The reviewer wrote: ${data.reason}`] : []),
+              'You may apply again with the missing details or documents.',
+            ],
+          },
+  },
   booking_confirmed: {
     required: ['service_name', 'starts_at'],
     optional: BOOKING_OPTIONAL,

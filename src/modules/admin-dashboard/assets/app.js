@@ -87,6 +87,87 @@ function csvLink(range) {
   return h('span', {}, link, problem);
 }
 
+// ---- Provider applications ----
+
+const APPLICATIONS = `${API}/admin/provider-applications`;
+
+/** One waiting application: its details, Approve, and Reject with the reason the applicant is told. */
+function applicationRow(application, decided) {
+  const reason = h('input', {
+    type: 'text',
+    maxlength: '1000',
+    placeholder: 'Reason (told to the applicant)',
+    'aria-label': `Reason for rejecting ${application.business_name}`,
+    'data-testid': 'application-reason',
+  });
+  const problem = h('span', { class: 'error', role: 'alert', hidden: true, 'data-testid': 'application-error' });
+  const act = async (button, path, body) => {
+    problem.hidden = true;
+    button.disabled = true;
+    try {
+      await api(`${APPLICATIONS}/${application.id}/${path}`, { method: 'POST', body });
+      decided();
+    } catch (failure) {
+      if (failure.status === 403) return adminsOnly();
+      problem.textContent = ` ${failure.message}`;
+      problem.hidden = false;
+      button.disabled = false;
+    }
+  };
+  const approve = h('button', { type: 'button', text: 'Approve', 'data-testid': 'application-approve' });
+  approve.addEventListener('click', () => act(approve, 'approve', {}));
+  const reject = h('button', { type: 'button', text: 'Reject', 'data-testid': 'application-reject' });
+  reject.addEventListener('click', () => {
+    if (!reason.value.trim()) {
+      problem.textContent = ' Write the reason first: the applicant is told it.';
+      problem.hidden = false;
+      reason.focus();
+      return;
+    }
+    act(reject, 'reject', { reason: reason.value.trim() });
+  });
+  return h(
+    'tr',
+    { 'data-testid': 'application', 'data-id': application.id },
+    h(
+      'td',
+      {},
+      h('strong', { text: application.business_name }),
+      h('br'),
+      h('span', { class: 'muted', text: application.bio }),
+    ),
+    h('td', { text: `${application.city}, ${application.country}` }),
+    h('td', { text: application.created_at.slice(0, 10) }),
+    h('td', { text: `${application.document_media_ids.length}` }),
+    h('td', {}, approve, ' ', reason, ' ', reject, problem),
+  );
+}
+
+async function applicationsPanel() {
+  const payload = await api(`${APPLICATIONS}?status=pending&limit=50`);
+  if (payload.data.length === 0)
+    return h('p', { text: 'No application is waiting.', 'data-testid': 'applications-empty' });
+  const reload = () => render('applications', applicationsPanel);
+  return h(
+    'table',
+    { 'data-testid': 'applications' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Business', 'Where', 'Applied', 'Documents', 'Decision'].map((text) => h('th', { text })),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      payload.data.map((application) => applicationRow(application, reload)),
+    ),
+  );
+}
+
 // ---- Screens ----
 
 function show(screen) {
@@ -202,6 +283,7 @@ function load() {
     return revenuePanel(summary, { download: csvLink(range), note });
   });
   render('security', async () => securityPanel((await api(`${API}/admin/security/summary?hours=24`)).data));
+  render('applications', applicationsPanel);
   // 503 still carries the report (status critical).
   render('health', async () => healthPanel(await api('/api/health', { accept: [503] })));
 }
