@@ -405,7 +405,9 @@ describe('live limits (auth timeout, connections per person, heartbeat)', () => 
   beforeAll(async () => {
     t = await buildTestApp({
       clock,
-      env: { LIVE_AUTH_TIMEOUT_MS: '250', LIVE_MAX_CONNECTIONS_PER_USER: '2', LIVE_HEARTBEAT_MS: '100' },
+      // A heartbeat of 400 ms: short enough for the test, long enough that a lively client on a busy
+      // CI machine (both suites running) still pongs in time.
+      env: { LIVE_AUTH_TIMEOUT_MS: '250', LIVE_MAX_CONNECTIONS_PER_USER: '2', LIVE_HEARTBEAT_MS: '400' },
     });
     url = await liveUrl(t.app);
   });
@@ -482,9 +484,9 @@ describe('live limits (auth timeout, connections per person, heartbeat)', () => 
       pings += 1;
     });
     const silent = await clients.ready(url, silentUser.accessToken, { autoPong: false });
-    const closed = await silent.waitClosed(1500);
+    const closed = await silent.waitClosed(5000);
     expect(closed).toMatchObject({ code: LIVE_CLOSE_CODES.NO_PONG, reason: 'no pong' });
-    await until(() => pings >= 3, 'three pings answered');
+    await until(() => pings >= 3, 'three pings answered', 5000);
     await lively.roundTrip();
     expect(lively.isOpen()).toBe(true);
   });
