@@ -21,7 +21,13 @@ import { type BookingDetail, type BookingInput, type PublicBooking, toPublicBook
 import type { BookingMessages, KnownOffer } from './bookings.messages.js';
 import type { BookingPaymentFlow, BookingPayments } from './bookings.payment.js';
 import type { BookingsRepository } from './bookings.repository.js';
-import { DEFAULT_MIN_NOTICE_MS, HORIZON_MS, SLOT_GRID_MINUTES, slotUnavailableReason } from './bookings.slots.js';
+import {
+  DEFAULT_MIN_NOTICE_MS,
+  HORIZON_MS,
+  SLOT_GRID_MINUTES,
+  slotUnavailableReason,
+  visitSpan,
+} from './bookings.slots.js';
 import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow } from './bookings.tables.js';
 
@@ -130,18 +136,13 @@ export function createBookingInsert(deps: BookingInsertDeps) {
     const { service, provider } = offer;
     const paid = service.paymentMode === 'required';
     const now = clock.now();
-    const startsAt = new Date(input.starts_at);
-    const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
     const row = await repository.insert(tx, {
       id: deps.ids(),
       customerId: actor.id,
       providerId: provider.id,
       serviceId: service.id,
       status: paid ? 'pending_payment' : provider.autoConfirm ? 'confirmed' : 'pending',
-      startsAt,
-      endsAt,
-      blocksFrom: startsAt,
-      blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
+      ...visitSpan(new Date(input.starts_at), service),
       priceMinor: service.priceMinor,
       currency: service.currency,
       note: input.note ?? null,

@@ -13,7 +13,7 @@ import { type BookingMessages, LATE_REMINDER_BEFORE_MS, REMINDER_BEFORE_MS } fro
 import { type Party, partyOf } from './bookings.parties.js';
 import type { BookingPaymentFlow } from './bookings.payment.js';
 import type { BookingsRepository } from './bookings.repository.js';
-import { DEFAULT_MIN_NOTICE_MS } from './bookings.slots.js';
+import { DEFAULT_MIN_NOTICE_MS, visitSpan } from './bookings.slots.js';
 import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow, BookingStatus } from './bookings.tables.js';
 
@@ -84,29 +84,21 @@ export function createRescheduling(deps: {
    * confirmation again, unless the provider confirms automatically: they agreed to the old time only.
    */
   const move = async (tx: Db, booking: BookingRow, party: Party, startsAt: Date) => {
-    const durationMs = booking.endsAt.getTime() - booking.startsAt.getTime();
-    const bufferMs = booking.blocksUntil.getTime() - booking.endsAt.getTime();
     // The visit bought stays the same length, whatever the service says now.
-    const reason = await slotRuleReason(
-      { repository, clock, minNoticeMs },
-      tx,
-      booking.providerId,
-      { durationMinutes: durationMs / 60_000, bufferMinutes: bufferMs / 60_000 },
-      startsAt,
-    );
+    const length = {
+      durationMinutes: (booking.endsAt.getTime() - booking.startsAt.getTime()) / 60_000,
+      bufferMinutes: (booking.blocksUntil.getTime() - booking.endsAt.getTime()) / 60_000,
+    };
+    const reason = await slotRuleReason({ repository, clock, minNoticeMs }, tx, booking.providerId, length, startsAt);
     if (reason) throw slotUnavailable(reason, minNoticeMs);
     const backToProvider =
       booking.status === 'confirmed' &&
       party === 'customer' &&
       !(await catalog.findProvider(booking.providerId, tx))?.autoConfirm;
     const status = backToProvider ? 'pending' : booking.status;
-    const endsAt = new Date(startsAt.getTime() + durationMs);
     return repository.update(tx, booking.id, {
       status,
-      startsAt,
-      endsAt,
-      blocksFrom: startsAt,
-      blocksUntil: new Date(endsAt.getTime() + bufferMs),
+      ...visitSpan(startsAt, length),
       updatedAt: clock.now(),
     });
   };

@@ -4,6 +4,7 @@ import { uuidv7 } from '../../infra/ids.js';
 import { providers, services } from '../catalog/catalog.tables.js';
 import { seededProviderId } from '../catalog/index.js';
 import { users } from '../identity/identity.tables.js';
+import { visitSpan } from './bookings.slots.js';
 import { availability, bookings, reviews } from './bookings.tables.js';
 
 const WEEKDAYS = [1, 2, 3, 4, 5];
@@ -112,17 +113,14 @@ function pastVisit(
   now: Date,
 ): Omit<typeof bookings.$inferInsert, 'status'> & { id: string; endsAt: Date } {
   const startsAt = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS - daysAgo * DAY_MS + 10 * 3_600_000);
-  const endsAt = new Date(startsAt.getTime() + service.durationMinutes * 60_000);
+  const span = visitSpan(startsAt, service);
   const createdAt = new Date(startsAt.getTime() - 3 * DAY_MS);
   return {
     id: uuidv7(),
     customerId,
     providerId: service.providerId,
     serviceId: service.id,
-    startsAt,
-    endsAt,
-    blocksFrom: startsAt,
-    blocksUntil: new Date(endsAt.getTime() + service.bufferMinutes * 60_000),
+    ...span,
     priceMinor: service.priceMinor,
     currency: service.currency,
     createdAt,

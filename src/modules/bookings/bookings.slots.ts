@@ -27,6 +27,17 @@ export const SLOT_GRID_MINUTES = 15;
 export const DEFAULT_MIN_NOTICE_MS = 2 * 3_600_000;
 export const HORIZON_MS = 60 * 86_400_000;
 
+/** The times a visit starting at `startsAt` holds: the visit itself, and the provider's time with its buffer. */
+export function visitSpan(startsAt: Date, length: { durationMinutes: number; bufferMinutes: number }) {
+  const endsAt = new Date(startsAt.getTime() + length.durationMinutes * 60_000);
+  return {
+    startsAt,
+    endsAt,
+    blocksFrom: startsAt,
+    blocksUntil: new Date(endsAt.getTime() + length.bufferMinutes * 60_000),
+  };
+}
+
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
 
