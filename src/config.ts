@@ -187,6 +187,12 @@ export const EnvSchema = Type.Object({
     default: true,
     description: 'seed demo data on first start of an empty embedded database (never in production)',
   }),
+  SEED_ANALYTICS_HISTORY: Type.Optional(
+    Type.Boolean({
+      description:
+        'with the demo data, seed a synthetic analytics history (300 made-up people over 90 days, every event marked synthetic); default true, false when NODE_ENV=test',
+    }),
+  ),
   PUBLIC_APP_URL: Type.String({
     default: 'http://localhost:3000',
     pattern: '^https?://[^\\s]+$',
@@ -595,6 +601,8 @@ export interface Config {
   };
   workersEnabled: boolean;
   seedDemoData: boolean;
+  /** Whether the demo data includes the synthetic analytics history. */
+  seedAnalyticsHistory: boolean;
   publicAppUrl: string;
   notifications: {
     n8n?: { url: string; secret: string; timeoutMs: number };
@@ -878,6 +886,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     workersEnabled: e.WORKERS_ENABLED,
     seedDemoData: e.SEED_DEMO_DATA,
+    seedAnalyticsHistory: e.SEED_ANALYTICS_HISTORY ?? e.NODE_ENV !== 'test',
     publicAppUrl: e.PUBLIC_APP_URL.replace(/\/+$/, ''),
     notifications: {
       n8n:

@@ -3,6 +3,7 @@ import { createAdminDashboardModule } from './modules/admin-dashboard/index.js';
 import { createAnalyticsModule, createAnalyticsTracker } from './modules/analytics/index.js';
 import { createAuditModule } from './modules/audit/index.js';
 import { createBookingsModule } from './modules/bookings/index.js';
+import { createCalendarModule } from './modules/calendar/index.js';
 import { createCatalogModule } from './modules/catalog/index.js';
 import { consentGrantedFor, createConsentModule } from './modules/consent/index.js';
 import { createContentModule } from './modules/content/index.js';
@@ -63,7 +64,14 @@ export function createModules(platform: Platform) {
   });
   const access = createAccessModule(platform, { identity: identity.service, audit: audit.service, track });
   const live = createLiveModule(platform, { auth: identity.auth });
-  const content = createContentModule(platform, { audit: audit.service, track, access: access.service });
+  // Before the modules that link uploads (content, catalog): it needs only the platform.
+  const media = createMediaModule(platform);
+  const content = createContentModule(platform, {
+    audit: audit.service,
+    track,
+    access: access.service,
+    media: media.service,
+  });
   const profiles = createProfilesModule(platform, { track });
   const analytics = createAnalyticsModule(platform, {
     tracker,
@@ -79,7 +87,12 @@ export function createModules(platform: Platform) {
     track,
   });
   const support = createSupportModule(platform, { identity: identity.service, track });
-  const catalog = createCatalogModule(platform, { audit: audit.service, track, identity: identity.service });
+  const catalog = createCatalogModule(platform, {
+    audit: audit.service,
+    track,
+    identity: identity.service,
+    media: media.service,
+  });
   const idempotency = createIdempotencyModule(platform);
   const payments = createPaymentsModule(platform, {
     audit: audit.service,
@@ -96,13 +109,17 @@ export function createModules(platform: Platform) {
     idempotency: idempotency.service,
     isOnline: live.service.isOnline,
   });
+  const calendar = createCalendarModule(platform, {
+    bookings: bookings.service,
+    identity: identity.service,
+    audit: audit.service,
+  });
   const reminders = createRemindersModule(platform, {
     identity: identity.service,
     consent: consent.service,
     notify: notifications.service,
     track,
   });
-  const media = createMediaModule(platform);
   const onboarding = createOnboardingModule(platform, {
     audit: audit.service,
     identity: identity.service,
@@ -126,7 +143,6 @@ export function createModules(platform: Platform) {
     live,
     content,
     profiles,
-    analytics,
     recommendations,
     support,
     catalog,
@@ -135,6 +151,9 @@ export function createModules(platform: Platform) {
     // Made before bookings (which charge through it), listed after them: its demo payments are
     // for the visits the bookings seeder makes.
     payments,
+    // After the catalogue and bookings: its synthetic demo history uses the demo services.
+    analytics,
+    calendar,
     reminders,
     media,
     onboarding,
@@ -168,6 +187,8 @@ export function createModules(platform: Platform) {
       payments: payments.service,
       bookings: bookings.service,
       reminders: reminders.service,
+      media: media.service,
+      calendar: calendar.service,
       privacy: privacy.service,
     },
     jobs: { ...reminders.jobs, ...analytics.jobs, ...payments.jobs, ...bookings.jobs, ...security.jobs },

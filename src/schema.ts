@@ -7,6 +7,7 @@ export * from './modules/access/access.tables.js';
 export * from './modules/analytics/analytics.tables.js';
 export * from './modules/audit/audit.tables.js';
 export * from './modules/bookings/bookings.tables.js';
+export * from './modules/calendar/calendar.tables.js';
 export * from './modules/catalog/catalog.tables.js';
 export * from './modules/consent/consent.tables.js';
 export * from './modules/content/content.tables.js';

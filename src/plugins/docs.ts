@@ -41,6 +41,10 @@ const TAGS = [
   { name: 'payments', description: 'Payments of bookings and their refunds' },
   { name: 'provider', description: 'For providers: your profile, services and earnings' },
   { name: 'media', description: 'Image uploads, resized and served for a CDN to keep' },
+  {
+    name: 'calendar',
+    description: 'Your bookings in your calendar app: iCalendar files and a secret, rotatable feed address',
+  },
   { name: 'live', description: 'Live updates over a WebSocket' },
   { name: 'analytics', description: 'Privacy-safe product events, and reports for admins' },
   { name: 'webhooks', description: 'Events from payment gateways and messaging providers (signed by them)' },

@@ -8,6 +8,11 @@ import type { Plan } from './actor.js';
 export interface DomainEvents {
   /** What readers see of the published content changed (an item published, edited, archived). */
   'content.published_changed': { contentId: string };
+  /**
+   * Uploads were deleted (by their owner, an admin, or the owner's erasure): their links are gone
+   * (foreign keys), so pages that showed them are stale.
+   */
+  'media.deleted': { userId: string; media: { id: string; purpose: string }[] };
   /** A person's lifestyle profile changed. */
   'profile.changed': { userId: string };
   /** A person's plan changed (admin, trial start). */
@@ -37,6 +42,7 @@ export const LIVE_MESSAGE_TYPES = [
   'booking.created',
   'booking.confirmed',
   'booking.cancelled',
+  'booking.rescheduled',
   'booking.completed',
   'payment.updated',
   'chat.message',

@@ -82,3 +82,55 @@ export function zonedTimeToUtc(date: { year: number; month: number; day: number 
   }
   return new Date(high);
 }
+
+// Enough for a few hundred zones over a year on each side of today; then start afresh.
+const OFFSET_MEMO_LIMIT = 100_000;
+/** "<zone> <instant>" → the zone's offset (ms) at that whole-minute instant; it never changes. */
+const offsetMemo = new Map<string, number>();
+
+/** The zone's offset from UTC (local minus UTC, in ms) at an instant (taken at its whole minute). */
+export function offsetAt(zone: string, instantMs: number): number {
+  const minute = Math.floor(instantMs / MINUTE_MS) * MINUTE_MS;
+  const key = `${zone} ${minute}`;
+  let offset = offsetMemo.get(key);
+  if (offset === undefined) {
+    offset = wallAsUtc(wallTime(minute, zone)) - minute;
+    if (offsetMemo.size >= OFFSET_MEMO_LIMIT) offsetMemo.clear();
+    offsetMemo.set(key, offset);
+  }
+  return offset;
+}
+
+/** The zone changes its offset from `from` to `to` (ms) at the whole-minute instant `at`. */
+export interface OffsetChange {
+  at: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * The zone's offset changes between the UTC days around [fromMs, untilMs]. Intl is asked once per
+ * UTC day boundary and about ten times more on a day whose offset changes (halving to the minute it
+ * takes effect); this assumes a zone changes at most once within a day, as every zone in tzdb does.
+ */
+export function offsetChanges(zone: string, fromMs: number, untilMs: number): OffsetChange[] {
+  const firstDay = Math.floor(fromMs / DAY_MS) * DAY_MS;
+  const lastDay = Math.ceil(untilMs / DAY_MS) * DAY_MS;
+  const changes: OffsetChange[] = [];
+  let before = offsetAt(zone, firstDay);
+  for (let day = firstDay + DAY_MS; day <= lastDay; day += DAY_MS) {
+    const after = offsetAt(zone, day);
+    if (after === before) continue;
+    // The change lies in (day - 1 d, day]: halve to the minute it takes effect.
+    let low = day - DAY_MS;
+    let high = day;
+    while (high - low > MINUTE_MS) {
+      const middle = low + Math.floor((high - low) / 2 / MINUTE_MS) * MINUTE_MS;
+      if (offsetAt(zone, middle) === before) low = middle;
+      else high = middle;
+    }
+    changes.push({ at: high, from: before, to: after });
+    before = after;
+  }
+  return changes;
+}

@@ -232,6 +232,20 @@ describe('user management (/api/v1/admin/users)', () => {
       expect(denied.json().code).toBe('FORBIDDEN');
     });
 
+    it('refuses an admin removing their own admin role or deactivating themselves (409), changing nothing', async () => {
+      const self = await createUser(t.app, { role: 'admin' });
+      const own = (body: object) =>
+        t.app.inject({ method: 'PATCH', url: `${USERS}/${self.id}`, headers: self.headers, payload: body });
+      for (const body of [{ role: 'user' }, { is_active: false }, { role: 'provider', plan: 'premium' }]) {
+        const res = await own(body);
+        expect(res.statusCode, JSON.stringify(body)).toBe(409);
+        expect(res.json()).toMatchObject({ code: 'INVALID_STATE' });
+      }
+      expect(await userRow(self.id)).toMatchObject({ role: 'admin', plan: 'free', isActive: true });
+      // Their own plan is theirs to change.
+      expect((await own({ plan: 'premium' })).statusCode).toBe(200);
+    });
+
     it('changes the plan: DB row, audit from/to, a plan_changed product event, new entitlements', async () => {
       const target = await createUser(t.app);
       const res = await patch(target.id, { plan: 'premium' });

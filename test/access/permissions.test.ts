@@ -57,6 +57,9 @@ const PUBLIC_ROUTES = new Set([
   'GET /api/v1/push/vapid-public-key',
   // Uploaded images' files, named by the digest of their bytes: served to anyone, for a CDN.
   'GET /api/v1/media/files/:key',
+  // Calendar feeds by their secret address (?token=…): calendar apps subscribe without signing in.
+  'GET /api/v1/calendar/customer.ics',
+  'GET /api/v1/calendar/provider.ics',
   // The WebSocket: it authenticates with its first message, not a header.
   'GET /api/v1/live',
 ]);

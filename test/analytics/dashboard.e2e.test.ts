@@ -2,18 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CURRENCY_EXPONENTS, formatMinor } from '../../src/modules/payments/payments.money.js';
 import { createContent } from '../content/helpers.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { seedDemoData } from '../helpers/demo.js';
 import { createUser, type TestUser } from '../helpers/users.js';
+import { HAS_CHROMIUM, launchChromium, openSignedIn as openPage, ready, SKIP_REASON } from './dashboard-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// CI installs Chromium (.ci/run) and never skips: a missing browser fails there.
-const HAS_CHROMIUM = existsSync(CHROMIUM) || Boolean(process.env.CI);
-const SKIP_REASON = 'Chromium not installed (apt-get install chromium): dashboard e2e skipped';
 if (!HAS_CHROMIUM) console.warn(`SKIPPED: ${SKIP_REASON}`);
 const SCREENSHOT = 'test-results/admin-dashboard.png';
 
@@ -72,7 +69,7 @@ describe('admin dashboard page', () => {
   it('serves the linked script, stylesheet and icon, cached for good under their content hash', async () => {
     const html = (await t.app.inject({ method: 'GET', url: '/admin' })).body;
     const links = [...html.matchAll(/(?:src|href)="(\/admin\/[\w.]+\?v=[\w-]+)"/g)].map((match) => match[1]!);
-    expect(links).toHaveLength(6);
+    expect(links).toHaveLength(7);
     const types: Record<string, RegExp> = { js: /^text\/javascript/, css: /^text\/css/, svg: /^image\/svg\+xml/ };
     for (const link of links) {
       const res = await t.app.inject({ method: 'GET', url: link });
@@ -126,19 +123,7 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
 
   beforeAll(async () => {
     // The browser starts while the data is made.
-    launching = chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    launching = launchChromium();
     baseUrl = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
     const [reader, other] = await Promise.all([createUser(t.app), createUser(t.app)]);
     [admin, member] = await Promise.all([createUser(t.app, { role: 'admin' }), createUser(t.app)]);
@@ -173,8 +158,9 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
       ].map((event, index) => ({ ...event, time: new Date(now - index * 1000).toISOString(), device_id: 'e2e-1' })),
     });
     expect(sent.json().data).toMatchObject({ accepted: 3, rejected: [], dropped_no_consent: 0 });
-    // The demo data `npm start` seeds: among it, captured payments for the demo's past visits.
-    await seedDemoData(t.app);
+    // The demo data `npm start` seeds: among it, captured payments for the demo's past visits, and
+    // the synthetic analytics history (made-up people), which the page says it includes.
+    await seedDemoData(t.app, { history: true });
     browser = await launching;
   });
 
@@ -185,24 +171,8 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
     );
   });
 
-  /** Opens /admin and submits the sign-in form; `problems` collects script errors and CSP reports. */
-  async function openSignedIn(user: TestUser): Promise<{ page: Page; problems: string[] }> {
-    const problems: string[] = [];
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(8000);
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    await page.goto(`${baseUrl}/admin`);
-    await page.getByLabel('Email').fill(user.email);
-    await page.getByLabel('Password').fill(user.password);
-    await page.getByTestId('login-submit').click();
-    return { page, problems };
-  }
-
-  const ready = (page: Page, panel: string) =>
-    page.locator(`[data-testid="panel-${panel}"][data-state="ready"]`).waitFor({ state: 'attached' });
+  const openSignedIn = (user: TestUser): Promise<{ page: Page; problems: string[] }> =>
+    openPage(browser, baseUrl, user);
 
   it('signs an admin in and draws every panel from the API', async () => {
     const { page, problems } = await openSignedIn(admin);
@@ -216,6 +186,9 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
       'content',
       'revenue',
       'applications',
+      'reviews',
+      'users',
+      'flags',
       'health',
     ];
     await Promise.all(panels.map((panel) => ready(page, panel)));
@@ -253,6 +226,13 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? 'admin dashboard in headless Chrom
     expect(await page.getByTestId('health-status').textContent()).toBe('healthy');
     expect(await page.getByTestId('health-database').getAttribute('data-status')).toBe('up');
     expect(await page.getByTestId('signed-in-as').textContent()).toBe(admin.email);
+    // The numbers include made-up people, and the page says so.
+    const badge = page.getByTestId('demo-history');
+    await badge.waitFor({ state: 'visible' });
+    expect(await badge.textContent()).toMatch(
+      /^Includes a synthetic demo history: 300 made-up people, \d{4}-\d{2}-\d{2} to /,
+    );
+    expect(signedUp.count).toBeGreaterThan(100);
 
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -164,17 +164,47 @@ describe('POST /bookings/:id/reschedule', () => {
     expect(pending.map((n) => [n.user_id, n.starts_at])).toContainEqual([provider.user.id, '2027-03-25T14:00:00.000Z']);
   });
 
-  it('keeps an auto-confirming provider’s booking confirmed and tells both parties the new time', async () => {
+  it('keeps an auto-confirming provider’s booking confirmed and tells the provider it moved', async () => {
     const auto = await createProvider(f, { autoConfirm: true });
     const booking = await booked(f, customer, auto, '2027-03-25T09:00:00Z');
     const res = await reschedule(customer, booking.id, '2027-03-25T14:00:00Z');
     expect(res.json().data.status).toBe('confirmed');
-    const sent = await queryRows<{ user_id: string }>(
+    const sent = await queryRows<{ user_id: string; data: Record<string, string> }>(
       f.app.platform.db,
-      sql`select user_id from notifications where template = 'booking_confirmed'
-          and data->>'booking_id' = ${booking.id} and data->>'starts_at' = '2027-03-25T14:00:00.000Z'`,
+      sql`select user_id, data from notifications where template = 'booking_rescheduled'
+          and data->>'booking_id' = ${booking.id}`,
     );
-    expect(new Set(sent.map((n) => n.user_id))).toEqual(new Set([customer.id, auto.user.id]));
+    expect(sent).toEqual([
+      {
+        user_id: auto.user.id,
+        data: expect.objectContaining({
+          starts_at: '2027-03-25T14:00:00.000Z',
+          previous_starts_at: '2027-03-25T09:00:00.000Z',
+          moved_by: 'customer',
+          status: 'confirmed',
+        }),
+      },
+    ]);
+  });
+
+  it('tells the customer when the provider moves their booking, pending or confirmed', async () => {
+    const pending = await booked(f, customer, provider, '2027-03-25T09:00:00Z');
+    const confirmed = await booked(f, customer, provider, '2027-03-26T09:00:00Z');
+    expect((await f.send('POST', `/bookings/${confirmed.id}/confirm`, provider.user)).statusCode).toBe(200);
+    expect((await reschedule(provider.user, pending.id, '2027-03-25T14:00:00Z')).json().data.status).toBe('pending');
+    expect((await reschedule(provider.user, confirmed.id, '2027-03-26T14:00:00Z')).json().data.status).toBe(
+      'confirmed',
+    );
+    const sent = await queryRows<{ user_id: string; booking_id: string; moved_by: string; status: string }>(
+      f.app.platform.db,
+      sql`select user_id, data->>'booking_id' as booking_id, data->>'moved_by' as moved_by, data->>'status' as status
+          from notifications where template = 'booking_rescheduled'
+          and data->>'booking_id' in (${pending.id}, ${confirmed.id}) order by data->>'starts_at'`,
+    );
+    expect(sent).toEqual([
+      { user_id: customer.id, booking_id: pending.id, moved_by: 'provider', status: 'pending' },
+      { user_id: customer.id, booking_id: confirmed.id, moved_by: 'provider', status: 'confirmed' },
+    ]);
   });
 
   it('answers a replay of the same Idempotency-Key with the booking, and another body with 409', async () => {

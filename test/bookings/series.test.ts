@@ -3,8 +3,9 @@
  * work weekdays 09:00–17:00 London time, lunch 12:00–13:00, closed on Wednesday 24 March; London
  * moves to BST on 28 March, so a series at 10:00 local is 10:00 UTC the first week, 09:00 UTC after.
  */
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { queryRows } from '../../src/infra/db/client.js';
 import { bookings } from '../../src/modules/bookings/bookings.tables.js';
 import { drainOutbox } from '../helpers/payments.js';
 import type { TestUser } from '../helpers/users.js';
@@ -183,5 +184,59 @@ describe('POST /bookings/series', () => {
       `/providers/${provider.providerId}/slots?service_id=${provider.serviceId}&from=2027-03-30T00:00:00Z&to=2027-03-31T00:00:00Z`,
     );
     expect(slots.json().data.slots).not.toContain('2027-03-30T09:00:00.000Z');
+  });
+  it('tells each party once for the whole series, not once a visit', async () => {
+    const res = await series(customer, { service_id: provider.serviceId, starts_at: '2027-03-23T10:00:00Z', weeks: 4 });
+    expect(res.statusCode, res.body).toBe(201);
+    const ids = res.json().data.map((booking: { id: string }) => booking.id);
+    const sent = await queryRows<{ user_id: string; template: string; data: Record<string, string> }>(
+      f.app.platform.db,
+      sql`select user_id, template, data from notifications
+          where user_id in (${customer.id}, ${provider.user.id}) and template like 'booking%'`,
+    );
+    expect(sent.map((n) => n.template)).toEqual(['booking_series_created', 'booking_series_created']);
+    expect(new Set(sent.map((n) => n.user_id))).toEqual(new Set([customer.id, provider.user.id]));
+    expect(sent[0]?.data).toMatchObject({
+      count: '4',
+      starts_at: '2027-03-23T10:00:00.000Z',
+      last_starts_at: '2027-04-13T09:00:00.000Z',
+      status: 'pending',
+    });
+    // One reminder to confirm, for the first visit, if it still waits two hours later.
+    await f.moveClock(new Date('2027-03-22T08:01:00Z'));
+    await drainOutbox(f);
+    // (A delivered notification's data is cleared, so the nudge is counted, not read.)
+    const nudges = await queryRows<{ n: number }>(
+      f.app.platform.db,
+      sql`select count(*)::int as n from notifications
+          where user_id = ${provider.user.id} and template = 'booking_pending'`,
+    );
+    expect(nudges).toEqual([{ n: 1 }]);
+    expect(ids).toHaveLength(4);
+  });
+
+  it('answers a replay of the same Idempotency-Key with the same bookings, and another body with 409', async () => {
+    const body = { service_id: provider.serviceId, starts_at: '2027-03-23T10:00:00Z', weeks: 3 };
+    const key = { 'idempotency-key': `series-${customer.id}` };
+    const first = await f.send('POST', '/bookings/series', customer, body, key);
+    expect(first.statusCode, first.body).toBe(201);
+    const ids = first.json().data.map((booking: { id: string }) => booking.id);
+    // The provider confirms the first visit meanwhile: the replay shows the bookings as they are now.
+    expect((await f.send('POST', `/bookings/${ids[0]}/confirm`, provider.user)).statusCode).toBe(200);
+    const [replay, concurrent] = await Promise.all([
+      f.send('POST', '/bookings/series', customer, body, key),
+      f.send('POST', '/bookings/series', customer, body, key),
+    ]);
+    for (const answer of [replay, concurrent]) {
+      expect(answer.statusCode, answer.body).toBe(201);
+      expect(answer.headers['idempotent-replayed']).toBe('true');
+      expect(answer.json().data.map((booking: { id: string }) => booking.id)).toEqual(ids);
+      expect(answer.json().data[0].status).toBe('confirmed');
+    }
+    expect(await bookingsOf(provider)).toHaveLength(3);
+    const other = await f.send('POST', '/bookings/series', customer, { ...body, weeks: 2 }, key);
+    expect(other.statusCode).toBe(409);
+    expect(other.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(await bookingsOf(provider)).toHaveLength(3);
   });
 });

@@ -67,7 +67,7 @@ describe('reading content', () => {
     const all = await list(`tag=${tag}`);
     expect(slugs(all)).toEqual([premiumTip.slug, article.slug]);
     expect(Object.keys(all.data[0] ?? {}).sort()).toEqual(
-      ['id', 'slug', 'type', 'title', 'summary', 'tags', 'tier', 'locale', 'published_at'].sort(),
+      ['id', 'slug', 'type', 'title', 'summary', 'tags', 'tier', 'image', 'locale', 'published_at'].sort(),
     );
     expect(slugs(await list(`tag=${tag}&tier=premium`))).toEqual([premiumTip.slug]);
     expect(slugs(await list(`tag=${tag}&tier=free`))).toEqual([article.slug]);
@@ -314,6 +314,7 @@ describe('reading content', () => {
       clock,
       ids: t.app.platform.ids,
       events: { publish: onPublishedChange },
+      media: services.media,
     });
     const actor = { id: admin.id, role: 'admin' as const, sessionId: 's', ip: null, correlationId: null };
     const base = { title: 'Block', summary: 'A block', body: 'Block body' };

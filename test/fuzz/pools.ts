@@ -56,6 +56,8 @@ export const PATH_PARAM_POOLS: Record<string, Record<string, PoolName>> = {
   '/api/v1/bookings/{id}/no-show': { id: 'bookings' },
   '/api/v1/bookings/{id}/cancel': { id: 'bookings' },
   '/api/v1/bookings/{id}/reschedule': { id: 'bookings' },
+  '/api/v1/waitlist/{id}': { id: 'bookings' },
+  '/api/v1/waitlist/{id}/accept': { id: 'bookings' },
   '/api/v1/bookings/{id}/review': { id: 'bookings' },
   '/api/v1/admin/reviews/{id}': { id: 'reviews' },
   '/api/v1/provider/reviews/{id}/reply': { id: 'reviews' },

@@ -177,6 +177,28 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/analytics/demo-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether the reports include the demo’s synthetic history (made-up people), and its span
+         * @description The demo data (`npm start`, `npm run seed`) adds a synthetic analytics history unless `SEED_ANALYTICS_HISTORY=false`: made-up people, not accounts, every event marked `synthetic: true`. `synthetic` is false where none was seeded (production never has one).
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `analytics:read` permission (role admin).
+         */
+        get: operations["analytics.demoHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/analytics/engagement": {
         parameters: {
             query?: never;
@@ -526,7 +548,7 @@ export type paths = {
         put?: never;
         /**
          * Create an item (version 1); a draft unless `status` says otherwise
-         * @description Creates the item and its version 1 (audited). A draft unless `status` says published; `publish_at` schedules it. A slug already in use answers 409.
+         * @description Creates the item and its version 1 (audited). A draft unless `status` says published; `publish_at` schedules it. `image_media_id` is its picture: one of your uploads made with `POST /media?purpose=content` (any other id, someone else’s upload or one made for another purpose answers 400 naming `body.image_media_id`). A slug already in use answers 409.
          *
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `content:create` permission (role admin).
          */
@@ -564,7 +586,7 @@ export type paths = {
         head?: never;
         /**
          * Edit an item: content fields make a new version (shown at once when published); status and publish_at move it
-         * @description Changing title, summary, body or other content fields stores a new version (readers see it at once when published); `status` and `publish_at` publish, schedule or unpublish it. Audited.
+         * @description Changing title, summary, body or other content fields stores a new version (readers see it at once when published); `status` and `publish_at` publish, schedule or unpublish it. `image_media_id` (one of your uploads made with `POST /media?purpose=content`, or null) changes the picture of every version without making a new one. Audited.
          *
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `content:create` permission (role admin).
          */
@@ -913,6 +935,28 @@ export type paths = {
         patch: operations["admin.verifyProvider"];
         trace?: never;
     };
+    "/api/v1/admin/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * All reviews for moderation, newest first, by shown/hidden and provider
+         * @description Reviews to moderate, shown and hidden (with the reason it was hidden), newest first, each with its provider's name, a page at a time (`meta.next_cursor`). Filter by `visible` and `provider_id`. No customer details.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `bookings:admin` permission (role admin).
+         */
+        get: operations["bookings.adminListReviews"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/reviews/{id}": {
         parameters: {
             query?: never;
@@ -1094,7 +1138,7 @@ export type paths = {
         head?: never;
         /**
          * Change a user's role, plan or active state (deactivation ends their sessions at once)
-         * @description Sets a person's role, plan or active state (audited). Deactivating ends all their sessions at once and refuses their tokens from then on; a role or plan change makes them refresh their token.
+         * @description Sets a person's role, plan or active state (audited). Deactivating ends all their sessions at once and refuses their tokens from then on; a role or plan change makes them refresh their token. An admin cannot remove their own admin role or deactivate themselves (409 INVALID_STATE): another admin must.
          *
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `users:manage` permission (role admin).
          */
@@ -1601,12 +1645,56 @@ export type paths = {
         get?: never;
         put?: never;
         /**
-         * Book the same weekly time for 2 to 12 weeks, all or nothing
-         * @description Books `weeks` visits of the service, the first at `starts_at` and the others at the same local time (the provider's time zone) each following week, in one transaction. Every visit must pass the checks of POST /bookings (notice, 60-day horizon, 15-minute grid, open hours, free time); if any does not, nothing is booked and 409 SLOT_UNAVAILABLE has one `details` entry per failing week with its `reason`. Each visit is then a booking of its own (confirmed or cancelled one by one). Services paid at booking cannot be booked as a series (400 naming `body.service_id`).
+         * Book the same weekly time for 2 to 12 weeks, all or nothing; accepts Idempotency-Key
+         * @description Books `weeks` visits of the service, the first at `starts_at` and the others at the same local time (the provider's time zone) each following week, in one transaction, and tells each party once (`booking_series_created`), not once a visit. Every visit must pass the checks of POST /bookings (notice, 60-day horizon, 15-minute grid, open hours, free time); if any does not, nothing is booked and 409 SLOT_UNAVAILABLE has one `details` entry per failing week with its `reason`. Each visit is then a booking of its own (confirmed or cancelled one by one). Services paid at booking cannot be booked as a series (400 naming `body.service_id`). A replay with the same Idempotency-Key answers the same bookings (as they are now, `Idempotent-Replayed: true`) and books nothing.
          *
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
          */
         post: operations["bookings.createSeries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/calendar/customer.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A person's bookings by their secret address (no sign-in)
+         * @description For calendar apps to subscribe to: the `token` is the secret POST /me/calendar-feed made. It is in the query so that it stays out of the request log (which records the path only). 404 NOT_FOUND for a token never made, rotated away or turned off, and for an account that is disabled or (for the provider feed) not a provider's. Limited per address like any anonymous call.
+         *
+         *     Who may call: anyone, no access token needed.
+         */
+        get: operations["calendar.customerFeed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/calendar/provider.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A provider's visits by their secret address (no sign-in)
+         * @description For calendar apps to subscribe to: the `token` is the secret POST /me/calendar-feed made. It is in the query so that it stays out of the request log (which records the path only). 404 NOT_FOUND for a token never made, rotated away or turned off, and for an account that is disabled or (for the provider feed) not a provider's. Limited per address like any anonymous call.
+         *
+         *     Who may call: anyone, no access token needed.
+         */
+        get: operations["calendar.providerFeed"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1666,7 +1754,7 @@ export type paths = {
         };
         /**
          * Published articles, tips and plan blocks (teasers); full-text `q` ranks by relevance
-         * @description Published items as teasers (no body), newest first, or ranked by relevance with `q` (full text). Filter by type, tag, tier or locale; premium items are listed for everyone, reading their body needs Premium. Page with `meta.next_cursor`.
+         * @description Published items as teasers (no body, with their `image` or null), newest first, or ranked by relevance with `q` (full text). Filter by type, tag, tier or locale; premium items are listed for everyone, reading their body needs Premium. Page with `meta.next_cursor`.
          *
          *     Who may call: anyone, no access token needed.
          */
@@ -1688,7 +1776,7 @@ export type paths = {
         };
         /**
          * One published item in full, its Markdown also rendered to safe HTML; premium items need premium or a trial
-         * @description Anyone may read free items. A premium item answers 403 PREMIUM_REQUIRED to anonymous and free callers, with its `title` and `summary` as a teaser.
+         * @description Anyone may read free items; `image` is the item picture (thumbnail, card and full variants) or null. A premium item answers 403 PREMIUM_REQUIRED to anonymous and free callers, with its `title` and `summary` as a teaser.
          *
          *     Who may call: anyone, no access token needed.
          */
@@ -1732,7 +1820,7 @@ export type paths = {
         };
         /**
          * Live updates over a WebSocket (bookings, payments, chat, notifications, reviews)
-         * @description A WebSocket (connect with `Upgrade: websocket`; a plain GET answers 426). Send `{"type":"auth","token":"<access token>"}` as the first message within 10 s (the token never goes in the URL: URLs are logged); the server answers `{"type":"ready","id","at","data":{"user_id","expires_at","heartbeat_ms","resumed","gap"}}`. Add `"last_event_id"` to the auth message to get what you missed in the last 24 hours first (`gap: true`: some of it is gone, reload what you show). Every server message is `{type, id, at, data}`; types: booking.created, booking.confirmed, booking.cancelled, booking.completed, payment.updated, chat.message, chat.read, notification.created, review.posted (plus ready, renewed, pong, error). Send a fresh `auth` message before `expires_at` to keep the socket (answered `renewed`); `{"type":"ping"}` is answered `pong`. Close codes: 4401 not authenticated, 4403 a token for someone else, 4001 token expired, 4002 session revoked or access changed, 1006 dropped for reading too slowly, 4029 too many connections, 4000 no pong, 1001 server going away (reconnect).
+         * @description A WebSocket (connect with `Upgrade: websocket`; a plain GET answers 426). Send `{"type":"auth","token":"<access token>"}` as the first message within 10 s (the token never goes in the URL: URLs are logged); the server answers `{"type":"ready","id","at","data":{"user_id","expires_at","heartbeat_ms","resumed","gap"}}`. Add `"last_event_id"` to the auth message to get what you missed in the last 24 hours first (`gap: true`: some of it is gone, reload what you show). Every server message is `{type, id, at, data}`; types: booking.created, booking.confirmed, booking.cancelled, booking.rescheduled, booking.completed, payment.updated, chat.message, chat.read, notification.created, review.posted (plus ready, renewed, pong, error). Send a fresh `auth` message before `expires_at` to keep the socket (answered `renewed`); `{"type":"ping"}` is answered `pong`. Close codes: 4401 not authenticated, 4403 a token for someone else, 4001 token expired, 4002 session revoked or access changed, 1006 dropped for reading too slowly, 4029 too many connections, 4000 no pong, 1001 server going away (reconnect).
          *
          *     Who may call: anyone, no access token needed.
          */
@@ -1793,6 +1881,62 @@ export type paths = {
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
          */
         get: operations["bookings.listMyBookings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/calendar-feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether your secret calendar address exists, and since when
+         * @description The address itself is shown only when it is made or rotated (POST /me/calendar-feed): only a hash of its secret is kept.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        get: operations["calendar.getFeed"];
+        put?: never;
+        /**
+         * Make or rotate your secret calendar address
+         * @description Answers the addresses calendar apps subscribe to (no sign-in: the secret in the address is the key; use `webcal://` in place of `https://` to open a calendar app). 201 when made, 200 when it replaced an earlier address, which stops answering at once. Keep it private: anyone with it can read your bookings. Audited.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        post: operations["calendar.rotateFeed"];
+        /**
+         * Turn your secret calendar address off
+         * @description The address answers 404 from now on; subscribed calendar apps stop updating. Answers 204 whether or not there was one. Audited.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        delete: operations["calendar.deleteFeed"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/calendar.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your bookings as an iCalendar file
+         * @description Your bookings as a customer, for a calendar app to import. To subscribe without signing in, make a secret address with POST /me/calendar-feed.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        get: operations["calendar.myCalendar"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2333,6 +2477,28 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/waitlist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your waitlist places, newest first
+         * @description Every place you took, newest first, a page at a time (`meta.next_cursor`): waiting, offered (with the time held for you and until when), booked (with its booking), expired or cancelled.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        get: operations["bookings.listMyWaitlist"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/media": {
         parameters: {
             query?: never;
@@ -2367,7 +2533,7 @@ export type paths = {
         post?: never;
         /**
          * Delete one of your uploads (admins: any)
-         * @description Removes the upload; its files are deleted once no other upload uses them (an identical image uploaded twice shares them). Someone else’s upload answers 404.
+         * @description Removes the upload and its links: a profile photo, service photo or content picture it was becomes none, and it leaves any gallery (the pages showing it are refreshed). Its files are deleted once no other upload uses them (an identical image uploaded twice shares them). Someone else’s upload answers 404.
          *
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
          */
@@ -2493,6 +2659,28 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/provider/calendar.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your visits as a provider, as an iCalendar file
+         * @description Your provider profile's visits, each named by its service and the customer's display name (never their email or phone). 404 NOT_FOUND before you have a profile.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `bookings:manage_own` permission (role provider).
+         */
+        get: operations["calendar.providerCalendar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/provider/dashboard": {
         parameters: {
             query?: never;
@@ -2530,6 +2718,34 @@ export type paths = {
          */
         get: operations["payments.getEarnings"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/provider/gallery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your gallery, in its order
+         * @description The photos of your gallery in their order, with their variants, also while your profile awaits verification. Empty when you have none (or no profile yet).
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `catalog:manage_own` permission (role provider).
+         */
+        get: operations["catalog.getOwnGallery"];
+        /**
+         * Replace your gallery (at most 12 of your own gallery uploads, in order)
+         * @description Your gallery becomes `media_ids`, in that order (at most 12, no repeats; `[]` empties it): each one of your uploads made with `POST /media?purpose=gallery`. Any other id, someone else’s upload or one made for another purpose answers 400 naming `body.media_ids`, and the gallery is unchanged. Deleting an upload (DELETE /media/:id) takes it out of the gallery.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `catalog:manage_own` permission (role provider).
+         */
+        put: operations["catalog.replaceGallery"];
         post?: never;
         delete?: never;
         options?: never;
@@ -2579,8 +2795,8 @@ export type paths = {
         options?: never;
         head?: never;
         /**
-         * Edit your provider profile (created on first use)
-         * @description Changes the fields sent (display name, bio, city, country, languages, time zone, auto_confirm). Customers find you once an admin has verified the profile.
+         * Edit your provider profile and profile photo (created on first use)
+         * @description Changes the fields sent (display name, bio, city, country, languages, time zone, auto_confirm, avatar_media_id). `avatar_media_id` is one of your uploads made with `POST /media?purpose=avatar` (null removes the photo); any other id, someone else’s upload or one made for another purpose answers 400 naming `body.avatar_media_id`. Customers find you once an admin has verified the profile.
          *
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `catalog:manage_own` permission (role provider).
          */
@@ -2626,7 +2842,7 @@ export type paths = {
         put?: never;
         /**
          * Offer a service (price in integer minor units of `currency`)
-         * @description Adds a service in one category with its duration, buffer between visits, price and currency, payment mode and cancellation terms. A service paid at booking needs a ready payout account (POST /provider/payouts/onboarding).
+         * @description Adds a service in one category with its duration, buffer between visits, price and currency, payment mode and cancellation terms, and optionally its photo (`image_media_id`: one of your uploads made with `POST /media?purpose=service`, else 400 naming `body.image_media_id`). A service paid at booking needs a ready payout account (POST /provider/payouts/onboarding).
          *
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `catalog:manage_own` permission (role provider).
          */
@@ -2658,7 +2874,7 @@ export type paths = {
         head?: never;
         /**
          * Edit one of your services
-         * @description Changes the fields sent; bookings already made keep the price and duration they were made with. Another provider's service answers 404.
+         * @description Changes the fields sent; bookings already made keep the price and duration they were made with. `image_media_id` is one of your uploads made with `POST /media?purpose=service` (null removes the photo). Another provider's service answers 404.
          *
          *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`), with the `catalog:manage_own` permission (role provider).
          */
@@ -2673,8 +2889,8 @@ export type paths = {
             cookie?: never;
         };
         /**
-         * A verified provider's public page: profile, rating and active services; anyone else's is 404
-         * @description Display name, bio, city, country, languages, time zone and rating of a verified provider, and `services`: their active services, newest first (GET /services/:id has the details of one). A provider not verified (or no provider) answers 404.
+         * A verified provider's public page: profile, photos, rating and active services; anyone else's is 404
+         * @description Display name, bio, city, country, languages, time zone and rating of a verified provider, `avatar` (their profile photo with its thumbnail, card and full variants, or null), `gallery` (their photos in their order) and `services`: their active services, newest first, each with its `image` (thumbnail and card, or null); GET /services/:id has the details of one. A provider not verified (or no provider) answers 404.
          *
          *     Who may call: anyone, no access token needed.
          */
@@ -2762,7 +2978,7 @@ export type paths = {
         };
         /**
          * One bookable service with its provider; anything else is 404
-         * @description An active service of a verified provider: name, description, category, duration, price, payment and cancellation terms, and its provider's display name, city, country and rating. An inactive service, one of a provider not verified, or no service answers 404.
+         * @description An active service of a verified provider: name, description, category, duration, price, payment and cancellation terms, its `image` (thumbnail, card and full variants, or null), and its provider's display name, city, country and rating. An inactive service, one of a provider not verified, or no service answers 404.
          *
          *     Who may call: anyone, no access token needed.
          */
@@ -2784,13 +3000,79 @@ export type paths = {
         };
         /**
          * Search active services of verified providers
-         * @description `q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; `provider_id` keeps one provider's services; `currency` keeps those priced in it. Prices are minor units of their own currency, so `sort=price`, `min_price` and `max_price` compare within one currency: without `currency` they answer 400 naming `query.currency` (and the currencies found) when the matches are priced in more than one. `sort=relevance` is newest first without `q`.
+         * @description `q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; `provider_id` keeps one provider's services; `currency` keeps those priced in it. Prices are minor units of their own currency, so `sort=price`, `min_price` and `max_price` compare within one currency: without `currency` they answer 400 naming `query.currency` (and the currencies found) when the matches are priced in more than one. `sort=relevance` is newest first without `q`. Each result has the service's `image` (thumbnail and card variants) or null.
          *
          *     Who may call: anyone, no access token needed.
          */
         get: operations["catalog.searchServices"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/waitlist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wait for a time with a provider on one day; you are offered the first time that frees and fits
+         * @description Puts you on the provider's waitlist for `day` (the provider's local date, today up to 60 days ahead) for one of the provider's bookable services. When a booking's time that day frees (cancelled, released unpaid, moved), the first person waiting whose service fits that start is offered it: the time is held for them alone for 30 minutes (less when the start is near) and they are notified (template `waitlist_offer`); POST /waitlist/:id/accept books it. One place per provider and day (409 CONFLICT when you already wait); your own service answers 403 OWN_SERVICE.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        post: operations["bookings.joinWaitlist"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/waitlist/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Leave a waitlist (a time held for you goes to the next person waiting)
+         * @description Cancels your waiting or offered place. A time offered to you is offered to the next person waiting at once. A booked, expired or cancelled place answers 409 INVALID_STATE; anyone else’s place 404.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        delete: operations["bookings.leaveWaitlist"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/waitlist/{id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Book the time offered to you from the waitlist (the body may be left out); accepts Idempotency-Key
+         * @description Books the offered time (`offer_starts_at`) for the place’s service exactly as POST /bookings would — the same checks, status and payment (a service paid at booking needs `payment_method`/`payment_token` as there) — and marks the place booked in the same transaction, so an offer is booked once: a second accept answers 409 INVALID_STATE (with the same Idempotency-Key, the first answer again). An offer that has expired, a place not offered a time, left or already booked answer 409 INVALID_STATE; anyone else’s place 404.
+         *
+         *     Who may call: a signed-in caller (`Authorization: Bearer <access token>`).
+         */
+        post: operations["bookings.acceptWaitlistOffer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3905,6 +4187,125 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "FORBIDDEN" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "analytics.demoHistory": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description synthetic events stored */
+                            events: number | null;
+                            /** Format: date-time */
+                            from: string | null;
+                            /** @description made-up people in the history */
+                            people: number | null;
+                            synthetic: boolean;
+                            /** Format: date-time */
+                            to: string | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
                     };
                 };
             };
@@ -7085,6 +7486,11 @@ export interface operations {
                             created_at: string;
                             /** Format: uuid */
                             id: string;
+                            /**
+                             * Format: uuid
+                             * @description the picture shown with the item
+                             */
+                            image_media_id: string | null;
                             locale: string;
                             /**
                              * Format: date-time
@@ -7250,6 +7656,11 @@ export interface operations {
                     /** @description Markdown (raw HTML is not rendered) */
                     body: string;
                     /**
+                     * Format: uuid
+                     * @description the picture shown with the item: the id of one of your uploads made with `POST /media?purpose=content`; null removes it
+                     */
+                    image_media_id?: string | null;
+                    /**
                      * @description BCP 47 language, e.g. en or en-GB
                      * @default en
                      */
@@ -7313,6 +7724,11 @@ export interface operations {
                             created_at: string;
                             /** Format: uuid */
                             id: string;
+                            /**
+                             * Format: uuid
+                             * @description the picture shown with the item
+                             */
+                            image_media_id: string | null;
                             locale: string;
                             /**
                              * Format: date-time
@@ -7540,6 +7956,11 @@ export interface operations {
                             created_at: string;
                             /** Format: uuid */
                             id: string;
+                            /**
+                             * Format: uuid
+                             * @description the picture shown with the item
+                             */
+                            image_media_id: string | null;
                             locale: string;
                             /**
                              * Format: date-time
@@ -7888,6 +8309,11 @@ export interface operations {
                     };
                     /** @description Markdown (raw HTML is not rendered) */
                     body?: string;
+                    /**
+                     * Format: uuid
+                     * @description the picture shown with the item: the id of one of your uploads made with `POST /media?purpose=content`; null removes it
+                     */
+                    image_media_id?: string | null;
                     /** @description BCP 47 language, e.g. en or en-GB */
                     locale?: string;
                     /**
@@ -7944,6 +8370,11 @@ export interface operations {
                             created_at: string;
                             /** Format: uuid */
                             id: string;
+                            /**
+                             * Format: uuid
+                             * @description the picture shown with the item
+                             */
+                            image_media_id: string | null;
                             locale: string;
                             /**
                              * Format: date-time
@@ -10979,6 +11410,11 @@ export interface operations {
                     "application/json": {
                         data: {
                             auto_confirm: boolean;
+                            /**
+                             * Format: uuid
+                             * @description your profile photo (an upload of yours); null when none
+                             */
+                            avatar_media_id: string | null;
                             bio: string;
                             city: string | null;
                             country: string | null;
@@ -11152,6 +11588,11 @@ export interface operations {
                     "application/json": {
                         data: {
                             auto_confirm: boolean;
+                            /**
+                             * Format: uuid
+                             * @description your profile photo (an upload of yours); null when none
+                             */
+                            avatar_media_id: string | null;
                             bio: string;
                             city: string | null;
                             country: string | null;
@@ -11279,6 +11720,165 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "bookings.adminListReviews": {
+        parameters: {
+            query?: {
+                /** @description meta.next_cursor of the previous page */
+                cursor?: string;
+                limit?: number;
+                provider_id?: string;
+                /** @description true: shown reviews only; false: hidden ones only */
+                visible?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: uuid */
+                            booking_id: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            hidden_reason: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: uuid */
+                            provider_id: string;
+                            provider_name: string;
+                            rating: number;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            replied_at: string | null;
+                            reply: string | null;
+                            text: string;
+                            visible: boolean;
+                        }[];
+                        meta: {
+                            /** @description pass as `cursor` for the next page; null on the last page */
+                            next_cursor: string | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "FORBIDDEN" | "REQUEST_REJECTED" | "IP_BLOCKED";
                     };
                 };
             };
@@ -13025,6 +13625,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: INVALID_STATE (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INVALID_STATE";
                     };
                 };
             };
@@ -18013,7 +18629,10 @@ export interface operations {
     "bookings.createSeries": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description makes a retry safe: the first answer comes back */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -18045,6 +18664,7 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
@@ -18184,7 +18804,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error: SLOT_UNAVAILABLE (the body's `code`) */
+            /** @description Error: SLOT_UNAVAILABLE | IDEMPOTENCY_KEY_REUSED (the body's `code`) */
             409: {
                 headers: {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
@@ -18196,7 +18816,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "SLOT_UNAVAILABLE";
+                        code: "SLOT_UNAVAILABLE" | "IDEMPOTENCY_KEY_REUSED";
                     };
                 };
             };
@@ -18229,6 +18849,280 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "calendar.customerFeed": {
+        parameters: {
+            query: {
+                /** @description the secret of the address POST /me/calendar-feed answered */
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An iCalendar (RFC 5545) document: visits starting from 30 days ago to 365 days ahead, cancelled ones as STATUS:CANCELLED, times in the provider's time zone (a VTIMEZONE each) */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/calendar": string;
+                };
+            };
+            /** @description Not modified: the ETag sent in If-None-Match still matches (no body) */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "calendar.providerFeed": {
+        parameters: {
+            query: {
+                /** @description the secret of the address POST /me/calendar-feed answered */
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An iCalendar (RFC 5545) document: visits starting from 30 days ago to 365 days ahead, cancelled ones as STATUS:CANCELLED, times in the provider's time zone (a VTIMEZONE each) */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/calendar": string;
+                };
+            };
+            /** @description Not modified: the ETag sent in If-None-Match still matches (no body) */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
                     };
                 };
             };
@@ -18553,6 +19447,55 @@ export interface operations {
                         data: {
                             /** Format: uuid */
                             id: string;
+                            /** @description an image with its thumbnail, card and full variants */
+                            image: {
+                                height: number;
+                                /** Format: uuid */
+                                id: string;
+                                variants: {
+                                    /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                    card: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 1600 px on the longest side; WebP */
+                                    full: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 200 px on the longest side; WebP */
+                                    thumbnail: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                };
+                                /** @description of the upright source image */
+                                width: number;
+                            } | null;
                             locale: string;
                             /**
                              * Format: date-time
@@ -18708,6 +19651,55 @@ export interface operations {
                             body_html: string;
                             /** Format: uuid */
                             id: string;
+                            /** @description an image with its thumbnail, card and full variants */
+                            image: {
+                                height: number;
+                                /** Format: uuid */
+                                id: string;
+                                variants: {
+                                    /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                    card: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 1600 px on the longest side; WebP */
+                                    full: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 200 px on the longest side; WebP */
+                                    thumbnail: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                };
+                                /** @description of the upright source image */
+                                width: number;
+                            } | null;
                             locale: string;
                             /** @description not medical advice */
                             note: string;
@@ -19775,6 +20767,588 @@ export interface operations {
                         code: "VALIDATION_ERROR";
                     };
                 };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "calendar.getFeed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: date-time */
+                            created_at: string | null;
+                            /** @description whether a secret feed address exists */
+                            enabled: boolean;
+                            /** @description whether the address has a provider calendar too */
+                            provider_feed: boolean;
+                            /**
+                             * Format: date-time
+                             * @description when the current address was made
+                             */
+                            rotated_at: string | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "calendar.rotateFeed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: date-time */
+                            created_at: string;
+                            /** @description your bookings as a customer; subscribe to it */
+                            customer_url: string;
+                            /** @description your visits as a provider (providers only) */
+                            provider_url: string | null;
+                            /** Format: date-time */
+                            rotated_at: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: date-time */
+                            created_at: string;
+                            /** @description your bookings as a customer; subscribe to it */
+                            customer_url: string;
+                            /** @description your visits as a provider (providers only) */
+                            provider_url: string | null;
+                            /** Format: date-time */
+                            rotated_at: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: INVALID_JSON | VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INVALID_JSON" | "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "calendar.deleteFeed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done (no body) */
+            204: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: INVALID_JSON | VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INVALID_JSON" | "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "calendar.myCalendar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An iCalendar (RFC 5545) document: visits starting from 30 days ago to 365 days ahead, cancelled ones as STATUS:CANCELLED, times in the provider's time zone (a VTIMEZONE each) */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/calendar": string;
+                };
+            };
+            /** @description Not modified: the ETag sent in If-None-Match still matches (no body) */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
             401: {
@@ -25059,6 +26633,176 @@ export interface operations {
             };
         };
     };
+    "bookings.listMyWaitlist": {
+        parameters: {
+            query?: {
+                /** @description meta.next_cursor of the previous page */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: uuid
+                             * @description the booking made by accepting the offer
+                             */
+                            booking_id: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** @description YYYY-MM-DD, the provider’s local date */
+                            day: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: date-time */
+                            offer_ends_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description accept (POST /waitlist/:id/accept) before this
+                             */
+                            offer_expires_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description the time offered to you
+                             */
+                            offer_starts_at: string | null;
+                            /** Format: uuid */
+                            provider_id: string;
+                            provider_name: string;
+                            /** Format: uuid */
+                            service_id: string;
+                            service_name: string;
+                            /**
+                             * @description waiting | offered (a time is held for you until offer_expires_at) | booked | expired | cancelled
+                             * @enum {string}
+                             */
+                            status: "waiting" | "offered" | "booked" | "expired" | "cancelled";
+                            /** Format: date-time */
+                            updated_at: string;
+                        }[];
+                        meta: {
+                            /** @description pass as `cursor` for the next page; null on the last page */
+                            next_cursor: string | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     "media.upload": {
         parameters: {
             query?: {
@@ -26658,6 +28402,140 @@ export interface operations {
             };
         };
     };
+    "calendar.providerCalendar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An iCalendar (RFC 5545) document: visits starting from 30 days ago to 365 days ahead, cancelled ones as STATUS:CANCELLED, times in the provider's time zone (a VTIMEZONE each) */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/calendar": string;
+                };
+            };
+            /** @description Not modified: the ETag sent in If-None-Match still matches (no body) */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "FORBIDDEN" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     "bookings.providerDashboard": {
         parameters: {
             query?: {
@@ -27055,6 +28933,373 @@ export interface operations {
             };
         };
     };
+    "catalog.getOwnGallery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            height: number;
+                            /** Format: uuid */
+                            id: string;
+                            variants: {
+                                /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                card: {
+                                    bytes: number;
+                                    /**
+                                     * @description image/webp | image/avif
+                                     * @enum {string}
+                                     */
+                                    content_type: "image/webp" | "image/avif";
+                                    height: number;
+                                    /** @description where the file is served; content-addressed, cached for good */
+                                    url: string;
+                                    width: number;
+                                }[];
+                                /** @description at most 1600 px on the longest side; WebP */
+                                full: {
+                                    bytes: number;
+                                    /**
+                                     * @description image/webp | image/avif
+                                     * @enum {string}
+                                     */
+                                    content_type: "image/webp" | "image/avif";
+                                    height: number;
+                                    /** @description where the file is served; content-addressed, cached for good */
+                                    url: string;
+                                    width: number;
+                                }[];
+                                /** @description at most 200 px on the longest side; WebP */
+                                thumbnail: {
+                                    bytes: number;
+                                    /**
+                                     * @description image/webp | image/avif
+                                     * @enum {string}
+                                     */
+                                    content_type: "image/webp" | "image/avif";
+                                    height: number;
+                                    /** @description where the file is served; content-addressed, cached for good */
+                                    url: string;
+                                    width: number;
+                                }[];
+                            };
+                            /** @description of the upright source image */
+                            width: number;
+                        }[];
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "FORBIDDEN" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "catalog.replaceGallery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the gallery in the order shown: ids of your uploads made with `POST /media?purpose=gallery` (at most 12; [] empties it) */
+                    media_ids: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            height: number;
+                            /** Format: uuid */
+                            id: string;
+                            variants: {
+                                /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                card: {
+                                    bytes: number;
+                                    /**
+                                     * @description image/webp | image/avif
+                                     * @enum {string}
+                                     */
+                                    content_type: "image/webp" | "image/avif";
+                                    height: number;
+                                    /** @description where the file is served; content-addressed, cached for good */
+                                    url: string;
+                                    width: number;
+                                }[];
+                                /** @description at most 1600 px on the longest side; WebP */
+                                full: {
+                                    bytes: number;
+                                    /**
+                                     * @description image/webp | image/avif
+                                     * @enum {string}
+                                     */
+                                    content_type: "image/webp" | "image/avif";
+                                    height: number;
+                                    /** @description where the file is served; content-addressed, cached for good */
+                                    url: string;
+                                    width: number;
+                                }[];
+                                /** @description at most 200 px on the longest side; WebP */
+                                thumbnail: {
+                                    bytes: number;
+                                    /**
+                                     * @description image/webp | image/avif
+                                     * @enum {string}
+                                     */
+                                    content_type: "image/webp" | "image/avif";
+                                    height: number;
+                                    /** @description where the file is served; content-addressed, cached for good */
+                                    url: string;
+                                    width: number;
+                                }[];
+                            };
+                            /** @description of the upright source image */
+                            width: number;
+                        }[];
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: FORBIDDEN | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "FORBIDDEN" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     "payments.startPayoutOnboarding": {
         parameters: {
             query?: never;
@@ -27252,6 +29497,11 @@ export interface operations {
                     "application/json": {
                         data: {
                             auto_confirm: boolean;
+                            /**
+                             * Format: uuid
+                             * @description your profile photo (an upload of yours); null when none
+                             */
+                            avatar_media_id: string | null;
                             bio: string;
                             city: string | null;
                             country: string | null;
@@ -27378,6 +29628,11 @@ export interface operations {
             content: {
                 "application/json": {
                     auto_confirm?: boolean;
+                    /**
+                     * Format: uuid
+                     * @description your profile photo: the id of one of your uploads made with `POST /media?purpose=avatar`; null removes it
+                     */
+                    avatar_media_id?: string | null;
                     bio?: string;
                     city?: string | null;
                     /** @description ISO 3166-1 alpha-2, uppercase */
@@ -27403,6 +29658,11 @@ export interface operations {
                     "application/json": {
                         data: {
                             auto_confirm: boolean;
+                            /**
+                             * Format: uuid
+                             * @description your profile photo (an upload of yours); null when none
+                             */
+                            avatar_media_id: string | null;
                             bio: string;
                             city: string | null;
                             country: string | null;
@@ -27820,6 +30080,8 @@ export interface operations {
                             free_cancel_hours: number;
                             /** Format: uuid */
                             id: string;
+                            /** Format: uuid */
+                            image_media_id: string | null;
                             is_active: boolean;
                             late_cancel_fee_bps: number;
                             name: string;
@@ -27947,6 +30209,11 @@ export interface operations {
                      * @default 24
                      */
                     free_cancel_hours?: number;
+                    /**
+                     * Format: uuid
+                     * @description the service's photo: the id of one of your uploads made with `POST /media?purpose=service`; null removes it
+                     */
+                    image_media_id?: string | null;
                     is_active?: boolean;
                     /**
                      * @description after that, this share of the price (basis points) is kept and the rest refunded
@@ -27992,6 +30259,8 @@ export interface operations {
                             free_cancel_hours: number;
                             /** Format: uuid */
                             id: string;
+                            /** Format: uuid */
+                            image_media_id: string | null;
                             is_active: boolean;
                             late_cancel_fee_bps: number;
                             name: string;
@@ -28335,6 +30604,11 @@ export interface operations {
                     duration_minutes?: number;
                     /** @description a paid booking cancelled by the customer until this many hours before the start is refunded in full */
                     free_cancel_hours?: number;
+                    /**
+                     * Format: uuid
+                     * @description the service's photo: the id of one of your uploads made with `POST /media?purpose=service`; null removes it
+                     */
+                    image_media_id?: string | null;
                     is_active?: boolean;
                     /** @description after that, this share of the price (basis points) is kept and the rest refunded */
                     late_cancel_fee_bps?: number;
@@ -28376,6 +30650,8 @@ export interface operations {
                             free_cancel_hours: number;
                             /** Format: uuid */
                             id: string;
+                            /** Format: uuid */
+                            image_media_id: string | null;
                             is_active: boolean;
                             late_cancel_fee_bps: number;
                             name: string;
@@ -28569,10 +30845,108 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
+                            /** @description an image with its thumbnail, card and full variants */
+                            avatar: {
+                                height: number;
+                                /** Format: uuid */
+                                id: string;
+                                variants: {
+                                    /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                    card: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 1600 px on the longest side; WebP */
+                                    full: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 200 px on the longest side; WebP */
+                                    thumbnail: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                };
+                                /** @description of the upright source image */
+                                width: number;
+                            } | null;
                             bio: string;
                             city: string | null;
                             country: string | null;
                             display_name: string;
+                            /** @description the provider's photos in their order (at most 12) */
+                            gallery: {
+                                height: number;
+                                /** Format: uuid */
+                                id: string;
+                                variants: {
+                                    /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                    card: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 1600 px on the longest side; WebP */
+                                    full: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 200 px on the longest side; WebP */
+                                    thumbnail: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                };
+                                /** @description of the upright source image */
+                                width: number;
+                            }[];
                             /** Format: uuid */
                             id: string;
                             languages: string[];
@@ -28586,6 +30960,42 @@ export interface operations {
                                 duration_minutes: number;
                                 /** Format: uuid */
                                 id: string;
+                                /** @description an image with its thumbnail and card variants */
+                                image: {
+                                    height: number;
+                                    /** Format: uuid */
+                                    id: string;
+                                    variants: {
+                                        /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                        card: {
+                                            bytes: number;
+                                            /**
+                                             * @description image/webp | image/avif
+                                             * @enum {string}
+                                             */
+                                            content_type: "image/webp" | "image/avif";
+                                            height: number;
+                                            /** @description where the file is served; content-addressed, cached for good */
+                                            url: string;
+                                            width: number;
+                                        }[];
+                                        /** @description at most 200 px on the longest side; WebP */
+                                        thumbnail: {
+                                            bytes: number;
+                                            /**
+                                             * @description image/webp | image/avif
+                                             * @enum {string}
+                                             */
+                                            content_type: "image/webp" | "image/avif";
+                                            height: number;
+                                            /** @description where the file is served; content-addressed, cached for good */
+                                            url: string;
+                                            width: number;
+                                        }[];
+                                    };
+                                    /** @description of the upright source image */
+                                    width: number;
+                                } | null;
                                 name: string;
                                 /**
                                  * @description required: paid online when booked (the provider must be set up for payouts); at_visit: paid at the visit
@@ -29174,6 +31584,55 @@ export interface operations {
                             free_cancel_hours: number;
                             /** Format: uuid */
                             id: string;
+                            /** @description an image with its thumbnail, card and full variants */
+                            image: {
+                                height: number;
+                                /** Format: uuid */
+                                id: string;
+                                variants: {
+                                    /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                    card: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 1600 px on the longest side; WebP */
+                                    full: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 200 px on the longest side; WebP */
+                                    thumbnail: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                };
+                                /** @description of the upright source image */
+                                width: number;
+                            } | null;
                             /** @description after that, this share of the price (basis points) is kept and the rest refunded */
                             late_cancel_fee_bps: number;
                             name: string;
@@ -29364,6 +31823,42 @@ export interface operations {
                             duration_minutes: number;
                             /** Format: uuid */
                             id: string;
+                            /** @description an image with its thumbnail and card variants */
+                            image: {
+                                height: number;
+                                /** Format: uuid */
+                                id: string;
+                                variants: {
+                                    /** @description at most 640 px on the longest side; WebP, then AVIF */
+                                    card: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                    /** @description at most 200 px on the longest side; WebP */
+                                    thumbnail: {
+                                        bytes: number;
+                                        /**
+                                         * @description image/webp | image/avif
+                                         * @enum {string}
+                                         */
+                                        content_type: "image/webp" | "image/avif";
+                                        height: number;
+                                        /** @description where the file is served; content-addressed, cached for good */
+                                        url: string;
+                                        width: number;
+                                    }[];
+                                };
+                                /** @description of the upright source image */
+                                width: number;
+                            } | null;
                             name: string;
                             price_minor: number;
                             provider: {
@@ -29475,6 +31970,935 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "bookings.joinWaitlist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "provider_id": "01936f3e-9a4b-7c2d-8e5f-0a1b2c3d4e50",
+                 *       "service_id": "01936f3e-9a4b-7c2d-8e5f-0a1b2c3d4e5f",
+                 *       "day": "2026-12-07"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * Format: date
+                     * @description the day you want a time on, YYYY-MM-DD in the provider’s time zone; today up to 60 days ahead
+                     */
+                    day: string;
+                    /** Format: uuid */
+                    provider_id: string;
+                    /**
+                     * Format: uuid
+                     * @description the service you want, one of this provider’s
+                     */
+                    service_id: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: uuid
+                             * @description the booking made by accepting the offer
+                             */
+                            booking_id: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** @description YYYY-MM-DD, the provider’s local date */
+                            day: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: date-time */
+                            offer_ends_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description accept (POST /waitlist/:id/accept) before this
+                             */
+                            offer_expires_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description the time offered to you
+                             */
+                            offer_starts_at: string | null;
+                            /** Format: uuid */
+                            provider_id: string;
+                            provider_name: string;
+                            /** Format: uuid */
+                            service_id: string;
+                            service_name: string;
+                            /**
+                             * @description waiting | offered (a time is held for you until offer_expires_at) | booked | expired | cancelled
+                             * @enum {string}
+                             */
+                            status: "waiting" | "offered" | "booked" | "expired" | "cancelled";
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: OWN_SERVICE | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "OWN_SERVICE" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: CONFLICT (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "CONFLICT";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "bookings.leaveWaitlist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: uuid
+                             * @description the booking made by accepting the offer
+                             */
+                            booking_id: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** @description YYYY-MM-DD, the provider’s local date */
+                            day: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: date-time */
+                            offer_ends_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description accept (POST /waitlist/:id/accept) before this
+                             */
+                            offer_expires_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description the time offered to you
+                             */
+                            offer_starts_at: string | null;
+                            /** Format: uuid */
+                            provider_id: string;
+                            provider_name: string;
+                            /** Format: uuid */
+                            service_id: string;
+                            service_name: string;
+                            /**
+                             * @description waiting | offered (a time is held for you until offer_expires_at) | booked | expired | cancelled
+                             * @enum {string}
+                             */
+                            status: "waiting" | "offered" | "booked" | "expired" | "cancelled";
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "BAD_REQUEST" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: INVALID_STATE (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INVALID_STATE";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SERVICE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    "bookings.acceptWaitlistOffer": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description makes a retry safe: the first answer comes back */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "note": "First visit"
+                 *     }
+                 */
+                "application/json": {
+                    note?: string;
+                    /**
+                     * @description for a service paid at booking: how the customer pays (mada and STC Pay: SAR only)
+                     * @enum {string}
+                     */
+                    payment_method?: "card" | "apple_pay" | "google_pay" | "mada" | "stcpay";
+                    /** @description for a service paid at booking: a token from the gateway's own client (a Stripe PaymentMethod id, a Moyasar token; sim_success, sim_card_<test card number>, sim_decline or sim_3ds on the simulated gateway); without it the answer's `payment_action` says how to pay */
+                    payment_token?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: date-time
+                             * @description end of the visit plus the service buffer
+                             */
+                            blocks_until: string;
+                            cancel_reason: string | null;
+                            /**
+                             * @description system: not paid in time
+                             * @enum {string|null}
+                             */
+                            cancelled_by: "customer" | "provider" | "admin" | "system" | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            currency: string;
+                            /** Format: uuid */
+                            customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            ends_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            note: string | null;
+                            payment: {
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                amount_minor: number;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                captured_minor: number;
+                                card_brand: string | null;
+                                card_last4: string | null;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                commission_minor: number;
+                                /**
+                                 * Format: date-time
+                                 * @description RFC 3339 date-time with offset, years 1900-2999
+                                 */
+                                created_at: string;
+                                /** @description ISO 4217, uppercase */
+                                currency: string;
+                                /**
+                                 * @description stripe | moyasar | simulated
+                                 * @enum {string}
+                                 */
+                                gateway: "stripe" | "moyasar" | "simulated";
+                                /** Format: uuid */
+                                id: string;
+                                /**
+                                 * @description card | apple_pay | google_pay | mada | stcpay
+                                 * @enum {string|null}
+                                 */
+                                method: "card" | "apple_pay" | "google_pay" | "mada" | "stcpay" | null;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                refunded_minor: number;
+                                /**
+                                 * @description requires_payment_method | requires_action | processing | succeeded | failed | canceled | partially_refunded | refunded
+                                 * @enum {string}
+                                 */
+                                status: "requires_payment_method" | "requires_action" | "processing" | "succeeded" | "failed" | "canceled" | "partially_refunded" | "refunded";
+                            } | null;
+                            payment_action: {
+                                /** @description Stripe PaymentIntent client secret for Stripe.js; never stored by us */
+                                client_secret: string | null;
+                                /**
+                                 * @description stripe | moyasar | simulated
+                                 * @enum {string}
+                                 */
+                                gateway: "stripe" | "moyasar" | "simulated";
+                                /** @description where to send the customer for 3-D Secure or a wallet step */
+                                next_action_url: string | null;
+                                /** @description the Stripe publishable key to initialise Stripe.js with */
+                                publishable_key: string | null;
+                            } | null;
+                            /**
+                             * Format: date-time
+                             * @description pending_payment: the slot is released if not paid by then
+                             */
+                            payment_due_at: string | null;
+                            /**
+                             * @description the booking's payment (see `payment` on GET /bookings/:id); null when paid at the visit
+                             * @enum {string|null}
+                             */
+                            payment_status: "requires_payment_method" | "requires_action" | "processing" | "succeeded" | "failed" | "canceled" | "partially_refunded" | "refunded" | null;
+                            price_minor: number;
+                            /** Format: uuid */
+                            provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
+                            /** Format: uuid */
+                            service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            starts_at: string;
+                            /** @enum {string} */
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            updated_at: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /**
+                             * Format: date-time
+                             * @description end of the visit plus the service buffer
+                             */
+                            blocks_until: string;
+                            cancel_reason: string | null;
+                            /**
+                             * @description system: not paid in time
+                             * @enum {string|null}
+                             */
+                            cancelled_by: "customer" | "provider" | "admin" | "system" | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            created_at: string;
+                            currency: string;
+                            /** Format: uuid */
+                            customer_id: string | null;
+                            /** @description for the provider and admins (GET /provider/bookings, GET /admin/bookings, and GET /bookings/:id when its provider asks): the customer's display name; null when the account has none or was erased */
+                            customer_name?: string | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            ends_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            note: string | null;
+                            payment: {
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                amount_minor: number;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                captured_minor: number;
+                                card_brand: string | null;
+                                card_last4: string | null;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                commission_minor: number;
+                                /**
+                                 * Format: date-time
+                                 * @description RFC 3339 date-time with offset, years 1900-2999
+                                 */
+                                created_at: string;
+                                /** @description ISO 4217, uppercase */
+                                currency: string;
+                                /**
+                                 * @description stripe | moyasar | simulated
+                                 * @enum {string}
+                                 */
+                                gateway: "stripe" | "moyasar" | "simulated";
+                                /** Format: uuid */
+                                id: string;
+                                /**
+                                 * @description card | apple_pay | google_pay | mada | stcpay
+                                 * @enum {string|null}
+                                 */
+                                method: "card" | "apple_pay" | "google_pay" | "mada" | "stcpay" | null;
+                                /** @description integer minor units of `currency` (ISO 4217 exponent) */
+                                refunded_minor: number;
+                                /**
+                                 * @description requires_payment_method | requires_action | processing | succeeded | failed | canceled | partially_refunded | refunded
+                                 * @enum {string}
+                                 */
+                                status: "requires_payment_method" | "requires_action" | "processing" | "succeeded" | "failed" | "canceled" | "partially_refunded" | "refunded";
+                            } | null;
+                            payment_action: {
+                                /** @description Stripe PaymentIntent client secret for Stripe.js; never stored by us */
+                                client_secret: string | null;
+                                /**
+                                 * @description stripe | moyasar | simulated
+                                 * @enum {string}
+                                 */
+                                gateway: "stripe" | "moyasar" | "simulated";
+                                /** @description where to send the customer for 3-D Secure or a wallet step */
+                                next_action_url: string | null;
+                                /** @description the Stripe publishable key to initialise Stripe.js with */
+                                publishable_key: string | null;
+                            } | null;
+                            /**
+                             * Format: date-time
+                             * @description pending_payment: the slot is released if not paid by then
+                             */
+                            payment_due_at: string | null;
+                            /**
+                             * @description the booking's payment (see `payment` on GET /bookings/:id); null when paid at the visit
+                             * @enum {string|null}
+                             */
+                            payment_status: "requires_payment_method" | "requires_action" | "processing" | "succeeded" | "failed" | "canceled" | "partially_refunded" | "refunded" | null;
+                            price_minor: number;
+                            /** Format: uuid */
+                            provider_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the provider's display name */
+                            provider_name?: string;
+                            /** Format: uuid */
+                            service_id: string;
+                            /** @description GET /bookings/:id, /me/bookings and /provider/bookings: the name of the service */
+                            service_name?: string;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            starts_at: string;
+                            /** @enum {string} */
+                            status: "pending_payment" | "pending" | "confirmed" | "completed" | "no_show" | "cancelled";
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time with offset, years 1900-2999
+                             */
+                            updated_at: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
+                };
+            };
+            /** @description Error: VALIDATION_ERROR | BAD_REQUEST | INVALID_JSON (the body's `code`) */
+            400: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "VALIDATION_ERROR" | "BAD_REQUEST" | "INVALID_JSON";
+                    };
+                };
+            };
+            /** @description Error: UNAUTHORIZED | TOKEN_INVALID | SESSION_REVOKED (the body's `code`) */
+            401: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED" | "TOKEN_INVALID" | "SESSION_REVOKED";
+                    };
+                };
+            };
+            /** @description Error: PAYMENT_DECLINED (the body's `code`) */
+            402: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYMENT_DECLINED";
+                    };
+                };
+            };
+            /** @description Error: OWN_SERVICE | REQUEST_REJECTED | IP_BLOCKED (the body's `code`) */
+            403: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "OWN_SERVICE" | "REQUEST_REJECTED" | "IP_BLOCKED";
+                    };
+                };
+            };
+            /** @description Error: NOT_FOUND (the body's `code`) */
+            404: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description Error: SLOT_UNAVAILABLE | INVALID_STATE | IDEMPOTENCY_KEY_REUSED (the body's `code`) */
+            409: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SLOT_UNAVAILABLE" | "INVALID_STATE" | "IDEMPOTENCY_KEY_REUSED";
+                    };
+                };
+            };
+            /** @description Error: PAYLOAD_TOO_LARGE (the body's `code`) */
+            413: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description Error: UNSUPPORTED_MEDIA_TYPE (the body's `code`) */
+            415: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description Error: RATE_LIMITED (the body's `code`) */
+            429: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description Error: INTERNAL_ERROR (the body's `code`) */
+            500: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /** @description Error: PAYMENTS_UNAVAILABLE | SERVICE_UNAVAILABLE (the body's `code`) */
+            503: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "PAYMENTS_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
                     };
                 };
             };

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { runSeeders } from '../../src/infra/db/seed.js';
 import { createLogger } from '../../src/infra/logger.js';
+import { createAnalyticsRepository, createDemoHistorySeeder } from '../../src/modules/analytics/index.js';
 
 export interface DemoAccount {
   email: string;
@@ -15,11 +16,22 @@ export interface DemoAccount {
  */
 export async function seedDemoData(
   app: FastifyInstance,
-  /** `autoConfirm`: the demo provider confirms bookings itself (the demo's provider confirms by hand). */
-  options: { autoConfirm?: boolean } = {},
+  /**
+   * `autoConfirm`: the demo provider confirms bookings itself (the demo's provider confirms by hand).
+   * `history`: also the synthetic analytics history `npm start` seeds (off in tests unless asked: it costs seconds).
+   */
+  options: { autoConfirm?: boolean; history?: boolean } = {},
 ) {
   const { seeders } = app.platform;
-  await runSeeders(app.platform.db, seeders, {
+  const history = createDemoHistorySeeder({
+    repository: createAnalyticsRepository(),
+    clock: app.platform.clock,
+    ids: app.platform.ids,
+    logger: createLogger({ level: 'silent' }),
+    rawRetentionDays: app.platform.config.retention.analyticsRawDays,
+  });
+  const registered = seeders.some((seeder) => seeder.name === history.name);
+  await runSeeders(app.platform.db, options.history && !registered ? [...seeders, history] : seeders, {
     clock: app.platform.clock,
     logger: createLogger({ level: 'silent' }),
     isProduction: false,

@@ -98,6 +98,9 @@ describe('every write route succeeds with the transaction guard on', () => {
       body: { subject: 'Reminder times', message: 'Can reminders follow my time zone?' },
       status: 201,
     });
+    await call('POST /api/v1/me/calendar-feed', '/api/v1/me/calendar-feed', { as: walker, status: 201 });
+    await call('POST /api/v1/me/calendar-feed', '/api/v1/me/calendar-feed', { as: walker, status: 200 });
+    await call('DELETE /api/v1/me/calendar-feed', '/api/v1/me/calendar-feed', { as: walker, status: 204 });
     await call('POST /api/v1/me/data-export', '/api/v1/me/data-export', { as: walker, status: 202 });
     await call('POST /api/v1/events', '/api/v1/events', {
       as: walker,
@@ -278,6 +281,11 @@ describe('every write route succeeds with the transaction guard on', () => {
       body: { bio: 'Sports massage in central London.', auto_confirm: false },
       status: 200,
     });
+    await call('PUT /api/v1/provider/gallery', '/api/v1/provider/gallery', {
+      as: demo.provider,
+      body: { media_ids: [] },
+      status: 200,
+    });
     const service = await call('POST /api/v1/provider/services', '/api/v1/provider/services', {
       as: demo.provider,
       body: {
@@ -347,6 +355,17 @@ describe('every write route succeeds with the transaction guard on', () => {
       body: { service_id: demo.serviceId, starts_at: later.data.slots[3], weeks: 2 },
       status: 201,
     });
+    // A waiting place for that day: nothing is offered yet, so accepting is refused; leaving works.
+    const waiting = await call('POST /api/v1/waitlist', '/api/v1/waitlist', {
+      as: customer,
+      body: { provider_id: demo.providerId, service_id: demo.serviceId, day: later.data.slots.at(-1).slice(0, 10) },
+      status: 201,
+    });
+    await call('POST /api/v1/waitlist/{id}/accept', `/api/v1/waitlist/${waiting.data.id}/accept`, {
+      as: customer,
+      status: 409,
+    });
+    await call('DELETE /api/v1/waitlist/{id}', `/api/v1/waitlist/${waiting.data.id}`, { as: customer, status: 200 });
     await call('POST /api/v1/bookings/{id}/cancel', `/api/v1/bookings/${cancelled.id}/cancel`, {
       as: demo.provider,
       body: { reason: 'Called in sick' },

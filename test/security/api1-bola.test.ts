@@ -70,6 +70,7 @@ let exportId: string;
 let sessionId: string;
 let draft: { id: string; slug: string };
 let mediaId: string;
+let waitlistId: string;
 
 const expectStatus = (response: { statusCode: number; body: string }, status: number) => {
   expect(response.statusCode, response.body).toBe(status);
@@ -168,6 +169,16 @@ beforeAll(async () => {
     201,
   ).data;
 
+  // customerA waits for a time with providerA on Thursday.
+  waitlistId = expectStatus(
+    await f.send('POST', '/waitlist', customerA, {
+      provider_id: providerA.providerId,
+      service_id: providerA.serviceId,
+      day: '2027-03-25',
+    }),
+    201,
+  ).data.id;
+
   // An uploaded image of customerA's (the row as an upload leaves it; its files are not needed here).
   mediaId = f.app.platform.ids();
   await f.app.platform.db.execute(
@@ -184,6 +195,13 @@ afterAll(async () => {
 const mediaRow = () => one<{ n: number }>(sql`select count(*)::int as n from media where id = ${mediaId}`);
 
 const strangers = () => [customerB, providerB.user];
+
+const waitlistUnchanged = async () => {
+  const entry = await one<{ status: string; booking_id: string | null }>(
+    sql`select status, booking_id from waitlist_entries where id = ${waitlistId}`,
+  );
+  expect(entry).toEqual({ status: 'waiting', booking_id: null });
+};
 
 const bookingUnchanged = (id: () => string, status: string) => async () => {
   const before = await bookingState(id());
@@ -400,6 +418,19 @@ const OWNED_ROUTES: OwnedRoute[] = [
       const services = (await read(providerA.user, '/provider/services')) as { id: string; is_active: boolean }[];
       expect(services.find((service) => service.id === providerA.serviceId)?.is_active).toBe(true);
     },
+  },
+  {
+    route: 'DELETE /api/v1/waitlist/{id}',
+    params: () => ({ id: waitlistId }),
+    intruders: strangers,
+    unchanged: waitlistUnchanged,
+  },
+  {
+    route: 'POST /api/v1/waitlist/{id}/accept',
+    params: () => ({ id: waitlistId }),
+    body: () => ({}),
+    intruders: strangers,
+    unchanged: waitlistUnchanged,
   },
   {
     route: 'DELETE /api/v1/media/{id}',

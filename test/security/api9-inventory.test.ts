@@ -38,6 +38,7 @@ const HIDDEN: Record<string, string> = {
   'GET /admin/app.js': 'admin dashboard asset',
   'GET /admin/app.css': 'admin dashboard asset',
   'GET /admin/charts.js': 'admin dashboard asset',
+  'GET /admin/manage.js': 'admin dashboard asset',
   'GET /admin/charts.css': 'admin dashboard asset',
   'GET /admin/icon.svg': 'admin dashboard asset',
 };

@@ -17,6 +17,7 @@ const TYPES: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'api.js': 'text/javascript; charset=utf-8',
   'charts.js': 'text/javascript; charset=utf-8',
+  'manage.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
   'charts.css': 'text/css; charset=utf-8',
   'icon.svg': 'image/svg+xml',

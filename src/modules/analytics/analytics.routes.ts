@@ -4,7 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { requirePermission, requirePremium } from '../../shared/access-rules.js';
 import { actorOf } from '../../shared/actor.js';
 import { toCsv } from '../../shared/csv.js';
-import { errorResponses, Success } from '../../shared/http-schemas.js';
+import { errorResponses, Nullable, Success } from '../../shared/http-schemas.js';
 import {
   ActivationSchema,
   AdoptionSchema,
@@ -203,6 +203,33 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsSe
     'Support-request patterns: by priority, plan, week and weekday',
     SupportSchema,
     analytics.support,
+  );
+
+  app.get(
+    '/admin/analytics/demo-history',
+    {
+      config: { access: requirePermission('analytics:read'), etag: false },
+      schema: {
+        operationId: 'analytics.demoHistory',
+        tags: ['analytics'],
+        summary: 'Whether the reports include the demo’s synthetic history (made-up people), and its span',
+        description:
+          'The demo data (`npm start`, `npm run seed`) adds a synthetic analytics history unless `SEED_ANALYTICS_HISTORY=false`: made-up people, not accounts, every event marked `synthetic: true`. `synthetic` is false where none was seeded (production never has one).',
+        response: {
+          ...errorResponses(),
+          200: Success(
+            Type.Object({
+              synthetic: Type.Boolean(),
+              people: Nullable(Type.Integer({ description: 'made-up people in the history' })),
+              events: Nullable(Type.Integer({ description: 'synthetic events stored' })),
+              from: Nullable(Type.String({ format: 'date-time' })),
+              to: Nullable(Type.String({ format: 'date-time' })),
+            }),
+          ),
+        },
+      },
+    },
+    async () => ({ success: true, data: await analytics.demoHistory() }),
   );
 
   app.get(

@@ -1,6 +1,8 @@
+import { eq } from 'drizzle-orm';
 import { AppError, invalidField } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
+import { appMeta } from '../../infra/db/meta.tables.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { ReadThroughCache } from '../../infra/kv/cache.js';
 import type { Metrics } from '../../infra/metrics.js';
@@ -12,6 +14,7 @@ import { createIngest } from './analytics.ingest.js';
 import { ensurePartitions, rawCutoff } from './analytics.maintenance.js';
 import * as reports from './analytics.reports.js';
 import type { AnalyticsRepository } from './analytics.repository.js';
+import { DEMO_HISTORY_META_KEY } from './analytics.seed.js';
 import type { Tracker } from './analytics.tracker.js';
 
 const REPORT_CACHE_TTL_MS = 5 * 60_000;
@@ -86,6 +89,19 @@ export function createAnalyticsService(deps: {
 
   return {
     ingest: createIngest({ db, tracker: deps.tracker, clock, metrics: deps.metrics }),
+
+    /** Whether the reports include the demo's synthetic history, and its span (the dashboard says so). */
+    async demoHistory() {
+      const [row] = await readDb.select().from(appMeta).where(eq(appMeta.key, DEMO_HISTORY_META_KEY)).limit(1);
+      const value = (row?.value ?? {}) as { people?: number; events?: number; from?: string; to?: string };
+      return {
+        synthetic: row !== undefined,
+        people: value.people ?? null,
+        events: value.events ?? null,
+        from: value.from ?? null,
+        to: value.to ?? null,
+      };
+    },
 
     /** The person's current pseudonym, or null (never tracked, objected, or erased). */
     subjectOf: (userId: string) => deps.tracker.subjectOf(db, userId),

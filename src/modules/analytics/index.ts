@@ -4,6 +4,7 @@ import type { ModuleDescriptor } from '../../shared/module.js';
 import { analyticsPersonalData, analyticsRetentionRules } from './analytics.privacy.js';
 import { createAnalyticsRepository } from './analytics.repository.js';
 import { analyticsRoutes } from './analytics.routes.js';
+import { createDemoHistorySeeder } from './analytics.seed.js';
 import { type AnalyticsService, createAnalyticsService } from './analytics.service.js';
 import { createSheetsSync, type SheetsSync } from './analytics.sheets-sync.js';
 import { createTracker, type SubjectExpressions, type Tracker } from './analytics.tracker.js';
@@ -13,6 +14,13 @@ export { DEFERRED_DEFAULTS, type DeferredOptions } from './analytics.deferred.js
 export { type IngestResult, MAX_BATCH } from './analytics.ingest.js';
 export type { DailyMetrics } from './analytics.reports.js';
 export { createAnalyticsRepository } from './analytics.repository.js';
+export {
+  createDemoHistorySeeder,
+  DEMO_HISTORY_META_KEY,
+  DEMO_HISTORY_SEEDER,
+  demoSubject,
+  SYNTHETIC_PROPERTY,
+} from './analytics.seed.js';
 export type { AnalyticsService } from './analytics.service.js';
 export { createSheetsSync, pendingDays, SHEET_METRIC_COLUMNS, type SheetsSync } from './analytics.sheets-sync.js';
 export { createTracker, type SubjectExpressions, type Track, type Tracker } from './analytics.tracker.js';
@@ -77,6 +85,18 @@ export function createAnalyticsModule(
     dataMap: analyticsPersonalData({ repository, clock, rawRetentionDays }),
     retention: analyticsRetentionRules({ logger, rawRetentionDays }),
     jobs: { sheetsSync },
+    // The synthetic demo history (made-up people, marked synthetic): on unless SEED_ANALYTICS_HISTORY=false, off in tests.
+    seeders: config.seedAnalyticsHistory
+      ? [
+          createDemoHistorySeeder({
+            repository,
+            clock,
+            ids: platform.ids,
+            logger,
+            rawRetentionDays,
+          }),
+        ]
+      : [],
     health: [{ name: 'sheets', required: false, state: () => sheetsSync.health() }],
     // The events other modules recorded with `track.later` are stored before the database closes.
     close: () => deps.tracker.close(),

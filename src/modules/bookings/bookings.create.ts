@@ -72,9 +72,10 @@ export interface VisitLength {
 }
 
 /**
- * Why the provider cannot start a visit of `length` at `startsAt` (notice, horizon, grid, hours),
- * or undefined when they can. The same rules for a new booking, a series and a new time; overlap
- * with other bookings is the exclusion constraint's to decide, so it is not looked at here.
+ * Why the provider cannot start a visit of `length` at `startsAt` (notice, horizon, grid, hours,
+ * or `taken` by a waitlist offer to anyone but `holder`), or undefined when they can. The same
+ * rules for a new booking, a series and a new time; overlap with other bookings is the exclusion
+ * constraint's to decide, so it is not looked at here.
  */
 export async function slotRuleReason(
   deps: { repository: BookingsRepository; clock: Clock; minNoticeMs: number },
@@ -82,12 +83,25 @@ export async function slotRuleReason(
   providerId: string,
   length: VisitLength,
   startsAt: Date,
+  holder?: string,
 ): Promise<SlotUnavailableReason | undefined> {
   const schedule = await scheduleOf(deps.repository, tx, providerId);
-  return slotUnavailableReason(
+  const reason = slotUnavailableReason(
     { schedule, now: deps.clock.now(), ...length, busy: [], minNoticeMs: deps.minNoticeMs },
     startsAt,
   );
+  if (reason) return reason;
+  // A time offered to someone on the waitlist is held for them alone until the offer ends.
+  const span = visitSpan(startsAt, length);
+  return (await deps.repository.offerHolds(tx, providerId, span.blocksFrom, span.blocksUntil, holder))
+    ? 'taken'
+    : undefined;
+}
+
+/** Work a caller adds to a booking's transaction (accepting a waitlist offer): before its checks, after its insert. */
+export interface BookingHooks {
+  before?(tx: Db): Promise<void>;
+  after?(tx: Db, row: BookingRow): Promise<void>;
 }
 
 // What makes two booking requests the same request, whatever their spelling.
@@ -116,7 +130,7 @@ interface StoredRefusal {
 export type BookingInsertDeps = {
   db: Db;
   repository: BookingsRepository;
-  messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder' | 'announce' | 'waitingForProvider'>;
+  messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder' | 'announce' | 'waitingForProvider' | 'seriesBooked'>;
   track: Track;
   business: Pick<BusinessMetrics, 'booking'>;
   clock: Clock;
@@ -132,7 +146,14 @@ export type BookingInsertDeps = {
  */
 export function createBookingInsert(deps: BookingInsertDeps) {
   const { db, repository, messages, slotsCache, clock } = deps;
-  return async (tx: Db, actor: Actor, input: BookingInput, offer: KnownOffer): Promise<BookingRow> => {
+  /** `quiet`: the parties are told once for the whole series instead (bookings.series.ts). */
+  return async (
+    tx: Db,
+    actor: Actor,
+    input: BookingInput,
+    offer: KnownOffer,
+    options: { quiet?: boolean } = {},
+  ): Promise<BookingRow> => {
     const { service, provider } = offer;
     const paid = service.paymentMode === 'required';
     const now = clock.now();
@@ -169,8 +190,9 @@ export function createBookingInsert(deps: BookingInsertDeps) {
     deps.business.booking('created');
     if (row.status === 'confirmed') deps.business.booking('confirmed');
     // A paid booking is news to the provider once it is paid (the payment's message).
-    if (row.status === 'confirmed') await messages.notifyBoth(tx, row, 'booking_confirmed', {}, offer);
-    if (row.status === 'pending') await messages.waitingForProvider(tx, row, now, offer);
+    if (!options.quiet && row.status === 'confirmed')
+      await messages.notifyBoth(tx, row, 'booking_confirmed', {}, offer);
+    if (!options.quiet && row.status === 'pending') await messages.waitingForProvider(tx, row, now, offer);
     if (!paid) await messages.queueReminder(tx, row, now);
     return row;
   };
@@ -280,6 +302,7 @@ export function createBookingCreation(
       provider.id,
       service,
       new Date(input.starts_at),
+      actor.id,
     );
     if (reason) throw slotUnavailable(reason, minNoticeMs);
     return offer;
@@ -291,7 +314,12 @@ export function createBookingCreation(
      * body) gets the first answer back, another body 409 IDEMPOTENCY_KEY_REUSED. A refused booking
      * stores nothing, so retrying it is decided afresh; a declined payment is the key's answer.
      */
-    async create(actor: Actor, input: BookingInput, idempotencyKey?: string): Promise<CreatedBooking> {
+    async create(
+      actor: Actor,
+      input: BookingInput,
+      idempotencyKey?: string,
+      hooks: BookingHooks = {},
+    ): Promise<CreatedBooking> {
       const requestHash = bookingRequestHash(input);
       const keyRef = idempotencyKey ? { userId: actor.id, scope: CREATE_SCOPE, key: idempotencyKey } : undefined;
       const replay = async (stored: StoredAnswer): Promise<CreatedBooking> => {
@@ -319,8 +347,10 @@ export function createBookingCreation(
             const stored = await deps.idempotency.find(tx, keyRef);
             if (stored) return { stored };
           }
+          await hooks.before?.(tx);
           const offer = await bookableOffer(tx, actor, input);
           const row = await insertBooking(tx, actor, input, offer);
+          await hooks.after?.(tx, row);
           if (keyRef) await deps.idempotency.complete(tx, keyRef, { statusCode: 201, response: toPublicBooking(row) });
           return { row, offer };
         });

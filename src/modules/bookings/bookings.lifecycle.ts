@@ -3,6 +3,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { BookingEvent, BusinessMetrics } from '../../infra/metrics.js';
+import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
@@ -14,6 +15,7 @@ import type { BookingPayments } from './bookings.payment.js';
 import { ACTIVE_STATUSES, type BookingsRepository } from './bookings.repository.js';
 import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow } from './bookings.tables.js';
+import { queueFreedTime } from './bookings.waitlist.js';
 
 /** A customer may cancel until this long before the start; the provider at any time. */
 export const CUSTOMER_CANCEL_CUTOFF_MS = 24 * 3_600_000;
@@ -43,6 +45,7 @@ export function createBookingLifecycle(deps: {
   track: Track;
   business: Pick<BusinessMetrics, 'booking'>;
   slotsCache: Pick<SlotsCache, 'changed'>;
+  outbox: Pick<Outbox, 'enqueue'>;
   clock: Clock;
 }) {
   const { db, repository, catalog, messages, clock } = deps;
@@ -123,6 +126,7 @@ export function createBookingLifecycle(deps: {
           await deps.track(tx, 'booking_cancelled', booking.customerId, { ...properties, cancelled_by: party });
           // The queued reminder finds the booking cancelled and sends nothing.
           await messages.notifyBoth(tx, updated, 'booking_cancelled', reason ? { reason } : {});
+          await queueFreedTime(deps.outbox, tx, booking, now);
         }
         return toPublicBooking(updated);
       });
@@ -172,6 +176,7 @@ export function createBookingLifecycle(deps: {
           cancelled_by: 'admin',
         });
         await messages.notifyBoth(tx, updated, 'booking_cancelled', { reason: input.reason });
+        await queueFreedTime(deps.outbox, tx, booking, now);
         return toPublicBooking(updated);
       });
     },

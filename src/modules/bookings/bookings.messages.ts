@@ -5,6 +5,7 @@ import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { EventBus, LiveMessageType } from '../../shared/events.js';
 import type { CatalogService, ProviderRow, ServiceRow } from '../catalog/index.js';
 import type { Notify, TemplateName } from '../notifications/index.js';
+import type { Party } from './bookings.parties.js';
 import { ACTIVE_STATUSES, type BookingsRepository } from './bookings.repository.js';
 import type { BookingRow } from './bookings.tables.js';
 
@@ -119,6 +120,49 @@ export function createBookingMessages(deps: {
           template,
           data: { ...data, ...extra },
           urgent: true,
+        });
+      }
+    },
+
+    /** A change one party made, told to the other (the one who made it has the answer and the live message). */
+    async notifyOther(tx: Db, booking: BookingRow, by: Party, template: TemplateName, extra: Record<string, unknown>) {
+      const { provider, data } = await templateData(tx, booking);
+      const userId = by === 'customer' ? provider?.userId : booking.customerId;
+      if (!userId) return;
+      await deps.notify.send(tx, { userId, purpose: 'booking', template, data: { ...data, ...extra }, urgent: true });
+    },
+
+    /**
+     * A weekly series is one message to each party, not one per visit: the customer's receipt and
+     * the provider's news (to confirm, when they confirm by hand), with one reminder to confirm
+     * after CONFIRM_NUDGE_AFTER_MS for the first visit if it still waits.
+     */
+    async seriesBooked(tx: Db, rows: BookingRow[], offer: KnownOffer, now: Date) {
+      const [first, last] = [rows[0], rows[rows.length - 1]];
+      if (!first || !last) return;
+      const { data } = await templateData(tx, first, offer);
+      const series = {
+        service_name: data.service_name,
+        provider_name: offer.provider.displayName,
+        starts_at: first.startsAt.toISOString(),
+        last_starts_at: last.startsAt.toISOString(),
+        count: String(rows.length),
+        status: first.status,
+      };
+      for (const userId of new Set(partiesWith(first, offer.provider))) {
+        await deps.notify.send(tx, {
+          userId,
+          purpose: 'booking',
+          template: 'booking_series_created',
+          data: series,
+          urgent: true,
+        });
+      }
+      if (first.status === 'pending') {
+        await deps.outbox.enqueue(tx, {
+          type: BOOKING_CONFIRM_NUDGE,
+          payload: { booking_id: first.id },
+          deliverAfter: new Date(now.getTime() + CONFIRM_NUDGE_AFTER_MS),
         });
       }
     },

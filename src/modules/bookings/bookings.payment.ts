@@ -2,6 +2,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { BusinessMetrics } from '../../infra/metrics.js';
+import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { CatalogService } from '../catalog/index.js';
 import type { PaymentsService } from '../payments/index.js';
 import { type BookingDetail, toPublicBooking } from './bookings.dto.js';
@@ -9,6 +10,7 @@ import type { BookingMessages } from './bookings.messages.js';
 import type { BookingsRepository } from './bookings.repository.js';
 import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow } from './bookings.tables.js';
+import { queueFreedTime } from './bookings.waitlist.js';
 
 /** What the bookings module asks of the payments module. */
 export type BookingPayments = Pick<
@@ -44,6 +46,7 @@ export function createBookingPaymentFlow(deps: {
   >;
   business: Pick<BusinessMetrics, 'booking'>;
   slotsCache: Pick<SlotsCache, 'changed'>;
+  outbox: Pick<Outbox, 'enqueue'>;
   clock: Clock;
 }) {
   const { db, repository, payments, messages, clock } = deps;
@@ -64,6 +67,7 @@ export function createBookingPaymentFlow(deps: {
       updatedAt: now,
     });
     await deps.slotsCache.changed(booking.providerId);
+    await queueFreedTime(deps.outbox, tx, booking, now);
     deps.business.booking('cancelled');
     await payments.onBookingCancelled(tx, {
       bookingId: booking.id,

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, lt, ne, or, sql } from 'drizzle-orm';
 import { type Db, firstRow } from '../../infra/db/client.js';
 import type { Busy } from './bookings.slots.js';
 import {
@@ -9,12 +9,25 @@ import {
   bookings,
   type ReviewRow,
   reviews,
+  waitlistEntries,
 } from './bookings.tables.js';
 
 // Bookings that hold their time: the exclusion constraint counts the same ones.
 export const ACTIVE_STATUSES: BookingStatus[] = ['pending_payment', 'pending', 'confirmed'];
 // Written out as literals (constants, never input), so the planner matches the constraint's partial index.
 const ACTIVE_STATUS_LIST = sql.raw(ACTIVE_STATUSES.map((status) => `'${status}'`).join(', '));
+
+/**
+ * Serialises making a waitlist offer (exclusive) with booking a provider's time (shared): bookings
+ * do not wait for each other, but one being checked and made waits for an offer being made, and
+ * the other way round, so an offer and a booking can never both take the same time.
+ */
+export async function lockOffers(db: Db, providerId: string, mode: 'shared' | 'exclusive'): Promise<void> {
+  const key = sql`hashtextextended(${`waitlist-offers:${providerId}`}, 0)`;
+  await db.execute(
+    mode === 'shared' ? sql`select pg_advisory_xact_lock_shared(${key})` : sql`select pg_advisory_xact_lock(${key})`,
+  );
+}
 
 /** A keyset position in a list ordered by (starts_at, id). */
 export interface BookingCursor {
@@ -62,9 +75,10 @@ export function createBookingsRepository() {
 
     /**
      * What a provider's open start times are computed from, in one round trip: the schedule and
-     * the blocks (epoch ms, by start) of the active bookings that overlap [from, until).
-     * Undefined while the provider has no schedule. The overlap is written as the exclusion
-     * constraint's own expression, so its GiST index finds the blocks however long the history.
+     * the blocks (epoch ms, by start) of the active bookings, and of the times held by waitlist
+     * offers, that overlap [from, until). Undefined while the provider has no schedule. The
+     * bookings' overlap is written as the exclusion constraint's own expression, so its GiST index
+     * finds the blocks however long the history; the offers come from their partial index.
      */
     async slotInputs(
       db: Db,
@@ -78,14 +92,24 @@ export function createBookingsRepository() {
       // subquery would mean the bookings' own.
       const busy = sql<[number, number][]>`coalesce((
         select json_agg(json_build_array(
-          floor(extract(epoch from b.blocks_from) * 1000)::bigint,
-          floor(extract(epoch from b.blocks_until) * 1000)::bigint
-        ) order by b.blocks_from)
-        from ${bookings} b
-        where b.provider_id = ${providerId}
-          and b.status in (${ACTIVE_STATUS_LIST})
-          and tstzrange(b.blocks_from, b.blocks_until, '[)')
-            && tstzrange(${from.toISOString()}::timestamptz, ${until.toISOString()}::timestamptz, '[)')
+          floor(extract(epoch from t.block_from) * 1000)::bigint,
+          floor(extract(epoch from t.block_until) * 1000)::bigint
+        ) order by t.block_from)
+        from (
+          select b.blocks_from as block_from, b.blocks_until as block_until
+          from ${bookings} b
+          where b.provider_id = ${providerId}
+            and b.status in (${ACTIVE_STATUS_LIST})
+            and tstzrange(b.blocks_from, b.blocks_until, '[)')
+              && tstzrange(${from.toISOString()}::timestamptz, ${until.toISOString()}::timestamptz, '[)')
+          union all
+          select w.offer_starts_at, w.offer_blocks_until
+          from ${waitlistEntries} w
+          where w.provider_id = ${providerId}
+            and w.status = 'offered'
+            and w.offer_starts_at < ${until.toISOString()}::timestamptz
+            and w.offer_blocks_until > ${from.toISOString()}::timestamptz
+        ) t
       ), '[]'::json)`;
       const [row] = await db
         .select({
@@ -101,6 +125,30 @@ export function createBookingsRepository() {
       return (
         row && { ...row, busy: row.busy.map(([blockFrom, blockUntil]) => ({ from: blockFrom, until: blockUntil })) }
       );
+    },
+
+    /**
+     * Whether a waitlist offer to someone other than `holder` holds time in [from, until), after
+     * waiting for an offer being made for this provider (lockOffers): one query on the offers'
+     * partial index.
+     */
+    async offerHolds(db: Db, providerId: string, from: Date, until: Date, holder?: string): Promise<boolean> {
+      await lockOffers(db, providerId, 'shared');
+      const [row] = await db
+        .select({ id: waitlistEntries.id })
+        .from(waitlistEntries)
+        .where(
+          and(
+            eq(waitlistEntries.providerId, providerId),
+            // A literal, so the planner matches the partial index waitlist_entries_offers_idx.
+            sql`${waitlistEntries.status} = 'offered'`,
+            lt(waitlistEntries.offerStartsAt, until),
+            gt(waitlistEntries.offerBlocksUntil, from),
+            holder ? ne(waitlistEntries.userId, holder) : undefined,
+          ),
+        )
+        .limit(1);
+      return row !== undefined;
     },
 
     async insert(db: Db, row: typeof bookings.$inferInsert): Promise<BookingRow> {

@@ -4,6 +4,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { isExclusionViolation } from '../../infra/db/errors.js';
 import { inTransaction } from '../../infra/db/transaction.js';
+import type { Outbox } from '../../infra/outbox/outbox.js';
 import type { Actor } from '../../shared/actor.js';
 import { type IdempotencyStore, replayOf, requestHashOf, type StoredAnswer } from '../../shared/idempotency.js';
 import type { CatalogService } from '../catalog/index.js';
@@ -16,6 +17,7 @@ import type { BookingsRepository } from './bookings.repository.js';
 import { DEFAULT_MIN_NOTICE_MS, visitSpan } from './bookings.slots.js';
 import type { SlotsCache } from './bookings.slots-cache.js';
 import type { BookingRow, BookingStatus } from './bookings.tables.js';
+import { queueFreedTime } from './bookings.waitlist.js';
 
 export const RescheduleBody = Type.Object(
   {
@@ -47,10 +49,11 @@ export function createRescheduling(deps: {
   db: Db;
   repository: BookingsRepository;
   catalog: Pick<CatalogService, 'bookableService' | 'providerOfUser' | 'findProvider'>;
-  messages: Pick<BookingMessages, 'notifyBoth' | 'queueReminder' | 'waitingForProvider' | 'remind'>;
+  messages: Pick<BookingMessages, 'announce' | 'notifyOther' | 'queueReminder' | 'waitingForProvider' | 'remind'>;
   flow: Pick<BookingPaymentFlow, 'detail'>;
   idempotency: IdempotencyStore;
   slotsCache: Pick<SlotsCache, 'changed'>;
+  outbox: Pick<Outbox, 'enqueue'>;
   clock: Clock;
   minNoticeMs?: number;
 }) {
@@ -104,15 +107,22 @@ export function createRescheduling(deps: {
   };
 
   /**
-   * What the parties hear of the new time, and the customer's reminder for it. A confirmed visit
-   * is confirmed anew to both; a pending one goes back to the provider to confirm when the customer
-   * moved it. (A provider's move of a still-pending booking has no message of its own yet.)
+   * What the parties hear of the new time, and the customer's reminder for it. Both open apps get
+   * the move live; the party who did not make it gets `booking_rescheduled`, except that a move by
+   * the customer that waits for the provider's confirmation asks the provider to confirm instead.
    */
   const announceMove = async (tx: Db, moved: BookingRow, party: Party, previous: Date) => {
     const now = clock.now();
-    const extra = { previous_starts_at: previous.toISOString() };
-    if (moved.status === 'confirmed') await messages.notifyBoth(tx, moved, 'booking_confirmed', extra);
-    else if (party === 'customer') await messages.waitingForProvider(tx, moved, now);
+    const previousStartsAt = previous.toISOString();
+    await messages.announce(tx, moved, 'booking.rescheduled', { previous_starts_at: previousStartsAt });
+    if (moved.status === 'pending' && party === 'customer') await messages.waitingForProvider(tx, moved, now);
+    else {
+      await messages.notifyOther(tx, moved, party, 'booking_rescheduled', {
+        previous_starts_at: previousStartsAt,
+        moved_by: party,
+        status: moved.status,
+      });
+    }
     await messages.queueReminder(tx, moved, now);
     await deps.slotsCache.changed(moved.providerId);
   };
@@ -147,6 +157,8 @@ export function createRescheduling(deps: {
           }
           const row = await move(tx, booking, party, startsAt);
           await announceMove(tx, row, party, booking.startsAt);
+          // The time it left is free: the waitlist may offer it.
+          await queueFreedTime(deps.outbox, tx, booking, clock.now());
           if (keyRef) await deps.idempotency.complete(tx, keyRef, { statusCode: 200, response: toPublicBooking(row) });
           return { row };
         });

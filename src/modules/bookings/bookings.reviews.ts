@@ -7,13 +7,17 @@ import type { IdGenerator } from '../../infra/ids.js';
 import type { Actor } from '../../shared/actor.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
-import type { CatalogService } from '../catalog/index.js';
+import { type CatalogService, catalogNames } from '../catalog/index.js';
 import { type ModeratedReview, type PublicReview, toModeratedReview, toPublicReview } from './bookings.dto.js';
 import type { BookingMessages } from './bookings.messages.js';
 import { ownProvider } from './bookings.parties.js';
 import type { BookingPayments } from './bookings.payment.js';
 import type { BookingsRepository } from './bookings.repository.js';
-import type { ModerateBody, ReviewBody } from './bookings.schemas.js';
+import { createReviewsRepository } from './bookings.reviews-repository.js';
+import type { AdminReviewSchema, AdminReviewsQuery, ModerateBody, ReviewBody } from './bookings.schemas.js';
+
+/** A review as the admins' moderation list shows it. */
+export type AdminReview = Static<typeof AdminReviewSchema>;
 
 /**
  * Reviews of completed visits: one per booking by its customer, hidden or shown again by an
@@ -34,6 +38,7 @@ export function createReviews(deps: {
   ids: IdGenerator;
 }) {
   const { db, repository, catalog, clock } = deps;
+  const moderation = createReviewsRepository();
 
   /**
    * The provider's own account (bookings made before it was refused at booking), or a visit paid
@@ -132,6 +137,32 @@ export function createReviews(deps: {
           await repository.updateReview(tx, id, { reply: text, repliedAt: now, updatedAt: now }),
         );
       });
+    },
+
+    /**
+     * Every review for the admins' moderation, shown and hidden (with why), newest first, with its
+     * provider's name; the cursor is the last review's id. No customer: judging the text needs none.
+     */
+    async adminReviews(
+      _actor: Actor,
+      query: Static<typeof AdminReviewsQuery>,
+    ): Promise<{ items: AdminReview[]; nextCursor: string | null }> {
+      const rows = await moderation.adminList(db, {
+        visible: query.visible,
+        providerId: query.provider_id,
+        beforeId: query.cursor,
+        limit: query.limit + 1,
+      });
+      const items = rows.slice(0, query.limit);
+      const names = await catalogNames(db, { serviceIds: [], providerIds: items.map((row) => row.providerId) });
+      return {
+        // Reviews reference their provider by foreign key, so the name is always found.
+        items: items.map((row) => ({
+          ...toModeratedReview(row),
+          provider_name: names.providers.get(row.providerId) ?? '',
+        })),
+        nextCursor: rows.length > query.limit ? (items.at(-1)?.id ?? null) : null,
+      };
     },
 
     /** A provider's visible reviews, newest first; the cursor is the last review's id. */

@@ -9,6 +9,8 @@ import { RescheduleBody } from './bookings.reschedule.js';
 import {
   AdminBookingsQuery,
   AdminCancelBody,
+  AdminReviewSchema,
+  AdminReviewsQuery,
   AvailabilitySchema,
   BookingDetailSchema,
   BookingSchema,
@@ -149,9 +151,10 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
       schema: {
         operationId: 'bookings.createSeries',
         tags,
-        summary: `Book the same weekly time for 2 to ${MAX_SERIES_WEEKS} weeks, all or nothing`,
+        summary: `Book the same weekly time for 2 to ${MAX_SERIES_WEEKS} weeks, all or nothing; accepts Idempotency-Key`,
         description:
-          "Books `weeks` visits of the service, the first at `starts_at` and the others at the same local time (the provider's time zone) each following week, in one transaction. Every visit must pass the checks of POST /bookings (notice, 60-day horizon, 15-minute grid, open hours, free time); if any does not, nothing is booked and 409 SLOT_UNAVAILABLE has one `details` entry per failing week with its `reason`. Each visit is then a booking of its own (confirmed or cancelled one by one). Services paid at booking cannot be booked as a series (400 naming `body.service_id`).",
+          "Books `weeks` visits of the service, the first at `starts_at` and the others at the same local time (the provider's time zone) each following week, in one transaction, and tells each party once (`booking_series_created`), not once a visit. Every visit must pass the checks of POST /bookings (notice, 60-day horizon, 15-minute grid, open hours, free time); if any does not, nothing is booked and 409 SLOT_UNAVAILABLE has one `details` entry per failing week with its `reason`. Each visit is then a booking of its own (confirmed or cancelled one by one). Services paid at booking cannot be booked as a series (400 naming `body.service_id`). A replay with the same Idempotency-Key answers the same bookings (as they are now, `Idempotent-Replayed: true`) and books nothing.",
+        headers: IdempotencyHeaders,
         body: {
           ...SeriesBody,
           examples: [
@@ -159,13 +162,22 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
           ],
         },
         response: {
-          ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND', 'OWN_SERVICE', 'SLOT_UNAVAILABLE'),
+          ...errorResponses(
+            'VALIDATION_ERROR',
+            'NOT_FOUND',
+            'OWN_SERVICE',
+            'SLOT_UNAVAILABLE',
+            'IDEMPOTENCY_KEY_REUSED',
+          ),
           201: Success(Type.Array(BookingSchema)),
         },
       },
     },
-    async (request, reply) =>
-      reply.code(201).send({ success: true, data: await bookings.bookSeries(actorOf(request), request.body) }),
+    async (request, reply) => {
+      const result = await bookings.bookSeries(actorOf(request), request.body, request.headers['idempotency-key']);
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(201).send({ success: true, data: result.bookings });
+    },
   );
 
   app.post(
@@ -484,6 +496,29 @@ export const bookingsRoutes: FastifyPluginAsyncTypebox<{ bookings: BookingsServi
         success: true,
         data: await bookings.postReview(actorOf(request), request.params.id, request.body),
       }),
+  );
+
+  app.get(
+    '/admin/reviews',
+    {
+      config: { access: requirePermission('bookings:admin'), etag: false },
+      schema: {
+        operationId: 'bookings.adminListReviews',
+        description:
+          "Reviews to moderate, shown and hidden (with the reason it was hidden), newest first, each with its provider's name, a page at a time (`meta.next_cursor`). Filter by `visible` and `provider_id`. No customer details.",
+        tags,
+        summary: 'All reviews for moderation, newest first, by shown/hidden and provider',
+        querystring: AdminReviewsQuery,
+        response: {
+          ...errorResponses('VALIDATION_ERROR'),
+          200: Success(Type.Array(AdminReviewSchema), NextCursorMeta),
+        },
+      },
+    },
+    async (request) => {
+      const page = await bookings.adminReviews(actorOf(request), request.query);
+      return { success: true, data: page.items, meta: { next_cursor: page.nextCursor } };
+    },
   );
 
   app.patch(

@@ -182,6 +182,21 @@ export const ModeratedReviewSchema = Type.Object({
   hidden_reason: Nullable(Type.String()),
 });
 
+/** A review in the admins' moderation list: its provider's name, no customer (who wrote it is not needed to judge it). */
+export const AdminReviewSchema = Type.Object({
+  ...ModeratedReviewSchema.properties,
+  provider_name: Type.String(),
+});
+
+export const AdminReviewsQuery = Type.Object(
+  {
+    visible: Type.Optional(Type.Boolean({ description: 'true: shown reviews only; false: hidden ones only' })),
+    provider_id: Type.Optional(Uuid),
+    ...idPageQuery(20),
+  },
+  { additionalProperties: false },
+);
+
 export const ReviewBody = Type.Object(
   { rating: Type.Integer({ minimum: 1, maximum: 5 }), text: Type.String({ maxLength: 2000 }) },
   { additionalProperties: false },

@@ -5,17 +5,21 @@ import { isExclusionViolation } from '../../infra/db/errors.js';
 import { inTransaction } from '../../infra/db/transaction.js';
 import type { Actor } from '../../shared/actor.js';
 import { Uuid } from '../../shared/http-schemas.js';
+import { type IdempotencyStore, replayOf, requestHashOf, type StoredAnswer } from '../../shared/idempotency.js';
 import { wallTime, zonedTimeToUtc } from '../../shared/zoned-time.js';
 import type { CatalogService } from '../catalog/index.js';
 import { type BookingInsertDeps, createBookingInsert, slotMessage, slotUnavailable } from './bookings.create.js';
 import { type PublicBooking, toPublicBooking, toSchedule } from './bookings.dto.js';
 import type { KnownOffer } from './bookings.messages.js';
+import { lockOffers } from './bookings.repository.js';
 import { DEFAULT_MIN_NOTICE_MS, slotUnavailableReason } from './bookings.slots.js';
+import type { BookingRow } from './bookings.tables.js';
 
 export const MIN_SERIES_WEEKS = 2;
 export const MAX_SERIES_WEEKS = 12;
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;
+const SERIES_SCOPE = 'bookings.series';
 
 export const SeriesBody = Type.Object(
   {
@@ -76,7 +80,11 @@ export function weeklyStarts(first: Date, weeks: number, timeZone: string): Date
  * held for weeks, which the gateways' authorisations do not last.
  */
 export function createBookingSeries(
-  deps: BookingInsertDeps & { catalog: Pick<CatalogService, 'bookableService'>; minNoticeMs?: number },
+  deps: BookingInsertDeps & {
+    catalog: Pick<CatalogService, 'bookableService'>;
+    idempotency: IdempotencyStore;
+    minNoticeMs?: number;
+  },
 ) {
   const { db, repository, catalog, clock } = deps;
   const insertBooking = createBookingInsert(deps);
@@ -105,6 +113,8 @@ export function createBookingSeries(
     const first = new Date(input.starts_at);
     // A day past the last week covers its visit whatever a DST change does to it.
     const until = new Date(first.getTime() + input.weeks * WEEK_MS + DAY_MS);
+    // Waits for a waitlist offer being made for this provider; open offers are busy time in slotInputs.
+    await lockOffers(tx, provider.id, 'shared');
     const inputs = await repository.slotInputs(tx, provider.id, first, until);
     const schedule = inputs && toSchedule(inputs);
     const starts = weeklyStarts(first, input.weeks, schedule?.time_zone ?? provider.timeZone);
@@ -143,22 +153,55 @@ export function createBookingSeries(
     return conflicts.length > 0 ? seriesUnavailable(conflicts) : slotUnavailable('taken', minNoticeMs);
   };
 
+  /** The bookings of an earlier answer, as they are now (a visit may have been confirmed or cancelled since). */
+  const current = async (stored: StoredAnswer, requestHash: string): Promise<PublicBooking[]> => {
+    const { response } = replayOf(stored, requestHash);
+    const ids = (response as PublicBooking[]).map((booking) => booking.id);
+    const rows = await Promise.all(ids.map((id) => repository.find(db, id)));
+    return rows.filter((row): row is BookingRow => row !== undefined).map(toPublicBooking);
+  };
+
   return {
-    /** POST /bookings/series: the bookings, first visit first. */
-    async bookSeries(actor: Actor, input: SeriesInput): Promise<PublicBooking[]> {
+    /**
+     * POST /bookings/series: the bookings, first visit first. With an Idempotency-Key, a replay
+     * answers the same bookings (as they are now) and books nothing; another body with the key 409.
+     */
+    async bookSeries(
+      actor: Actor,
+      input: SeriesInput,
+      idempotencyKey?: string,
+    ): Promise<{ bookings: PublicBooking[]; replayed: boolean }> {
+      const requestHash = requestHashOf({
+        service_id: input.service_id,
+        starts_at: new Date(input.starts_at).toISOString(),
+        weeks: input.weeks,
+        note: input.note ?? null,
+      });
+      const keyRef = idempotencyKey ? { userId: actor.id, scope: SERIES_SCOPE, key: idempotencyKey } : undefined;
       try {
-        const rows = await inTransaction(db, async (tx) => {
-          const offer = await offerFor(tx, actor, input.service_id);
-          const { starts, conflicts } = await planOf(tx, offer, input);
-          if (conflicts.length > 0) throw seriesUnavailable(conflicts);
-          const booked = [];
-          for (const startsAt of starts) {
-            const single = { service_id: input.service_id, starts_at: startsAt.toISOString(), note: input.note };
-            booked.push(await insertBooking(tx, actor, single, offer));
-          }
-          return booked;
-        });
-        return rows.map(toPublicBooking);
+        const result = await inTransaction(
+          db,
+          async (tx): Promise<{ rows: BookingRow[] } | { stored: StoredAnswer }> => {
+            if (keyRef && !(await deps.idempotency.claim(tx, keyRef, requestHash))) {
+              const stored = await deps.idempotency.find(tx, keyRef);
+              if (stored) return { stored };
+            }
+            const offer = await offerFor(tx, actor, input.service_id);
+            const { starts, conflicts } = await planOf(tx, offer, input);
+            if (conflicts.length > 0) throw seriesUnavailable(conflicts);
+            const rows: BookingRow[] = [];
+            for (const startsAt of starts) {
+              const single = { service_id: input.service_id, starts_at: startsAt.toISOString(), note: input.note };
+              rows.push(await insertBooking(tx, actor, single, offer, { quiet: true }));
+            }
+            await deps.messages.seriesBooked(tx, rows, offer, clock.now());
+            if (keyRef)
+              await deps.idempotency.complete(tx, keyRef, { statusCode: 201, response: rows.map(toPublicBooking) });
+            return { rows };
+          },
+        );
+        if ('stored' in result) return { bookings: await current(result.stored, requestHash), replayed: true };
+        return { bookings: result.rows.map(toPublicBooking), replayed: false };
       } catch (error) {
         // Another booking took one of the times between the check and the inserts: nothing was booked.
         if (isExclusionViolation(error)) throw await raceRefusal(actor, input);

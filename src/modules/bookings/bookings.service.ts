@@ -11,6 +11,7 @@ import type { AuditService } from '../audit/index.js';
 import type { CatalogService } from '../catalog/index.js';
 import type { Notify } from '../notifications/index.js';
 import { createAvailability } from './bookings.availability.js';
+import { createBookingCalendar } from './bookings.calendar.js';
 import { createBookingChat } from './bookings.chat.js';
 import { createChatRepository } from './bookings.chat-repository.js';
 import { createBookingCreation } from './bookings.create.js';
@@ -25,6 +26,7 @@ import { createRescheduling } from './bookings.reschedule.js';
 import { createReviews } from './bookings.reviews.js';
 import { createBookingSeries } from './bookings.series.js';
 import { createSlotsCache } from './bookings.slots-cache.js';
+import { createWaitlist, createWaitlistRepository } from './bookings.waitlist.js';
 
 export interface BookingsServiceDeps {
   db: Db;
@@ -56,6 +58,8 @@ export interface BookingsServiceDeps {
   clock: Clock;
   ids: IdGenerator;
   minNoticeMs?: number;
+  /** How long a waitlist offer holds its time (default WAITLIST_OFFER_MINUTES). */
+  waitlistOfferMinutes?: number;
 }
 
 /**
@@ -68,9 +72,18 @@ export function createBookingsService(deps: BookingsServiceDeps) {
   const slotsCache = createSlotsCache({ cache: deps.slotStore, db: deps.db, readDb: deps.readDb });
   const flow = createBookingPaymentFlow({ ...deps, messages, slotsCache });
   const { reschedule, remind } = createRescheduling({ ...deps, messages, flow, slotsCache });
+  const creation = createBookingCreation({ ...deps, messages, flow, slotsCache });
+  const waitlist = createWaitlistRepository();
   return {
     ...createAvailability({ ...deps, slotsCache }),
-    ...createBookingCreation({ ...deps, messages, flow, slotsCache }),
+    ...creation,
+    ...createWaitlist({
+      ...deps,
+      waitlist,
+      slotsCache,
+      create: creation.create,
+      offerMinutes: deps.waitlistOfferMinutes,
+    }),
     ...createBookingLifecycle({ ...deps, messages, slotsCache }),
     ...createBookingSeries({ ...deps, messages, slotsCache }),
     reschedule,
@@ -80,10 +93,12 @@ export function createBookingsService(deps: BookingsServiceDeps) {
     onPaymentChanged: flow.onPaymentChanged,
     expireHolds: flow.expireHolds,
     ...createBookingLists({ ...deps, flow }),
+    // The calendar feeds' visits (the calendar module writes them as iCalendar).
+    ...createBookingCalendar(deps),
     ...createReviews({ ...deps, messages }),
     ...createDashboard(deps),
     ...createBookingChat({ ...deps, chat, messages }),
-    dataMapEntry: () => bookingsPersonalData({ ...deps, chat }),
+    dataMapEntry: () => bookingsPersonalData({ ...deps, chat, waitlist, slotsCache }),
   };
 }
 

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   boolean,
   check,
+  date,
   index,
   integer,
   jsonb,
@@ -145,6 +146,64 @@ export const bookingMessages = pgTable(
   ],
 );
 
+export const WAITLIST_STATUSES = ['waiting', 'offered', 'booked', 'expired', 'cancelled'] as const;
+export type WaitlistStatus = (typeof WAITLIST_STATUSES)[number];
+
+/**
+ * A person waiting for a free time with a provider on one day (the provider's local date), for
+ * one service. When a time frees, the first waiter whose service fits it is `offered` it until
+ * `offer_expires_at`: the time is held for them alone, and accepting books it (`booked`, with
+ * `booking_id`). An offer not taken in time `expired`; the next waiter is offered the time.
+ */
+export const waitlistEntries = pgTable(
+  'waitlist_entries',
+  {
+    id: uuid('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    providerId: uuid('provider_id')
+      .notNull()
+      .references(() => providers.id, { onDelete: 'cascade' }),
+    serviceId: uuid('service_id')
+      .notNull()
+      .references(() => services.id, { onDelete: 'cascade' }),
+    day: date('day', { mode: 'string' }).notNull(),
+    status: text('status').$type<WaitlistStatus>().notNull(),
+    /** The offered visit, [offer_starts_at, offer_ends_at), and what it holds of the calendar (with the buffer). */
+    offerStartsAt: timestamp('offer_starts_at', { withTimezone: true }),
+    offerEndsAt: timestamp('offer_ends_at', { withTimezone: true }),
+    offerBlocksUntil: timestamp('offer_blocks_until', { withTimezone: true }),
+    offerExpiresAt: timestamp('offer_expires_at', { withTimezone: true }),
+    bookingId: uuid('booking_id').references(() => bookings.id, { onDelete: 'set null' }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+  },
+  (table) => [
+    // One live place per person, provider and day.
+    uniqueIndex('waitlist_entries_live_unique')
+      .on(table.userId, table.providerId, table.day)
+      .where(sql`${table.status} in ('waiting', 'offered')`),
+    index('waitlist_entries_queue_idx')
+      .on(table.providerId, table.day, table.createdAt)
+      .where(sql`${table.status} = 'waiting'`),
+    index('waitlist_entries_offers_idx')
+      .on(table.providerId, table.offerStartsAt)
+      .where(sql`${table.status} = 'offered'`),
+    index('waitlist_entries_expiry_idx').on(table.offerExpiresAt).where(sql`${table.status} = 'offered'`),
+    index('waitlist_entries_user_id_idx').on(table.userId, table.createdAt),
+    check(
+      'waitlist_entries_status_check',
+      sql`${table.status} in ('waiting', 'offered', 'booked', 'expired', 'cancelled')`,
+    ),
+    check(
+      'waitlist_entries_offer_check',
+      sql`${table.status} <> 'offered' or (${table.offerStartsAt} is not null and ${table.offerEndsAt} is not null and ${table.offerBlocksUntil} is not null and ${table.offerExpiresAt} is not null)`,
+    ),
+  ],
+);
+
+export type WaitlistEntryRow = typeof waitlistEntries.$inferSelect;
 export type AvailabilityRow = typeof availability.$inferSelect;
 export type BookingMessageRow = typeof bookingMessages.$inferSelect;
 export type BookingRow = typeof bookings.$inferSelect;

@@ -7,28 +7,9 @@
  * since the offset a zone has at an instant never changes. Like zonedTimeToUtc, this assumes a
  * zone changes its offset at most once within a day, which holds for every zone in tzdb.
  */
-import { wallTime } from '../../shared/zoned-time.js';
+import { offsetAt, offsetChanges } from '../../shared/zoned-time.js';
 
-const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
-// Enough for a few hundred zones over a year on each side of today; then start afresh.
-const MEMO_LIMIT = 100_000;
-
-/** "<zone> <instant>" → the zone's offset (ms) at that whole-minute instant. */
-const memo = new Map<string, number>();
-
-/** The zone's offset from UTC (local minus UTC, in ms) at a whole-minute instant. */
-function offsetAt(zone: string, instantMs: number): number {
-  const key = `${zone} ${instantMs}`;
-  let offset = memo.get(key);
-  if (offset === undefined) {
-    const wall = wallTime(instantMs, zone);
-    offset = Date.UTC(wall.year, wall.month - 1, wall.day, 0, wall.minutes) - instantMs;
-    if (memo.size >= MEMO_LIMIT) memo.clear();
-    memo.set(key, offset);
-  }
-  return offset;
-}
 
 /** From `from` (an instant) until the next segment's `from`, local time is UTC + `offsetMs`. */
 interface Segment {
@@ -52,22 +33,10 @@ export interface ZoneOffsets {
 /** The zone's offsets for instants in [fromMs, untilMs]. */
 export function zoneOffsets(zone: string, fromMs: number, untilMs: number): ZoneOffsets {
   const firstDay = Math.floor(fromMs / DAY_MS) * DAY_MS;
-  const lastDay = Math.ceil(untilMs / DAY_MS) * DAY_MS;
-  const segments: Segment[] = [{ from: Number.NEGATIVE_INFINITY, offsetMs: offsetAt(zone, firstDay) }];
-  for (let day = firstDay + DAY_MS; day <= lastDay; day += DAY_MS) {
-    const before = (segments.at(-1) as Segment).offsetMs;
-    const after = offsetAt(zone, day);
-    if (after === before) continue;
-    // The change lies in (day - 1 d, day]: halve to the minute it takes effect.
-    let low = day - DAY_MS;
-    let high = day;
-    while (high - low > MINUTE_MS) {
-      const middle = low + Math.floor((high - low) / 2 / MINUTE_MS) * MINUTE_MS;
-      if (offsetAt(zone, middle) === before) low = middle;
-      else high = middle;
-    }
-    segments.push({ from: high, offsetMs: after });
-  }
+  const segments: Segment[] = [
+    { from: Number.NEGATIVE_INFINITY, offsetMs: offsetAt(zone, firstDay) },
+    ...offsetChanges(zone, fromMs, untilMs).map((change) => ({ from: change.at, offsetMs: change.to })),
+  ];
   const untilOf = (index: number) => segments[index + 1]?.from ?? Number.POSITIVE_INFINITY;
 
   const instantOf = (localMs: number): number | undefined => {

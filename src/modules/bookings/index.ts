@@ -16,21 +16,25 @@ import { createBookingsRepository } from './bookings.repository.js';
 import { bookingsRoutes } from './bookings.routes.js';
 import { bookingsSeeder } from './bookings.seed.js';
 import { type BookingsService, createBookingsService } from './bookings.service.js';
+import { WAITLIST_TIME_FREED } from './bookings.waitlist.js';
+import { waitlistRoutes } from './bookings.waitlist-routes.js';
 
 export { CUSTOMER_CANCEL_CUTOFF_MS } from './bookings.lifecycle.js';
 export { BOOKING_REMIND } from './bookings.messages.js';
 export { bookingsSeeder } from './bookings.seed.js';
 export type { BookingsService } from './bookings.service.js';
 export { freeSlots, isFreeSlot, type Schedule, scheduleProblems } from './bookings.slots.js';
+export { WAITLIST_OFFER_MINUTES, WAITLIST_TIME_FREED } from './bookings.waitlist.js';
 
 const HOLD_SWEEP_MS = 30_000;
+const WAITLIST_SWEEP_MS = 30_000;
 /** Chat messages one person may send a minute (over all their bookings). */
 export const CHAT_MESSAGES_PER_MINUTE = 20;
 // A chat closes 30 days after its visit; its notice marker need not outlive that by much.
 const CHAT_ANNOUNCED_TTL_MS = 60 * 86_400_000;
 
 export type BookingsModule = ModuleDescriptor<'bookings', BookingsService> & {
-  jobs: { bookingHolds: PeriodicJob<number> };
+  jobs: { bookingHolds: PeriodicJob<number>; waitlistOffers: PeriodicJob<number> };
 };
 
 /** Providers' weekly availability, free slots, bookings and their life, reviews and the provider dashboard. */
@@ -95,7 +99,10 @@ export function createBookingsModule(
   return {
     name: 'bookings',
     service,
-    routes: async (api) => api.register(bookingsRoutes, { bookings: service }),
+    routes: async (api) => {
+      await api.register(bookingsRoutes, { bookings: service });
+      await api.register(waitlistRoutes, { bookings: service });
+    },
     dataMap: service.dataMapEntry(),
     outboxHandlers: [
       // A booking's reminder is decided when it is due: a cancelled booking sends nothing.
@@ -103,6 +110,8 @@ export function createBookingsModule(
       // A provider who has not confirmed after two hours is reminded once (nothing if it moved on).
       { type: BOOKING_CONFIRM_NUDGE, handle: service.nudge },
       { type: BOOKING_PAYMENT_CHANGED, handle: service.onPaymentChanged, options: { maxAttempts: 25 } },
+      // A booking's time freed: the first fitting waiter of that day is offered it.
+      { type: WAITLIST_TIME_FREED, handle: service.waitlistTimeFreed },
     ],
     jobs: {
       // Unpaid bookings release their slots when their hold runs out.
@@ -110,6 +119,13 @@ export function createBookingsModule(
         name: 'booking-holds',
         intervalMs: HOLD_SWEEP_MS,
         run: () => service.expireHolds(),
+        logger,
+      }),
+      // Waitlist offers not accepted in time expire, and their times go to the next waiter.
+      waitlistOffers: createPeriodicJob({
+        name: 'waitlist-offers',
+        intervalMs: WAITLIST_SWEEP_MS,
+        run: () => service.expireWaitlistOffers(),
         logger,
       }),
     },

@@ -1,3 +1,4 @@
+import { type PublicImage, toCardImage } from '../media/index.js';
 import type { PublicServiceRow, SearchRow } from './catalog.repository.js';
 import type {
   AdminProvider,
@@ -37,6 +38,7 @@ export const toPublicProvider = (row: ProviderRow): PublicProvider => ({
 
 export const toOwnProvider = (row: ProviderRow): OwnProvider => ({
   ...toPublicProvider(row),
+  avatar_media_id: row.avatarMediaId,
   verification: row.verification,
   verification_reason: row.verificationReason,
   auto_confirm: row.autoConfirm,
@@ -60,11 +62,28 @@ export const toService = (row: ServiceRow): Service => ({
   payment: row.paymentMode,
   free_cancel_hours: row.freeCancelHours,
   late_cancel_fee_bps: row.lateCancelFeeBps,
+  image_media_id: row.imageMediaId,
   created_at: row.createdAt.toISOString(),
   updated_at: row.updatedAt.toISOString(),
 });
 
-export const toSearchResult = ({ service, provider, category }: Omit<SearchRow, 'key'>): SearchResult => ({
+/** Linked images by media id, read in one go for a whole answer (catalog never reads media rows itself). */
+export type Images = ReadonlyMap<string, PublicImage>;
+
+/** The image a link points at, or null (none linked, or deleted since). */
+const imageOf = (images: Images, mediaId: string | null): PublicImage | null =>
+  (mediaId !== null ? images.get(mediaId) : undefined) ?? null;
+
+/** The same with the variants a list shows (thumbnail and card). */
+const cardOf = (images: Images, mediaId: string | null) => {
+  const image = imageOf(images, mediaId);
+  return image && toCardImage(image);
+};
+
+export const toSearchResult = (
+  { service, provider, category }: Omit<SearchRow, 'key'>,
+  images: Images,
+): SearchResult => ({
   id: service.id,
   name: service.name,
   description: service.description,
@@ -80,18 +99,20 @@ export const toSearchResult = ({ service, provider, category }: Omit<SearchRow, 
     rating_average: provider.ratingAverage,
     rating_count: provider.ratingCount,
   },
+  image: cardOf(images, service.imageMediaId),
   created_at: service.createdAt.toISOString(),
 });
 
-export const toPublicService = (row: PublicServiceRow): PublicService => ({
-  ...toSearchResult(row),
+export const toPublicService = (row: PublicServiceRow, images: Images): PublicService => ({
+  ...toSearchResult(row, images),
+  image: imageOf(images, row.service.imageMediaId),
   buffer_minutes: row.terms.bufferMinutes,
   payment: row.terms.paymentMode,
   free_cancel_hours: row.terms.freeCancelHours,
   late_cancel_fee_bps: row.terms.lateCancelFeeBps,
 });
 
-const toProviderPageService = (row: ServiceRow): ProviderPageService => ({
+const toProviderPageService = (row: ServiceRow, images: Images): ProviderPageService => ({
   id: row.id,
   name: row.name,
   description: row.description,
@@ -100,10 +121,18 @@ const toProviderPageService = (row: ServiceRow): ProviderPageService => ({
   price_minor: row.priceMinor,
   currency: row.currency,
   payment: row.paymentMode,
+  image: cardOf(images, row.imageMediaId),
 });
 
 /** The provider's page lists only what can be booked: the active services. */
-export const toProviderPage = (provider: ProviderRow, offered: ServiceRow[]): ProviderPage => ({
+export const toProviderPage = (
+  provider: ProviderRow,
+  page: { offered: ServiceRow[]; gallery: readonly string[]; images: Images },
+): ProviderPage => ({
   ...toPublicProvider(provider),
-  services: offered.filter((service) => service.isActive).map(toProviderPageService),
+  avatar: imageOf(page.images, provider.avatarMediaId),
+  gallery: page.gallery.flatMap((mediaId) => page.images.get(mediaId) ?? []),
+  services: page.offered
+    .filter((service) => service.isActive)
+    .map((service) => toProviderPageService(service, page.images)),
 });

@@ -8,6 +8,7 @@ import type { Actor } from '../../shared/actor.js';
 import { isTimeZone } from '../../shared/zoned-time.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
+import type { PublicImage } from '../media/index.js';
 import type { CatalogCache } from './catalog.cache.js';
 import { toAdminProvider, toOwnProvider, toProviderPage } from './catalog.dto.js';
 import type { CatalogRepository } from './catalog.repository.js';
@@ -16,17 +17,19 @@ import type {
   AdminProvidersQueryInput,
   OwnProvider,
   ProviderPage,
+  ReplaceGalleryInput,
   UpdateProfileInput,
   VerifyProviderInput,
 } from './catalog.schemas.js';
+import type { CatalogMedia } from './catalog.service.js';
 import type { ProviderRow } from './catalog.tables.js';
 
 const PROVIDER_TTL_MS = 3_600_000;
 /**
  * The shape of a cached provider page, stamped into its key: during a rolling deploy an older
- * instance's entry (the profile without `services`) is never read as a page.
+ * instance's entry (the profile without `services`, or without `avatar` and `gallery`) is never read as a page.
  */
-const PAGE_FORMAT = 'page-v2';
+const PAGE_FORMAT = 'page-v3';
 
 /** What a new profile starts from. */
 export interface ProfileDefaults {
@@ -90,8 +93,16 @@ export function createProviderUseCases(deps: {
   cache: Pick<CatalogCache, 'providers' | 'invalidate'>;
   clock: Clock;
   ownProfiles: OwnProfiles;
+  media: CatalogMedia;
 }) {
-  const { db, repository, audit, cache, clock, ownProfiles } = deps;
+  const { db, repository, audit, cache, clock, ownProfiles, media } = deps;
+
+  /** The gallery's images in their order (one read of the media for all of them). */
+  const galleryImages = async (tx: Db, providerId: string): Promise<PublicImage[]> => {
+    const mediaIds = await repository.galleryOf(tx, providerId);
+    const images = await media.images(mediaIds, tx);
+    return mediaIds.flatMap((mediaId) => images.get(mediaId) ?? []);
+  };
 
   return {
     async ownProfile(actor: Actor): Promise<OwnProvider> {
@@ -107,6 +118,14 @@ export function createProviderUseCases(deps: {
       const defaults = await ownProfiles.defaults(actor);
       const updated = await inTransaction(db, async (tx) => {
         const current = await ownProfiles.ensure(tx, actor, defaults);
+        if (patch.avatar_media_id && patch.avatar_media_id !== current.avatarMediaId) {
+          await media.checkLinkable(tx, {
+            userId: actor.id,
+            ids: [patch.avatar_media_id],
+            purpose: 'avatar',
+            field: 'body.avatar_media_id',
+          });
+        }
         const row = await repository.updateProvider(tx, current.id, {
           ...(patch.display_name !== undefined ? { displayName: patch.display_name } : {}),
           ...(patch.bio !== undefined ? { bio: patch.bio } : {}),
@@ -115,6 +134,7 @@ export function createProviderUseCases(deps: {
           ...(patch.languages !== undefined ? { languages: patch.languages } : {}),
           ...(patch.time_zone !== undefined ? { timeZone: patch.time_zone } : {}),
           ...(patch.auto_confirm !== undefined ? { autoConfirm: patch.auto_confirm } : {}),
+          ...(patch.avatar_media_id !== undefined ? { avatarMediaId: patch.avatar_media_id } : {}),
           updatedAt: clock.now(),
         });
         if (patch.display_name !== undefined && patch.display_name !== current.displayName) {
@@ -126,13 +146,50 @@ export function createProviderUseCases(deps: {
       return toOwnProvider(updated);
     },
 
-    /** A verified provider's public profile with their active services; anyone else's is 404. */
+    /** The provider's own gallery, in its order (shown while the profile awaits verification too). */
+    async ownGallery(actor: Actor): Promise<PublicImage[]> {
+      const provider = await repository.findProviderByUser(db, actor.id);
+      return provider ? galleryImages(db, provider.id) : [];
+    },
+
+    /**
+     * The gallery becomes `media_ids`, in that order: each one of the provider's own uploads made
+     * for the gallery. Concurrent replacements take turns on the profile's row lock; the last wins whole.
+     */
+    async replaceGallery(actor: Actor, input: ReplaceGalleryInput): Promise<PublicImage[]> {
+      const defaults = await ownProfiles.defaults(actor);
+      const gallery = await inTransaction(db, async (tx) => {
+        const provider = await ownProfiles.ensure(tx, actor, defaults);
+        await media.checkLinkable(tx, {
+          userId: actor.id,
+          ids: input.media_ids,
+          purpose: 'gallery',
+          field: 'body.media_ids',
+        });
+        await repository.replaceGallery(tx, provider.id, input.media_ids);
+        await repository.updateProvider(tx, provider.id, { updatedAt: clock.now() });
+        return galleryImages(tx, provider.id);
+      });
+      await cache.invalidate();
+      return gallery;
+    },
+
+    /** A verified provider's public profile with their photos and active services; anyone else's is 404. */
     async publicProfile(id: string): Promise<ProviderPage> {
-      // Any change to a service bumps the catalog generation too, so the cached list never lags.
+      // Any change to a service, a photo link or an upload bumps the catalog generation too, so the cached page never lags.
       const profile = await cache.providers.get(`${PAGE_FORMAT}:${id}`, PROVIDER_TTL_MS, async () => {
         const row = await repository.findProvider(db, id);
         if (row?.verification !== 'verified') return undefined;
-        return toProviderPage(row, await repository.servicesOfProvider(db, id));
+        const [offered, gallery] = await Promise.all([
+          repository.servicesOfProvider(db, id),
+          repository.galleryOf(db, id),
+        ]);
+        const linked = [
+          ...(row.avatarMediaId ? [row.avatarMediaId] : []),
+          ...gallery,
+          ...offered.flatMap((service) => (service.isActive && service.imageMediaId ? [service.imageMediaId] : [])),
+        ];
+        return toProviderPage(row, { offered, gallery, images: await media.images(linked, db) });
       });
       if (!profile) throw notFound('Provider');
       return profile;

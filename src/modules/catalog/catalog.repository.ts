@@ -4,6 +4,7 @@ import {
   type CategoryRow,
   categories,
   type ProviderRow,
+  providerGallery,
   providers,
   type ServiceRow,
   searchVocabulary,
@@ -50,6 +51,7 @@ const searchColumns = {
     durationMinutes: services.durationMinutes,
     priceMinor: services.priceMinor,
     currency: services.currency,
+    imageMediaId: services.imageMediaId,
     createdAt: services.createdAt,
   },
   provider: {
@@ -297,6 +299,23 @@ export function createCatalogRepository() {
         .where(eq(providers.id, id))
         .returning();
       return updated;
+    },
+
+    /** The media ids of a provider's gallery, in their order. */
+    async galleryOf(db: Db, providerId: string): Promise<string[]> {
+      const rows = await db
+        .select({ mediaId: providerGallery.mediaId })
+        .from(providerGallery)
+        .where(eq(providerGallery.providerId, providerId))
+        .orderBy(asc(providerGallery.position));
+      return rows.map((row) => row.mediaId);
+    },
+
+    /** The gallery becomes `mediaIds`, in that order (the caller holds the provider's row lock). */
+    async replaceGallery(db: Db, providerId: string, mediaIds: readonly string[]): Promise<void> {
+      await db.delete(providerGallery).where(eq(providerGallery.providerId, providerId));
+      if (mediaIds.length === 0) return;
+      await db.insert(providerGallery).values(mediaIds.map((mediaId, position) => ({ providerId, mediaId, position })));
     },
 
     // --- services ---

@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { requirePermission } from '../../shared/access-rules.js';
 import { actorOf } from '../../shared/actor.js';
 import { errorResponses, IdParams, NextCursorMeta, Success } from '../../shared/http-schemas.js';
+import { ImageSchema } from '../media/index.js';
 import {
   AdminProviderSchema,
   AdminProvidersQuery,
@@ -13,6 +14,7 @@ import {
   OwnProviderSchema,
   ProviderPageSchema,
   PublicServiceSchema,
+  ReplaceGalleryBody,
   SearchQuery,
   SearchResultSchema,
   ServiceSchema,
@@ -50,9 +52,9 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       schema: {
         operationId: 'catalog.getProvider',
         description:
-          'Display name, bio, city, country, languages, time zone and rating of a verified provider, and `services`: their active services, newest first (GET /services/:id has the details of one). A provider not verified (or no provider) answers 404.',
+          'Display name, bio, city, country, languages, time zone and rating of a verified provider, `avatar` (their profile photo with its thumbnail, card and full variants, or null), `gallery` (their photos in their order) and `services`: their active services, newest first, each with its `image` (thumbnail and card, or null); GET /services/:id has the details of one. A provider not verified (or no provider) answers 404.',
         tags,
-        summary: "A verified provider's public page: profile, rating and active services; anyone else's is 404",
+        summary: "A verified provider's public page: profile, photos, rating and active services; anyone else's is 404",
         params: IdParams,
         response: { ...errorResponses('VALIDATION_ERROR', 'NOT_FOUND'), 200: Success(ProviderPageSchema) },
       },
@@ -66,7 +68,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       schema: {
         operationId: 'catalog.getService',
         description:
-          "An active service of a verified provider: name, description, category, duration, price, payment and cancellation terms, and its provider's display name, city, country and rating. An inactive service, one of a provider not verified, or no service answers 404.",
+          "An active service of a verified provider: name, description, category, duration, price, payment and cancellation terms, its `image` (thumbnail, card and full variants, or null), and its provider's display name, city, country and rating. An inactive service, one of a provider not verified, or no service answers 404.",
         tags,
         summary: 'One bookable service with its provider; anything else is 404',
         params: IdParams,
@@ -84,7 +86,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
         tags,
         summary: 'Search active services of verified providers',
         description:
-          "`q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; `provider_id` keeps one provider's services; `currency` keeps those priced in it. Prices are minor units of their own currency, so `sort=price`, `min_price` and `max_price` compare within one currency: without `currency` they answer 400 naming `query.currency` (and the currencies found) when the matches are priced in more than one. `sort=relevance` is newest first without `q`.",
+          "`q` is matched in full text (websearch syntax) and ranked; when that finds nothing, every word of `q` of 3 letters or more matches as a prefix or as a word of a service or category name one typo away (a letter missing, extra or wrong, or two swapped). `category` (slug or id) includes its subcategories; `city` ignores case; `provider_id` keeps one provider's services; `currency` keeps those priced in it. Prices are minor units of their own currency, so `sort=price`, `min_price` and `max_price` compare within one currency: without `currency` they answer 400 naming `query.currency` (and the currencies found) when the matches are priced in more than one. `sort=relevance` is newest first without `q`. Each result has the service's `image` (thumbnail and card variants) or null.",
         querystring: SearchQuery,
         response: {
           ...errorResponses('VALIDATION_ERROR'),
@@ -129,14 +131,47 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       schema: {
         operationId: 'catalog.updateOwnProfile',
         description:
-          'Changes the fields sent (display name, bio, city, country, languages, time zone, auto_confirm). Customers find you once an admin has verified the profile.',
+          'Changes the fields sent (display name, bio, city, country, languages, time zone, auto_confirm, avatar_media_id). `avatar_media_id` is one of your uploads made with `POST /media?purpose=avatar` (null removes the photo); any other id, someone else’s upload or one made for another purpose answers 400 naming `body.avatar_media_id`. Customers find you once an admin has verified the profile.',
         tags: providerTags,
-        summary: 'Edit your provider profile (created on first use)',
+        summary: 'Edit your provider profile and profile photo (created on first use)',
         body: UpdateProfileBody,
         response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(OwnProviderSchema) },
       },
     },
     async (request) => ({ success: true, data: await catalog.updateOwnProfile(actorOf(request), request.body) }),
+  );
+
+  app.get(
+    '/provider/gallery',
+    {
+      config: own,
+      schema: {
+        operationId: 'catalog.getOwnGallery',
+        description:
+          'The photos of your gallery in their order, with their variants, also while your profile awaits verification. Empty when you have none (or no profile yet).',
+        tags: providerTags,
+        summary: 'Your gallery, in its order',
+        response: { ...errorResponses(), 200: Success(Type.Array(ImageSchema)) },
+      },
+    },
+    async (request) => ({ success: true, data: await catalog.ownGallery(actorOf(request)) }),
+  );
+
+  app.put(
+    '/provider/gallery',
+    {
+      config: own,
+      schema: {
+        operationId: 'catalog.replaceGallery',
+        description:
+          'Your gallery becomes `media_ids`, in that order (at most 12, no repeats; `[]` empties it): each one of your uploads made with `POST /media?purpose=gallery`. Any other id, someone else’s upload or one made for another purpose answers 400 naming `body.media_ids`, and the gallery is unchanged. Deleting an upload (DELETE /media/:id) takes it out of the gallery.',
+        tags: providerTags,
+        summary: 'Replace your gallery (at most 12 of your own gallery uploads, in order)',
+        body: ReplaceGalleryBody,
+        response: { ...errorResponses('VALIDATION_ERROR'), 200: Success(Type.Array(ImageSchema)) },
+      },
+    },
+    async (request) => ({ success: true, data: await catalog.replaceGallery(actorOf(request), request.body) }),
   );
 
   app.get(
@@ -162,7 +197,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       schema: {
         operationId: 'catalog.createService',
         description:
-          'Adds a service in one category with its duration, buffer between visits, price and currency, payment mode and cancellation terms. A service paid at booking needs a ready payout account (POST /provider/payouts/onboarding).',
+          'Adds a service in one category with its duration, buffer between visits, price and currency, payment mode and cancellation terms, and optionally its photo (`image_media_id`: one of your uploads made with `POST /media?purpose=service`, else 400 naming `body.image_media_id`). A service paid at booking needs a ready payout account (POST /provider/payouts/onboarding).',
         tags: providerTags,
         summary: 'Offer a service (price in integer minor units of `currency`)',
         body: CreateServiceBody,
@@ -180,7 +215,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ catalog: CatalogService 
       schema: {
         operationId: 'catalog.updateService',
         description:
-          "Changes the fields sent; bookings already made keep the price and duration they were made with. Another provider's service answers 404.",
+          "Changes the fields sent; bookings already made keep the price and duration they were made with. `image_media_id` is one of your uploads made with `POST /media?purpose=service` (null removes the photo). Another provider's service answers 404.",
         tags: providerTags,
         summary: 'Edit one of your services',
         params: IdParams,

@@ -1,6 +1,16 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { DateTime, idPageQuery, literals, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
+import { CardImageSchema, ImageSchema } from '../media/index.js';
 import { PAYMENT_MODES, VERIFICATION_STATES } from './catalog.tables.js';
+
+/** At most this many photos in a provider's gallery (provider_gallery.position is 0..11). */
+export const MAX_GALLERY = 12;
+
+const MediaRef = (purpose: string, what: string) =>
+  Nullable({
+    ...Uuid,
+    description: `${what}: the id of one of your uploads made with \`POST /media?purpose=${purpose}\`; null removes it`,
+  });
 
 // --- categories ---
 
@@ -54,6 +64,7 @@ export type PublicProvider = Static<typeof PublicProviderSchema>;
 
 export const OwnProviderSchema = Type.Object({
   ...PublicProviderFields,
+  avatar_media_id: Nullable({ ...Uuid, description: 'your profile photo (an upload of yours); null when none' }),
   verification: VerificationSchema,
   verification_reason: Nullable(Type.String()),
   auto_confirm: Type.Boolean(),
@@ -84,6 +95,7 @@ export const UpdateProfileBody = Type.Object(
     ),
     time_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone' })),
     auto_confirm: Type.Optional(Type.Boolean()),
+    avatar_media_id: Type.Optional(MediaRef('avatar', 'your profile photo')),
   },
   { additionalProperties: false },
 );
@@ -106,6 +118,18 @@ export const VerifyProviderBody = Type.Object(
   { additionalProperties: false },
 );
 export type VerifyProviderInput = Static<typeof VerifyProviderBody>;
+
+export const ReplaceGalleryBody = Type.Object(
+  {
+    media_ids: Type.Array(Uuid, {
+      maxItems: MAX_GALLERY,
+      uniqueItems: true,
+      description: `the gallery in the order shown: ids of your uploads made with \`POST /media?purpose=gallery\` (at most ${MAX_GALLERY}; [] empties it)`,
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ReplaceGalleryInput = Static<typeof ReplaceGalleryBody>;
 
 // --- services ---
 
@@ -132,6 +156,7 @@ const serviceFields = {
     maximum: 10_000,
     description: 'after that, this share of the price (basis points) is kept and the rest refunded',
   }),
+  image_media_id: MediaRef('service', "the service's photo"),
 };
 
 export const CreateServiceBody = Type.Object(
@@ -147,6 +172,7 @@ export const CreateServiceBody = Type.Object(
     payment: Type.Optional({ ...serviceFields.payment, default: 'at_visit' }),
     free_cancel_hours: Type.Optional({ ...serviceFields.free_cancel_hours, default: 24 }),
     late_cancel_fee_bps: Type.Optional({ ...serviceFields.late_cancel_fee_bps, default: 0 }),
+    image_media_id: Type.Optional(serviceFields.image_media_id),
   },
   { additionalProperties: false },
 );
@@ -172,6 +198,7 @@ export const ServiceSchema = Type.Object({
   payment: serviceFields.payment,
   free_cancel_hours: Type.Integer(),
   late_cancel_fee_bps: Type.Integer(),
+  image_media_id: Nullable(Uuid),
   created_at: DateTime,
   updated_at: DateTime,
 });
@@ -218,14 +245,16 @@ export const SearchResultSchema = Type.Object({
     rating_average: Nullable(Type.Number()),
     rating_count: Type.Integer(),
   }),
+  image: Nullable(CardImageSchema),
   created_at: DateTime,
 });
 export type SearchResult = Static<typeof SearchResultSchema>;
 
 /** One bookable service as anyone sees it: the search result with its payment and cancellation terms. */
 export const PublicServiceSchema = Type.Composite([
-  SearchResultSchema,
+  Type.Omit(SearchResultSchema, ['image']),
   Type.Object({
+    image: Nullable(ImageSchema),
     buffer_minutes: Type.Integer(),
     payment: serviceFields.payment,
     free_cancel_hours: serviceFields.free_cancel_hours,
@@ -244,12 +273,15 @@ export const ProviderPageServiceSchema = Type.Object({
   price_minor: Type.Integer(),
   currency: Type.String(),
   payment: serviceFields.payment,
+  image: Nullable(CardImageSchema),
 });
 export type ProviderPageService = Static<typeof ProviderPageServiceSchema>;
 
 /** A verified provider's public profile and their active services, newest first. */
 export const ProviderPageSchema = Type.Object({
   ...PublicProviderFields,
+  avatar: Nullable(ImageSchema),
+  gallery: Type.Array(ImageSchema, { description: "the provider's photos in their order (at most 12)" }),
   services: Type.Array(ProviderPageServiceSchema),
 });
 export type ProviderPage = Static<typeof ProviderPageSchema>;

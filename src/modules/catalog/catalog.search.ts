@@ -16,6 +16,7 @@ import type {
   SearchSort,
 } from './catalog.repository.js';
 import { SEARCH_SORTS, type SearchQueryInput, type SearchResult } from './catalog.schemas.js';
+import type { CatalogMedia } from './catalog.service.js';
 import { typoTsquery } from './catalog.typos.js';
 
 const SEARCH_TTL_MS = 15 * 60_000;
@@ -24,9 +25,10 @@ const MAX_CURRENCIES_NAMED = 5;
 /**
  * The shape of a cached answer (SearchAnswer), stamped into its key. Instances of two releases
  * share the store during a rolling deploy: one that changes the shape changes this, so neither
- * reads the other's entries (release 0.1.0 cached the page as objects, unstamped; body-v2 had no ETag).
+ * reads the other's entries (release 0.1.0 cached the page as objects, unstamped; body-v2 had no ETag;
+ * body-v3 no `image`).
  */
-const ANSWER_FORMAT = 'body-v3';
+const ANSWER_FORMAT = 'body-v4';
 
 interface EncodedCursor extends SearchCursor {
   mode: SearchMode;
@@ -79,8 +81,10 @@ export function createSearchUseCases(deps: {
   repository: CatalogRepository;
   cache: Pick<CatalogCache, 'search'>;
   track: Pick<Track, 'later'>;
+  /** The results' images, read in one go per page (none when no result has one). */
+  media: Pick<CatalogMedia, 'images'>;
 }) {
-  const { db, readDb, repository, cache } = deps;
+  const { db, readDb, repository, cache, media } = deps;
 
   /** What a search in `mode` matches; undefined when the query has nothing to match with. */
   const matchOf = async (mode: SearchMode, q: string | undefined): Promise<SearchMatch | undefined> => {
@@ -151,8 +155,12 @@ export function createSearchUseCases(deps: {
         }
         const shown = rows.slice(0, query.limit);
         const last = shown.at(-1);
+        const images = await media.images(
+          shown.flatMap((row) => (row.service.imageMediaId ? [row.service.imageMediaId] : [])),
+          readDb,
+        );
         const body = render({
-          items: shown.map(toSearchResult),
+          items: shown.map((row) => toSearchResult(row, images)),
           nextCursor:
             rows.length > query.limit && last
               ? searchCursor.encode({ mode, sort, key: last.key, id: last.service.id })

@@ -5,6 +5,7 @@ import type { PersonalDataEntry } from '../../shared/data-map.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { IdentityService } from '../identity/index.js';
+import type { MediaService } from '../media/index.js';
 import type { CatalogCache } from './catalog.cache.js';
 import { createCategoryUseCases } from './catalog.categories.js';
 import { catalogPersonalData } from './catalog.privacy.js';
@@ -25,7 +26,17 @@ export interface CatalogDeps {
   ids: IdGenerator;
   /** Names a new provider profile after its owner's account. */
   identity: Pick<IdentityService, 'getAccount'>;
+  /** Checks that an image linked to a profile or service is the provider's own upload; reads the linked images. */
+  media: CatalogMedia;
 }
+
+export type CatalogMedia = Pick<MediaService, 'checkLinkable' | 'images'>;
+
+/** Most answers link no image: those never reach the media module. */
+const withoutEmptyReads = (media: CatalogMedia): CatalogMedia => ({
+  checkLinkable: (tx, request) => media.checkLinkable(tx, request),
+  images: async (ids, from) => (ids.length === 0 ? new Map() : media.images(ids, from)),
+});
 
 /**
  * Categories, provider profiles, the providers' services and search, as one service for the
@@ -33,13 +44,14 @@ export interface CatalogDeps {
  */
 export function createCatalogService(deps: CatalogDeps) {
   const { db, readDb, repository, audit, track, cache, clock, ids, identity } = deps;
+  const media = withoutEmptyReads(deps.media);
   const ownProfiles = createOwnProfiles({ db, repository, clock, ids, identity });
   return {
     invalidate: (): Promise<void> => cache.invalidate(),
     ...createCategoryUseCases({ db, repository, audit, cache, clock, ids }),
-    ...createProviderUseCases({ db, repository, audit, cache, clock, ownProfiles }),
-    ...createProviderServiceUseCases({ db, repository, cache, clock, ids, ownProfiles }),
-    ...createSearchUseCases({ db, readDb, repository, cache, track }),
+    ...createProviderUseCases({ db, repository, audit, cache, clock, ownProfiles, media }),
+    ...createProviderServiceUseCases({ db, repository, cache, clock, ids, ownProfiles, media }),
+    ...createSearchUseCases({ db, readDb, repository, cache, track, media }),
     dataMapEntry: (): PersonalDataEntry => catalogPersonalData({ repository, cache, clock }),
   };
 }

@@ -9,10 +9,13 @@ import { toPublicService, toService } from './catalog.dto.js';
 import type { OwnProfiles } from './catalog.providers.js';
 import type { CatalogRepository } from './catalog.repository.js';
 import type { CreateServiceInput, PublicService, Service, UpdateServiceInput } from './catalog.schemas.js';
+import type { CatalogMedia } from './catalog.service.js';
 import type { ProviderRow, ServiceRow } from './catalog.tables.js';
 
 // Any change to the catalog bumps its generation, so this bounds only how long an unread entry lingers.
 const SERVICE_TTL_MS = 3_600_000;
+/** The shape of a cached service page, stamped into its key (release 0.2 had no `image`). */
+const SERVICE_FORMAT = 'service-v2';
 
 /**
  * The services a provider offers. Creating or editing one rebuilds its search document in the
@@ -25,8 +28,20 @@ export function createProviderServiceUseCases(deps: {
   clock: Clock;
   ids: IdGenerator;
   ownProfiles: OwnProfiles;
+  media: CatalogMedia;
 }) {
-  const { db, repository, cache, clock, ids, ownProfiles } = deps;
+  const { db, repository, cache, clock, ids, ownProfiles, media } = deps;
+
+  /** A service's photo must be one of the provider's own uploads made for services. */
+  const checkImage = async (tx: Db, actor: Actor, mediaId: string | null | undefined, current?: string | null) => {
+    if (!mediaId || mediaId === current) return;
+    await media.checkLinkable(tx, {
+      userId: actor.id,
+      ids: [mediaId],
+      purpose: 'service',
+      field: 'body.image_media_id',
+    });
+  };
 
   /** A service may only be filed under an existing, active category. */
   const checkCategory = async (tx: Db, categoryId: string) => {
@@ -56,9 +71,11 @@ export function createProviderServiceUseCases(deps: {
   return {
     /** An active service of a verified provider as anyone sees it; any other is 404. */
     async publicService(id: string): Promise<PublicService> {
-      const found = await cache.services.get(id, SERVICE_TTL_MS, async () => {
+      const found = await cache.services.get(`${SERVICE_FORMAT}:${id}`, SERVICE_TTL_MS, async () => {
         const row = await repository.publicService(db, id);
-        return row ? toPublicService(row) : undefined;
+        if (!row) return undefined;
+        const linked = row.service.imageMediaId ? [row.service.imageMediaId] : [];
+        return toPublicService(row, await media.images(linked, db));
       });
       if (!found) throw notFound('Service');
       return found;
@@ -75,6 +92,7 @@ export function createProviderServiceUseCases(deps: {
         const provider = await ownProfiles.ensure(tx, actor, defaults);
         await checkCategory(tx, input.category_id);
         checkPayouts(provider, input.payment, input.is_active ?? true);
+        await checkImage(tx, actor, input.image_media_id);
         const now = clock.now();
         const row = await repository.insertService(tx, {
           id: ids(),
@@ -90,6 +108,7 @@ export function createProviderServiceUseCases(deps: {
           paymentMode: input.payment ?? 'at_visit',
           freeCancelHours: input.free_cancel_hours ?? 24,
           lateCancelFeeBps: input.late_cancel_fee_bps ?? 0,
+          imageMediaId: input.image_media_id ?? null,
           createdAt: now,
           updatedAt: now,
         });
@@ -110,6 +129,7 @@ export function createProviderServiceUseCases(deps: {
         if (provider) {
           checkPayouts(provider, patch.payment ?? current.paymentMode, patch.is_active ?? current.isActive);
         }
+        await checkImage(tx, actor, patch.image_media_id, current.imageMediaId);
         const row = await repository.updateService(tx, id, {
           ...(patch.name !== undefined ? { name: patch.name } : {}),
           ...(patch.description !== undefined ? { description: patch.description } : {}),
@@ -122,6 +142,7 @@ export function createProviderServiceUseCases(deps: {
           ...(patch.payment !== undefined ? { paymentMode: patch.payment } : {}),
           ...(patch.free_cancel_hours !== undefined ? { freeCancelHours: patch.free_cancel_hours } : {}),
           ...(patch.late_cancel_fee_bps !== undefined ? { lateCancelFeeBps: patch.late_cancel_fee_bps } : {}),
+          ...(patch.image_media_id !== undefined ? { imageMediaId: patch.image_media_id } : {}),
           updatedAt: clock.now(),
         });
         await repository.refreshSearchTextOfService(tx, id);

@@ -16,6 +16,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { users } from '../identity/identity.tables.js';
+import { media } from '../media/media.tables.js';
 
 /** The service category tree. */
 export const categories = pgTable(
@@ -60,6 +61,8 @@ export const providers = pgTable(
     ratingSum: integer('rating_sum').notNull().default(0),
     // Set by the payments module from the gateway's onboarding: only then may the provider sell paid services.
     payoutsEnabled: boolean('payouts_enabled').notNull().default(false),
+    /** The profile photo: one of the provider's own uploads (purpose `avatar`); null when none or deleted. */
+    avatarMediaId: uuid('avatar_media_id').references(() => media.id, { onDelete: 'set null' }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
   },
@@ -67,6 +70,7 @@ export const providers = pgTable(
     uniqueIndex('providers_user_id_unique').on(table.userId),
     index('providers_verification_idx').on(table.verification),
     index('providers_city_idx').on(table.city),
+    index('providers_avatar_media_id_idx').on(table.avatarMediaId),
     check('providers_verification_check', sql`${table.verification} in ('pending', 'verified', 'rejected')`),
     check('providers_rating_check', sql`${table.ratingCount} >= 0 and ${table.ratingSum} >= 0`),
   ],
@@ -104,12 +108,15 @@ export const services = pgTable(
     // The search document parsed once, when it is written: matching and ranking read it instead of
     // parsing the text of every candidate row again (ts_rank on to_tsvector(search_text) did).
     searchVector: tsvector('search_vector').notNull().generatedAlwaysAs(sql`to_tsvector('simple', search_text)`),
+    /** The service's photo: one of its provider's uploads (purpose `service`); null when none or deleted. */
+    imageMediaId: uuid('image_media_id').references(() => media.id, { onDelete: 'set null' }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
   },
   (table) => [
     index('services_provider_id_idx').on(table.providerId),
     index('services_category_id_idx').on(table.categoryId),
+    index('services_image_media_id_idx').on(table.imageMediaId),
     index('services_search_vector_idx').using('gin', table.searchVector),
     // Release 0.1.0 searches through these two (full text on the expression, then trigram
     // similarity); they stay until no running release does (drop them in a later migration).
@@ -142,9 +149,29 @@ export const searchVocabulary = pgTable(
   (table) => [primaryKey({ name: 'search_vocabulary_pkey', columns: [table.variant, table.word] })],
 );
 
+/** A provider's photo gallery, in the provider's order (at most 12 photos, kept by the catalog). */
+export const providerGallery = pgTable(
+  'provider_gallery',
+  {
+    providerId: uuid('provider_id')
+      .notNull()
+      .references(() => providers.id, { onDelete: 'cascade' }),
+    mediaId: uuid('media_id')
+      .notNull()
+      .references(() => media.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+  },
+  (table) => [
+    primaryKey({ name: 'provider_gallery_pkey', columns: [table.providerId, table.mediaId] }),
+    index('provider_gallery_media_id_idx').on(table.mediaId),
+    check('provider_gallery_position_check', sql`${table.position} between 0 and 11`),
+  ],
+);
+
 export const PAYMENT_MODES = ['required', 'at_visit'] as const;
 export type PaymentMode = (typeof PAYMENT_MODES)[number];
 
 export type CategoryRow = typeof categories.$inferSelect;
 export type ProviderRow = typeof providers.$inferSelect;
 export type ServiceRow = typeof services.$inferSelect;
+export type ProviderGalleryRow = typeof providerGallery.$inferSelect;

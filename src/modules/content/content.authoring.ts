@@ -10,6 +10,7 @@ import type { Track } from '../analytics/index.js';
 import { type AuditService, auditContextOf } from '../audit/index.js';
 import type { ContentRepository, ItemWithVersion } from './content.repository.js';
 import { CONTENT_FIELDS, type CreateContentInput, type UpdateContentInput } from './content.schemas.js';
+import type { ContentMedia } from './content.service.js';
 import type { AudienceRules, ContentItemRow, ContentStatus, ContentType, ContentVersionRow } from './content.tables.js';
 
 const versionFields = (version: ContentVersionRow) => ({
@@ -32,6 +33,7 @@ const adminSummary = ({ item, version }: ItemWithVersion) => ({
   published_version: item.publishedVersion,
   publish_at: item.publishAt?.toISOString() ?? null,
   ...versionFields(version),
+  image_media_id: item.imageMediaId,
   created_at: item.createdAt.toISOString(),
   updated_at: item.updatedAt.toISOString(),
 });
@@ -84,8 +86,20 @@ export function createContentAuthoring(deps: {
   clock: Clock;
   ids: IdGenerator;
   events: Pick<EventBus, 'publish'>;
+  media: Pick<ContentMedia, 'checkLinkable'>;
 }) {
   const { db, repository, clock, ids } = deps;
+
+  /** An item's picture must be one of the editing admin's own uploads made for content. */
+  const checkImage = async (tx: Db, actor: Actor, mediaId: string | null | undefined, current?: string | null) => {
+    if (!mediaId || mediaId === current) return;
+    await deps.media.checkLinkable(tx, {
+      userId: actor.id,
+      ids: [mediaId],
+      purpose: 'content',
+      field: 'body.image_media_id',
+    });
+  };
 
   /** What readers see changed (e.g. cached plans are stale). */
   const publishedChanged = (contentId: string) => deps.events.publish('content.published_changed', { contentId });
@@ -96,6 +110,7 @@ export function createContentAuthoring(deps: {
       const now = clock.now();
       const status = input.status ?? 'draft';
       const created = await inTransaction(db, async (tx) => {
+        await checkImage(tx, actor, input.image_media_id);
         const item = await repository.insertItem(tx, {
           id: ids(),
           slug: input.slug,
@@ -105,6 +120,7 @@ export function createContentAuthoring(deps: {
           publishedVersion: status === 'published' ? 1 : null,
           publishAt: scheduleFor(status, input.publish_at ? new Date(input.publish_at) : null, now),
           createdBy: actor.id,
+          imageMediaId: input.image_media_id ?? null,
           createdAt: now,
           updatedAt: now,
         });
@@ -149,6 +165,7 @@ export function createContentAuthoring(deps: {
         inTransaction(db, async (tx) => {
           const current = await repository.findCurrent(tx, id, { forUpdate: true });
           if (!current) throw notFound('Content');
+          await checkImage(tx, actor, patch.image_media_id, current.item.imageMediaId);
           const now = clock.now();
           let version = current.version;
           if (changedFields.length > 0) {
@@ -185,6 +202,7 @@ export function createContentAuthoring(deps: {
             currentVersion: version.version,
             publishedVersion,
             publishAt: scheduleFor(status, requestedSchedule, now),
+            ...(patch.image_media_id !== undefined ? { imageMediaId: patch.image_media_id } : {}),
             updatedAt: now,
           });
           await deps.audit.record(tx, auditContextOf(actor), {
@@ -198,7 +216,7 @@ export function createContentAuthoring(deps: {
               previous_status: current.item.status,
               fields: [
                 ...changedFields,
-                ...(['slug', 'status', 'publish_at'] as const).filter((f) => patch[f] !== undefined),
+                ...(['slug', 'status', 'publish_at', 'image_media_id'] as const).filter((f) => patch[f] !== undefined),
               ],
             },
           });

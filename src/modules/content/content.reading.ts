@@ -7,15 +7,20 @@ import type { Actor } from '../../shared/actor.js';
 import { cursorCodec, cursorField } from '../../shared/pagination.js';
 import type { AccessService } from '../access/index.js';
 import type { Track } from '../analytics/index.js';
+import type { PublicImage } from '../media/index.js';
 import { renderMarkdown } from './content.markdown.js';
 import type { ContentRepository, ItemWithVersion, VisibleCursor } from './content.repository.js';
+import type { ContentMedia } from './content.service.js';
 import type { ContentTier, ContentType } from './content.tables.js';
 
 /** Shown with every item a reader opens. */
 export const CONTENT_NOTE =
   'This is general information, not medical advice; talk to a health professional about your own situation.';
 
-const teaser = ({ item, version }: ItemWithVersion) => ({
+/** The pictures of a page of items, read in one go, by media id. */
+type Images = ReadonlyMap<string, PublicImage>;
+
+const teaser = ({ item, version }: ItemWithVersion, images: Images) => ({
   id: item.id,
   slug: item.slug,
   type: item.type,
@@ -24,6 +29,7 @@ const teaser = ({ item, version }: ItemWithVersion) => ({
   tags: version.tags,
   tier: version.tier,
   locale: version.locale,
+  image: (item.imageMediaId !== null ? images.get(item.imageMediaId) : undefined) ?? null,
   // Visible items always have one: publishing without a schedule sets it to the moment of publishing.
   published_at: (item.publishAt as Date).toISOString(),
 });
@@ -55,8 +61,14 @@ export function createContentReading(deps: {
   access: Pick<AccessService, 'requirePremium' | 'recordPremiumUse'>;
   clock: Clock;
   ids: IdGenerator;
+  media: Pick<ContentMedia, 'images'>;
 }) {
-  const { db, readDb, repository, clock, ids } = deps;
+  const { db, readDb, repository, clock, ids, media } = deps;
+  /** The pictures of these items, in one read; items without one never reach the media module. */
+  const imagesOf = async (rows: ItemWithVersion[], from: Db): Promise<Images> => {
+    const ids = rows.flatMap(({ item }) => (item.imageMediaId ? [item.imageMediaId] : []));
+    return ids.length === 0 ? new Map() : media.images(ids, from);
+  };
 
   return {
     /** The reader's list: teasers of what is visible now, by relevance when searching, else newest first. */
@@ -78,8 +90,9 @@ export function createContentReading(deps: {
       );
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
+      const images = await imagesOf(page, readDb);
       return {
-        items: page.map(teaser),
+        items: page.map((row) => teaser(row, images)),
         nextCursor:
           rows.length > query.limit && last
             ? visibleCursor.encode({
@@ -123,7 +136,7 @@ export function createContentReading(deps: {
         });
       }
       return {
-        ...teaser(row),
+        ...teaser(row, await imagesOf([row], db)),
         body: version.body,
         body_html: renderMarkdown(version.body, version.id),
         source_name: version.sourceName,

@@ -31,7 +31,7 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       schema: {
         operationId: 'content.listContent',
         description:
-          'Published items as teasers (no body), newest first, or ranked by relevance with `q` (full text). Filter by type, tag, tier or locale; premium items are listed for everyone, reading their body needs Premium. Page with `meta.next_cursor`.',
+          'Published items as teasers (no body, with their `image` or null), newest first, or ranked by relevance with `q` (full text). Filter by type, tag, tier or locale; premium items are listed for everyone, reading their body needs Premium. Page with `meta.next_cursor`.',
         tags,
         summary: 'Published articles, tips and plan blocks (teasers); full-text `q` ranks by relevance',
         querystring: BrowseQuery,
@@ -57,7 +57,7 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
         summary:
           'One published item in full, its Markdown also rendered to safe HTML; premium items need premium or a trial',
         description:
-          'Anyone may read free items. A premium item answers 403 PREMIUM_REQUIRED to anonymous and free callers, with its `title` and `summary` as a teaser.',
+          'Anyone may read free items; `image` is the item picture (thumbnail, card and full variants) or null. A premium item answers 403 PREMIUM_REQUIRED to anonymous and free callers, with its `title` and `summary` as a teaser.',
         params: SlugParams,
         response: {
           ...errorResponses('NOT_FOUND'),
@@ -109,7 +109,7 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       schema: {
         operationId: 'admin.createContent',
         description:
-          'Creates the item and its version 1 (audited). A draft unless `status` says published; `publish_at` schedules it. A slug already in use answers 409.',
+          'Creates the item and its version 1 (audited). A draft unless `status` says published; `publish_at` schedules it. `image_media_id` is its picture: one of your uploads made with `POST /media?purpose=content` (any other id, someone else’s upload or one made for another purpose answers 400 naming `body.image_media_id`). A slug already in use answers 409.',
         tags: adminTags,
         summary: 'Create an item (version 1); a draft unless `status` says otherwise',
         body: CreateContentBody,
@@ -163,7 +163,7 @@ export const contentRoutes: FastifyPluginAsyncTypebox<{ content: ContentService 
       schema: {
         operationId: 'admin.updateContent',
         description:
-          'Changing title, summary, body or other content fields stores a new version (readers see it at once when published); `status` and `publish_at` publish, schedule or unpublish it. Audited.',
+          'Changing title, summary, body or other content fields stores a new version (readers see it at once when published); `status` and `publish_at` publish, schedule or unpublish it. `image_media_id` (one of your uploads made with `POST /media?purpose=content`, or null) changes the picture of every version without making a new one. Audited.',
         tags: adminTags,
         summary:
           'Edit an item: content fields make a new version (shown at once when published); status and publish_at move it',

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { DateTime, idPageQuery, literals, Nullable, pageQuery } from '../../shared/http-schemas.js';
+import { DateTime, idPageQuery, literals, Nullable, pageQuery, Uuid } from '../../shared/http-schemas.js';
+import { ImageSchema } from '../media/index.js';
 import { ACTIVITY_LEVELS, DIET_PREFERENCES } from '../profiles/profiles.tables.js';
 import { CONTENT_STATUSES, CONTENT_TIERS, CONTENT_TYPES } from './content.tables.js';
 
@@ -47,6 +48,13 @@ const contentFields = {
 
 export const CONTENT_FIELDS = Object.keys(contentFields) as (keyof typeof contentFields)[];
 
+/** The item's picture: not versioned, shown with whichever version readers see. */
+const ImageMediaId = Nullable({
+  ...Uuid,
+  description:
+    'the picture shown with the item: the id of one of your uploads made with `POST /media?purpose=content`; null removes it',
+});
+
 export const CreateContentBody = Type.Object(
   {
     type: ContentTypeSchema,
@@ -62,6 +70,7 @@ export const CreateContentBody = Type.Object(
     publish_at: Type.Optional(Nullable(DateTime)),
     source_name: Type.Optional(contentFields.source_name),
     source_url: Type.Optional(contentFields.source_url),
+    image_media_id: Type.Optional(ImageMediaId),
   },
   { additionalProperties: false },
 );
@@ -81,6 +90,7 @@ export const UpdateContentBody = Type.Object(
     publish_at: Type.Optional(Nullable(DateTime)),
     source_name: Type.Optional(contentFields.source_name),
     source_url: Type.Optional(contentFields.source_url),
+    image_media_id: Type.Optional(ImageMediaId),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -133,6 +143,7 @@ export const AdminContentSummarySchema = Type.Object({
   published_version: Nullable(Type.Integer({ description: 'the version readers see; null for a draft' })),
   publish_at: Nullable(DateTime),
   ...versionFields,
+  image_media_id: Nullable(Type.String({ format: 'uuid', description: 'the picture shown with the item' })),
   created_at: DateTime,
   updated_at: DateTime,
 });
@@ -156,6 +167,7 @@ export const ContentTeaserSchema = Type.Object({
   tags: Type.Array(Type.String()),
   tier: ContentTierSchema,
   locale: Type.String(),
+  image: Nullable(ImageSchema),
   published_at: DateTime,
 });
 

@@ -5,6 +5,7 @@ import type { EventBus } from '../../shared/events.js';
 import type { AccessService } from '../access/index.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
+import type { MediaService } from '../media/index.js';
 import { createContentAuthoring } from './content.authoring.js';
 import { createContentBlocks } from './content.blocks.js';
 import { createContentReading } from './content.reading.js';
@@ -27,6 +28,8 @@ export function createContentService(deps: {
   clock: Clock;
   ids: IdGenerator;
   events: Pick<EventBus, 'publish'>;
+  /** Checks an item's picture is the editing admin's own upload; reads the pictures readers see. */
+  media: ContentMedia;
 }) {
   return {
     ...createContentAuthoring(deps),
@@ -36,3 +39,4 @@ export function createContentService(deps: {
 }
 
 export type ContentService = ReturnType<typeof createContentService>;
+export type ContentMedia = Pick<MediaService, 'checkLinkable' | 'images'>;

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { check, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { users } from '../identity/identity.tables.js';
+import { media } from '../media/media.tables.js';
 
 export const CONTENT_TYPES = ['article', 'tip', 'diet_block', 'protection_block'] as const;
 export type ContentType = (typeof CONTENT_TYPES)[number];
@@ -33,12 +34,15 @@ export const contentItems = pgTable(
     publishedVersion: integer('published_version'),
     publishAt: timestamp('publish_at', { withTimezone: true }),
     createdBy: uuid('created_by'),
+    /** The item's picture, shown with every version: an admin's upload (purpose `content`); null when none or deleted. */
+    imageMediaId: uuid('image_media_id').references(() => media.id, { onDelete: 'set null' }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
   },
   (table) => [
     uniqueIndex('content_items_slug_unique').on(table.slug),
     index('content_items_status_type_idx').on(table.status, table.type),
+    index('content_items_image_media_id_idx').on(table.imageMediaId),
     check('content_items_type_check', sql`${table.type} in ('article', 'tip', 'diet_block', 'protection_block')`),
     check('content_items_status_check', sql`${table.status} in ('draft', 'published', 'archived')`),
   ],

@@ -3,6 +3,7 @@ import type { ModuleDescriptor } from '../../shared/module.js';
 import type { AccessService } from '../access/index.js';
 import type { Track } from '../analytics/index.js';
 import type { AuditService } from '../audit/index.js';
+import type { MediaService } from '../media/index.js';
 import { contentPersonalData } from './content.privacy.js';
 import { createContentRepository } from './content.repository.js';
 import { contentRoutes } from './content.routes.js';
@@ -23,6 +24,7 @@ export function createContentModule(
     audit: Pick<AuditService, 'record'>;
     track: Track;
     access: Pick<AccessService, 'requirePremium' | 'recordPremiumUse'>;
+    media: Pick<MediaService, 'checkLinkable' | 'images'>;
   },
 ): ModuleDescriptor<'content', ContentService> {
   const repository = createContentRepository();
@@ -36,6 +38,7 @@ export function createContentModule(
     clock: platform.clock,
     ids: platform.ids,
     events: platform.events,
+    media: deps.media,
   });
   return {
     name: 'content',

@@ -83,6 +83,14 @@ export function createAdminUserUseCases(deps: AdminUserDeps) {
       const result = await inTransaction(db, async (tx) => {
         const before = await repository.findUserById(tx, userId, { forUpdate: true });
         if (!before) throw notFound('User');
+        // An admin cannot lock themselves out: another admin must demote or deactivate them.
+        const demotes = (patch.role !== undefined && patch.role !== 'admin') || patch.is_active === false;
+        if (userId === actor.id && before.role === 'admin' && demotes) {
+          throw new AppError(
+            'INVALID_STATE',
+            'You cannot remove your own admin role or deactivate your own account; ask another admin',
+          );
+        }
         const now = clock.now();
         // An admin granting a trial grants a fresh 14 days.
         const grantsTrial = patch.plan === 'trial' && effectivePlan(before, now) !== 'trial';

@@ -347,12 +347,15 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityServi
       schema: {
         operationId: 'admin.updateUser',
         description:
-          "Sets a person's role, plan or active state (audited). Deactivating ends all their sessions at once and refuses their tokens from then on; a role or plan change makes them refresh their token.",
+          "Sets a person's role, plan or active state (audited). Deactivating ends all their sessions at once and refuses their tokens from then on; a role or plan change makes them refresh their token. An admin cannot remove their own admin role or deactivate themselves (409 INVALID_STATE): another admin must.",
         tags: ['admin'],
         summary: "Change a user's role, plan or active state (deactivation ends their sessions at once)",
         params: IdParams,
         body: AdminUpdateUserBody,
-        response: { ...errorResponses('NOT_FOUND', 'VALIDATION_ERROR'), 200: Success(PublicUserSchema) },
+        response: {
+          ...errorResponses('NOT_FOUND', 'VALIDATION_ERROR', 'INVALID_STATE'),
+          200: Success(PublicUserSchema),
+        },
       },
     },
     async (request) => ({

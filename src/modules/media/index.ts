@@ -6,7 +6,16 @@ import { mediaRoutes } from './media.routes.js';
 import { createMediaService, type MediaService } from './media.service.js';
 import { createDiskStore, createS3Store, type MediaStore } from './media.storage.js';
 
-export type { MediaService, PublicMedia } from './media.service.js';
+export { CardImageSchema, ImageSchema } from './media.schemas.js';
+export {
+  type CardImage,
+  type LinkRequest,
+  type MediaService,
+  type PublicImage,
+  type PublicMedia,
+  toCardImage,
+} from './media.service.js';
+export { MEDIA_PURPOSES, type MediaPurpose } from './media.tables.js';
 
 /**
  * Image uploads: checked by content, resized into variants without metadata, stored on disk
@@ -22,6 +31,7 @@ export function createMediaModule(platform: Platform): ModuleDescriptor<'media',
     clock: platform.clock,
     ids: platform.ids,
     logger: platform.logger,
+    events: platform.events,
   });
   return {
     name: 'media',

@@ -27,12 +27,19 @@ export function createMediaRepository() {
     },
 
     /** Deletes the rows; answers the keys they held. */
-    async delete(db: Db, where: { id: string } | { userId: string }): Promise<{ rows: number; keys: string[] }> {
+    /** Deletes the rows; answers what they were (id and purpose) and the keys they held. */
+    async delete(
+      db: Db,
+      where: { id: string } | { userId: string },
+    ): Promise<{ rows: Pick<MediaRow, 'id' | 'purpose'>[]; keys: string[] }> {
       const deleted = await db
         .delete(media)
         .where('id' in where ? eq(media.id, where.id) : eq(media.userId, where.userId))
-        .returning({ keys: media.keys });
-      return { rows: deleted.length, keys: deleted.flatMap((row) => row.keys) };
+        .returning({ id: media.id, purpose: media.purpose, keys: media.keys });
+      return {
+        rows: deleted.map(({ id, purpose }) => ({ id, purpose })),
+        keys: deleted.flatMap((row) => row.keys),
+      };
     },
 
     /** Of `ids`, those that are uploads of `userId`. */
@@ -43,6 +50,26 @@ export function createMediaRepository() {
         .from(media)
         .where(and(eq(media.userId, userId), inArray(media.id, ids)));
       return new Set(rows.map((row) => row.id));
+    },
+
+    /**
+     * These uploads' owner and purpose, each row locked FOR KEY SHARE until the caller's transaction
+     * ends: a concurrent delete waits for the link being written, then unlinks it (ON DELETE SET NULL
+     * or CASCADE), so a link never points at a row deleted between the check and the write.
+     */
+    async lockForLink(db: Db, ids: string[]): Promise<Pick<MediaRow, 'id' | 'userId' | 'purpose'>[]> {
+      if (ids.length === 0) return [];
+      return db
+        .select({ id: media.id, userId: media.userId, purpose: media.purpose })
+        .from(media)
+        .where(inArray(media.id, ids))
+        .for('key share');
+    },
+
+    /** These uploads (ids that are none are left out), in one read. */
+    async findMany(db: Db, ids: string[]): Promise<MediaRow[]> {
+      if (ids.length === 0) return [];
+      return db.select().from(media).where(inArray(media.id, ids));
     },
 
     /** Of `keys`, those some upload still uses (an identical image uploaded twice shares its files). */

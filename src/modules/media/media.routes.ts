@@ -8,37 +8,12 @@ import { actorOf } from '../../shared/actor.js';
 import { ifNoneMatchNames } from '../../shared/etag.js';
 import { errorResponses, IdParams, idPageQuery, literals, NextCursorMeta, Success } from '../../shared/http-schemas.js';
 import { ACCEPTED_TYPES, VARIANT_SIZES } from './media.images.js';
+import { MediaSchema } from './media.schemas.js';
 import type { MediaService } from './media.service.js';
 import { MEDIA_KEY } from './media.storage.js';
-import { MEDIA_PURPOSES, VARIANT_NAMES } from './media.tables.js';
+import { MEDIA_PURPOSES } from './media.tables.js';
 
 const tags = ['media'];
-
-const VariantSchema = Type.Object({
-  url: Type.String({ description: 'where the file is served; content-addressed, cached for good' }),
-  content_type: literals(['image/webp', 'image/avif']),
-  width: Type.Integer(),
-  height: Type.Integer(),
-  bytes: Type.Integer(),
-});
-const MediaSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  purpose: literals(MEDIA_PURPOSES),
-  width: Type.Integer({ description: 'of the upright source image' }),
-  height: Type.Integer(),
-  source_type: Type.String({ description: 'what the uploaded bytes were (image/jpeg, image/png, …)' }),
-  variants: Type.Object(
-    Object.fromEntries(
-      VARIANT_NAMES.map((name) => [
-        name,
-        Type.Array(VariantSchema, {
-          description: `at most ${VARIANT_SIZES[name]} px on the longest side; WebP${name === 'card' ? ', then AVIF' : ''}`,
-        }),
-      ]),
-    ) as Record<(typeof VARIANT_NAMES)[number], ReturnType<typeof Type.Array<typeof VariantSchema>>>,
-  ),
-  created_at: Type.String({ format: 'date-time' }),
-});
 
 /** Files never change under a name (the name is their digest): a year, immutable. */
 const FOREVER = 'public, max-age=31536000, immutable';
@@ -136,7 +111,7 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<{ media: MediaService; maxBy
         tags,
         summary: 'Delete one of your uploads (admins: any)',
         description:
-          'Removes the upload; its files are deleted once no other upload uses them (an identical image uploaded twice shares them). Someone else’s upload answers 404.',
+          'Removes the upload and its links: a profile photo, service photo or content picture it was becomes none, and it leaves any gallery (the pages showing it are refreshed). Its files are deleted once no other upload uses them (an identical image uploaded twice shares them). Someone else’s upload answers 404.',
         params: IdParams,
         response: { ...errorResponses('NOT_FOUND'), 204: Type.Null() },
       },

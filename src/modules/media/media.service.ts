@@ -1,4 +1,5 @@
-import { AppError, notFound } from '../../errors.js';
+import type { Static } from '@sinclair/typebox';
+import { AppError, invalidField, notFound } from '../../errors.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { inTransaction } from '../../infra/db/transaction.js';
@@ -6,8 +7,10 @@ import { afterCommit } from '../../infra/db/transaction-context.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Actor } from '../../shared/actor.js';
+import type { EventBus } from '../../shared/events.js';
 import { ACCEPTED_TYPES, processImage, sniffImageType, UnreadableImageError } from './media.images.js';
 import type { MediaRepository } from './media.repository.js';
+import type { CardImageSchema, ImageSchema } from './media.schemas.js';
 import type { MediaStore } from './media.storage.js';
 import { type MediaPurpose, type MediaRow, VARIANT_NAMES, type VariantName } from './media.tables.js';
 
@@ -50,6 +53,38 @@ export function toPublicMedia(row: MediaRow): PublicMedia {
   };
 }
 
+/** A linked image as a public page shows it: no purpose, uploader or upload time. */
+export type PublicImage = Static<typeof ImageSchema>;
+/** The same with the variants a list shows. */
+export type CardImage = Static<typeof CardImageSchema>;
+
+export function toPublicImage(row: MediaRow): PublicImage {
+  return {
+    id: row.id,
+    width: row.width,
+    height: row.height,
+    // Rendered by processImage, so only ever WebP or AVIF.
+    variants: toPublicMedia(row).variants as PublicImage['variants'],
+  };
+}
+
+/** An image with only the variants a list shows. */
+export const toCardImage = ({ id, width, height, variants }: PublicImage): CardImage => ({
+  id,
+  width,
+  height,
+  variants: { thumbnail: variants.thumbnail, card: variants.card },
+});
+
+/** What may be linked where: a request to link `ids` of `userId`'s uploads made for `purpose`. */
+export interface LinkRequest {
+  userId: string;
+  ids: readonly string[];
+  purpose: MediaPurpose;
+  /** The request field the ids came from, named in the 400 (`body.avatar_media_id`). */
+  field: string;
+}
+
 const typeNames = ACCEPTED_TYPES.map((type) => type.replace('image/', '').toUpperCase()).join(', ');
 
 export function createMediaService(deps: {
@@ -59,6 +94,8 @@ export function createMediaService(deps: {
   clock: Clock;
   ids: IdGenerator;
   logger: Pick<Logger, 'warn'>;
+  /** `media.deleted` after a delete commits: pages showing a deleted image go stale. */
+  events: Pick<EventBus, 'publish'>;
 }) {
   const { db, repository, store } = deps;
 
@@ -137,9 +174,46 @@ export function createMediaService(deps: {
         const row = await repository.find(tx, id);
         // Someone else's upload is not found, as if it did not exist.
         if (!row || (row.userId !== actor.id && actor.role !== 'admin')) throw notFound('Media');
-        const { keys } = await repository.delete(tx, { id });
+        const { rows, keys } = await repository.delete(tx, { id });
         await releaseAfterCommit(keys);
+        await deps.events.publish('media.deleted', { userId: row.userId, media: rows });
       });
+    },
+
+    /**
+     * In the caller's transaction, before it links them: every one of `ids` is an upload of
+     * `userId` made for `purpose`, else 400 naming `field`. An id that is no upload and someone
+     * else's upload get the same answer, so nobody learns that another person's upload exists.
+     * The rows stay locked (FOR KEY SHARE) until the transaction ends: a concurrent delete waits,
+     * then unlinks them.
+     */
+    async checkLinkable(tx: Db, request: LinkRequest): Promise<void> {
+      const ids = [...new Set(request.ids)];
+      const found = new Map((await repository.lockForLink(tx, ids)).map((row) => [row.id, row]));
+      for (const id of ids) {
+        const row = found.get(id);
+        if (!row || row.userId !== request.userId) {
+          throw invalidField(request.field, `${id} is not one of your uploads (POST /api/v1/media first)`);
+        }
+        if (row.purpose !== request.purpose) {
+          throw invalidField(
+            request.field,
+            `${id} was uploaded for ${row.purpose}: upload the image with ?purpose=${request.purpose}`,
+          );
+        }
+      }
+    },
+
+    /**
+     * The images of `ids` as public pages show them, by id, in one read; ids that are no upload
+     * (deleted meanwhile) are left out. `from` is where to read: a search reads on the replica it
+     * searched.
+     */
+    async images(ids: readonly string[], from: Db = db): Promise<Map<string, PublicImage>> {
+      const unique = [...new Set(ids)];
+      if (unique.length === 0) return new Map();
+      const rows = await repository.findMany(from, unique);
+      return new Map(rows.map((row) => [row.id, toPublicImage(row)]));
     },
 
     /** Of `ids`, the uploads that are `userId`'s. */
@@ -154,7 +228,8 @@ export function createMediaService(deps: {
     async eraseFor(tx: Db, userId: string): Promise<number> {
       const { rows, keys } = await repository.delete(tx, { userId });
       await releaseAfterCommit(keys);
-      return rows;
+      if (rows.length > 0) await deps.events.publish('media.deleted', { userId, media: rows });
+      return rows.length;
     },
 
     async exportFor(tx: Db, userId: string): Promise<PublicMedia[]> {

@@ -142,6 +142,46 @@ export const TEMPLATES = {
       action: { label: 'Find another time', url: bookingUrl(data, context) },
     }),
   },
+  booking_rescheduled: {
+    required: ['service_name', 'starts_at', 'previous_starts_at'],
+    optional: [...BOOKING_OPTIONAL, 'moved_by', 'status'],
+    build: (data, context) => ({
+      subject: `Booking moved: ${data.service_name}`,
+      paragraphs: [
+        `${data.moved_by === 'provider' ? 'Your provider moved' : data.moved_by === 'customer' ? 'Your customer moved' : 'We moved'} ${withProvider(data)} from ${formatTime(data.previous_starts_at as string, context.timeZone)} to ${formatTime(data.starts_at as string, context.timeZone)}.`,
+        ...(data.status === 'pending' ? ['The new time still waits for the provider’s confirmation.'] : []),
+        'If the new time does not suit you, you can cancel or choose another time from the booking.',
+      ],
+      action: { label: 'View your booking', url: bookingUrl(data, context) },
+    }),
+  },
+  booking_series_created: {
+    required: ['service_name', 'starts_at', 'count', 'last_starts_at'],
+    optional: [...BOOKING_OPTIONAL, 'customer_name', 'status'],
+    build: (data, context) => ({
+      subject: `${data.count} weekly bookings: ${data.service_name}`,
+      paragraphs: [
+        `${data.customer_name ? `${data.customer_name} booked` : 'You booked'} ${data.count} weekly visits, ${withProvider(data)}, from ${formatTime(data.starts_at as string, context.timeZone)} to ${formatTime(data.last_starts_at as string, context.timeZone)}.`,
+        ...(data.status === 'pending' ? ['Each visit waits for the provider’s confirmation.'] : []),
+      ],
+      action: { label: 'View your bookings', url: `${context.appUrl}/bookings` },
+    }),
+  },
+  waitlist_offer: {
+    required: ['service_name', 'starts_at', 'expires_at', 'entry_id'],
+    optional: ['provider_name'],
+    build: (data, context) => ({
+      subject: `A time is free: ${data.service_name}`,
+      paragraphs: [
+        `A time you waited for is free: ${withProvider(data)}, ${formatTime(data.starts_at as string, context.timeZone)}. It is held for you until ${formatTime(data.expires_at as string, context.timeZone)}.`,
+        'After that it goes to the next person waiting.',
+      ],
+      action: {
+        label: 'Book this time',
+        url: `${context.appUrl}/waitlist/${encodeURIComponent(data.entry_id as string)}`,
+      },
+    }),
+  },
   booking_reminder: {
     required: ['service_name', 'starts_at'],
     optional: [...BOOKING_OPTIONAL, 'when'],

@@ -8,6 +8,8 @@ class ApiError extends Error {
     super(body?.message ?? `The server answered ${status}`);
     this.status = status;
     this.code = body?.code;
+    /** What was wrong with which field ({ field, message }), on a 400. */
+    this.details = Array.isArray(body?.details) ? body.details : [];
   }
 }
 

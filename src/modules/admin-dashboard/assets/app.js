@@ -1,5 +1,5 @@
 // Admin dashboard: sign in, then draw the analytics reports and the revenue summary (charts.js)
-// from the API (api.js).
+// from the API (api.js), and the management panels: reviews, users, feature flags (manage.js).
 // No framework, no third-party code; the page's CSP allows only these scripts and same-origin
 // requests. The server fills in each import's content hash, so a page never mixes old and new
 // modules after a deploy.
@@ -25,6 +25,7 @@ import {
   revenuePanel,
   securityPanel,
 } from './charts.js?v={{version:charts.js}}';
+import { managementPanels } from './manage.js?v={{version:manage.js}}';
 
 // Bumped on every load and sign-out: answers to an earlier load are dropped.
 let generation = 0;
@@ -234,25 +235,48 @@ async function signIn(event) {
 
 // ---- Panels ----
 
+// The latest draw asked of each panel: an earlier one answering late (a slow search overtaken by
+// the next) is dropped.
+const latestDraw = new Map();
+
 async function render(name, draw) {
   const section = panel(name);
   const target = section.querySelector('.body') ?? section;
   const mine = generation;
+  const ticket = {};
+  latestDraw.set(name, ticket);
+  const stale = () => mine !== generation || latestDraw.get(name) !== ticket;
   section.dataset.state = 'loading';
   section.setAttribute('aria-busy', 'true');
   try {
     const content = await draw();
-    if (mine !== generation) return;
+    if (stale()) return;
     target.replaceChildren(content);
     section.dataset.state = 'ready';
   } catch (failure) {
-    if (mine !== generation) return;
+    if (stale()) return;
     if (failure.status === 403) return adminsOnly();
     const text = failure.status === 404 ? 'This report is not available on this server.' : failure.message;
     target.replaceChildren(h('p', { class: 'error', role: 'alert', text }));
     section.dataset.state = 'error';
   } finally {
-    section.removeAttribute('aria-busy');
+    // Only the newest draw of the panel says it is done.
+    if (latestDraw.get(name) === ticket) section.removeAttribute('aria-busy');
+  }
+}
+
+/** Says so when the reports include the demo's synthetic history (made-up people). */
+async function showDemoHistory(ticket) {
+  const badge = byId('demo-history');
+  try {
+    const { data } = await api(`${API}/admin/analytics/demo-history`);
+    if (ticket !== generation) return;
+    badge.hidden = !data.synthetic;
+    badge.textContent = data.synthetic
+      ? `Includes a synthetic demo history: ${data.people} made-up people, ${data.from.slice(0, 10)} to ${data.to.slice(0, 10)}`
+      : '';
+  } catch {
+    badge.hidden = true;
   }
 }
 
@@ -284,11 +308,19 @@ function load() {
   });
   render('security', async () => securityPanel((await api(`${API}/admin/security/summary?hours=24`)).data));
   render('applications', applicationsPanel);
+  management.load();
+  showDemoHistory(generation);
   // 503 still carries the report (status critical).
   render('health', async () => healthPanel(await api('/api/health', { accept: [503] })));
 }
 
 // ---- Start ----
+
+const management = managementPanels({
+  render,
+  forbidden: () => adminsOnly(),
+  me: () => byId('signed-in-as').textContent ?? '',
+});
 
 onSessionExpired(() => signOut('Your session has ended; sign in again.'));
 
