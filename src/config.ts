@@ -378,7 +378,7 @@ export const EnvSchema = Type.Object({
     Type.String({
       pattern: '^https?://[^\\s]+$',
       description:
-        'base URL of this API as the internet reaches it (for webhook URLs given to Twilio); unset = http://localhost:PORT',
+        'base URL of this API as the internet reaches it (webhook URLs given to Twilio, calendar feed addresses); unset = http://localhost:PORT',
     }),
   ),
   TWILIO_ACCOUNT_SID: Type.Optional(
