@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { and, eq, isNotNull } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/client.js';
 import { appMeta } from '../../infra/db/meta.tables.js';
 import type { Seeder } from '../../infra/db/seed.js';
 import type { IdGenerator } from '../../infra/ids.js';
 import type { Logger } from '../../infra/logger.js';
-import { providers, services } from '../catalog/catalog.tables.js';
-import { contentItems, contentVersions } from '../content/content.tables.js';
+import { bookableServicePrices } from '../catalog/index.js';
+import { publishedContentKinds } from '../content/index.js';
 import { type EventName, propertyError } from './analytics.catalogue.js';
 import { ensurePartitions, rollUp } from './analytics.maintenance.js';
 import { type AnalyticsRepository, type BatchEvent, subjectId } from './analytics.repository.js';
@@ -390,8 +390,8 @@ export function createDemoHistorySeeder(deps: DemoHistoryDeps): Seeder {
         people,
         days,
         seed,
-        content: await publishedContent(db),
-        services: await bookableServices(db),
+        content: await publishedContentKinds(db),
+        services: await bookableServicePrices(db),
       });
       const events = history.reduce((sum, person) => sum + person.events.length, 0);
       const generatedMs = Math.round(performance.now() - began);
@@ -447,33 +447,4 @@ export function createDemoHistorySeeder(deps: DemoHistoryDeps): Seeder {
       );
     },
   };
-}
-
-/** Published content items and the tier of their published version (the content seeder runs first). */
-async function publishedContent(db: Db): Promise<DemoContent[]> {
-  const rows = await db
-    .select({ id: contentItems.id, type: contentItems.type, tier: contentVersions.tier })
-    .from(contentItems)
-    .innerJoin(
-      contentVersions,
-      and(eq(contentVersions.contentId, contentItems.id), eq(contentVersions.version, contentItems.publishedVersion)),
-    )
-    .where(and(eq(contentItems.status, 'published'), isNotNull(contentItems.publishedVersion)))
-    .orderBy(contentItems.slug);
-  return rows;
-}
-
-/** Active services of verified providers, when the catalog is seeded already (a second `npm run seed`). */
-async function bookableServices(db: Db): Promise<DemoService[]> {
-  return db
-    .select({
-      id: services.id,
-      providerId: services.providerId,
-      priceMinor: services.priceMinor,
-      currency: services.currency,
-    })
-    .from(services)
-    .innerJoin(providers, eq(providers.id, services.providerId))
-    .where(and(eq(services.isActive, true), eq(providers.verification, 'verified')))
-    .orderBy(services.id);
 }

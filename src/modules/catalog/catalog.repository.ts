@@ -469,3 +469,23 @@ export function createCatalogRepository() {
 }
 
 export type CatalogRepository = ReturnType<typeof createCatalogRepository>;
+
+/**
+ * Active services of verified providers with their prices, by id. Exported through index.ts for
+ * the analytics demo history, which books real demo services.
+ */
+export async function bookableServicePrices(
+  db: Db,
+): Promise<{ id: string; providerId: string; priceMinor: number; currency: string }[]> {
+  return db
+    .select({
+      id: services.id,
+      providerId: services.providerId,
+      priceMinor: services.priceMinor,
+      currency: services.currency,
+    })
+    .from(services)
+    .innerJoin(providers, eq(providers.id, services.providerId))
+    .where(and(eq(services.isActive, true), eq(providers.verification, 'verified')))
+    .orderBy(services.id);
+}

@@ -11,7 +11,12 @@ import { catalogSeeder } from './catalog.seed.js';
 import { type CatalogMedia, type CatalogService, createCatalogService } from './catalog.service.js';
 
 export { CATALOG_GENERATION } from './catalog.cache.js';
-export { type CatalogNames, catalogNames, createCatalogRepository } from './catalog.repository.js';
+export {
+  bookableServicePrices,
+  type CatalogNames,
+  catalogNames,
+  createCatalogRepository,
+} from './catalog.repository.js';
 export { catalogSeeder, DEMO_PROVIDERS, seededProviderId } from './catalog.seed.js';
 export type { CatalogService } from './catalog.service.js';
 export {

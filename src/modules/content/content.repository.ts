@@ -199,3 +199,19 @@ export function createContentRepository() {
 }
 
 export type ContentRepository = ReturnType<typeof createContentRepository>;
+
+/**
+ * Published items with their type and the tier of their published version, by slug. Exported
+ * through index.ts for the analytics demo history, which views real items.
+ */
+export async function publishedContentKinds(db: Db): Promise<{ id: string; type: ContentType; tier: ContentTier }[]> {
+  return db
+    .select({ id: contentItems.id, type: contentItems.type, tier: contentVersions.tier })
+    .from(contentItems)
+    .innerJoin(
+      contentVersions,
+      and(eq(contentVersions.contentId, contentItems.id), eq(contentVersions.version, contentItems.publishedVersion)),
+    )
+    .where(and(eq(contentItems.status, 'published'), isNotNull(contentItems.publishedVersion)))
+    .orderBy(contentItems.slug);
+}

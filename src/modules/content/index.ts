@@ -12,7 +12,7 @@ import { type ContentService, createContentService } from './content.service.js'
 
 export type { BlockType, PublishedBlock } from './content.blocks.js';
 export { CONTENT_NOTE } from './content.reading.js';
-export { createContentRepository } from './content.repository.js';
+export { createContentRepository, publishedContentKinds } from './content.repository.js';
 export { contentSeeder } from './content.seed.js';
 export { type ContentService, createContentService } from './content.service.js';
 export { type AudienceRules, CONTENT_TIERS, CONTENT_TYPES, type ContentType } from './content.tables.js';
