@@ -190,6 +190,12 @@ describe.skipIf(skipReason !== '')(`Redis through Sentinel, across a failover${s
     stores.push(a, b);
     await exerciseStore(a, b);
     expect(await answers(primary, 'get', `${prefix}rate:0`)).toBe('3\n');
+    // Replication is asynchronous: on a loaded machine the replica may not hold the count yet, and
+    // a failover before it does would promote a replica without it.
+    await waitFor(
+      'the replica to hold the count',
+      async () => (await answers(replica, 'get', `${prefix}rate:0`)) === '3\n',
+    );
 
     const heard: string[] = [];
     await b.subscribe('after-failover', (message) => heard.push(message));
